@@ -1,0 +1,371 @@
+"""The protocol file as typed, validated objects.
+
+Everything specific to one trial lives here; the engines read these objects and know no trial by name.
+Values the registry does not state carry an `assumption` (its reason and, where there is one, the
+source), so a reader can always tell a registry fact from a choice made for the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, so a misspelt field never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Assumption(Strict):
+    """A value the registry leaves open, chosen explicitly."""
+
+    reason: str = Field(min_length=3)
+    source: str | None = None
+
+
+class Identity(Strict):
+    nct_id: str = Field(pattern=r"^NCT\d{8}$")
+    org_study_id: str
+    brief_title: str
+    official_title: str | None = None
+    sponsor: str
+    sponsor_class: str
+    responsible_party: str | None = None
+    overall_status: str
+    phase: str
+    study_type: str
+    start_date: dt.date
+    completion_date: dt.date
+    last_updated: dt.date | None = None
+    enrollment_target: int = Field(gt=0)
+    enrollment_type: Literal["ESTIMATED", "ACTUAL"] = "ESTIMATED"
+    conditions: list[str] = []
+    keywords: list[str] = []
+    brief_summary: str
+    related_trials: list[str] = []
+
+
+class Design(Strict):
+    allocation: str
+    intervention_model: str
+    primary_purpose: str
+    masking: str
+    sex: Literal["FEMALE", "MALE", "ALL"]
+    minimum_age_years: int
+    maximum_age_years: int
+    healthy_volunteers: bool
+    allocation_basis: str | None = None
+    assumption: Assumption | None = None
+
+
+class Objective(Strict):
+    kind: Literal["primary", "secondary"]
+    text: str
+
+
+class Cycle(Strict):
+    """A menstrual or treatment cycle; day 1 is its `start_event`."""
+
+    id: str
+    label: str
+    length_days: int = Field(gt=0, le=120)
+    start_event: str
+    assumption: Assumption | None = None
+
+
+class DrugRegimen(Strict):
+    id: str
+    drug: str
+    dose: float = Field(gt=0)
+    unit: str
+    frequency: str
+    doses_per_day: int = Field(gt=0)
+    route: str = "oral"
+    cycle: str
+    first_day: int = Field(ge=1)
+    last_day: int = Field(ge=1)
+    note: str | None = None
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _days_in_order(self) -> DrugRegimen:
+        if self.last_day < self.first_day:
+            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
+        return self
+
+
+class PreCheck(Strict):
+    id: str
+    label: str
+    offset_days: int = Field(le=0, description="days before the procedure (0 = same day)")
+    blocks_procedure_if: str | None = None
+
+
+class ProcedureStep(Strict):
+    number: int
+    name: str
+    description: str
+
+
+class Procedure(Strict):
+    id: str
+    name: str
+    description: str
+    cycle: str
+    cycle_day: int = Field(ge=1)
+    window_before_days: int = Field(default=0, ge=0)
+    window_after_days: int = Field(default=0, ge=0)
+    pre_checks: list[PreCheck] = []
+    steps: list[ProcedureStep]
+    observation_hours: int = Field(ge=0)
+    frequency: str
+    dose_rule: str | None = None
+    assumption: Assumption | None = None
+
+
+class ReleaseCriterion(Strict):
+    """One release test of the cell product, with its limit."""
+
+    id: str
+    label: str
+    kind: Literal["minimum", "maximum", "equals"]
+    value: float | str
+    unit: str | None = None
+    assumption: Assumption | None = None
+
+
+class DoseRule(Strict):
+    """Weight-based cell dose delivered in a fixed volume."""
+
+    id: str
+    product: str
+    cells_per_kg: float = Field(gt=0)
+    volume_ml: float = Field(gt=0)
+    weight_min_kg: float = Field(gt=0)
+    weight_max_kg: float = Field(gt=0)
+    max_total_cells: float | None = Field(default=None, gt=0)
+    round_to_cells: float = Field(default=1.0, gt=0)
+    tolerance_pct: float = Field(default=10.0, ge=0)
+    release_criteria: list[ReleaseCriterion] = []
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _weight_range(self) -> DoseRule:
+        if self.weight_max_kg <= self.weight_min_kg:
+            raise ValueError("weight_max_kg must be above weight_min_kg")
+        return self
+
+
+class Intervention(Strict):
+    id: str
+    type: str
+    name: str
+    description: str
+    other_names: list[str] = []
+
+
+class Arm(Strict):
+    id: str
+    label: str
+    type: str
+    description: str
+    interventions: list[str] = []
+    regimens: list[str]
+    procedures: list[str] = []
+
+
+class ItemType(StrEnum):
+    number = "number"
+    integer = "integer"
+    boolean = "boolean"
+    date = "date"
+    category = "category"
+
+
+class DataItem(Strict):
+    """A named screening or study variable; the name carries its unit."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: ItemType
+    label: str
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    values: list[str] | None = None
+    derived: str | None = Field(
+        default=None, description="SQL expression computing the item when it is not given"
+    )
+    not_after_screening: bool = Field(
+        default=False, description="a date that cannot lie after screening_date"
+    )
+    blank_means: str | None = None
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _values_for_categories(self) -> DataItem:
+        if self.type == ItemType.category and not self.values:
+            raise ValueError("a category item needs its allowed `values`")
+        if self.type != ItemType.category and self.values:
+            raise ValueError("`values` is only for category items")
+        return self
+
+
+class Criterion(Strict):
+    """One eligibility criterion, with its registry number and text kept as they are."""
+
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    number: int | None = None
+    text: str
+    expression: str | None = None
+    enforced_by: str | None = None
+    arms: list[str] | None = Field(
+        default=None, description="arms it applies to; none means the whole trial"
+    )
+    effect: str | None = None
+    source: str = "registry"
+    note: str | None = None
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _expression_or_enforcer(self) -> Criterion:
+        if self.expression is None and self.enforced_by is None:
+            raise ValueError("a criterion needs an `expression` or says what `enforced_by` it")
+        return self
+
+
+class CriterionGap(Strict):
+    """A criterion number the registry's copies lack: flagged, never invented."""
+
+    kind: Literal["inclusion", "exclusion"]
+    number: int
+    note: str
+
+
+class ScheduleEvent(Strict):
+    """A dated activity, anchored to another event (or given by the participant)."""
+
+    id: str
+    label: str
+    kind: str
+    anchor: str | None = Field(default=None, description="event id; none = a date the site gives")
+    offset_days: int = 0
+    cycle: str | None = None
+    cycle_day: int | None = Field(default=None, ge=1)
+    window_before_days: int = Field(default=0, ge=0)
+    window_after_days: int = Field(default=0, ge=0)
+    arms: list[str] | None = None
+    condition: str | None = None
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_anchor(self) -> ScheduleEvent:
+        if self.cycle_day is not None and (self.anchor is not None or self.cycle is None):
+            raise ValueError("give either `cycle` with `cycle_day`, or `anchor` with `offset_days`")
+        if self.cycle is not None and self.cycle_day is None:
+            raise ValueError("`cycle` needs a `cycle_day`")
+        return self
+
+
+class Outcome(Strict):
+    id: str
+    kind: Literal["primary", "secondary"]
+    title: str
+    time_frame: str
+    definition: str
+    derivation: str
+    source: str | None = None
+    assumption: Assumption | None = None
+
+
+class Setting(Strict):
+    """A protocol-level parameter the engines read (thresholds, grading rules)."""
+
+    value: float | int | str | bool
+    unit: str | None = None
+    label: str
+    assumption: Assumption | None = None
+
+
+class ExpectedAdverseEvent(Strict):
+    term: str
+    ctcae_term: str
+    related_to: list[Literal["procedure", "cells", "hrt", "pregnancy"]]
+    note: str | None = None
+
+
+class Estimand(Strict):
+    population: str
+    treatment_condition: str
+    variable: str
+    intercurrent_events: dict[str, str]
+    summary_measure: str
+
+
+class AnalysisPlan(Strict):
+    primary_estimand: Estimand
+    primary_method: str
+    alpha: float = Field(gt=0, lt=1)
+    sidedness: Literal["one-sided", "two-sided"]
+    covariates: list[str] = []
+    analysis_sets: dict[str, str] = {}
+    assumption: Assumption | None = None
+
+
+class Reference(Strict):
+    id: str
+    citation: str
+
+
+class Protocol(Strict):
+    """A whole trial protocol, as loaded from its file."""
+
+    protocol_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    format_version: Literal[1]
+    identity: Identity
+    design: Design
+    objectives: list[Objective]
+    cycles: list[Cycle]
+    interventions: list[Intervention] = []
+    regimens: list[DrugRegimen]
+    procedures: list[Procedure] = []
+    dose_rules: list[DoseRule] = []
+    arms: list[Arm] = Field(min_length=1)
+    data_items: list[DataItem]
+    criteria: list[Criterion]
+    criteria_gaps: list[CriterionGap] = []
+    schedule: list[ScheduleEvent]
+    outcomes: list[Outcome]
+    settings: dict[str, Setting] = {}
+    expected_adverse_events: list[ExpectedAdverseEvent] = []
+    analysis_plan: AnalysisPlan
+    references: list[Reference] = []
+
+    # Look-ups the engines use; the file is validated so these always succeed.
+    def item(self, name: str) -> DataItem:
+        return next(i for i in self.data_items if i.name == name)
+
+    def arm(self, arm_id: str) -> Arm:
+        return next(a for a in self.arms if a.id == arm_id)
+
+    def cycle(self, cycle_id: str) -> Cycle:
+        return next(c for c in self.cycles if c.id == cycle_id)
+
+    def regimen(self, regimen_id: str) -> DrugRegimen:
+        return next(r for r in self.regimens if r.id == regimen_id)
+
+    def procedure(self, procedure_id: str) -> Procedure:
+        return next(p for p in self.procedures if p.id == procedure_id)
+
+    def dose_rule(self, rule_id: str | None = None) -> DoseRule:
+        """The named dose rule, or the only one when the protocol has a single rule."""
+        if rule_id is None and len(self.dose_rules) == 1:
+            return self.dose_rules[0]
+        return next(r for r in self.dose_rules if r.id == rule_id)
+
+    def setting(self, name: str) -> Setting:
+        return self.settings[name]

@@ -1,0 +1,175 @@
+"""Bad protocol files are refused at load, naming file, line and field."""
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from endotrial.errors import ProtocolError
+from endotrial.protocol import bundled_protocol_files, load_protocol
+
+SEED_FILE = bundled_protocol_files()["nct07176143"]
+
+
+def _seed_data() -> dict[str, Any]:
+    return yaml.safe_load(SEED_FILE.read_text(encoding="utf-8"))
+
+
+def _load_mutated(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> tuple[str, str]:
+    """Write the seed with one change, load it, and return (error message, file text)."""
+    data = _seed_data()
+    mutate(data)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(path)
+    return str(caught.value), text
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def _criterion(data: dict[str, Any], criterion_id: str) -> dict[str, Any]:
+    return next(c for c in data["criteria"] if c["id"] == criterion_id)
+
+
+def _assert_located(message: str, text: str, needle: str, field: str) -> None:
+    line = _line_of(text, needle)
+    assert re.search(rf"bad\.yaml:{line}: {re.escape(field)}: ", message), message
+
+
+def test_the_seed_protocol_loads() -> None:
+    assert load_protocol("NCT07176143").identity.nct_id == "NCT07176143"
+
+
+def test_unknown_item_in_an_expression(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I5")["expression"] = "afc >= 6 AND fsh_iu_per_l BETWEEN 1 AND 10"
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, "fsh_iu_per_l", "criteria[4].expression")
+    assert "unknown data item `fsh_iu_per_l`" in message
+    assert "did you mean `fsh_iu_l`" in message
+
+
+def test_expression_that_is_not_boolean(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I2")["expression"] = "age_years + 1"
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, "age_years + 1", "criteria[1].expression")
+    assert "gives a number, not true/false" in message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["random() < 0.5 AND age_years > 20", "read_csv('/etc/passwd') IS NULL", "upper(sex) = 'F'"],
+)
+def test_function_outside_the_allow_list(tmp_path: Path, expression: str) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I2")["expression"] = expression
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, expression, "criteria[1].expression")
+    assert "is not allowed in a criterion" in message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "age_years IN (SELECT age FROM patients)",
+        "EXISTS (SELECT 1 FROM patients)",
+        "patients.age_years > 20",
+        "(SELECT max(age_years) FROM candidates) > 20",
+    ],
+)
+def test_expression_that_reads_a_table(tmp_path: Path, expression: str) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I2")["expression"] = expression
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, expression, "criteria[1].expression")
+    assert "table" in message or "query" in message
+
+
+def test_several_statements_are_refused(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I2")["expression"] = "age_years > 20; DROP TABLE candidates"
+
+    message, _ = _load_mutated(tmp_path, mutate)
+    assert "criteria[1].expression" in message
+
+
+def test_type_error_and_unknown_category_value(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _criterion(data, "I2")["expression"] = "age_years BETWEEN '20' AND 38"
+        _criterion(data, "I6")["expression"] = "hiv_ab = 'negtive'"
+
+    message, _ = _load_mutated(tmp_path, mutate)
+    assert "2 problems" in message
+    assert "compares a number (`age_years`) with a text" in message
+    assert "`hiv_ab` is never 'negtive'" in message
+
+
+def test_schedule_anchors_that_form_a_cycle(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        events = {e["id"]: e for e in data["schedule"]}
+        events["progesterone_start"]["anchor"] = "beta_hcg"
+
+    message, text = _load_mutated(tmp_path, mutate)
+    assert "anchors form a cycle" in message
+    assert "beta_hcg" in message and "embryo_transfer" in message
+    assert re.search(r"bad\.yaml:\d+: schedule\[\d+\]\.anchor", message)
+
+
+def test_schedule_anchor_naming_a_missing_event(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        events = {e["id"]: e for e in data["schedule"]}
+        events["beta_hcg"]["anchor"] = "embryo_transfr"
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, "anchor: embryo_transfr", "schedule[8].anchor")
+    assert "'embryo_transfr'" in message
+
+
+def test_regimen_days_outside_the_cycle(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["regimens"][1]["last_day"] = 30
+
+    message, text = _load_mutated(tmp_path, mutate)
+    assert "regimens[1].last_day: day 30 falls outside cycle 'treatment'" in message
+    assert "lasts 28 days" in message
+
+
+def test_regimen_that_ends_before_it_starts(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["regimens"][1]["last_day"] = 5
+
+    message, _ = _load_mutated(tmp_path, mutate)
+    assert "regimens[1]" in message and "before first_day 19" in message
+
+
+def test_misspelt_and_missing_fields(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["identity"]["enrolment_target"] = data["identity"].pop("enrollment_target")
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, "enrolment_target", "identity.enrolment_target")
+    assert "identity.enrollment_target: is required but missing" in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("protocol_id: x\nidentity: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"broken\.yaml:\d+: not valid YAML"):
+        load_protocol(path)
+
+
+def test_unknown_protocol_id_lists_the_bundled_ones() -> None:
+    with pytest.raises(ProtocolError, match="nct07176143"):
+        load_protocol("nct00000000")
