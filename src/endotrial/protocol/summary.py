@@ -41,3 +41,93 @@ def _walk(node: object, location: str) -> Iterator[AssumptionEntry]:
 
 def _join(location: str, field: str) -> str:
     return f"{location}.{field}" if location else field
+
+
+def overview(protocol: Protocol) -> str:
+    """A readable summary of the protocol, for `endotrial protocol show`."""
+    return "\n".join(
+        [
+            *_identity_lines(protocol),
+            *_arm_lines(protocol),
+            *_criteria_lines(protocol),
+            *_schedule_lines(protocol),
+            "",
+            "Outcomes:",
+            *(f"  [{o.kind}] {o.id}: {o.title} ({o.time_frame})" for o in protocol.outcomes),
+            "",
+            f"{len(assumptions(protocol))} labelled assumptions "
+            "(show them with --assumptions).",
+        ]
+    )
+
+
+def _identity_lines(protocol: Protocol) -> list[str]:
+    identity, design = protocol.identity, protocol.design
+    return [
+        f"{identity.nct_id}  {identity.brief_title}",
+        f"  org id {identity.org_study_id}; sponsor {identity.sponsor}",
+        f"  status {identity.overall_status}; phase {identity.phase}; {identity.study_type}; "
+        f"{identity.start_date} to {identity.completion_date}; "
+        f"{identity.enrollment_target} participants",
+        f"  design {design.allocation}, {design.intervention_model}, {design.primary_purpose}, "
+        f"masking {design.masking}; sex {design.sex}, "
+        f"{design.minimum_age_years}-{design.maximum_age_years} years",
+    ]
+
+
+def _arm_lines(protocol: Protocol) -> list[str]:
+    lines = ["", "Arms:"]
+    for arm in protocol.arms:
+        lines.append(f"  {arm.id} ({arm.type}): {arm.label}")
+        for regimen in map(protocol.regimen, arm.regimens):
+            lines.append(
+                f"    {regimen.drug} {regimen.dose:g} {regimen.unit} {regimen.frequency}, "
+                f"{regimen.cycle} cycle days {regimen.first_day}-{regimen.last_day}"
+            )
+        for procedure in map(protocol.procedure, arm.procedures):
+            lines.extend(_procedure_lines(protocol, procedure.id))
+    return lines
+
+
+def _procedure_lines(protocol: Protocol, procedure_id: str) -> list[str]:
+    procedure = protocol.procedure(procedure_id)
+    lines = [
+        f"    {procedure.name}: {procedure.cycle} cycle day {procedure.cycle_day}, "
+        f"{procedure.frequency.lower()}, {procedure.observation_hours} h observation",
+        "      before: " + "; ".join(check.label for check in procedure.pre_checks),
+    ]
+    lines += [f"      {step.number}. {step.name}: {step.description}" for step in procedure.steps]
+    if procedure.dose_rule:
+        rule = protocol.dose_rule(procedure.dose_rule)
+        lines.append(
+            f"      dose: {rule.cells_per_kg:,.0f} cells/kg in {rule.volume_ml:g} mL "
+            f"(weight {rule.weight_min_kg:g}-{rule.weight_max_kg:g} kg)"
+        )
+    return lines
+
+
+def _criteria_lines(protocol: Protocol) -> list[str]:
+    lines = ["", "Eligibility:"]
+    for criterion in protocol.criteria:
+        scope = f" [arms: {', '.join(criterion.arms)}]" if criterion.arms else ""
+        rule = criterion.expression or f"enforced by {criterion.enforced_by}"
+        lines.append(f"  {criterion.id:<7} {criterion.kind:<9} {criterion.text}{scope}")
+        lines.append(f"          ⇒ {' '.join(rule.split())}")
+    for gap in protocol.criteria_gaps:
+        lines.append(f"  GAP     {gap.kind} {gap.number}: {gap.note}")
+    return lines
+
+
+def _schedule_lines(protocol: Protocol) -> list[str]:
+    lines = ["", "Schedule of activities:"]
+    for event in protocol.schedule:
+        if event.cycle is not None:
+            when = f"{event.cycle} cycle day {event.cycle_day}"
+        elif event.anchor is not None:
+            when = f"{event.anchor} {event.offset_days:+d} d"
+        else:
+            when = "date given by the site"
+        window = f" (window -{event.window_before_days}/+{event.window_after_days} d)"
+        arms = f" [arms: {', '.join(event.arms)}]" if event.arms else ""
+        lines.append(f"  {event.id}: {when}{window}{arms}")
+    return lines

@@ -1,0 +1,52 @@
+"""The Typer application and the error boundary shared by every command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from endotrial.errors import EndotrialError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="endotrial",
+    help="Run and analyse a clinical trial from its protocol file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn an EndotrialError into a clear message and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except EndotrialError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def main() -> None:
+    app(prog_name="endotrial")
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to `app`.
+    from endotrial.cli import protocol_commands  # noqa: F401
+
+
+_register_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
