@@ -121,7 +121,7 @@ def test_schedule_anchors_that_form_a_cycle(tmp_path: Path) -> None:
         events = {e["id"]: e for e in data["schedule"]}
         events["progesterone_start"]["anchor"] = "beta_hcg"
 
-    message, text = _load_mutated(tmp_path, mutate)
+    message, _ = _load_mutated(tmp_path, mutate)
     assert "anchors form a cycle" in message
     assert "beta_hcg" in message and "embryo_transfer" in message
     assert re.search(r"bad\.yaml:\d+: schedule\[\d+\]\.anchor", message)
@@ -141,7 +141,7 @@ def test_regimen_days_outside_the_cycle(tmp_path: Path) -> None:
     def mutate(data: dict[str, Any]) -> None:
         data["regimens"][1]["last_day"] = 30
 
-    message, text = _load_mutated(tmp_path, mutate)
+    message, _ = _load_mutated(tmp_path, mutate)
     assert "regimens[1].last_day: day 30 falls outside cycle 'treatment'" in message
     assert "lasts 28 days" in message
 

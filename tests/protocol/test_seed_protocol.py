@@ -49,7 +49,10 @@ def test_the_procedure(seed_protocol: Protocol) -> None:
     assert [step.number for step in procedure.steps] == [1, 2, 3, 4, 5, 6]
     assert "Seldinger" in procedure.steps[1].description
     assert "angiography" in procedure.steps[2].description
-    assert {check.id for check in procedure.pre_checks} >= {"iodine_allergy_test", "groin_preparation"}
+    assert {check.id for check in procedure.pre_checks} >= {
+        "iodine_allergy_test",
+        "groin_preparation",
+    }
     assert procedure.observation_hours == 48
     assert procedure.frequency == "Single intervention"
     rule = seed_protocol.dose_rule(procedure.dose_rule)

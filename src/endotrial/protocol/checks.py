@@ -124,7 +124,8 @@ def _days_within_cycles(protocol: Protocol) -> Iterator[Problem]:
         if length is not None and procedure.cycle_day > length:
             yield (
                 ("procedures", i, "cycle_day"),
-                f"day {procedure.cycle_day} falls outside cycle '{procedure.cycle}' ({length} days)",
+                f"day {procedure.cycle_day} falls outside cycle '{procedure.cycle}' "
+                f"({length} days)",
             )
     for i, event in enumerate(protocol.schedule):
         length = lengths.get(event.cycle or "")

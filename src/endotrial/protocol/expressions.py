@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -67,7 +68,7 @@ def check_expression(
         raise ExpressionError(f"not valid SQL: {error}") from None
     if len(statements) != 1 or statements[0] is None:
         raise ExpressionError("write exactly one expression (no ';' or several statements)")
-    tree = statements[0]
+    tree = cast(exp.Expression, statements[0])
     if tree.find(exp.Query, exp.Subquery, exp.Table) is not None:
         raise ExpressionError(_READS_TABLE)
     found = _TypeChecker(items).type_of(tree)
@@ -80,6 +81,14 @@ def check_expression(
         raise ExpressionError(f"gives a {found}, but the item is a {want}")
     used = sorted({c.name for c in tree.find_all(exp.Column)})
     return CheckedExpression(sql=tree.sql(dialect=DIALECT), items=tuple(used), tree=tree)
+
+
+def _left(node: exp.Expression) -> exp.Expression:
+    return cast(exp.Expression, node.args["this"])
+
+
+def _right(node: exp.Expression) -> exp.Expression:
+    return cast(exp.Expression, node.args["expression"])
 
 
 class _TypeChecker:
@@ -154,7 +163,7 @@ class _TypeChecker:
         return _ITEM_TYPES[item.type]
 
     def _plus_minus(self, node: exp.Expression) -> str:
-        left, right = self.type_of(node.left), self.type_of(node.right)
+        left, right = self.type_of(_left(node)), self.type_of(_right(node))
         if left == DATE and right == INTERVAL:
             return DATE
         if left == INTERVAL and right == DATE and isinstance(node, exp.Add):
@@ -164,12 +173,13 @@ class _TypeChecker:
         return self._arithmetic(node)
 
     def _arithmetic(self, node: exp.Expression) -> str:
-        self._expect(node.left, NUMBER)
-        self._expect(node.right, NUMBER)
+        self._expect(_left(node), NUMBER)
+        self._expect(_right(node), NUMBER)
         return NUMBER
 
     def _interval(self, node: exp.Expression) -> str:
-        unit = node.unit.name.upper() if node.unit else ""
+        unit_node = node.args.get("unit")
+        unit = unit_node.name.upper() if unit_node is not None else ""
         if unit.rstrip("S") not in _INTERVAL_UNITS:
             raise ExpressionError(f"interval unit `{unit}` is not one of DAY, WEEK, MONTH, YEAR")
         if not isinstance(node.this, exp.Literal):
@@ -177,8 +187,8 @@ class _TypeChecker:
         return INTERVAL
 
     def _logical(self, node: exp.Expression) -> str:
-        self._expect(node.left, BOOLEAN)
-        self._expect(node.right, BOOLEAN)
+        self._expect(_left(node), BOOLEAN)
+        self._expect(_right(node), BOOLEAN)
         return BOOLEAN
 
     def _is(self, node: exp.Expression) -> str:
@@ -186,7 +196,7 @@ class _TypeChecker:
         return BOOLEAN
 
     def _comparison(self, node: exp.Expression) -> str:
-        self._compatible(node.left, node.right)
+        self._compatible(_left(node), _right(node))
         return BOOLEAN
 
     def _between(self, node: exp.Expression) -> str:
@@ -211,7 +221,7 @@ class _TypeChecker:
 
     def _cast(self, node: exp.Expression) -> str:
         self.type_of(node.this)
-        target = node.to
+        target = node.args["to"]
         if target.is_type(*exp.DataType.NUMERIC_TYPES):
             return NUMBER
         if target.is_type(exp.DataType.Type.DATE):

@@ -1,7 +1,7 @@
 """Load a protocol file: YAML → validated `Protocol`, or one error naming file, line and field.
 
 Validation has two stages: pydantic checks shapes and types; `consistency_problems` checks what
-spans the file (references between sections, expressions against data items, the schedule's anchors).
+spans the file (references between sections, expressions against data items, schedule anchors).
 Every problem found is reported at once, each with the line it comes from.
 """
 

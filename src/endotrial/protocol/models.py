@@ -1,6 +1,7 @@
 """The protocol file as typed, validated objects.
 
-Everything specific to one trial lives here; the engines read these objects and know no trial by name.
+Everything specific to one trial lives here; the engines read these objects and know no trial
+by name.
 Values the registry does not state carry an `assumption` (its reason and, where there is one, the
 source), so a reader can always tell a registry fact from a choice made for the engine.
 """

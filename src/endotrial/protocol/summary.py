@@ -55,8 +55,7 @@ def overview(protocol: Protocol) -> str:
             "Outcomes:",
             *(f"  [{o.kind}] {o.id}: {o.title} ({o.time_frame})" for o in protocol.outcomes),
             "",
-            f"{len(assumptions(protocol))} labelled assumptions "
-            "(show them with --assumptions).",
+            f"{len(assumptions(protocol))} labelled assumptions (show them with --assumptions).",
         ]
     )
 
