@@ -42,7 +42,11 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from endotrial.cli import protocol_commands  # noqa: F401
+    from endotrial.cli import (  # noqa: F401
+        dose_commands,
+        protocol_commands,
+        schedule_commands,
+    )
 
 
 _register_commands()

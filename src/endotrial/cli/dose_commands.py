@@ -1,0 +1,53 @@
+"""`endotrial dose`: the cell dose for a weight, with the protocol's limits and release checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from endotrial.cli.app import app, user_errors
+from endotrial.cli.options import ProtocolOption, parse_pairs
+from endotrial.dosing import compute_dose, render_dose_json, render_dose_text
+from endotrial.protocol import load_protocol
+
+
+@app.command("dose")
+@user_errors
+def dose(
+    weight_kg: Annotated[float, typer.Option("--weight-kg", help="Body weight in kg.")],
+    viability_pct: Annotated[
+        float | None, typer.Option("--viability-pct", help="Viability of the product, %.")
+    ] = None,
+    stock_cells_per_ml: Annotated[
+        float | None,
+        typer.Option("--stock-cells-per-ml", help="Cell concentration of the stock to draw from."),
+    ] = None,
+    release: Annotated[
+        list[str] | None,
+        typer.Option("--release", help="TEST=VALUE release result, e.g. sterility=negative."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+    protocol_id: ProtocolOption = None,
+) -> None:
+    """Total cells, concentration in the protocol's volume and what to draw."""
+    protocol = load_protocol(protocol_id)
+    results: dict[str, float | str] = {
+        key: _number_or_text(value)
+        for key, value in parse_pairs(release or [], "--release").items()
+    }
+    plan = compute_dose(
+        protocol,
+        weight_kg,
+        viability_pct=viability_pct,
+        stock_cells_per_ml=stock_cells_per_ml,
+        release_results=results or None,
+    )
+    typer.echo(render_dose_json(plan) if as_json else render_dose_text(plan))
+
+
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value

@@ -1,0 +1,33 @@
+"""Option types and parsers shared by commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from endotrial.errors import InputError
+
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option("--protocol", "-p", help="Bundled protocol id or protocol file (default: seed)."),
+]
+
+
+def parse_date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{what}: '{text}' is not a date; write YYYY-MM-DD") from None
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    """KEY=VALUE options into a mapping; a malformed pair names the option."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{what}: '{pair}' is not KEY=VALUE")
+        parsed[key.strip()] = value.strip()
+    return parsed

@@ -1,0 +1,304 @@
+"""The cell dose of one participant, how to prepare it, and whether the product may be released.
+
+The arithmetic is done in decimal, on the numbers as written, so a rounding step or a tolerance
+edge gives the answer a pharmacist gets by hand (60 kg × 0.9 is 54, not 53.999…).
+The dose counts viable cells; the cell lab's counts (stock concentration) count every cell, and
+the viability converts one into the other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from endotrial.errors import InputError, ProtocolError
+from endotrial.protocol.models import DoseRule, Protocol, ReleaseCriterion
+
+VIABILITY_RESULT_ID = "viability_pct"
+"""The release-result id under which `compute_dose(viability_pct=...)` is also counted."""
+
+
+class ReleaseStatus(StrEnum):
+    passed = "pass"
+    failed = "fail"
+    not_tested = "not tested"
+
+
+@dataclass(frozen=True)
+class ReleaseCheck:
+    """One release criterion against the lab's result."""
+
+    criterion_id: str
+    label: str
+    kind: str
+    limit: float | str
+    unit: str | None
+    value: float | str | None
+    status: ReleaseStatus
+
+
+@dataclass(frozen=True)
+class DosePlan:
+    """Everything the cell lab and the radiologist need for one participant's dose.
+
+    Fields with `viable` count viable cells (the dose); `total` counts all cells drawn
+    (viable and not). Optional fields are None when their input was not given.
+    """
+
+    rule_id: str
+    product: str
+    weight_kg: float
+    cells_per_kg: float
+    round_to_cells: float
+    dose_uncapped_viable_cells: float
+    max_total_cells: float | None
+    capped: bool
+    dose_viable_cells: float
+    volume_ml: float
+    viable_concentration_cells_per_ml: float
+    viability_pct: float | None
+    draw_total_cells: float | None
+    total_concentration_cells_per_ml: float | None
+    stock_cells_per_ml: float | None
+    stock_volume_ml: float | None
+    diluent_volume_ml: float | None
+    tolerance_pct: float
+    dose_min_viable_cells: float
+    dose_max_viable_cells: float
+    release_checks: tuple[ReleaseCheck, ...]
+    released: bool
+    notes: tuple[str, ...]
+
+
+def compute_dose(
+    protocol_or_rule: Protocol | DoseRule,
+    weight_kg: float,
+    viability_pct: float | None = None,
+    stock_cells_per_ml: float | None = None,
+    release_results: Mapping[str, float | str] | None = None,
+    *,
+    rule_id: str | None = None,
+) -> DosePlan:
+    """The dose for `weight_kg` under the protocol's dose rule (or the one named `rule_id`)."""
+    rule = _rule(protocol_or_rule, rule_id)
+    weight = _checked_weight(rule, weight_kg)
+    uncapped = _round_to(weight * _dec(rule.cells_per_kg), _dec(rule.round_to_cells))
+    cap = None if rule.max_total_cells is None else _dec(rule.max_total_cells)
+    capped = cap is not None and uncapped > cap
+    dose = cap if cap is not None and capped else uncapped
+    volume = _dec(rule.volume_ml)
+    viability = _checked_viability(viability_pct)
+    draw = None if viability is None else dose * 100 / viability
+    stock_ml, diluent_ml = _dilution(rule, draw or dose, stock_cells_per_ml)
+    low, high = _band(dose, _dec(rule.tolerance_pct))
+    checks = release_checks(rule, _results(release_results, viability_pct))
+    notes = _notes(rule, weight, uncapped, capped, viability is None and stock_ml is not None)
+    return DosePlan(
+        rule_id=rule.id,
+        product=rule.product,
+        weight_kg=float(weight),
+        cells_per_kg=rule.cells_per_kg,
+        round_to_cells=rule.round_to_cells,
+        dose_uncapped_viable_cells=float(uncapped),
+        max_total_cells=rule.max_total_cells,
+        capped=capped,
+        dose_viable_cells=float(dose),
+        volume_ml=rule.volume_ml,
+        viable_concentration_cells_per_ml=float(dose / volume),
+        viability_pct=None if viability_pct is None else float(viability_pct),
+        draw_total_cells=None if draw is None else float(draw),
+        total_concentration_cells_per_ml=None if draw is None else float(draw / volume),
+        stock_cells_per_ml=None if stock_cells_per_ml is None else float(stock_cells_per_ml),
+        stock_volume_ml=None if stock_ml is None else float(stock_ml),
+        diluent_volume_ml=None if diluent_ml is None else float(diluent_ml),
+        tolerance_pct=rule.tolerance_pct,
+        dose_min_viable_cells=float(low),
+        dose_max_viable_cells=float(high),
+        release_checks=checks,
+        released=all(c.status is ReleaseStatus.passed for c in checks),
+        notes=notes,
+    )
+
+
+def dose_within_tolerance(plan: DosePlan, dose_given_cells: float) -> bool:
+    """Whether the viable cells actually given lie in the band (edges included)."""
+    low, high = _band(_dec(plan.dose_viable_cells), _dec(plan.tolerance_pct))
+    return low <= _dec(dose_given_cells) <= high
+
+
+def release_checks(
+    rule: DoseRule, results: Mapping[str, float | str] | None
+) -> tuple[ReleaseCheck, ...]:
+    """Each release criterion of `rule` against `results`; an unknown result id is refused."""
+    results = results or {}
+    known = {c.id for c in rule.release_criteria}
+    unknown = sorted(set(results) - known)
+    if unknown:
+        raise InputError(
+            f"release results {unknown} match no release criterion of dose rule '{rule.id}': "
+            f"use the criterion ids {sorted(known)}"
+        )
+    return tuple(_check(c, results.get(c.id)) for c in rule.release_criteria)
+
+
+def _rule(protocol_or_rule: Protocol | DoseRule, rule_id: str | None) -> DoseRule:
+    if isinstance(protocol_or_rule, DoseRule):
+        return protocol_or_rule
+    rules = protocol_or_rule.dose_rules
+    if rule_id is None and len(rules) == 1:
+        return rules[0]
+    for rule in rules:
+        if rule.id == rule_id:
+            return rule
+    if not rules:
+        raise ProtocolError(f"protocol {protocol_or_rule.protocol_id} has no dose rule")
+    raise InputError(
+        f"protocol {protocol_or_rule.protocol_id} has no dose rule '{rule_id}': "
+        f"name one of {[r.id for r in rules]}"
+    )
+
+
+def format_cells(value: float) -> str:
+    """6.0e7 → '6.000 × 10^7', the way the cell lab writes counts."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.3e}".split("e")
+    return f"{mantissa} × 10^{int(exponent)}"
+
+
+def _dec(value: float) -> Decimal:
+    """A float as the decimal it was written as (58.35, not 58.34999…)."""
+    return Decimal(repr(value))
+
+
+def _round_to(value: Decimal, step: Decimal) -> Decimal:
+    """Nearest multiple of `step`, halves up (the usual rule for a counted dose)."""
+    return (value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+
+
+def _band(dose: Decimal, tolerance_pct: Decimal) -> tuple[Decimal, Decimal]:
+    return dose * (100 - tolerance_pct) / 100, dose * (100 + tolerance_pct) / 100
+
+
+def _checked_weight(rule: DoseRule, weight_kg: float) -> Decimal:
+    """Weight in the rule's range, or an error saying what to do about it."""
+    if not math.isfinite(weight_kg) or weight_kg <= 0:
+        raise InputError(f"weight {weight_kg} kg is not a body weight: give it in kg, above 0")
+    if not rule.weight_min_kg <= weight_kg <= rule.weight_max_kg:
+        raise InputError(
+            f"weight {weight_kg:g} kg is outside the range of dose rule '{rule.id}' "
+            f"({rule.weight_min_kg:g}–{rule.weight_max_kg:g} kg): weigh the participant again; "
+            "if the weight is right, the protocol gives no dose and the investigator decides "
+            "(record it as a protocol deviation)"
+        )
+    return _dec(weight_kg)
+
+
+def _checked_viability(viability_pct: float | None) -> Decimal | None:
+    if viability_pct is None:
+        return None
+    if not math.isfinite(viability_pct) or not 0 < viability_pct <= 100:
+        raise InputError(
+            f"viability {viability_pct} % is not a percentage of live cells: give a value "
+            "above 0 and at most 100"
+        )
+    return _dec(viability_pct)
+
+
+def _dilution(
+    rule: DoseRule, cells_to_draw: Decimal, stock_cells_per_ml: float | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """mL of stock holding the cells, and mL of diluent bringing it to the rule's volume."""
+    if stock_cells_per_ml is None:
+        return None, None
+    if not math.isfinite(stock_cells_per_ml) or stock_cells_per_ml <= 0:
+        raise InputError(f"stock concentration {stock_cells_per_ml} cells/mL must be above 0")
+    volume = _dec(rule.volume_ml)
+    stock_ml = cells_to_draw / _dec(stock_cells_per_ml)
+    if stock_ml > volume:
+        needed = cells_to_draw / volume
+        raise InputError(
+            f"the stock ({format_cells(stock_cells_per_ml)} cells/mL) is too dilute: the dose "
+            f"needs {float(stock_ml):.2f} mL of it, more than the {rule.volume_ml:g} mL to infuse; "
+            f"concentrate the cells to at least {format_cells(float(needed))} cells/mL "
+            "(centrifuge and resuspend) and count again"
+        )
+    return stock_ml, volume - stock_ml
+
+
+def _results(
+    release_results: Mapping[str, float | str] | None, viability_pct: float | None
+) -> dict[str, float | str]:
+    """The lab's results, with the viability argument counted as the viability result."""
+    results = dict(release_results or {})
+    if viability_pct is not None:
+        given = results.setdefault(VIABILITY_RESULT_ID, viability_pct)
+        if _number_or_text(given) != _number_or_text(viability_pct):
+            raise InputError(
+                f"two viabilities given ({viability_pct} and {given} %): give one value"
+            )
+    return results
+
+
+def _check(criterion: ReleaseCriterion, value: float | str | None) -> ReleaseCheck:
+    status = ReleaseStatus.not_tested
+    if value is not None:
+        status = ReleaseStatus.passed if _passes(criterion, value) else ReleaseStatus.failed
+    return ReleaseCheck(
+        criterion_id=criterion.id,
+        label=criterion.label,
+        kind=criterion.kind,
+        limit=criterion.value,
+        unit=criterion.unit,
+        value=value,
+        status=status,
+    )
+
+
+def _passes(criterion: ReleaseCriterion, value: float | str) -> bool:
+    if criterion.kind == "equals":
+        limit, result = _number_or_text(criterion.value), _number_or_text(value)
+        return limit == result
+    limit_number, number = _number(criterion, criterion.value), _number(criterion, value)
+    return number >= limit_number if criterion.kind == "minimum" else number <= limit_number
+
+
+def _number_or_text(value: float | str) -> Decimal | str:
+    """Compare '0.50' and 0.5 as numbers, 'Negative' and 'negative' as the same word."""
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        return str(value).strip().casefold()
+
+
+def _number(criterion: ReleaseCriterion, value: float | str) -> Decimal:
+    found = _number_or_text(value)
+    if isinstance(found, str) or not found.is_finite():
+        raise InputError(
+            f"release result for {criterion.id} ({criterion.label}) is '{value}', not a number: "
+            f"give the measured value{f' in {criterion.unit}' if criterion.unit else ''}"
+        )
+    return found
+
+
+def _notes(
+    rule: DoseRule, weight: Decimal, uncapped: Decimal, capped: bool, stock_without_viability: bool
+) -> tuple[str, ...]:
+    notes = [
+        f"dose = {format_cells(rule.cells_per_kg)} cells/kg × {weight} kg, "
+        f"rounded to the nearest {format_cells(rule.round_to_cells)} cells"
+    ]
+    if capped:
+        notes.append(
+            f"capped: {format_cells(float(uncapped))} cells exceeds the maximum of "
+            f"{format_cells(rule.max_total_cells or 0.0)} cells, so the maximum is given"
+        )
+    if stock_without_viability:
+        notes.append(
+            "no viability given: the stock volume assumes every counted cell is viable; "
+            "give the viability to draw enough viable cells"
+        )
+    return tuple(notes)

@@ -1,0 +1,337 @@
+"""One participant's calendar: the protocol's anchors, offsets and windows turned into dates.
+
+The engine is a pure function of the protocol, the arm and the dates the site knows. Every dated
+activity is a node hanging from one anchor by an offset in days; the root nodes (cycle starts the
+site chooses) must be given, and any other node may be given too when it actually happened on
+another day, so that everything after it moves with it. The protocol file lists visits and labs
+under `schedule`; medication starts and stops, procedures, their pre-checks and the end of their
+observation are derived from `regimens` and `procedures`, so they are written once in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import graphlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from endotrial.errors import InputError, ProtocolError
+from endotrial.protocol.models import Arm, DrugRegimen, Procedure, Protocol, ScheduleEvent
+
+Source = Literal["schedule", "regimen", "procedure", "pre_check", "observation"]
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    """One dated activity of one participant.
+
+    `date` is the actual date when `actual` is true, otherwise the target. The window
+    (`earliest`..`latest`) is always around the planned date, so an actual date can be checked
+    against it (`in_window`).
+    """
+
+    id: str
+    label: str
+    kind: str
+    source: Source
+    date: dt.date
+    planned_date: dt.date
+    earliest: dt.date
+    latest: dt.date
+    actual: bool
+    anchor: str | None
+    offset_days: int
+    cycle: str | None = None
+    cycle_day: int | None = None
+    condition: str | None = None
+    note: str | None = None
+
+    @property
+    def in_window(self) -> bool:
+        return self.earliest <= self.date <= self.latest
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The calendar of one participant in one arm, sorted by date."""
+
+    protocol_id: str
+    arm_id: str
+    arm_label: str
+    events: tuple[ScheduledEvent, ...]
+
+    def __iter__(self) -> Iterator[ScheduledEvent]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def event(self, event_id: str) -> ScheduledEvent:
+        """The event with this id; an `InputError` names the known ids otherwise."""
+        for event in self.events:
+            if event.id == event_id:
+                return event
+        known = ", ".join(e.id for e in self.events)
+        raise InputError(f"no event '{event_id}' in the schedule of arm '{self.arm_id}': {known}")
+
+
+@dataclass(frozen=True)
+class _Node:
+    """An event before it has a date: what it hangs from and how far after."""
+
+    id: str
+    label: str
+    kind: str
+    source: Source
+    anchor: str | None
+    offset_days: int
+    window_before_days: int = 0
+    window_after_days: int = 0
+    cycle: str | None = None
+    condition: str | None = None
+    note: str | None = None
+
+
+def build_schedule(protocol: Protocol, arm_id: str, anchors: Mapping[str, dt.date]) -> Schedule:
+    """Date every event of `arm_id` from the given anchor dates (roots and any actual dates)."""
+    arm = _arm(protocol, arm_id)
+    nodes = _nodes(protocol, arm)
+    given = _checked_anchors(nodes, anchors, arm_id)
+    order = _order(nodes, arm_id)
+    planned: dict[str, dt.date] = {}
+    dates: dict[str, dt.date] = {}
+    for node_id in order:
+        node = nodes[node_id]
+        if node.anchor is None:
+            planned[node_id] = given[node_id]
+        else:
+            planned[node_id] = dates[node.anchor] + dt.timedelta(days=node.offset_days)
+        dates[node_id] = given.get(node_id, planned[node_id])
+    cycles = _cycle_membership(nodes, order)
+    rank = {node_id: index for index, node_id in enumerate(order)}
+    events = [
+        _dated(protocol, nodes[i], dates, planned[i], i in given, cycles.get(i)) for i in order
+    ]
+    events.sort(key=lambda e: (e.date, rank[e.id]))
+    return Schedule(protocol.protocol_id, arm.id, arm.label, tuple(events))
+
+
+def _arm(protocol: Protocol, arm_id: str) -> Arm:
+    for arm in protocol.arms:
+        if arm.id == arm_id:
+            return arm
+    known = ", ".join(a.id for a in protocol.arms)
+    raise InputError(f"protocol {protocol.protocol_id} has no arm '{arm_id}': use one of {known}")
+
+
+def _nodes(protocol: Protocol, arm: Arm) -> dict[str, _Node]:
+    """Every event of the arm, listed or derived; a derived id clashing with another is refused."""
+    nodes: dict[str, _Node] = {}
+    candidates = [
+        *(_listed(protocol, e) for e in protocol.schedule if e.arms is None or arm.id in e.arms),
+        *(n for r in arm.regimens for n in _regimen_nodes(protocol, protocol.regimen(r))),
+        *(n for p in arm.procedures for n in _procedure_nodes(protocol, protocol.procedure(p))),
+    ]
+    for node in candidates:
+        if node.id in nodes:
+            raise ProtocolError(
+                f"protocol {protocol.protocol_id}: two events of arm '{arm.id}' have the id "
+                f"'{node.id}' (one is derived from a {node.source}): rename one in the file"
+            )
+        nodes[node.id] = node
+    return nodes
+
+
+def _listed(protocol: Protocol, event: ScheduleEvent) -> _Node:
+    """A `schedule` event; `cycle` + `cycle_day` means the cycle's start + (day - 1)."""
+    anchor, offset = event.anchor, event.offset_days
+    if event.cycle is not None and event.cycle_day is not None:
+        anchor, offset = protocol.cycle(event.cycle).start_event, event.cycle_day - 1
+    starts = [c.id for c in protocol.cycles if c.start_event == event.id]
+    return _Node(
+        id=event.id,
+        label=event.label,
+        kind=event.kind,
+        source="schedule",
+        anchor=anchor,
+        offset_days=offset,
+        window_before_days=event.window_before_days,
+        window_after_days=event.window_after_days,
+        cycle=event.cycle or (starts[0] if starts else None),
+        condition=event.condition,
+    )
+
+
+def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen) -> list[_Node]:
+    """The first and last day of a drug, each a dated event the participant must be told."""
+    start_event = protocol.cycle(regimen.cycle).start_event
+    what = f"{_lower_first(regimen.drug)} {regimen.dose:g} {regimen.unit} {regimen.frequency}"
+    return [
+        _Node(
+            id=f"{regimen.id}_{verb.lower()}",
+            label=f"{verb} {what}",
+            kind="medication",
+            source="regimen",
+            anchor=start_event,
+            offset_days=day - 1,
+            cycle=regimen.cycle,
+            note=regimen.note,
+        )
+        for verb, day in (("Start", regimen.first_day), ("Stop", regimen.last_day))
+    ]
+
+
+def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:
+    """The procedure on its cycle day, its pre-checks before it, its observation after it."""
+    nodes = [
+        _Node(
+            id=procedure.id,
+            label=procedure.name,
+            kind="procedure",
+            source="procedure",
+            anchor=protocol.cycle(procedure.cycle).start_event,
+            offset_days=procedure.cycle_day - 1,
+            window_before_days=procedure.window_before_days,
+            window_after_days=procedure.window_after_days,
+            cycle=procedure.cycle,
+            note=procedure.frequency,
+        )
+    ]
+    for check in procedure.pre_checks:
+        blocks = f"{procedure.name} not done if {check.blocks_procedure_if}"
+        nodes.append(
+            _Node(
+                id=check.id,
+                label=check.label,
+                kind="pre_check",
+                source="pre_check",
+                anchor=procedure.id,
+                offset_days=check.offset_days,
+                cycle=procedure.cycle,
+                note=blocks if check.blocks_procedure_if else None,
+            )
+        )
+    if procedure.observation_hours > 0:
+        nodes.append(_observation_node(procedure))
+    return nodes
+
+
+def _observation_node(procedure: Procedure) -> _Node:
+    """Observation ends whole days after the procedure; a part day may spill to the next date."""
+    days, hours_left = divmod(procedure.observation_hours, 24)
+    return _Node(
+        id=f"{procedure.id}_observation_end",
+        label=f"{procedure.observation_hours} h observation ends ({procedure.name})",
+        kind="observation",
+        source="observation",
+        anchor=procedure.id,
+        offset_days=days,
+        window_after_days=1 if hours_left else 0,
+        cycle=procedure.cycle,
+    )
+
+
+def _lower_first(name: str) -> str:
+    """'Estradiol valerate' → 'estradiol valerate', but 'hBMSC' and 'HRT' stay as written."""
+    if len(name) > 1 and name[0].isupper() and name[1].islower():
+        return name[0].lower() + name[1:]
+    return name
+
+
+def _checked_anchors(
+    nodes: Mapping[str, _Node], anchors: Mapping[str, dt.date], arm_id: str
+) -> dict[str, dt.date]:
+    """The given dates, refused whole when one names no event or a root is missing."""
+    unknown = sorted(set(anchors) - set(nodes))
+    if unknown:
+        raise InputError(
+            f"dates given for {unknown}, which are not events of arm '{arm_id}': "
+            f"give dates for events of this arm ({', '.join(sorted(nodes))})"
+        )
+    roots = [n.id for n in nodes.values() if n.anchor is None]
+    missing = [r for r in roots if r not in anchors]
+    if missing:
+        labels = "; ".join(f"{r} ({nodes[r].label})" for r in missing)
+        raise InputError(
+            f"missing anchor date for {labels}: every other date of arm '{arm_id}' hangs from "
+            f"it; give it (e.g. {missing[0]}=YYYY-MM-DD)"
+        )
+    return {k: v.date() if isinstance(v, dt.datetime) else v for k, v in anchors.items()}
+
+
+def _order(nodes: Mapping[str, _Node], arm_id: str) -> list[str]:
+    """Anchors before their dependents; an anchor outside the arm is a protocol error."""
+    for node in nodes.values():
+        if node.anchor is not None and node.anchor not in nodes:
+            raise ProtocolError(
+                f"event '{node.id}' of arm '{arm_id}' hangs from '{node.anchor}', which is not "
+                f"part of that arm: restrict '{node.id}' to the arms of '{node.anchor}' "
+                "(its `arms` field)"
+            )
+    graph = {n.id: {n.anchor} if n.anchor else set() for n in nodes.values()}
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:  # the loader refuses these; kept for built protocols
+        raise ProtocolError(f"the schedule's anchors form a cycle: {error.args[1]}") from None
+
+
+def _cycle_membership(nodes: Mapping[str, _Node], order: list[str]) -> dict[str, tuple[str, bool]]:
+    """Event → (cycle, stated): stated in the file, else inherited from the anchor."""
+    found: dict[str, tuple[str, bool]] = {}
+    for node_id in order:
+        node = nodes[node_id]
+        if node.cycle is not None:
+            found[node_id] = (node.cycle, True)
+        elif node.anchor is not None and node.anchor in found:
+            found[node_id] = (found[node.anchor][0], False)
+    return found
+
+
+def _dated(
+    protocol: Protocol,
+    node: _Node,
+    dates: Mapping[str, dt.date],
+    planned: dt.date,
+    actual: bool,
+    cycle: tuple[str, bool] | None,
+) -> ScheduledEvent:
+    date = dates[node.id]
+    cycle_id, cycle_day = _cycle_day(protocol, dates, date, cycle)
+    return ScheduledEvent(
+        id=node.id,
+        label=node.label,
+        kind=node.kind,
+        source=node.source,
+        date=date,
+        planned_date=planned,
+        earliest=planned - dt.timedelta(days=node.window_before_days),
+        latest=planned + dt.timedelta(days=node.window_after_days),
+        actual=actual,
+        anchor=node.anchor,
+        offset_days=node.offset_days,
+        cycle=cycle_id,
+        cycle_day=cycle_day,
+        condition=node.condition,
+        note=node.note,
+    )
+
+
+def _cycle_day(
+    protocol: Protocol,
+    dates: Mapping[str, dt.date],
+    date: dt.date,
+    cycle: tuple[str, bool] | None,
+) -> tuple[str | None, int | None]:
+    """Day 1 is the cycle's start date; an inherited cycle counts only within its length."""
+    if cycle is None:
+        return None, None
+    cycle_id, stated = cycle
+    spec = protocol.cycle(cycle_id)
+    start = dates.get(spec.start_event)
+    if start is None:
+        return None, None
+    day = (date - start).days + 1
+    if stated or 1 <= day <= spec.length_days:
+        return cycle_id, day
+    return None, None
