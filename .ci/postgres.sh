@@ -8,11 +8,10 @@ PG_PASSWORD="${PG_PASSWORD:-endotrial}"
 PG_DB="${PG_DB:-endotrial_test}"
 PG_PORT="${PG_PORT:-5432}"
 
-if ! command -v pg_lsclusters >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >&2
-  apt-get install -y -q postgresql >&2
-fi
+# apt-get is itself idempotent: on a machine that has PostgreSQL it only refreshes the lists.
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q postgresql >&2
 
 # The newest installed major version, and its default cluster (created by the package, or here).
 PG_VERSION="$(ls /usr/lib/postgresql | sort -V | tail -n1)"

@@ -43,6 +43,7 @@ def main() -> None:
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from endotrial.cli import (  # noqa: F401
+        audit_commands,
         dose_commands,
         protocol_commands,
         schedule_commands,

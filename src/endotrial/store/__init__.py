@@ -1,0 +1,94 @@
+"""The store: trial tables, audited writes through a unit of work, and the verifiable audit trail.
+
+Services write only through `unit_of_work`; every insert, update and delete of trial data is then
+recorded in the hash-chained audit trail, and concurrent edits of one record raise ConflictError.
+"""
+
+from endotrial.store.audit import (
+    AuditEntry,
+    ChainVerification,
+    FieldChange,
+    field_history,
+    verify_audit_chain,
+)
+from endotrial.store.base import Audited, Base
+from endotrial.store.engine import DATABASE_URL_ENV, database_url, make_engine, open_existing
+from endotrial.store.errors import AuditError, ConflictError, ReasonRequiredError, StoreError
+from endotrial.store.migrate import schema_drift, upgrade_database
+from endotrial.store.models import (
+    AdverseEvent,
+    Allocation,
+    Consent,
+    Cycle,
+    CycleKind,
+    DataQuery,
+    EmbryoTransfer,
+    MedicationRecord,
+    Participant,
+    ParticipantIdentity,
+    ParticipantLock,
+    PregnancyOutcome,
+    Procedure,
+    ProtocolDeviation,
+    QueryStatus,
+    Relatedness,
+    Role,
+    Screening,
+    ScreeningDecision,
+    Site,
+    TransferredEmbryo,
+    Ultrasound,
+    User,
+    Withdrawal,
+)
+from endotrial.store.passwords import hash_password, needs_rehash, verify_password
+from endotrial.store.unit_of_work import session_factory, unit_of_work
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "AdverseEvent",
+    "Allocation",
+    "AuditEntry",
+    "AuditError",
+    "Audited",
+    "Base",
+    "ChainVerification",
+    "ConflictError",
+    "Consent",
+    "Cycle",
+    "CycleKind",
+    "DataQuery",
+    "EmbryoTransfer",
+    "FieldChange",
+    "MedicationRecord",
+    "Participant",
+    "ParticipantIdentity",
+    "ParticipantLock",
+    "PregnancyOutcome",
+    "Procedure",
+    "ProtocolDeviation",
+    "QueryStatus",
+    "ReasonRequiredError",
+    "Relatedness",
+    "Role",
+    "Screening",
+    "ScreeningDecision",
+    "Site",
+    "StoreError",
+    "TransferredEmbryo",
+    "Ultrasound",
+    "User",
+    "Withdrawal",
+    "database_url",
+    "field_history",
+    "hash_password",
+    "make_engine",
+    "needs_rehash",
+    "open_existing",
+    "schema_drift",
+    "session_factory",
+    "unit_of_work",
+    "upgrade_database",
+    "verify_audit_chain",
+    "verify_password",
+]

@@ -1,0 +1,19 @@
+"""Errors raised by the store; all are `EndotrialError`s so shells show them to the user as is."""
+
+from endotrial.errors import EndotrialError
+
+
+class StoreError(EndotrialError):
+    """Something about the database itself (connection, schema, migrations) needs attention."""
+
+
+class ConflictError(StoreError):
+    """Someone else saved the same record after it was opened: reload and re-apply the change."""
+
+
+class AuditError(StoreError):
+    """A write would break the audit trail's rules, so nothing was written."""
+
+
+class ReasonRequiredError(AuditError):
+    """A change to data already entered must say why (GCP / 21 CFR 11 audit trail)."""

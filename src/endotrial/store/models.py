@@ -1,0 +1,286 @@
+"""The trial's tables. Clinical dates are `date`; moments are aware UTC `datetime`s.
+
+Identifying data lives only in `participant_identity`, so every other table (and every export built
+from them) is pseudonymous by construction.
+"""
+
+import enum
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from endotrial.store.base import Audited, str_enum
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def participant_fk(*, unique: bool = False, nullable: bool = False) -> Mapped[Any]:
+    """The usual link to a participant, indexed because nearly every query filters by it."""
+    return mapped_column(
+        ID, ForeignKey("participants.id"), index=not unique, unique=unique, nullable=nullable
+    )
+
+
+class Role(enum.StrEnum):
+    INVESTIGATOR = "investigator"
+    COORDINATOR = "coordinator"
+    RADIOLOGIST = "radiologist"
+    CELL_LAB = "cell_lab"
+    EMBRYOLOGIST = "embryologist"
+    MONITOR = "monitor"
+    STATISTICIAN = "statistician"
+    SAFETY_BOARD = "safety_board"
+
+
+class ScreeningDecision(enum.StrEnum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    INCOMPLETE = "incomplete"
+
+
+class CycleKind(enum.StrEnum):
+    TREATMENT = "treatment"
+    TRANSFER = "transfer"
+
+
+class Relatedness(enum.StrEnum):
+    NOT_RELATED = "not_related"
+    UNLIKELY = "unlikely"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    DEFINITE = "definite"
+
+
+class QueryStatus(enum.StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class Site(Audited):
+    __tablename__ = "sites"
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class User(Audited):
+    __tablename__ = "users"
+    __audit_redacted__: ClassVar[frozenset[str]] = frozenset({"password_hash"})
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Participant(Audited):
+    __tablename__ = "participants"
+    study_id: Mapped[str] = mapped_column(String(32), unique=True)
+    site_id: Mapped[int] = mapped_column(ID, ForeignKey("sites.id"), index=True)
+    arm: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+
+
+class ParticipantIdentity(Audited):
+    __tablename__ = "participant_identity"
+    participant_id: Mapped[int] = participant_fk(unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    national_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Consent(Audited):
+    __tablename__ = "consents"
+    participant_id: Mapped[int] = participant_fk()
+    form_version: Mapped[str] = mapped_column(String(32))
+    consent_date: Mapped[date]
+    taken_by: Mapped[str] = mapped_column(String(64))
+
+
+class Screening(Audited):
+    """One screening of one candidate; kept for everyone screened (CONSORT screening log)."""
+
+    __tablename__ = "screenings"
+    candidate_ref: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
+    participant_id: Mapped[int | None] = participant_fk(nullable=True)
+    item_values: Mapped[dict[str, Any]]
+    decision: Mapped[ScreeningDecision] = mapped_column(str_enum(ScreeningDecision))
+    failed_criteria: Mapped[list[str]]
+    unknown_criteria: Mapped[list[str]]
+    screened_at: Mapped[datetime]
+    screened_by: Mapped[str] = mapped_column(String(64))
+
+
+class Allocation(Audited):
+    """Enrolment and arm allocation (non-randomized trial: the basis is recorded as text)."""
+
+    __tablename__ = "allocations"
+    participant_id: Mapped[int] = participant_fk(unique=True)
+    arm: Mapped[str] = mapped_column(String(64))
+    allocated_on: Mapped[date]
+    allocation_basis: Mapped[str] = mapped_column(Text)
+    allocated_by: Mapped[str] = mapped_column(String(64))
+
+
+class Cycle(Audited):
+    __tablename__ = "cycles"
+    participant_id: Mapped[int] = participant_fk()
+    kind: Mapped[CycleKind] = mapped_column(str_enum(CycleKind))
+    start_date: Mapped[date]
+
+
+class MedicationRecord(Audited):
+    __tablename__ = "medication_records"
+    __table_args__ = (
+        CheckConstraint("doses_taken >= 0 AND doses_planned >= 0", name="doses_not_negative"),
+    )
+    participant_id: Mapped[int] = participant_fk()
+    cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"), index=True)
+    regimen_id: Mapped[str] = mapped_column(String(64))
+    taken_on: Mapped[date]
+    doses_taken: Mapped[int]
+    doses_planned: Mapped[int]
+
+
+class Procedure(Audited):
+    """The uterine-artery infusion of cells, with its checklist and dose arithmetic inputs."""
+
+    __tablename__ = "procedures"
+    participant_id: Mapped[int] = participant_fk()
+    cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
+    procedure_date: Mapped[date]
+    checklist: Mapped[dict[str, Any]]
+    pre_checks: Mapped[dict[str, Any]]
+    cell_lot: Mapped[str | None] = mapped_column(String(64))
+    viability_pct: Mapped[float | None]
+    weight_kg: Mapped[float | None]
+    dose_cells: Mapped[int | None] = mapped_column(BigInteger)
+    volume_ml: Mapped[float | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    complications: Mapped[str | None] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Ultrasound(Audited):
+    __tablename__ = "ultrasounds"
+    __table_args__ = (CheckConstraint("thickness_mm >= 0", name="thickness_not_negative"),)
+    participant_id: Mapped[int] = participant_fk()
+    cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
+    scan_date: Mapped[date]
+    thickness_mm: Mapped[float | None]
+    trilaminar: Mapped[bool | None]
+
+
+class EmbryoTransfer(Audited):
+    __tablename__ = "embryo_transfers"
+    participant_id: Mapped[int] = participant_fk()
+    cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
+    transfer_date: Mapped[date]
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TransferredEmbryo(Audited):
+    """One blastocyst of a transfer, with its Gardner grade."""
+
+    __tablename__ = "transferred_embryos"
+    __table_args__ = (
+        CheckConstraint("embryo_day IN (5, 6)", name="embryo_day_5_or_6"),
+        CheckConstraint("expansion BETWEEN 1 AND 6", name="expansion_1_to_6"),
+        CheckConstraint("icm IN ('A', 'B', 'C')", name="icm_grade"),
+        CheckConstraint("te IN ('A', 'B', 'C')", name="te_grade"),
+    )
+    transfer_id: Mapped[int] = mapped_column(ID, ForeignKey("embryo_transfers.id"), index=True)
+    embryo_day: Mapped[int]
+    expansion: Mapped[int]
+    icm: Mapped[str] = mapped_column(String(1))
+    te: Mapped[str] = mapped_column(String(1))
+
+
+class PregnancyOutcome(Audited):
+    __tablename__ = "pregnancy_outcomes"
+    participant_id: Mapped[int] = participant_fk()
+    transfer_id: Mapped[int] = mapped_column(ID, ForeignKey("embryo_transfers.id"), unique=True)
+    beta_hcg_miu_ml: Mapped[float | None]
+    beta_hcg_date: Mapped[date | None]
+    ultrasound_date: Mapped[date | None]
+    gestational_sacs: Mapped[int | None]
+    fetal_heartbeat: Mapped[bool | None]
+    biochemical: Mapped[bool | None]
+    miscarriage: Mapped[bool | None]
+    miscarriage_date: Mapped[date | None]
+    ectopic: Mapped[bool | None]
+    ongoing: Mapped[bool | None]
+    ongoing_date: Mapped[date | None]
+    live_birth: Mapped[bool | None]
+    birth_date: Mapped[date | None]
+
+
+class AdverseEvent(Audited):
+    __tablename__ = "adverse_events"
+    __table_args__ = (CheckConstraint("ctcae_grade BETWEEN 1 AND 5", name="ctcae_grade_1_to_5"),)
+    participant_id: Mapped[int] = participant_fk()
+    term: Mapped[str] = mapped_column(String(200))
+    ctcae_grade: Mapped[int]
+    serious: Mapped[bool]
+    related_procedure: Mapped[Relatedness] = mapped_column(str_enum(Relatedness))
+    related_cells: Mapped[Relatedness] = mapped_column(str_enum(Relatedness))
+    related_hrt: Mapped[Relatedness] = mapped_column(str_enum(Relatedness))
+    expected: Mapped[bool]
+    onset_date: Mapped[date]
+    resolution_date: Mapped[date | None]
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    action_taken: Mapped[str | None] = mapped_column(String(200))
+    expedited_report_due_at: Mapped[datetime | None]
+
+
+class ProtocolDeviation(Audited):
+    __tablename__ = "protocol_deviations"
+    participant_id: Mapped[int | None] = participant_fk(nullable=True)
+    site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
+    occurred_on: Mapped[date]
+    category: Mapped[str] = mapped_column(String(64))
+    major: Mapped[bool] = mapped_column(default=False)
+    description: Mapped[str] = mapped_column(Text)
+    reported_by: Mapped[str] = mapped_column(String(64))
+
+
+class Withdrawal(Audited):
+    __tablename__ = "withdrawals"
+    participant_id: Mapped[int] = participant_fk(unique=True)
+    withdrawn_on: Mapped[date]
+    initiated_by: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    data_use_allowed: Mapped[bool] = mapped_column(default=True)
+
+
+class DataQuery(Audited):
+    """A question on one field of one record, raised by an edit check or by a user (monitor)."""
+
+    __tablename__ = "data_queries"
+    entity: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[QueryStatus] = mapped_column(str_enum(QueryStatus), default=QueryStatus.OPEN)
+    opened_by: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class ParticipantLock(Audited):
+    """An investigator's sign-off freezing one participant's data (unlocking is audited too)."""
+
+    __tablename__ = "participant_locks"
+    participant_id: Mapped[int] = participant_fk(unique=True)
+    locked: Mapped[bool]
+    locked_by: Mapped[str] = mapped_column(String(64))
+    locked_at: Mapped[datetime]

@@ -1,0 +1,100 @@
+"""Raw-SQL tampering with the audit trail is detected and located; field history is rebuilt."""
+
+from datetime import date
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from store_helpers import audit_count, enrol_participant
+
+from endotrial.store import Ultrasound, field_history, unit_of_work, verify_audit_chain
+
+
+def _scan_with_corrections(engine: Engine) -> int:
+    """An ultrasound entered once and corrected twice (with reasons); returns its id."""
+    participant_id = enrol_participant(engine)
+    with unit_of_work(engine, user="coord1") as session:
+        scan = Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 12))
+        scan.thickness_mm = 5.9
+        session.add(scan)
+        session.flush()
+        scan_id = scan.id
+    for thickness, reason in ((6.4, "misread caliper"), (7.1, "re-measured by radiologist")):
+        with unit_of_work(engine, user="rad1", reason=reason) as session:
+            session.get_one(Ultrasound, scan_id).thickness_mm = thickness
+    return scan_id
+
+
+def _tamper(engine: Engine, *statements: str) -> None:
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def test_untouched_chain_verifies(engine: Engine) -> None:
+    _scan_with_corrections(engine)
+    result = verify_audit_chain(engine)
+    assert result.ok and result.entries_checked == audit_count(engine)
+    assert "intact" in str(result)
+
+
+def test_changed_entry_is_detected_and_named(engine: Engine) -> None:
+    _scan_with_corrections(engine)
+    _tamper(engine, "UPDATE audit_log SET new_value = '9.9' WHERE seq = 5")
+    result = verify_audit_chain(engine)
+    assert (result.ok, result.broken_seq, result.entries_checked) == (False, 5, 4)
+    assert "altered" in str(result) and "entry 5" in str(result)
+
+
+def test_removed_entry_is_detected_and_named(engine: Engine) -> None:
+    _scan_with_corrections(engine)
+    _tamper(engine, "DELETE FROM audit_log WHERE seq = 3")
+    result = verify_audit_chain(engine)
+    assert (result.ok, result.broken_seq) == (False, 3)
+    assert "missing" in str(result)
+
+
+def test_removed_latest_entry_is_detected(engine: Engine) -> None:
+    _scan_with_corrections(engine)
+    last = audit_count(engine)
+    _tamper(engine, f"DELETE FROM audit_log WHERE seq = {last}")
+    result = verify_audit_chain(engine)
+    assert (result.ok, result.broken_seq) == (False, last)
+    assert "removed" in str(result)
+
+
+def test_swapped_entries_are_detected(engine: Engine) -> None:
+    _scan_with_corrections(engine)
+    _tamper(
+        engine,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 2",
+        "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = -1",
+    )
+    result = verify_audit_chain(engine)
+    assert (result.ok, result.broken_seq) == (False, 2)
+    assert "reordered" in str(result)
+
+
+def test_recomputed_hash_still_breaks_the_next_link(engine: Engine) -> None:
+    """A forger who rewrites one row and its own hash still breaks the next row's link."""
+    _scan_with_corrections(engine)
+    _tamper(engine, "UPDATE audit_log SET hash = 'f' || substr(hash, 2) WHERE seq = 4")
+    result = verify_audit_chain(engine)
+    assert result.broken_seq == 4
+
+
+def test_field_history_is_rebuilt_and_matches_the_data(engine: Engine) -> None:
+    scan_id = _scan_with_corrections(engine)
+    history = field_history(engine, "ultrasounds", scan_id, "thickness_mm")
+    assert [(h.action, h.old_value, h.new_value) for h in history] == [
+        ("insert", None, 5.9),
+        ("update", 5.9, 6.4),
+        ("update", 6.4, 7.1),
+    ]
+    assert [h.reason for h in history] == [None, "misread caliper", "re-measured by radiologist"]
+    assert [h.username for h in history] == ["coord1", "rad1", "rad1"]
+    with Session(engine) as session:
+        current = session.get_one(Ultrasound, scan_id)
+        assert history[-1].new_value == current.thickness_mm
+        dates = field_history(engine, "ultrasounds", scan_id, "scan_date")
+        assert dates[-1].new_value == current.scan_date.isoformat()

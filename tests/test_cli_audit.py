@@ -1,0 +1,56 @@
+"""`endotrial audit verify | history` on a real SQLite file, tampered with by raw SQL."""
+
+from pathlib import Path
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from endotrial.cli import app
+from endotrial.store import Site, make_engine, unit_of_work, upgrade_database
+
+runner = CliRunner()
+
+
+def _database_with_history(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    with unit_of_work(engine, user="coord1") as session:
+        session.add(Site(code="SYSU6", name="Sixth Affiliated Hospital"))
+    with unit_of_work(engine, user="monitor1", reason="official name") as session:
+        site = session.query(Site).one()
+        site.name = "Sixth Affiliated Hospital, Sun Yat-sen University"
+    engine.dispose()
+    return url
+
+
+def test_verify_passes_then_finds_a_raw_sql_edit(tmp_path: Path) -> None:
+    url = _database_with_history(tmp_path)
+    intact = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert intact.exit_code == 0 and "audit trail intact" in intact.output
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET new_value = '\"Forged\"' WHERE seq = 2"))
+    engine.dispose()
+    broken = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert broken.exit_code == 1
+    assert "audit trail broken at entry 2" in broken.output
+
+
+def test_history_shows_who_changed_what_and_why(tmp_path: Path) -> None:
+    url = _database_with_history(tmp_path)
+    result = runner.invoke(app, ["audit", "history", "sites", "1", "name", "--database", url])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert "coord1 insert" in lines[0]
+    assert "monitor1 update" in lines[1] and "(official name)" in lines[1]
+
+
+def test_verify_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nope.db'}"
+    result = runner.invoke(app, ["audit", "verify", "--database", missing])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert not (tmp_path / "nope.db").exists()
