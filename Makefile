@@ -12,10 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: the main job on the embedded default (SQLite): the demo trial
+## run: the main job on the embedded default (SQLite): show the protocol, screen the example
+## candidates, print a participant's schedule and a dose
 run: $(STAMP)
-	$(BIN)/endotrial protocol show
+	$(BIN)/endotrial protocol show nct07176143
+	$(BIN)/endotrial screen examples/candidates.csv
 	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv
+	$(BIN)/endotrial schedule --arm hbmsc --cycle-start 2026-01-05
+	$(BIN)/endotrial dose --weight-kg 58 --viability-pct 92
 
 ## test: lint, type-check, architecture contract and the whole pytest suite
 test: $(STAMP) lint typecheck pytest

@@ -47,6 +47,7 @@ def _register_commands() -> None:
         dose_commands,
         protocol_commands,
         schedule_commands,
+        screen_commands,
     )
 
 

@@ -1,0 +1,234 @@
+"""Screen candidates against a protocol's criteria: a file, a table, or one candidate from a form.
+
+All three run the same generated SQL through DuckDB, so there is one rule engine whatever the
+scale. Bad values are reported per row and treated as missing; only a file that cannot be read at
+all (or has no candidate id column, or no rows) raises `InputError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot.errors
+
+from endotrial.eligibility.plan import ScreeningPlan, build_plan
+from endotrial.eligibility.results import CandidateResult, ScreeningRun, count_decisions
+from endotrial.eligibility.sources import TABLE_NAME, Source, from_file, from_frame
+from endotrial.eligibility.sql import (
+    ID_COLUMN,
+    ROW_COLUMN,
+    ColumnKind,
+    QueryOptions,
+    quote,
+    screening_query,
+)
+from endotrial.errors import InputError
+from endotrial.protocol.models import Protocol
+
+DUPLICATES_TABLE = "__duplicates"
+FORM_CANDIDATE_ID = "candidate"
+
+
+def screen_file(
+    protocol: Protocol, path: str | Path, *, today: dt.date | None = None
+) -> ScreeningRun:
+    """Screen every row of a CSV or Parquet file (by suffix; anything else is read as CSV)."""
+    return _screen(protocol, from_file(Path(path)), today=today)
+
+
+def screen_table(
+    protocol: Protocol, table: Any, *, label: str = "table", today: dt.date | None = None
+) -> ScreeningRun:
+    """Screen a pandas DataFrame or Arrow table held in memory."""
+    return _screen(protocol, from_frame(table, label), today=today)
+
+
+def screen_candidate(
+    protocol: Protocol, items: Mapping[str, object], *, today: dt.date | None = None
+) -> CandidateResult:
+    """Screen one candidate's items (as typed in a form) through the same query as a file."""
+    values = {ID_COLUMN: FORM_CANDIDATE_ID, **items}
+    table = pa.table({name: _one_value(value) for name, value in values.items()})
+    plan = build_plan(protocol)
+    run = _screen(protocol, from_frame(table, "form"), today=today, plan=plan, per_field=True)
+    row = run.rows()[0]
+    unknown_errors = tuple(f"{w}" for w in run.file_warnings if "not a data item" in w)
+    return _candidate_result(plan, protocol, row, unknown_errors)
+
+
+def criteria_sql(protocol: Protocol, dialect: str = "duckdb") -> dict[str, str]:
+    """Each evaluated criterion's expression in another SQL dialect (postgres, spark, bigquery...),
+    for running the same screening where a data warehouse lives."""
+    plan = build_plan(protocol)
+    try:
+        return {
+            c.id: c.expression.to_dialect(dialect) for c in (*plan.trial_wide, *plan.arm_specific)
+        }
+    except (ValueError, sqlglot.errors.SqlglotError) as error:
+        raise InputError(f"cannot write the criteria in SQL dialect '{dialect}': {error}") from None
+
+
+def _one_value(value: object) -> pa.Array:
+    """A one-row column; a value Arrow cannot type is passed as its text."""
+    if value is None or isinstance(value, str | bool | int | float | dt.date):
+        try:
+            return pa.array([value])
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+    return pa.array([str(value)])
+
+
+def _screen(
+    protocol: Protocol,
+    source: Source,
+    *,
+    today: dt.date | None,
+    plan: ScreeningPlan | None = None,
+    per_field: bool = False,
+) -> ScreeningRun:
+    plan = plan or build_plan(protocol)
+    _check_source(source)
+    connection = duckdb.connect()
+    try:
+        if source.table is not None:
+            connection.register(TABLE_NAME, source.table)
+        has_duplicates = _register_duplicates(connection, source)
+        options = QueryOptions(
+            source_sql=source.source_sql,
+            columns={n: k for n, k in source.columns.items() if n in plan.item_names},
+            id_kind=source.columns[ID_COLUMN],
+            today=today or dt.date.today(),
+            duplicates_table=DUPLICATES_TABLE if has_duplicates else None,
+            per_field_messages=per_field,
+        )
+        query = screening_query(plan, options)
+        results = _decode_masks(connection.sql(query.sql).to_arrow_table(), query.masked_columns)
+    except duckdb.Error as error:
+        raise InputError(f"{source.label}: cannot screen the rows: {error}") from None
+    finally:
+        connection.close()
+    return ScreeningRun(
+        protocol_id=protocol.protocol_id,
+        source=source.label,
+        results=results,
+        file_warnings=tuple(_file_warnings(plan, source)),
+        to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
+        counts=count_decisions(results),
+    )
+
+
+def _decode_masks(table: pa.Table, masked: Mapping[str, tuple[str, ...]]) -> pa.Table:
+    """Turn each bit-mask column into its list of labels: decode each distinct mask once (a
+    file has few distinct patterns), then gather, all inside Arrow."""
+    for name, labels in masked.items():
+        position = table.column_names.index(name)
+        encoded = pc.dictionary_encode(table.column(name).combine_chunks())
+        patterns = [_labels_of(mask, labels) for mask in encoded.dictionary.to_pylist()]
+        lists = pa.array(patterns, type=pa.list_(pa.string())).take(encoded.indices)
+        table = table.set_column(position, name, lists)
+    return table
+
+
+def _labels_of(mask: int, labels: tuple[str, ...]) -> list[str]:
+    """The labels of the set bits, lowest first (visiting set bits only: most masks are sparse)."""
+    found = []
+    while mask:
+        lowest = mask & -mask
+        found.append(labels[lowest.bit_length() - 1])
+        mask ^= lowest
+    return found
+
+
+def _check_source(source: Source) -> None:
+    if ID_COLUMN not in source.columns:
+        raise InputError(
+            f"{source.label}: no '{ID_COLUMN}' column; add it with one unique id per candidate"
+        )
+    if source.row_count == 0:
+        raise InputError(f"{source.label}: no candidate rows; the file has only its header")
+
+
+def _register_duplicates(connection: duckdb.DuckDBPyConnection, source: Source) -> bool:
+    """Find repeated ids first so the common, clean file skips the join. Comparing hashes is a
+    cheap test that never misses a repeat (equal ids hash equal); only when it finds one do the
+    ids themselves get compared."""
+    row, cid = quote(ROW_COLUMN), quote(ID_COLUMN)
+    trimmed = f"NULLIF(trim(CAST({cid} AS VARCHAR)), '')"
+    same_hash = connection.sql(
+        f"SELECT count(*) FROM (SELECT hash({trimmed}) AS h FROM {source.scan_sql} "
+        "GROUP BY h HAVING count(*) > 1)"
+    ).fetchall()
+    if same_hash[0][0] == 0:
+        return False
+    ids = f"SELECT {row}, {trimmed} AS id FROM {source.source_sql}"
+    connection.execute(
+        f"CREATE TEMP TABLE {quote(DUPLICATES_TABLE)} AS "
+        f"SELECT {row}, __first_row FROM (SELECT {row}, min({row}) OVER (PARTITION BY id) "
+        f"AS __first_row FROM ({ids}) WHERE id IS NOT NULL) WHERE {row} > __first_row"
+    )
+    return True
+
+
+def _file_warnings(plan: ScreeningPlan, source: Source) -> list[str]:
+    """Unknown columns are ignored (named once), and absent items count as missing everywhere."""
+    known = set(plan.item_names)
+    warnings = []
+    for name in source.columns:
+        if name == ID_COLUMN or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        warnings.append(
+            f"{source.label}: column '{name}' is not a data item of protocol "
+            f"{plan.protocol_id}{hint}; it was ignored"
+        )
+    absent = [label for label in _needed_items(plan) if not _supplied(plan, label, source)]
+    if absent:
+        warnings.append(
+            f"{source.label}: no column for {', '.join(plan.missing_label(n) for n in absent)}; "
+            "these items count as missing for every candidate"
+        )
+    return warnings
+
+
+def _needed_items(plan: ScreeningPlan) -> list[str]:
+    criteria = (*plan.trial_wide, *plan.arm_specific)
+    return [
+        item.name for item in plan.items if any(item.name in c.expression.items for c in criteria)
+    ]
+
+
+def _supplied(plan: ScreeningPlan, name: str, source: Source) -> bool:
+    if name in source.columns and source.columns[name] != ColumnKind.null:
+        return True
+    inputs = plan.inputs_of(name)
+    return bool(inputs) and all(i in source.columns for i in inputs)
+
+
+def _candidate_result(
+    plan: ScreeningPlan, protocol: Protocol, row: Mapping[str, Any], extra_errors: tuple[str, ...]
+) -> CandidateResult:
+    missing = tuple(row["missing_items"])
+    unknown = tuple(
+        (cid, tuple(m for m in plan.missing_labels(plan.criterion(cid)) if m in missing))
+        for cid in row["unknown_criteria"]
+    )
+    texts = {c.id: c.text for c in protocol.criteria}
+    return CandidateResult(
+        candidate_id=row["candidate_id"],
+        decision=row["decision"],
+        failed=tuple((cid, texts[cid]) for cid in row["failed_criteria"]),
+        unknown=unknown,
+        missing_items=missing,
+        eligible_arms=tuple(row["eligible_arms"]),
+        arm_notes=tuple(row["arm_notes"]),
+        errors=(*extra_errors, *row["errors"]),
+        to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
+    )

@@ -1,0 +1,128 @@
+"""What the engine reads from a protocol: criteria split by scope, their items, derived items.
+
+The plan is built once per screening and knows no trial by name: trial-wide criteria decide
+eligibility, arm-specific ones only narrow the arms, and criteria without an expression (consent)
+are left for enrolment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from endotrial.protocol.expressions import (
+    BOOLEAN,
+    DATE,
+    NUMBER,
+    STRING,
+    CheckedExpression,
+    check_expression,
+)
+from endotrial.protocol.models import Criterion, DataItem, ItemType, Protocol
+
+REFERENCE_DATE_ITEM = "screening_date"
+"""The item every time window is measured from (the protocol models name it the same way)."""
+
+_RESULT_TYPES = {
+    ItemType.number: NUMBER,
+    ItemType.integer: NUMBER,
+    ItemType.boolean: BOOLEAN,
+    ItemType.date: DATE,
+    ItemType.category: STRING,
+}
+
+
+@dataclass(frozen=True)
+class PlannedCriterion:
+    """A criterion with its checked expression and the items it reads (derived ones included)."""
+
+    criterion: Criterion
+    expression: CheckedExpression
+
+    @property
+    def id(self) -> str:
+        return self.criterion.id
+
+    @property
+    def is_exclusion(self) -> bool:
+        return self.criterion.kind == "exclusion"
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        return tuple(self.criterion.arms or ())
+
+
+@dataclass(frozen=True)
+class ScreeningPlan:
+    protocol_id: str
+    items: tuple[DataItem, ...]
+    derived: Mapping[str, CheckedExpression]
+    trial_wide: tuple[PlannedCriterion, ...]
+    arm_specific: tuple[PlannedCriterion, ...]
+    to_confirm: tuple[Criterion, ...]
+    arm_ids: tuple[str, ...]
+
+    @property
+    def item_names(self) -> tuple[str, ...]:
+        return tuple(item.name for item in self.items)
+
+    def item(self, name: str) -> DataItem:
+        return next(item for item in self.items if item.name == name)
+
+    def missing_label(self, name: str) -> str:
+        """How to name a missing item: a derived one also names the items that would supply it."""
+        derived = self.derived.get(name)
+        if derived is None:
+            return name
+        ordered = [item.name for item in self.items if item.name in derived.items]
+        inputs = [i for i in ordered if i != REFERENCE_DATE_ITEM] or ordered
+        return f"{name} (or {' + '.join(inputs)})"
+
+    def inputs_of(self, name: str) -> tuple[str, ...]:
+        derived = self.derived.get(name)
+        return derived.items if derived is not None else ()
+
+    def reads(self, criterion: PlannedCriterion, name: str) -> bool:
+        """Whether a missing `name` can leave the criterion UNKNOWN (the reference date also
+        through the derived items computed from it)."""
+        used = criterion.expression.items
+        if name in used:
+            return True
+        return name == REFERENCE_DATE_ITEM and any(name in self.inputs_of(u) for u in used)
+
+    def missing_labels(self, criterion: PlannedCriterion) -> tuple[str, ...]:
+        """The labels of every item that, missing, can leave `criterion` UNKNOWN."""
+        return tuple(
+            self.missing_label(item.name) for item in self.items if self.reads(criterion, item.name)
+        )
+
+    def criterion(self, criterion_id: str) -> PlannedCriterion:
+        return next(c for c in (*self.trial_wide, *self.arm_specific) if c.id == criterion_id)
+
+
+def build_plan(protocol: Protocol) -> ScreeningPlan:
+    """Check every expression again (cheap) so the engine never runs an unchecked one."""
+    items = {item.name: item for item in protocol.data_items}
+    derived = {
+        item.name: check_expression(item.derived, items, want=_result_type(item))
+        for item in protocol.data_items
+        if item.derived is not None
+    }
+    planned = [
+        PlannedCriterion(c, check_expression(c.expression, items))
+        for c in protocol.criteria
+        if c.expression is not None
+    ]
+    return ScreeningPlan(
+        protocol_id=protocol.protocol_id,
+        items=tuple(protocol.data_items),
+        derived=derived,
+        trial_wide=tuple(p for p in planned if not p.arms),
+        arm_specific=tuple(p for p in planned if p.arms),
+        to_confirm=tuple(c for c in protocol.criteria if c.expression is None),
+        arm_ids=tuple(arm.id for arm in protocol.arms),
+    )
+
+
+def _result_type(item: DataItem) -> str:
+    return _RESULT_TYPES[item.type]

@@ -1,0 +1,497 @@
+"""Generate the one screening query from a plan and the source's column kinds.
+
+The query is a chain of CTEs, each a single pass over the rows so DuckDB runs it vectorised:
+text → parsed → checked (bad values become NULL, with a message) → items (derived items filled in)
+→ criteria (one boolean column each) → flags → result lists. The only SQL text not written here
+comes from the protocol's checked expressions; every identifier and literal is quoted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from endotrial.eligibility.plan import REFERENCE_DATE_ITEM, PlannedCriterion, ScreeningPlan
+from endotrial.protocol.models import DataItem, ItemType
+
+ID_COLUMN = "candidate_id"
+ROW_COLUMN = "__row"
+FIRST_ROW_COLUMN = "__first_row"
+TRUE_WORDS = ("true", "yes", "y", "1")
+FALSE_WORDS = ("false", "no", "n", "0")
+EMPTY_LIST = "[]::VARCHAR[]"
+MASK_BITS = 62
+
+
+@dataclass(frozen=True)
+class ScreeningQuery:
+    """The SQL, and which result columns it returns as bit masks over which labels (bit 0 first)."""
+
+    sql: str
+    masked_columns: Mapping[str, tuple[str, ...]]
+
+
+class ColumnKind(StrEnum):
+    """How a source column is stored, which decides whether it needs parsing."""
+
+    text = "text"
+    number = "number"
+    integer = "integer"
+    boolean = "boolean"
+    date = "date"
+    timestamp = "timestamp"
+    null = "null"
+    other = "other"
+
+
+_NATIVE_KINDS: dict[ItemType, tuple[ColumnKind, ...]] = {
+    ItemType.number: (ColumnKind.number, ColumnKind.integer),
+    ItemType.integer: (ColumnKind.number, ColumnKind.integer),
+    ItemType.boolean: (ColumnKind.boolean,),
+    ItemType.date: (ColumnKind.date, ColumnKind.timestamp),
+    ItemType.category: (ColumnKind.text,),
+}
+_SQL_TYPES = {
+    ItemType.number: "DOUBLE",
+    ItemType.integer: "DOUBLE",
+    ItemType.boolean: "BOOLEAN",
+    ItemType.date: "DATE",
+    ItemType.category: "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """Where the rows come from and how a message names a place in them."""
+
+    source_sql: str
+    columns: Mapping[str, ColumnKind]
+    id_kind: ColumnKind
+    today: dt.date
+    duplicates_table: str | None = None
+    per_field_messages: bool = False
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list_of(entries: Iterable[str]) -> str:
+    """Non-NULL entries of a list of CASE expressions, in their order."""
+    values = list(entries)
+    if not values:
+        return EMPTY_LIST
+    return f"list_filter(list_value({', '.join(values)}), lambda v: v IS NOT NULL)"
+
+
+def _masked(entries: Iterable[tuple[str, str]]) -> str:
+    """The constant labels whose condition holds, in order: `list_where` builds the list without
+    a per-element lambda. Each condition must be TRUE or FALSE, never NULL (use IS TRUE/IS NULL)."""
+    pairs = list(entries)
+    if not pairs:
+        return EMPTY_LIST
+    labels = ", ".join(literal(label) for label, _ in pairs)
+    masks = ", ".join(f"({condition})" for _, condition in pairs)
+    return f"list_where([{labels}], [{masks}])"
+
+
+def _bits(entries: list[tuple[str, str]]) -> str:
+    """A BIGINT with bit k set when the k-th condition holds (conditions never NULL)."""
+    terms = [
+        f"CASE WHEN {condition} THEN {1 << bit} ELSE 0 END"
+        for bit, (_, condition) in enumerate(entries)
+    ]
+    return " + ".join(terms) or "0"
+
+
+def _any(conditions: Iterable[str]) -> str:
+    joined = " OR ".join(f"({c})" for c in conditions)
+    return joined or "FALSE"
+
+
+def _p(name: str) -> str:
+    return quote(f"p__{name}")
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Generator:
+    def __init__(self, plan: ScreeningPlan, options: QueryOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.given = [item for item in plan.items if item.name in options.columns]
+        self.masked_columns: dict[str, tuple[str, ...]] = {}
+
+    # --- stage 1: text -------------------------------------------------------------------
+    def _source_kind(self, item: DataItem) -> ColumnKind:
+        """The kind the parsing stage sees: a column of an unexpected type is read as text."""
+        kind = self.options.columns[item.name]
+        if kind in _NATIVE_KINDS[item.type] or kind == ColumnKind.null:
+            return kind
+        return ColumnKind.text
+
+    def text_stage(self) -> str:
+        columns = [
+            f"{quote(ROW_COLUMN)}",
+            f"NULLIF(trim(CAST({quote(ID_COLUMN)} AS VARCHAR)), '') AS {quote(ID_COLUMN)}",
+        ]
+        if self.options.duplicates_table is not None:
+            columns.append(quote(FIRST_ROW_COLUMN))
+        for item in self.given:
+            column = quote(item.name)
+            if self._source_kind(item) == ColumnKind.text:
+                raw_kind = self.options.columns[item.name]
+                as_text = column if raw_kind == ColumnKind.text else f"CAST({column} AS VARCHAR)"
+                columns.append(f"NULLIF(trim({as_text}), '') AS {column}")
+            else:
+                columns.append(column)
+        source = self.options.source_sql
+        if self.options.duplicates_table is not None:
+            source += (
+                f" LEFT JOIN {quote(self.options.duplicates_table)} USING ({quote(ROW_COLUMN)})"
+            )
+        return f"SELECT {', '.join(columns)} FROM {source}"
+
+    # --- stage 2: parsed -----------------------------------------------------------------
+    def _parse(self, item: DataItem) -> str:
+        column, kind = quote(item.name), self._source_kind(item)
+        sql_type = _SQL_TYPES[item.type]
+        if kind == ColumnKind.null:
+            return f"CAST(NULL AS {sql_type})"
+        if kind != ColumnKind.text:
+            if item.type == ItemType.date and kind == ColumnKind.timestamp:
+                return f"CAST({column} AS DATE)"
+            return column  # numbers keep their type: comparisons need no cast
+        if item.type in (ItemType.number, ItemType.integer):
+            return f"TRY_CAST({column} AS DOUBLE)"
+        if item.type == ItemType.boolean:
+            return (
+                f"CASE WHEN lower({column}) IN ({', '.join(map(literal, TRUE_WORDS))}) THEN TRUE "
+                f"WHEN lower({column}) IN ({', '.join(map(literal, FALSE_WORDS))}) THEN FALSE END"
+            )
+        if item.type == ItemType.date:
+            return (
+                f"CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                f"THEN TRY_CAST({column} AS DATE) END"
+            )
+        return self._parse_category(item, column)
+
+    @staticmethod
+    def _parse_category(item: DataItem, column: str) -> str:
+        values = item.values or []
+        exact = ", ".join(map(literal, values))
+        folded = " ".join(
+            f"WHEN lower({column}) = {literal(v.lower())} THEN {literal(v)}" for v in values
+        )
+        return f"CASE WHEN {column} IN ({exact}) THEN {column} {folded} END"
+
+    def parsed_stage(self) -> str:
+        columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
+        if self.options.duplicates_table is not None:
+            columns.append(quote(FIRST_ROW_COLUMN))
+        for item in self.given:
+            columns.append(f"{self._parse(item)} AS {_p(item.name)}")
+            if self._source_kind(item) == ColumnKind.text:
+                columns.append(quote(item.name))
+        return f"SELECT {', '.join(columns)} FROM text_stage"
+
+    # --- stage 3: checked ----------------------------------------------------------------
+    def _where(self, name: str) -> str:
+        if self.options.per_field_messages:
+            return literal(f"{name}: ")
+        return f"'row ' || {quote(ROW_COLUMN)} || {literal(f', column {name}: ')}"
+
+    def _raw(self, item: DataItem) -> str:
+        if self._source_kind(item) == ColumnKind.text:
+            return quote(item.name)
+        return f"CAST({_p(item.name)} AS VARCHAR)"
+
+    def _message(self, item: DataItem, problem: str) -> str:
+        return f"{self._where(item.name)} || '''' || {self._raw(item)} || {literal(problem)}"
+
+    def _checks(self, item: DataItem) -> list[tuple[str, str]]:
+        """(condition, message SQL) pairs: a value meeting a condition becomes missing."""
+        problems = self._value_problems(item)
+        checks = [(condition, self._message(item, text)) for condition, text in problems]
+        return checks + self._date_checks(item)
+
+    def _value_problems(self, item: DataItem) -> list[tuple[str, str]]:
+        parsed = _p(item.name)
+        problems: list[tuple[str, str]] = []
+        if self._source_kind(item) == ColumnKind.text:
+            problems.append(self._parse_failure(item))
+        unit = f" {item.unit}" if item.unit else ""
+        if item.type == ItemType.integer and self._source_kind(item) != ColumnKind.integer:
+            problems.append((f"{parsed} <> round({parsed})", "' is not a whole number; correct it"))
+        if item.minimum is not None:
+            bound = _number_text(item.minimum)
+            problems.append(
+                (f"{parsed} < {bound}", f"' is below the minimum {bound}{unit}; correct the value")
+            )
+        if item.maximum is not None:
+            bound = _number_text(item.maximum)
+            problems.append(
+                (f"{parsed} > {bound}", f"' is above the maximum {bound}{unit}; correct the value")
+            )
+        return problems
+
+    def _parse_failure(self, item: DataItem) -> tuple[str, str]:
+        column, parsed = quote(item.name), _p(item.name)
+        failed = f"{column} IS NOT NULL AND {parsed} IS NULL"
+        if item.type in (ItemType.number, ItemType.integer):
+            failed = f"{column} IS NOT NULL AND ({parsed} IS NULL OR NOT isfinite({parsed}))"
+            return failed, "' is not a number; correct it, or leave it blank if not known"
+        if item.type == ItemType.boolean:
+            return failed, "' is not yes/no; write true/false, yes/no, y/n or 1/0"
+        if item.type == ItemType.date:
+            return failed, "' is not a valid date; write it as yyyy-mm-dd"
+        allowed = ", ".join(item.values or [])
+        return failed, f"' is not one of {allowed}; correct the value"
+
+    def _date_checks(self, item: DataItem) -> list[tuple[str, str]]:
+        parsed = _p(item.name)
+        if item.type != ItemType.date:
+            return []
+        if item.name == REFERENCE_DATE_ITEM:
+            today = self.options.today.isoformat()
+            problem = f"' is a date in the future (today is {today}); correct the date"
+            return [(f"{parsed} > DATE {literal(today)}", self._message(item, problem))]
+        if item.not_after_screening and REFERENCE_DATE_ITEM in self.options.columns:
+            reference = _p(REFERENCE_DATE_ITEM)
+            message = (
+                f"{self._where(item.name)} || '''' || {self._raw(item)} || "
+                f"''' is after {REFERENCE_DATE_ITEM} ' || CAST({reference} AS VARCHAR) || "
+                "' (a date in the future); correct the date'"
+            )
+            return [(f"{parsed} > {reference}", message)]
+        return []
+
+    def checked_stage(self) -> str:
+        """Flag each bad value once; the messages are built later, only for flagged rows."""
+        columns = self._carried("parsed_stage")
+        for item in self.given:
+            columns.append(_p(item.name))
+            if self._source_kind(item) == ColumnKind.text:
+                columns.append(quote(item.name))
+            checks = self._checks(item)
+            if checks:
+                bad = _any(condition for condition, _ in checks)
+                columns.append(f"({bad}) AS {_bad(item.name)}")
+        return f"SELECT {', '.join(columns)} FROM parsed_stage"
+
+    def clean_stage(self) -> str:
+        columns = self._carried("checked_stage")
+        messages: list[str] = []
+        flags: list[str] = []
+        for item in self.given:
+            checks = self._checks(item)
+            parsed = _p(item.name)
+            if not checks:
+                columns.append(f"{parsed} AS {quote(item.name)}")
+                continue
+            flag = _bad(item.name)
+            columns.append(f"CASE WHEN {flag} THEN NULL ELSE {parsed} END AS {quote(item.name)}")
+            flags.append(flag)
+            messages.extend(f"CASE WHEN {condition} THEN {text} END" for condition, text in checks)
+        errors = _list_of(messages)
+        if messages:
+            errors = f"CASE WHEN {' OR '.join(flags)} THEN {errors} ELSE {EMPTY_LIST} END"
+        columns.append(f"{errors} AS __value_errors")
+        return f"SELECT {', '.join(columns)} FROM checked_stage"
+
+    def _carried(self, stage: str) -> list[str]:
+        columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
+        if self.options.duplicates_table is not None:
+            columns.append(quote(FIRST_ROW_COLUMN))
+        return columns
+
+    # --- stage 4: items (derived filled in) ----------------------------------------------
+    def items_stage(self) -> str:
+        columns = [quote(ROW_COLUMN), quote(ID_COLUMN), "__value_errors"]
+        if self.options.duplicates_table is not None:
+            columns.append(quote(FIRST_ROW_COLUMN))
+        for item in self.plan.items:
+            name = quote(item.name)
+            derived = self.plan.derived.get(item.name)
+            given = item.name in self.options.columns
+            if derived is not None:
+                value = f"({derived.sql})"
+                if given:
+                    value = f"COALESCE({name}, CAST({value} AS {_SQL_TYPES[item.type]}))"
+                columns.append(f"{value} AS {name}")
+            elif given:
+                columns.append(name)
+            else:
+                columns.append(f"CAST(NULL AS {_SQL_TYPES[item.type]}) AS {name}")
+        return f"SELECT {', '.join(columns)} FROM clean_stage"
+
+    # --- stage 5: criteria ---------------------------------------------------------------
+    def criteria_stage(self) -> str:
+        criteria = [*self.plan.trial_wide, *self.plan.arm_specific]
+        evaluated = [f"({c.expression.sql}) AS {_c(c)}" for c in criteria]
+        return f"SELECT *, {', '.join(evaluated) or 'NULL AS __none'} FROM items_stage"
+
+    # --- stage 6: flags and result lists -------------------------------------------------
+    def mask_stage(self) -> str:
+        """The failed criteria as one bit mask: it decides ineligibility and is the list too."""
+        failed = self._failed_entries()
+        if len(failed) > MASK_BITS:
+            return "SELECT * FROM criteria_stage"
+        return f"SELECT *, {_bits(failed)} AS __failed_mask FROM criteria_stage"
+
+    def flags_stage(self) -> str:
+        trial_wide = self.plan.trial_wide
+        invalid = f"{quote(ID_COLUMN)} IS NULL"
+        if self.options.duplicates_table is not None:
+            invalid += f" OR {quote(FIRST_ROW_COLUMN)} IS NOT NULL"
+        ineligible = _any(condition for _, condition in self._failed_entries())
+        if len(self._failed_entries()) <= MASK_BITS:
+            ineligible = "__failed_mask <> 0"
+        unknown = _any(f"{_c(c)} IS NULL" for c in trial_wide)
+        return (
+            f"SELECT *, ({invalid}) AS __invalid, "
+            f"(NOT ({invalid}) AND ({ineligible})) AS __ineligible, "
+            f"(NOT ({invalid}) AND NOT ({ineligible}) AND ({unknown})) AS __incomplete "
+            "FROM mask_stage"
+        )
+
+    def _failed_entries(self) -> list[tuple[str, str]]:
+        return [(c.id, _rules_out(c)) for c in self.plan.trial_wide]
+
+    def result_stage(self) -> str:
+        decision = (
+            "CASE WHEN __invalid THEN 'invalid' WHEN __ineligible THEN 'ineligible' "
+            "WHEN __incomplete THEN 'incomplete' ELSE 'eligible' END"
+        )
+        screened = "NOT __invalid AND NOT __ineligible"
+        lists = {
+            "failed_criteria": ("__ineligible", self._failed_entries()),
+            "unknown_criteria": (
+                "__incomplete",
+                [(c.id, f"{_c(c)} IS NULL") for c in self.plan.trial_wide],
+            ),
+            "missing_items": ("__incomplete", self._missing_items()),
+            "eligible_arms": (screened, self._eligible_arms()),
+            "arm_notes": (screened, self._arm_notes()),
+        }
+        columns = [
+            f"{quote(ID_COLUMN)}",
+            f"{quote(ROW_COLUMN)} AS row",
+            f"{decision} AS decision",
+            *(self._list_column(name, guard, entries) for name, (guard, entries) in lists.items()),
+            f"{self._errors()} AS errors",
+        ]
+        order = f" ORDER BY {quote(ROW_COLUMN)}" if self.options.duplicates_table else ""
+        return f"SELECT {', '.join(columns)} FROM flags_stage{order}"
+
+    def _list_column(self, name: str, guard: str, entries: list[tuple[str, str]]) -> str:
+        """A list of labels as a bit mask the caller decodes (one integer per row is far cheaper
+        than a list per row), or as a list when there are too many labels for one integer."""
+        if len(entries) <= MASK_BITS:
+            self.masked_columns[name] = tuple(label for label, _ in entries)
+            bits = "__failed_mask" if name == "failed_criteria" else _bits(entries)
+            return f"CASE WHEN {guard} THEN {bits} ELSE 0 END AS {quote(name)}"
+        return f"CASE WHEN {guard} THEN {_masked(entries)} ELSE {EMPTY_LIST} END AS {quote(name)}"
+
+    def _missing_items(self) -> list[tuple[str, str]]:
+        """Each item NULL for the row and read by a criterion that is UNKNOWN, in item order."""
+        entries: list[tuple[str, str]] = []
+        for item in self.plan.items:
+            users = [c for c in self.plan.trial_wide if self.plan.reads(c, item.name)]
+            if not users:
+                continue
+            unknown = _any(f"{_c(c)} IS NULL" for c in users)
+            label = self.plan.missing_label(item.name)
+            entries.append((label, f"{quote(item.name)} IS NULL AND ({unknown})"))
+        return entries
+
+    def _arm_rule_out(self, arm_id: str) -> str:
+        applying = [c for c in self.plan.arm_specific if arm_id in c.arms]
+        return _any(_rules_out(c) for c in applying)
+
+    def _eligible_arms(self) -> list[tuple[str, str]]:
+        return [(arm, f"NOT ({self._arm_rule_out(arm)})") for arm in self.plan.arm_ids]
+
+    def _arm_notes(self) -> list[tuple[str, str]]:
+        entries: list[tuple[str, str]] = []
+        for c in self.plan.arm_specific:
+            labels = " or ".join(_lower_first(self.plan.item(i).label) for i in c.expression.items)
+            effect = c.criterion.effect or f"rules out arm {', '.join(c.arms)}"
+            missing = ", ".join(c.expression.items)
+            arms = ", ".join(c.arms)
+            entries.append((f"{c.id}: {labels} {effect}", _rules_out(c)))
+            entries.append(
+                (
+                    f"{c.id}: {missing} not recorded; needed before allocation to {arms}",
+                    f"{_c(c)} IS NULL",
+                )
+            )
+        return entries
+
+    def _id_errors(self) -> str:
+        where = self._where(ID_COLUMN)
+        blank = f"{where} || 'blank; give every candidate a unique id'"
+        duplicate = "NULL"
+        if self.options.duplicates_table is not None:
+            duplicate = (
+                f"{where} || '''' || {quote(ID_COLUMN)} || ''' repeats the id of row ' || "
+                f"{quote(FIRST_ROW_COLUMN)} || '; give each candidate a unique id'"
+            )
+        return (
+            f"CASE WHEN {quote(ID_COLUMN)} IS NULL THEN [{blank}] "
+            f"WHEN {'FALSE' if duplicate == 'NULL' else quote(FIRST_ROW_COLUMN) + ' IS NOT NULL'} "
+            f"THEN [{duplicate}] ELSE {EMPTY_LIST} END"
+        )
+
+    def _errors(self) -> str:
+        """Id errors first, then value errors; the concatenation only where an id is wrong."""
+        wrong_id = f"{quote(ID_COLUMN)} IS NULL"
+        if self.options.duplicates_table is not None:
+            wrong_id += f" OR {quote(FIRST_ROW_COLUMN)} IS NOT NULL"
+        concatenated = f"list_concat({self._id_errors()}, __value_errors)"
+        return f"CASE WHEN {wrong_id} THEN {concatenated} ELSE __value_errors END"
+
+    def query(self) -> ScreeningQuery:
+        stages = {
+            "text_stage": self.text_stage(),
+            "parsed_stage": self.parsed_stage(),
+            "checked_stage": self.checked_stage(),
+            "clean_stage": self.clean_stage(),
+            "items_stage": self.items_stage(),
+            "criteria_stage": self.criteria_stage(),
+            "mask_stage": self.mask_stage(),
+            "flags_stage": self.flags_stage(),
+        }
+        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in stages.items())
+        result = self.result_stage()
+        return ScreeningQuery(f"WITH {ctes}\n{result}", dict(self.masked_columns))
+
+
+def _c(criterion: PlannedCriterion) -> str:
+    return quote(f"c__{criterion.id}")
+
+
+def _bad(name: str) -> str:
+    return quote(f"bad__{name}")
+
+
+def _rules_out(criterion: PlannedCriterion) -> str:
+    """An inclusion not met, or an exclusion met (UNKNOWN rules out nothing)."""
+    return f"{_c(criterion)} IS {'TRUE' if criterion.is_exclusion else 'FALSE'}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def screening_query(plan: ScreeningPlan, options: QueryOptions) -> ScreeningQuery:
+    """The whole screening as one SQL query over `options.source_sql`."""
+    return _Generator(plan, options).query()
