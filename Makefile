@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: the main job on the embedded default (SQLite): show the protocol, screen the example
-## candidates, print a participant's schedule and a dose
+## run: the main job on the embedded default (SQLite, endotrial.db here): build the synthetic
+## trial through the services, verify its audit trail, and show the protocol-driven engines
 run: $(STAMP)
+	$(BIN)/endotrial demo --replace
+	$(BIN)/endotrial audit verify
 	$(BIN)/endotrial protocol show nct07176143
 	$(BIN)/endotrial screen examples/candidates.csv
 	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv

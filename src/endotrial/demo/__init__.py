@@ -1,0 +1,8 @@
+"""A synthetic, reproducible run of the whole trial, built through the services.
+
+SYNTHETIC DATA for demonstrations and tests only; never analyse it as evidence.
+"""
+
+from endotrial.demo.run import DEFAULT_SEED, DemoSummary, build_demo, render_summary
+
+__all__ = ["DEFAULT_SEED", "DemoSummary", "build_demo", "render_summary"]

@@ -1,0 +1,535 @@
+"""Build a synthetic run of the whole trial by calling the services, so it obeys every rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.orm import Session
+
+from endotrial.demo import effects as fx
+from endotrial.demo.population import Candidate, candidate_pool
+from endotrial.dosing import compute_dose
+from endotrial.protocol import Protocol, load_protocol
+from endotrial.services import (
+    AdverseEventInput,
+    AllocationInput,
+    CandidateInput,
+    ConsentInput,
+    DeviationInput,
+    MedicationInput,
+    OutcomeInput,
+    ProcedureInput,
+    QueryInput,
+    ScreeningRecord,
+    TeamMember,
+    TransferInput,
+    UltrasoundInput,
+    WithdrawalInput,
+    add_site,
+    add_user,
+    allocate,
+    answer_query,
+    close_query,
+    correct_ultrasound,
+    enrol,
+    list_queries,
+    lock_participant,
+    open_query,
+    pregnancy_outcome,
+    record_consent,
+    record_deviation,
+    record_medication,
+    record_outcome,
+    record_procedure,
+    record_transfer,
+    record_ultrasound,
+    report_adverse_event,
+    screen_many,
+    start_cycle,
+    withdraw,
+)
+from endotrial.store import (
+    AdverseEvent,
+    CycleKind,
+    EmbryoTransfer,
+    Participant,
+    Procedure,
+    ProtocolDeviation,
+    QueryStatus,
+    Relatedness,
+    Role,
+    Screening,
+    make_engine,
+    upgrade_database,
+)
+
+DEFAULT_SEED = 20250930
+DEFAULT_CANDIDATES = 150
+ADMIN = "admin"
+COORDINATOR = "coord.li"
+INVESTIGATOR = "pi.chen"
+RADIOLOGIST = "ir.wang"
+MONITOR = "monitor.zhao"
+TEAM = (
+    TeamMember(COORDINATOR, "Li Na (research coordinator)", Role.COORDINATOR, "demo-only-pw-1"),
+    TeamMember(INVESTIGATOR, "Chen Hui (investigator)", Role.INVESTIGATOR, "demo-only-pw-2"),
+    TeamMember(RADIOLOGIST, "Wang Jun (interventional radiology)", Role.RADIOLOGIST, "demo-pw-3"),
+    TeamMember(MONITOR, "Zhao Min (monitor)", Role.MONITOR, "demo-only-pw-4"),
+)
+RELEASE_RESULTS: dict[str, float | str] = {
+    "sterility": "negative",
+    "mycoplasma": "negative",
+    "endotoxin_eu_ml": 0.12,
+    "cd105_pct": 98.6,
+    "cd73_pct": 99.1,
+    "cd90_pct": 98.9,
+    "cd45_pct": 0.4,
+    "cd34_pct": 0.3,
+    "cd14_or_cd11b_pct": 0.5,
+    "cd79a_or_cd19_pct": 0.2,
+    "hla_dr_pct": 0.7,
+}
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What the synthetic run produced (equal for equal seeds, whatever the time taken)."""
+
+    seed: int
+    screened: int
+    decisions: dict[str, int]
+    enrolled_by_arm: dict[str, int]
+    withdrawn: int
+    procedures: int
+    transfers: int
+    cancelled_transfers: int
+    clinical_pregnancies_by_arm: dict[str, int]
+    adverse_events: int
+    serious_adverse_events: int
+    deviations: int
+    open_queries: int
+    elapsed_seconds: float = field(compare=False)
+
+
+def build_demo(
+    url: str,
+    *,
+    seed: int = DEFAULT_SEED,
+    candidates: int = DEFAULT_CANDIDATES,
+    protocol: Protocol | None = None,
+) -> DemoSummary:
+    """Create (migrate) the database at `url` and fill it with a synthetic run of the trial."""
+    started = time.perf_counter()
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        run = _Run(engine, protocol or load_protocol(), np.random.default_rng(seed))
+        run.execute(candidates)
+        return _summary(engine, run.protocol, seed, time.perf_counter() - started)
+    finally:
+        engine.dispose()
+
+
+def render_summary(summary: DemoSummary) -> str:
+    """The summary as a few lines of text for the CLI."""
+    lines = [
+        f"synthetic run (seed {summary.seed}) built in {summary.elapsed_seconds:.1f} s",
+        f"screened {summary.screened}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary.decisions.items())),
+        "enrolled: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.enrolled_by_arm.items())),
+        f"withdrawn {summary.withdrawn}; infusions {summary.procedures}; transfers "
+        f"{summary.transfers} ({summary.cancelled_transfers} cancelled)",
+        "clinical pregnancies: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary.clinical_pregnancies_by_arm.items())),
+        f"adverse events {summary.adverse_events} ({summary.serious_adverse_events} serious); "
+        f"deviations {summary.deviations}; open queries {summary.open_queries}",
+        "SYNTHETIC DATA for demonstration only: never analyse as evidence.",
+    ]
+    return "\n".join(lines)
+
+
+class _Run:
+    def __init__(self, engine: Engine, protocol: Protocol, rng: np.random.Generator) -> None:
+        self.engine = engine
+        self.protocol = protocol
+        self.rng = rng
+        self.site_id = 0
+        self.threshold_mm = float(protocol.setting("transfer_thickness_min_mm").value)
+
+    def execute(self, size: int) -> None:
+        self.site_id = add_site(
+            self.engine, code="GZ6", name="Sixth Affiliated Hospital, SYSU", user=ADMIN
+        )
+        for member in TEAM:
+            add_user(self.engine, member, site_id=self.site_id, user=ADMIN)
+        pool = candidate_pool(self.rng, size)
+        inputs = [CandidateInput(c.ref, c.items, self.site_id) for c in pool]
+        # The synthetic calendar is fixed (reproducible), so "today" is the last screening day.
+        today = max(_date(c.items["screening_date"]) for c in pool)
+        records = screen_many(self.engine, self.protocol, inputs, user=COORDINATOR, today=today)
+        for candidate, record, arm in self._enrolments(pool, records):
+            participant_id = self._enrol(candidate, record, arm)
+            _Follow(self, participant_id, arm, candidate).run()
+        self._monitoring()
+
+    def _enrolments(
+        self, pool: list[Candidate], records: list[ScreeningRecord]
+    ) -> list[tuple[Candidate, ScreeningRecord, str]]:
+        """Who is enrolled, in screening order, and in which arm (preference, 30 per arm)."""
+        per_arm = self.protocol.identity.enrollment_target // len(self.protocol.arms)
+        filled: Counter[str] = Counter()
+        chosen = []
+        for candidate, record in zip(pool, records, strict=True):
+            if record.decision.value != "eligible" or self.rng.random() < fx.P_DECLINES_CONSENT:
+                continue
+            arm = _arm_for(candidate, record.eligible_arms, filled, per_arm)
+            if arm is not None:
+                filled[arm] += 1
+                chosen.append((candidate, record, arm))
+        return chosen
+
+    def _enrol(self, candidate: Candidate, record: ScreeningRecord, arm: str) -> int:
+        screened_on = _date(candidate.items["screening_date"])
+        consent_on = screened_on + dt.timedelta(days=int(self.rng.integers(0, 5)))
+        consent = ConsentInput(record.screening_id, "v1.1 (2025-08-20)", consent_on, COORDINATOR)
+        participant_id = record_consent(self.engine, consent, user=COORDINATOR)
+        enrol(self.engine, self.protocol, screening_id=record.screening_id, user=COORDINATOR)
+        basis = (
+            "participant preference after counselling; fit for the uterine-artery procedure"
+            if arm == "hbmsc"
+            else "participant preference (or procedure not possible / stem-cell arm full)"
+        )
+        allocation = AllocationInput(participant_id, arm, basis, consent_on)
+        allocate(self.engine, self.protocol, allocation, user=INVESTIGATOR)
+        return participant_id
+
+    def _monitoring(self) -> None:
+        """A monitor's source-data queries: some answered and closed, some left open."""
+        with Session(self.engine) as session:
+            ids = list(session.scalars(select(Participant.id).order_by(Participant.id)))
+        picks = self.rng.choice(ids, size=min(4, len(ids)), replace=False)
+        for index, participant_id in enumerate(sorted(int(p) for p in picks)):
+            text = "Consent form version on file differs from the CRF? Please verify."
+            query = QueryInput("participants", participant_id, "status", text)
+            query_id = open_query(self.engine, query, user=MONITOR)
+            if index % 2 == 0:
+                answer_query(self.engine, query_id, answer="verified: v1.1", user=COORDINATOR)
+                if index == 0:
+                    close_query(self.engine, query_id, user=MONITOR)
+
+
+class _Follow:
+    """One participant through the treatment cycle, procedure, transfer and outcomes."""
+
+    def __init__(self, run: _Run, participant_id: int, arm: str, candidate: Candidate) -> None:
+        self.trial = run
+        self.engine = run.engine
+        self.protocol = run.protocol
+        self.rng = run.rng
+        self.pid = participant_id
+        self.arm = arm
+        self.candidate = candidate
+        screened_on = _date(candidate.items["screening_date"])
+        self.start = screened_on + dt.timedelta(days=int(self.rng.integers(7, 30)))
+        self.baseline_mm = float(self.rng.normal(*fx.BASELINE_THICKNESS_MM))
+
+    def day(self, cycle_start: dt.date, cycle_day: int) -> dt.date:
+        return cycle_start + dt.timedelta(days=cycle_day - 1)
+
+    def run(self) -> None:
+        self._treatment_cycle()
+        if self.rng.random() < fx.P_WITHDRAWS:
+            reason = str(
+                self.rng.choice(["moved away", "personal reasons", "spontaneous pregnancy"])
+            )
+            withdrawal = WithdrawalInput(self.pid, self.day(self.start, 30), "participant", reason)
+            withdraw(self.engine, withdrawal, user=COORDINATOR)
+            return
+        self._transfer_cycle()
+
+    # ------------------------------------------------------------------ treatment cycle
+    def _treatment_cycle(self) -> None:
+        start_cycle(
+            self.engine,
+            self.protocol,
+            participant_id=self.pid,
+            kind=CycleKind.TREATMENT,
+            start_date=self.start,
+            user=COORDINATOR,
+        )
+        self._scan(self.day(self.start, 9), self.baseline_mm, "baseline_ultrasound")
+        if self.arm == "hbmsc":
+            self._infusion()
+        self._hrt_adverse_events()
+        gain = fx.LATE_PROLIFERATIVE_GAIN_MM[self.arm]
+        late_mm = self.baseline_mm + gain + float(self.rng.normal(0, 0.5))
+        self._scan(self.day(self.start, 18), late_mm, "late_proliferative_ultrasound")
+        self._medication("tx_estradiol_valerate", self.day(self.start, 28), 28)
+        self._medication("tx_dydrogesterone", self.day(self.start, 28), 10)
+
+    def _scan(self, on: dt.date, thickness_mm: float, event_id: str | None) -> float:
+        """A scheduled scan (event_id) or an unscheduled one (None, e.g. after extension)."""
+        late = event_id is not None and self.rng.random() < fx.P_LATE_VISIT
+        scan_on = on + dt.timedelta(days=4) if late else on
+        value = round(max(thickness_mm, 2.0), 1)
+        typo = self.rng.random() < fx.P_TYPO
+        entered = value * 10 if typo else value  # a decimal point lost at data entry
+        scan = UltrasoundInput(self.pid, scan_on, entered, bool(value >= 7), event_id)
+        scan_id = record_ultrasound(self.engine, self.protocol, scan, user=COORDINATOR)
+        if late:
+            self._deviation(scan_on, "visit window", f"{event_id} done 4 days late")
+            self._answer("ultrasounds", scan_id, "scan_date", "late visit; deviation recorded")
+        if typo:
+            self._resolve_typo(scan_id, value)
+        return value
+
+    def _answer(self, entity: str, row_id: int, field_name: str, answer: str) -> None:
+        """The site answers the edit-check query; the monitor closes about half of them."""
+        for query in list_queries(self.engine, status=QueryStatus.OPEN, entity=entity):
+            if query.row_id == str(row_id) and query.field == field_name:
+                answer_query(self.engine, query.id, answer=answer, user=COORDINATOR)
+                if self.rng.random() < 0.5:
+                    close_query(self.engine, query.id, user=MONITOR, note="answer accepted")
+
+    def _resolve_typo(self, scan_id: int, value: float) -> None:
+        (query,) = [
+            q
+            for q in list_queries(self.engine, status=QueryStatus.OPEN, entity="ultrasounds")
+            if q.row_id == str(scan_id) and q.field == "thickness_mm"
+        ]
+        answer = f"decimal point lost at entry; source says {value} mm"
+        answer_query(self.engine, query.id, answer=answer, user=COORDINATOR)
+        correct_ultrasound(
+            self.engine, scan_id, thickness_mm=value, reason=answer, user=COORDINATOR
+        )
+        close_query(self.engine, query.id, user=MONITOR, note="corrected")
+
+    def _medication(self, regimen_id: str, last_day: dt.date, days: int) -> None:
+        per_day = self.protocol.regimen(regimen_id).doses_per_day
+        missed = min(int(self.rng.poisson(0.4)), days * per_day)
+        course = MedicationInput(self.pid, regimen_id, last_day, days * per_day - missed, days)
+        record_medication(self.engine, self.protocol, course, user=COORDINATOR)
+
+    def _infusion(self) -> None:
+        on = self.day(self.start, 10 if self.rng.random() < 0.9 else 11)
+        weight_kg = float(str(self.candidate.items["weight_kg"]))
+        viability_pct = round(float(np.clip(self.rng.normal(91, 3), 82, 99)), 1)
+        plan = compute_dose(self.protocol, weight_kg, viability_pct=viability_pct)
+        off_target = self.rng.random() < 0.05
+        factor = 1.15 if off_target else float(self.rng.uniform(0.96, 1.04))
+        dose_cells = int(round(plan.dose_viable_cells * factor, -5))
+        procedure = ProcedureInput(
+            participant_id=self.pid,
+            procedure_date=on,
+            weight_kg=weight_kg,
+            viability_pct=viability_pct,
+            dose_given_cells=dose_cells,
+            release_results=RELEASE_RESULTS,
+            pre_checks={"iodine_allergy_test": "negative", "groin_preparation": "done"},
+            checklist={"angiography_confirmed": True, "observation_hours": 48},
+            cell_lot=f"HBMSC-{on:%y%m}-{int(self.rng.integers(1, 40)):02d}",
+            override_reason="extra cells in the final syringe; PI judged safe"
+            if off_target
+            else None,
+        )
+        user = INVESTIGATOR if off_target else RADIOLOGIST
+        record_procedure(self.engine, self.protocol, procedure, user=user)
+        self._adverse_events(fx.PROCEDURE_AES, on)
+
+    def _hrt_adverse_events(self) -> None:
+        self._adverse_events(fx.HRT_AES, self.day(self.start, int(self.rng.integers(3, 20))))
+
+    def _adverse_events(
+        self, catalogue: tuple[tuple[str, int, bool, float, str], ...], on: dt.date
+    ) -> None:
+        for term, grade, serious, probability, related_to in catalogue:
+            if self.rng.random() >= probability:
+                continue
+            related = {
+                "procedure": Relatedness.NOT_RELATED,
+                "cells": Relatedness.NOT_RELATED,
+                "hrt": Relatedness.NOT_RELATED,
+            }
+            related[related_to] = Relatedness.PROBABLE
+            event = AdverseEventInput(
+                self.pid,
+                term,
+                grade,
+                serious,
+                on,
+                related_procedure=related["procedure"],
+                related_cells=related["cells"],
+                related_hrt=related["hrt"],
+                resolution_date=on + dt.timedelta(days=int(self.rng.integers(1, 8))),
+                outcome="recovered",
+            )
+            report_adverse_event(self.engine, self.protocol, event, user=COORDINATOR)
+
+    # ------------------------------------------------------------------ transfer cycle
+    def _transfer_cycle(self) -> None:
+        late = self.rng.random() < fx.P_LATE_VISIT
+        offset = int(self.rng.integers(30, 36)) + (8 if late else 0)
+        start = self.start + dt.timedelta(days=offset)
+        start_cycle(
+            self.engine,
+            self.protocol,
+            participant_id=self.pid,
+            kind=CycleKind.TRANSFER,
+            start_date=start,
+            user=COORDINATOR,
+        )
+        if late:
+            self._deviation(start, "visit window", "transfer cycle started late (holiday)")
+        gain = fx.TRANSFER_CYCLE_GAIN_MM[self.arm]
+        thickness_mm = self.baseline_mm + gain + float(self.rng.normal(0, 0.8))
+        scan_on = self.day(start, 12)
+        thickness_mm = self._scan(scan_on, thickness_mm, "transfer_ultrasound")
+        if thickness_mm < self.trial.threshold_mm:  # estradiol extended, scanned again
+            scan_on = self.day(start, 16)
+            thickness_mm += fx.EXTENDED_ESTRADIOL_GAIN_MM
+            thickness_mm = self._scan(scan_on, thickness_mm, None)
+        if thickness_mm < fx.CANCEL_BELOW_MM:
+            self._cancelled(start, scan_on, thickness_mm)
+            return
+        if thickness_mm < self.trial.threshold_mm:
+            text = (
+                f"transfer at {thickness_mm} mm, below the 7 mm threshold (investigator decision)"
+            )
+            self._deviation(scan_on, "transfer threshold", text)
+        self._transfer(start, scan_on, thickness_mm)
+
+    def _cancelled(self, start: dt.date, on: dt.date, thickness_mm: float) -> None:
+        reason = f"thin endometrium ({thickness_mm} mm after extended estradiol)"
+        transfer = TransferInput(self.pid, on, cancel_reason=reason)
+        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=COORDINATOR)
+        record_outcome(self.engine, self.protocol, OutcomeInput(transfer_id), user=COORDINATOR)
+        days = (on - start).days + 1
+        self._medication("fet_estradiol_valerate", on, days)
+
+    def _transfer(self, start: dt.date, scan_on: dt.date, thickness_mm: float) -> None:
+        progesterone_on = scan_on + dt.timedelta(days=2)
+        transfer_on = progesterone_on + dt.timedelta(days=5)
+        embryos = 2 if self.rng.random() < fx.P_DOUBLE_EMBRYO else 1
+        grades = tuple(str(g) for g in self.rng.choice(fx.GOOD_GRADES, size=embryos))
+        embryo_day = 5 if self.rng.random() < 0.8 else 6
+        transfer = TransferInput(self.pid, transfer_on, grades, embryo_day)
+        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=COORDINATOR)
+        if thickness_mm < self.trial.threshold_mm:
+            answer = "investigator decided to transfer; deviation recorded"
+            self._answer("embryo_transfers", transfer_id, "transfer_date", answer)
+        hcg_on = self._outcomes(transfer_id, transfer_on, embryos)
+        self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - start).days + 1)
+        self._medication("fet_luteal_dydrogesterone", hcg_on, (hcg_on - progesterone_on).days + 1)
+        if self.rng.random() < 0.3:  # follow-up complete: the investigator signs off
+            lock_participant(self.engine, self.pid, user=INVESTIGATOR)
+
+    def _outcomes(self, transfer_id: int, transfer_on: dt.date, embryos: int) -> dt.date:
+        """Record beta-hCG, then the 7-week scan and 12-week follow-up when pregnant."""
+        late = self.rng.random() < fx.P_LATE_VISIT
+        hcg_on = transfer_on + dt.timedelta(days=17 if late else 12)
+        draw = self.rng.random()
+        p_clinical = fx.P_CLINICAL_PREGNANCY[self.arm]
+        clinical = draw < p_clinical
+        biochemical = p_clinical <= draw < p_clinical + fx.P_BIOCHEMICAL
+        if clinical:
+            hcg = float(self.rng.lognormal(np.log(650), 0.5))
+        elif biochemical:
+            hcg = float(self.rng.lognormal(np.log(45), 0.5))
+        else:
+            hcg = float(self.rng.uniform(0.5, 4.0))
+        facts = OutcomeInput(transfer_id, round(hcg, 1), hcg_on)
+        record_outcome(self.engine, self.protocol, facts, user=COORDINATOR)
+        if not (clinical or biochemical):
+            return hcg_on
+        twins = embryos == 2 and self.rng.random() < fx.P_TWINS_IF_TWO_EMBRYOS
+        scan_on = transfer_on + dt.timedelta(days=int(self.rng.integers(27, 34)))
+        sacs = (2 if twins else 1) if clinical else 0
+        facts = OutcomeInput(transfer_id, round(hcg, 1), hcg_on, scan_on, sacs)
+        reason = "7-week ultrasound result"
+        record_outcome(self.engine, self.protocol, facts, user=COORDINATOR, reason=reason)
+        if clinical:
+            self._twelve_weeks(facts, transfer_on)
+        return hcg_on
+
+    def _twelve_weeks(self, facts: OutcomeInput, transfer_on: dt.date) -> None:
+        if self.rng.random() < fx.P_MISCARRIAGE:
+            loss_on = transfer_on + dt.timedelta(days=int(self.rng.integers(35, 60)))
+            update = OutcomeInput(**{**facts.__dict__, "loss_date": loss_on})
+            report_adverse_event(
+                self.engine,
+                self.protocol,
+                AdverseEventInput(self.pid, "Miscarriage", 2, False, loss_on),
+                user=COORDINATOR,
+            )
+        else:
+            ongoing_on = transfer_on + dt.timedelta(days=65)
+            update = OutcomeInput(
+                **{**facts.__dict__, "fetal_heartbeat_12_weeks": True, "ongoing_date": ongoing_on}
+            )
+        reason = "12-week follow-up"
+        record_outcome(self.engine, self.protocol, update, user=COORDINATOR, reason=reason)
+
+    def _deviation(self, on: dt.date, category: str, description: str) -> None:
+        deviation = DeviationInput(on, category, description, participant_id=self.pid)
+        record_deviation(self.engine, deviation, user=COORDINATOR)
+
+
+def _arm_for(
+    candidate: Candidate, open_arms: tuple[str, ...], filled: Counter[str], per_arm: int
+) -> str | None:
+    preferred = "hbmsc" if candidate.prefers_cells else "control"
+    for arm in (preferred, *(a for a in ("control", "hbmsc") if a != preferred)):
+        if arm in open_arms and filled[arm] < per_arm:
+            return arm
+    return None
+
+
+def _date(value: object) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _summary(engine: Engine, protocol: Protocol, seed: int, elapsed_s: float) -> DemoSummary:
+    with Session(engine) as session:
+        decisions = Counter(d.value for d in session.scalars(select(Screening.decision)))
+        arm_rows = session.scalars(select(Participant.arm).where(Participant.arm.is_not(None)))
+        arms = Counter(str(arm) for arm in arm_rows)
+        transfers = list(session.scalars(select(EmbryoTransfer).order_by(EmbryoTransfer.id)))
+        arm_of = {
+            row.id: row.arm for row in session.execute(select(Participant.id, Participant.arm))
+        }
+        withdrawn = _count(session, Participant.status == "withdrawn")
+        aes = _count(session, AdverseEvent.id.is_not(None))
+        serious = _count(session, AdverseEvent.serious.is_(True))
+        deviations = _count(session, ProtocolDeviation.id.is_not(None))
+        procedures = _count(session, Procedure.id.is_not(None))
+    pregnancies: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
+    for transfer in transfers:
+        if pregnancy_outcome(engine, protocol, transfer.id).clinical_pregnancy:
+            pregnancies[str(arm_of[transfer.participant_id])] += 1
+    return DemoSummary(
+        seed=seed,
+        screened=sum(decisions.values()),
+        decisions=dict(sorted(decisions.items())),
+        enrolled_by_arm=dict(sorted(arms.items())),
+        withdrawn=withdrawn,
+        procedures=procedures,
+        transfers=sum(not t.cancelled for t in transfers),
+        cancelled_transfers=sum(t.cancelled for t in transfers),
+        clinical_pregnancies_by_arm=dict(sorted(pregnancies.items())),
+        adverse_events=aes,
+        serious_adverse_events=serious,
+        deviations=deviations,
+        open_queries=len(list_queries(engine, status=QueryStatus.OPEN)),
+        elapsed_seconds=round(elapsed_s, 2),
+    )
+
+
+def _count(session: Session, condition: ColumnElement[bool]) -> int:
+    return int(session.scalar(select(func.count()).where(condition)) or 0)

@@ -1,0 +1,182 @@
+"""Helpers shared by the services: lookups, the lock check, roles, schedules and edit checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from endotrial.protocol.models import Protocol
+from endotrial.schedule import build_schedule
+from endotrial.schedule.engine import ScheduledEvent
+from endotrial.services.errors import LockedError, NotFoundError, PermissionDenied, RuleViolation
+from endotrial.store import (
+    Audited,
+    Cycle,
+    CycleKind,
+    DataQuery,
+    EmbryoTransfer,
+    Participant,
+    ParticipantLock,
+    Procedure,
+    QueryStatus,
+    Role,
+    User,
+)
+from endotrial.store.types import utc_now
+
+T = TypeVar("T", bound=Audited)
+
+EDIT_CHECK_PREFIX = "edit_check:"
+
+
+def get_row(session: Session, model: type[T], row_id: int) -> T:
+    """The record `row_id` of `model`, or a NotFoundError naming the table."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFoundError(f"no {model.__tablename__} record #{row_id}: check the id and retry")
+    return row
+
+
+def writable_participant(session: Session, participant_id: int) -> Participant:
+    """The participant, refused when an investigator has locked her data."""
+    participant = get_row(session, Participant, participant_id)
+    lock = session.scalar(
+        select(ParticipantLock).where(ParticipantLock.participant_id == participant_id)
+    )
+    if lock is not None and lock.locked:
+        raise LockedError(
+            f"participant {participant.study_id} is locked (signed off by {lock.locked_by} on "
+            f"{lock.locked_at:%Y-%m-%d}): ask an investigator to unlock her data, with a reason"
+        )
+    return participant
+
+
+def allocated_participant(session: Session, participant_id: int) -> Participant:
+    """A writable participant who has an arm; refused before allocation."""
+    participant = writable_participant(session, participant_id)
+    if participant.arm is None:
+        raise RuleViolation(
+            f"participant {participant.study_id} has no arm yet: enrol and allocate her first"
+        )
+    return participant
+
+
+def require_role(session: Session, username: str, role: Role, doing: str) -> User:
+    """The active user `username`, refused unless she has `role`."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or user.role is not role:
+        raise PermissionDenied(f"{doing} needs an active {role.value}; '{username}' is not one")
+    return user
+
+
+def cycle_of(session: Session, participant_id: int, kind: CycleKind) -> Cycle | None:
+    """The participant's latest cycle of this kind."""
+    query = (
+        select(Cycle)
+        .where(Cycle.participant_id == participant_id, Cycle.kind == kind)
+        .order_by(Cycle.start_date.desc(), Cycle.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def actual_dates(session: Session, participant_id: int) -> dict[str, dt.date]:
+    """The dates already recorded that anchor the participant's schedule."""
+    dates: dict[str, dt.date] = {}
+    treatment = cycle_of(session, participant_id, CycleKind.TREATMENT)
+    if treatment is not None:
+        dates["treatment_cycle_start"] = treatment.start_date
+    transfer_cycle = cycle_of(session, participant_id, CycleKind.TRANSFER)
+    if transfer_cycle is not None:
+        dates["transfer_cycle_start"] = transfer_cycle.start_date
+    procedure = session.scalar(select(Procedure).where(Procedure.participant_id == participant_id))
+    if procedure is not None:
+        dates["hbmsc_infusion"] = procedure.procedure_date
+    transfer = session.scalar(
+        select(EmbryoTransfer).where(
+            EmbryoTransfer.participant_id == participant_id, EmbryoTransfer.cancelled.is_(False)
+        )
+    )
+    if transfer is not None:
+        dates["embryo_transfer"] = transfer.transfer_date
+    return dates
+
+
+def scheduled_event(
+    session: Session, protocol: Protocol, participant: Participant, event_id: str
+) -> ScheduledEvent | None:
+    """The participant's event `event_id` dated from her recorded anchors (None if undatable)."""
+    if participant.arm is None:
+        return None
+    anchors = actual_dates(session, participant.id)
+    if "treatment_cycle_start" not in anchors:
+        return None
+    schedule = build_schedule(protocol, participant.arm, _known(protocol, participant, anchors))
+    for event in schedule.events:
+        if event.id == event_id:
+            return event
+    return None
+
+
+def _known(
+    protocol: Protocol, participant: Participant, anchors: dict[str, dt.date]
+) -> dict[str, dt.date]:
+    """Anchors that are events of the participant's arm (the control arm has no infusion)."""
+    arm = protocol.arm(participant.arm or "")
+    if not arm.procedures:
+        anchors.pop("hbmsc_infusion", None)
+    return anchors
+
+
+def open_edit_query(session: Session, row: Audited, field: str, text: str, check: str) -> DataQuery:
+    """Open a query on one field of one record, raised by the named edit check (once: an
+    unresolved query of the same check on the same field is reused)."""
+    session.flush()
+    existing = session.scalar(
+        select(DataQuery).where(
+            DataQuery.entity == row.__tablename__,
+            DataQuery.row_id == str(row.id),
+            DataQuery.field == field,
+            DataQuery.opened_by == f"{EDIT_CHECK_PREFIX}{check}",
+            DataQuery.status != QueryStatus.CLOSED,
+        )
+    )
+    if existing is not None:
+        return existing
+    query = DataQuery(
+        entity=row.__tablename__,
+        row_id=str(row.id),
+        field=field,
+        text=text,
+        status=QueryStatus.OPEN,
+        opened_by=f"{EDIT_CHECK_PREFIX}{check}",
+        opened_at=utc_now(),
+    )
+    session.add(query)
+    return query
+
+
+def check_window(
+    session: Session,
+    protocol: Protocol,
+    participant: Participant,
+    row: Audited,
+    field: str,
+    event_id: str,
+    on: dt.date,
+) -> DataQuery | None:
+    """Open a query when `on` lies outside the window of the scheduled event `event_id`."""
+    event = scheduled_event(session, protocol, participant, event_id)
+    if event is None or event.earliest <= on <= event.latest:
+        return None
+    text = (
+        f"{field} {on} is outside the window of '{event.label}' "
+        f"({event.earliest} to {event.latest}): confirm the date or record a deviation"
+    )
+    return open_edit_query(session, row, field, text, "visit_window")
+
+
+def now_utc() -> dt.datetime:
+    return utc_now()

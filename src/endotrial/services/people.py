@@ -1,0 +1,47 @@
+"""Sites and study-team accounts (the roles decide who may sign off, override and lock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from endotrial.services.errors import RuleViolation
+from endotrial.store import Role, Site, User, hash_password, unit_of_work
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    username: str
+    full_name: str
+    role: Role
+    password: str
+
+
+def add_site(engine: Engine, *, code: str, name: str, user: str) -> int:
+    """Create a site (or return the id of the one with this code)."""
+    with unit_of_work(engine, user=user) as session:
+        site = session.scalar(select(Site).where(Site.code == code))
+        if site is None:
+            site = Site(code=code, name=name)
+            session.add(site)
+            session.flush()
+        return site.id
+
+
+def add_user(engine: Engine, member: TeamMember, *, site_id: int | None, user: str) -> int:
+    """Create a study-team account; a taken username is refused."""
+    with unit_of_work(engine, user=user) as session:
+        if session.scalar(select(User).where(User.username == member.username)) is not None:
+            raise RuleViolation(f"username '{member.username}' is taken: choose another")
+        account = User(
+            username=member.username,
+            full_name=member.full_name,
+            role=member.role,
+            site_id=site_id,
+            password_hash=hash_password(member.password),
+            active=True,
+        )
+        session.add(account)
+        session.flush()
+        return account.id

@@ -1,0 +1,131 @@
+"""Builders shared by the service tests: a site, a team and candidates at each step."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from endotrial.protocol import Protocol
+from endotrial.services import (
+    AllocationInput,
+    CandidateInput,
+    ConsentInput,
+    TeamMember,
+    add_site,
+    add_user,
+    allocate,
+    enrol,
+    record_consent,
+    screen,
+    start_cycle,
+)
+from endotrial.store import CycleKind, Role
+
+SCREENED_ON = dt.date(2025, 10, 1)
+TREATMENT_START = dt.date(2025, 10, 6)
+COORDINATOR = "coord1"
+INVESTIGATOR = "pi1"
+RADIOLOGIST = "rad1"
+
+
+def eligible_items(**changes: object) -> dict[str, object]:
+    """A candidate who meets every criterion (change one item to fail one)."""
+    items: dict[str, object] = {
+        "screening_date": SCREENED_ON,
+        "sex": "F",
+        "age_years": 31,
+        "weight_kg": 58.0,
+        "height_cm": 160.0,
+        "cycle_length_days": 29,
+        "regular_cycle_months": 24,
+        "afc": 10,
+        "fsh_iu_l": 6.5,
+        "sex_hormones_normal": True,
+        "serology_date": dt.date(2025, 8, 1),
+        "hiv_ab": "negative",
+        "tpa": "negative",
+        "hbsag": "negative",
+        "hcv_ab": "negative",
+        "good_blastocysts": 3,
+        "severe_iua_electroresection": True,
+        "normal_cavity_hysteroscopy_date": dt.date(2025, 9, 1),
+        "cancelled_fet_thin_endometrium": True,
+        "current_uterine_abnormality": False,
+        "hydrosalpinx": False,
+        "consecutive_failed_transfers": 1,
+        "failed_good_embryos": 1,
+        "unexplained_bleeding": False,
+        "active_pid": False,
+        "tract_malformation": False,
+        "abnormal_tct_1y": False,
+        "severe_hepatic_renal": False,
+        "cardiac_disease": False,
+        "hypertension": False,
+        "thromboembolism_history": False,
+        "platelets_1e9_l": 220.0,
+        "hemoglobin_g_l": 125.0,
+        "hematologic_disorder": False,
+        "systemic_disease": False,
+        "recurrent_miscarriage": False,
+        "couple_chromosomal_abnormality": False,
+        "couple_genetic_disorder": False,
+        "couple_teratogen_exposure": False,
+        "last_other_trial_date": None,
+        "investigator_excludes": False,
+        "cannot_comply": False,
+        "iodine_allergy": False,
+    }
+    items.update(changes)
+    return items
+
+
+@dataclass(frozen=True)
+class Trial:
+    engine: Engine
+    protocol: Protocol
+    site_id: int
+
+
+def set_up_trial(engine: Engine, protocol: Protocol) -> Trial:
+    site_id = add_site(engine, code="GZ6", name="Sixth Affiliated Hospital", user="admin")
+    for username, role in (
+        (COORDINATOR, Role.COORDINATOR),
+        (INVESTIGATOR, Role.INVESTIGATOR),
+        (RADIOLOGIST, Role.RADIOLOGIST),
+    ):
+        member = TeamMember(username, username.upper(), role, "correct horse battery")
+        add_user(engine, member, site_id=site_id, user="admin")
+    return Trial(engine, protocol, site_id)
+
+
+def screened(trial: Trial, ref: str, **changes: object) -> int:
+    candidate = CandidateInput(ref, eligible_items(**changes), trial.site_id)
+    return screen(trial.engine, trial.protocol, candidate, user=COORDINATOR).screening_id
+
+
+def consented(trial: Trial, screening_id: int) -> int:
+    consent = ConsentInput(screening_id, "v1.0", SCREENED_ON, COORDINATOR)
+    return record_consent(trial.engine, consent, user=COORDINATOR)
+
+
+def enrolled(trial: Trial, ref: str, **changes: object) -> int:
+    screening_id = screened(trial, ref, **changes)
+    consented(trial, screening_id)
+    return enrol(trial.engine, trial.protocol, screening_id=screening_id, user=COORDINATOR)
+
+
+def allocated(trial: Trial, ref: str, arm: str, *, start_treatment: bool = True) -> int:
+    participant_id = enrolled(trial, ref)
+    basis = "participant preference; fit for the procedure"
+    allocation = AllocationInput(participant_id, arm, basis, SCREENED_ON)
+    allocate(trial.engine, trial.protocol, allocation, user=INVESTIGATOR)
+    if start_treatment:
+        start_cycle(
+            trial.engine,
+            trial.protocol,
+            participant_id=participant_id,
+            kind=CycleKind.TREATMENT,
+            start_date=TREATMENT_START,
+            user=COORDINATOR,
+        )
+    return participant_id

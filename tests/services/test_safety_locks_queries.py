@@ -1,0 +1,126 @@
+"""Adverse events, deviations, withdrawals, the query workflow and participant locks."""
+
+import datetime as dt
+
+import pytest
+from services_helpers import COORDINATOR, INVESTIGATOR, allocated, set_up_trial
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from endotrial.protocol import Protocol
+from endotrial.services import (
+    AdverseEventInput,
+    DeviationInput,
+    LockedError,
+    PermissionDenied,
+    QueryInput,
+    RuleViolation,
+    UltrasoundInput,
+    WithdrawalInput,
+    answer_query,
+    close_query,
+    is_locked,
+    list_queries,
+    lock_participant,
+    open_query,
+    record_deviation,
+    record_ultrasound,
+    report_adverse_event,
+    unlock_participant,
+    withdraw,
+)
+from endotrial.store import AdverseEvent, DataQuery, Participant, QueryStatus, Relatedness
+
+ONSET = dt.date(2025, 10, 16)
+
+
+def test_serious_ae_is_due_24_hours_after_onset(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "hbmsc")
+    onset_at = dt.datetime(2025, 10, 16, 14, 30, tzinfo=dt.UTC)
+    event = AdverseEventInput(
+        pid, "Hematoma", 3, True, ONSET, related_procedure=Relatedness.DEFINITE, onset_at=onset_at
+    )
+    ae_id = report_adverse_event(engine, seed_protocol, event, user=COORDINATOR)
+    mild = AdverseEventInput(pid, "Fever", 1, False, ONSET)
+    mild_id = report_adverse_event(engine, seed_protocol, mild, user=COORDINATOR)
+    with Session(engine) as session:
+        serious = session.get_one(AdverseEvent, ae_id)
+        assert serious.expedited_report_due_at == dt.datetime(2025, 10, 17, 14, 30, tzinfo=dt.UTC)
+        assert serious.expected
+        assert session.get_one(AdverseEvent, mild_id).expedited_report_due_at is None
+
+
+def test_serious_ae_without_time_is_due_24h_after_onset_day_start(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    event = AdverseEventInput(pid, "Pulmonary embolism", 4, True, ONSET)
+    ae_id = report_adverse_event(engine, seed_protocol, event, user=COORDINATOR)
+    with Session(engine) as session:
+        row = session.get_one(AdverseEvent, ae_id)
+        assert row.expedited_report_due_at == dt.datetime(2025, 10, 17, tzinfo=dt.UTC)
+        assert not row.expected
+    with pytest.raises(RuleViolation, match="mark it serious"):
+        report_adverse_event(
+            engine, seed_protocol, AdverseEventInput(pid, "Sepsis", 4, False, ONSET), user="c"
+        )
+
+
+def test_withdrawal_and_deviation(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    deviation = DeviationInput(ONSET, "visit window", "scan 3 days late", participant_id=pid)
+    record_deviation(engine, deviation, user=COORDINATOR)
+    withdrawal = WithdrawalInput(pid, ONSET, "participant", "moved to another city")
+    withdraw(engine, withdrawal, user=COORDINATOR)
+    with Session(engine) as session:
+        assert session.get_one(Participant, pid).status == "withdrawn"
+    with pytest.raises(RuleViolation, match="withdrawn"):
+        withdraw(engine, withdrawal, user=COORDINATOR)
+
+
+def test_query_workflow(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    query_id = open_query(
+        engine, QueryInput("participants", pid, "status", "source document?"), user="monitor1"
+    )
+    answer_query(engine, query_id, answer="checked against the CRF", user=COORDINATOR)
+    with pytest.raises(RuleViolation, match="only open"):
+        answer_query(engine, query_id, answer="again", user=COORDINATOR)
+    close_query(engine, query_id, user="monitor1")
+    with pytest.raises(RuleViolation, match="already closed"):
+        close_query(engine, query_id, user="monitor1")
+    with Session(engine) as session:
+        row = session.get_one(DataQuery, query_id)
+        assert (row.status, row.answered_by, row.opened_by) == (
+            QueryStatus.CLOSED,
+            COORDINATOR,
+            "monitor1",
+        )
+        assert row.answered_at is not None and row.closed_at is not None
+    assert list_queries(engine, status=QueryStatus.OPEN) == []
+
+
+def test_lock_refuses_writes_until_unlocked(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    with pytest.raises(PermissionDenied, match="investigator"):
+        lock_participant(engine, pid, user=COORDINATOR)
+    lock_participant(engine, pid, user=INVESTIGATOR)
+    assert is_locked(engine, pid)
+    scan = UltrasoundInput(pid, dt.date(2025, 10, 14), 6.0)
+    with pytest.raises(LockedError, match="locked"):
+        record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
+    with pytest.raises(LockedError):
+        report_adverse_event(
+            engine, seed_protocol, AdverseEventInput(pid, "Fever", 1, False, ONSET), user="c"
+        )
+    with pytest.raises(RuleViolation, match="reason"):
+        unlock_participant(engine, pid, reason=" ", user=INVESTIGATOR)
+    unlock_participant(engine, pid, reason="late scan to enter", user=INVESTIGATOR)
+    record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
+    lock_participant(engine, pid, user=INVESTIGATOR)
+    assert is_locked(engine, pid)

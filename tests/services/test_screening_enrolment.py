@@ -1,0 +1,142 @@
+"""Screening log, consent, enrolment and allocation rules."""
+
+import datetime as dt
+
+import pytest
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    SCREENED_ON,
+    consented,
+    eligible_items,
+    enrolled,
+    screened,
+    set_up_trial,
+)
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from endotrial.errors import InputError
+from endotrial.protocol import Protocol
+from endotrial.services import (
+    AllocationInput,
+    CandidateInput,
+    RuleViolation,
+    allocate,
+    enrol,
+    screen_many,
+)
+from endotrial.store import Participant, Screening, ScreeningDecision
+
+
+def test_everyone_screened_is_logged_with_decision_and_reasons(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    candidates = [
+        CandidateInput("ok", eligible_items(), trial.site_id),
+        CandidateInput("old", eligible_items(age_years=41), trial.site_id),
+        CandidateInput("partial", {"screening_date": SCREENED_ON, "sex": "F"}, trial.site_id),
+    ]
+    records = screen_many(engine, seed_protocol, candidates, user=COORDINATOR)
+    assert [r.decision for r in records] == [
+        ScreeningDecision.ELIGIBLE,
+        ScreeningDecision.INELIGIBLE,
+        ScreeningDecision.INCOMPLETE,
+    ]
+    assert records[1].failed_criteria == ("I2",)
+    assert "I5" in records[2].unknown_criteria
+    with Session(engine) as session:
+        log = session.scalars(select(Screening).order_by(Screening.id)).all()
+    assert [s.candidate_ref for s in log] == ["ok", "old", "partial"]
+    assert log[0].item_values["screening_date"] == "2025-10-01"
+
+
+def test_unreadable_value_is_refused_and_nothing_stored(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    bad = CandidateInput("bad", eligible_items(afc="many"), trial.site_id)
+    with pytest.raises(InputError, match="bad"):
+        screen_many(engine, seed_protocol, [bad], user=COORDINATOR)
+    with Session(engine) as session:
+        assert session.scalars(select(Screening)).all() == []
+
+
+def test_enrolment_without_consent_is_refused(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    screening_id = screened(trial, "c1")
+    with pytest.raises(RuleViolation, match="no signed consent"):
+        enrol(engine, seed_protocol, screening_id=screening_id, user=COORDINATOR)
+
+
+def test_ineligible_candidate_is_not_enrolled(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    screening_id = screened(trial, "c1", hydrosalpinx=True)
+    consented(trial, screening_id)
+    with pytest.raises(RuleViolation, match=r"not eligible.*E2"):
+        enrol(engine, seed_protocol, screening_id=screening_id, user=COORDINATOR)
+
+
+def test_latest_screening_decides(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    first = screened(trial, "c1")
+    consented(trial, first)
+    screened(trial, "c1", active_pid=True)  # re-screened: now ineligible
+    with pytest.raises(RuleViolation, match="not eligible"):
+        enrol(engine, seed_protocol, screening_id=first, user=COORDINATOR)
+
+
+def test_enrolment_target_is_enforced(engine: Engine, seed_protocol: Protocol) -> None:
+    identity = seed_protocol.identity.model_copy(update={"enrollment_target": 2})
+    small = seed_protocol.model_copy(update={"identity": identity})
+    trial = set_up_trial(engine, small)
+    enrolled(trial, "c1")
+    enrolled(trial, "c2")
+    third = screened(trial, "c3")
+    consented(trial, third)
+    with pytest.raises(RuleViolation, match="target of 2"):
+        enrol(engine, small, screening_id=third, user=COORDINATOR)
+
+
+def test_iodine_allergy_closes_the_stem_cell_arm_only(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    participant_id = enrolled(trial, "c1", iodine_allergy=True)
+    basis = "preference"
+    with pytest.raises(RuleViolation, match=r"arm 'hbmsc' is closed.*IODINE"):
+        allocate(
+            engine,
+            seed_protocol,
+            AllocationInput(participant_id, "hbmsc", basis, SCREENED_ON),
+            user=INVESTIGATOR,
+        )
+    allocate(
+        engine,
+        seed_protocol,
+        AllocationInput(participant_id, "control", basis, SCREENED_ON),
+        user=INVESTIGATOR,
+    )
+    with Session(engine) as session:
+        participant = session.get_one(Participant, participant_id)
+        assert (participant.arm, participant.status) == ("control", "allocated")
+
+
+def test_allocation_needs_a_basis_and_enrolment(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    participant_id = consented(trial, screened(trial, "c1"))
+    with pytest.raises(RuleViolation, match="basis"):
+        allocate(
+            engine,
+            seed_protocol,
+            AllocationInput(participant_id, "control", " ", dt.date(2025, 10, 2)),
+            user=INVESTIGATOR,
+        )
+    with pytest.raises(RuleViolation, match="only an enrolled"):
+        allocate(
+            engine,
+            seed_protocol,
+            AllocationInput(participant_id, "control", "preference", dt.date(2025, 10, 2)),
+            user=INVESTIGATOR,
+        )

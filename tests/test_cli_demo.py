@@ -1,0 +1,27 @@
+"""`endotrial demo` then `endotrial audit verify`, as `make run` does."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from endotrial.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_builds_a_verifiable_trial_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    built = runner.invoke(app, ["demo", "--database", url, "--seed", "7"])
+    assert built.exit_code == 0, built.output
+    assert "enrolled: control 30, hbmsc 30" in built.output
+    assert "SYNTHETIC" in built.output
+
+    again = runner.invoke(app, ["demo", "--database", url])
+    assert again.exit_code == 2 and "already holds trial data" in again.output
+
+    verified = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert verified.exit_code == 0 and "audit trail intact" in verified.output
+
+    replaced = runner.invoke(app, ["demo", "--database", url, "--seed", "7", "--replace"])
+    assert replaced.exit_code == 0, replaced.output
+    assert built.output.splitlines()[2:] == replaced.output.splitlines()[2:]
