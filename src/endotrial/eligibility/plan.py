@@ -10,26 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from endotrial.protocol.expressions import (
-    BOOLEAN,
-    DATE,
-    NUMBER,
-    STRING,
-    CheckedExpression,
-    check_expression,
-)
-from endotrial.protocol.models import Criterion, DataItem, ItemType, Protocol
+from endotrial.protocol.expressions import ITEM_VALUE_TYPES, CheckedExpression, check_expression
+from endotrial.protocol.models import Criterion, DataItem, Protocol
 
 REFERENCE_DATE_ITEM = "screening_date"
 """The item every time window is measured from (the protocol models name it the same way)."""
-
-_RESULT_TYPES = {
-    ItemType.number: NUMBER,
-    ItemType.integer: NUMBER,
-    ItemType.boolean: BOOLEAN,
-    ItemType.date: DATE,
-    ItemType.category: STRING,
-}
 
 
 @dataclass(frozen=True)
@@ -125,4 +110,4 @@ def build_plan(protocol: Protocol) -> ScreeningPlan:
 
 
 def _result_type(item: DataItem) -> str:
-    return _RESULT_TYPES[item.type]
+    return ITEM_VALUE_TYPES[item.type]

@@ -10,24 +10,10 @@ import graphlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from endotrial.protocol.expressions import (
-    BOOLEAN,
-    DATE,
-    NUMBER,
-    STRING,
-    ExpressionError,
-    check_expression,
-)
-from endotrial.protocol.models import ItemType, Protocol
+from endotrial.protocol.expressions import ITEM_VALUE_TYPES, ExpressionError, check_expression
+from endotrial.protocol.models import Protocol
 
 Problem = tuple[tuple[str | int, ...], str]
-_ITEM_RESULT_TYPES = {
-    ItemType.number: NUMBER,
-    ItemType.integer: NUMBER,
-    ItemType.boolean: BOOLEAN,
-    ItemType.date: DATE,
-    ItemType.category: STRING,
-}
 
 
 def consistency_problems(protocol: Protocol) -> list[Problem]:
@@ -149,7 +135,7 @@ def _expressions(protocol: Protocol) -> Iterator[Problem]:
         if item.derived is None:
             continue
         try:
-            checked = check_expression(item.derived, items, want=_ITEM_RESULT_TYPES[item.type])
+            checked = check_expression(item.derived, items, want=ITEM_VALUE_TYPES[item.type])
         except ExpressionError as error:
             yield ("data_items", i, "derived"), f"derived item {item.name}: {error}"
             continue

@@ -29,13 +29,14 @@ NUMBER, BOOLEAN, DATE, STRING, INTERVAL, NULL = (
     "interval",
     "null",
 )
-_ITEM_TYPES = {
+ITEM_VALUE_TYPES = {
     ItemType.number: NUMBER,
     ItemType.integer: NUMBER,
     ItemType.boolean: BOOLEAN,
     ItemType.date: DATE,
     ItemType.category: STRING,
 }
+"""The expression type each kind of data item has when an expression reads it."""
 _INTERVAL_UNITS = {"DAY", "WEEK", "MONTH", "YEAR"}
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _DATE_PARTS = (exp.Year, exp.Month, exp.Day)
@@ -160,7 +161,7 @@ class _TypeChecker:
             raise ExpressionError(
                 f"unknown data item `{node.name}`{hint}: declare it under data_items first"
             )
-        return _ITEM_TYPES[item.type]
+        return ITEM_VALUE_TYPES[item.type]
 
     def _plus_minus(self, node: exp.Expression) -> str:
         left, right = self.type_of(_left(node)), self.type_of(_right(node))
