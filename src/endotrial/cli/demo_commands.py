@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption
-from endotrial.demo import DEFAULT_SEED, build_demo, render_summary
-from endotrial.errors import InputError
+from endotrial.demo import DEFAULT_SEED, build_demo, prepare_demo_database, render_summary
 from endotrial.protocol import load_protocol
-from endotrial.store import Participant, database_url, make_engine
+from endotrial.store import database_url
 
 
 @app.command("demo")
@@ -34,33 +31,7 @@ def demo(
 ) -> None:
     """Create a database holding a realistic, reproducible, SYNTHETIC run of the trial."""
     url = database or database_url()
-    if replace:
-        _delete_sqlite_file(url)
-    _refuse_if_populated(url)
+    prepare_demo_database(url, replace=replace)
     summary = build_demo(url, seed=seed, protocol=load_protocol(protocol_id))
     typer.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
     typer.echo(render_summary(summary))
-
-
-def _delete_sqlite_file(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        raise InputError("--replace only deletes a SQLite file; give an empty database instead")
-    for suffix in ("", "-wal", "-shm"):
-        Path(parsed.database + suffix).unlink(missing_ok=True)
-
-
-def _refuse_if_populated(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        if not inspect(engine).has_table("participants"):
-            return
-        with engine.connect() as connection:
-            if connection.execute(select(Participant.id).limit(1)).first() is None:
-                return
-    finally:
-        engine.dispose()
-    raise InputError(
-        f"{make_url(url).render_as_string(hide_password=True)} already holds trial data: "
-        "use --replace (SQLite) or another database; nothing was changed"
-    )
