@@ -2,11 +2,12 @@
 
 from datetime import date
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from store_helpers import audit_count, enrol_participant
 
-from endotrial.store import Ultrasound, field_history, unit_of_work, verify_audit_chain
+from endotrial.store import AuditEntry, Ultrasound, field_history, unit_of_work, verify_audit_chain
+from endotrial.store.audit import entry_hash
 
 
 def _scan_with_corrections(engine: Engine) -> int:
@@ -76,11 +77,21 @@ def test_swapped_entries_are_detected(engine: Engine) -> None:
 
 
 def test_recomputed_hash_still_breaks_the_next_link(engine: Engine) -> None:
-    """A forger who rewrites one row and its own hash still breaks the next row's link."""
+    """A forger who alters an entry and recomputes its own hash still breaks the next link."""
     _scan_with_corrections(engine)
-    _tamper(engine, "UPDATE audit_log SET hash = 'f' || substr(hash, 2) WHERE seq = 4")
+    with engine.begin() as connection:
+        query = select(AuditEntry.__table__).where(AuditEntry.seq == 4)
+        entry = connection.execute(query).mappings().one()
+        forged = {**entry, "new_value": "forged"}
+        forged_hash = entry_hash(entry["prev_hash"], forged)
+        assert forged_hash != entry["hash"]
+        connection.execute(
+            text("UPDATE audit_log SET new_value = 'forged', hash = :hash WHERE seq = 4"),
+            {"hash": forged_hash},
+        )
     result = verify_audit_chain(engine)
-    assert result.broken_seq == 4
+    assert (result.ok, result.broken_seq) == (False, 5)
+    assert "link" in str(result)
 
 
 def test_field_history_is_rebuilt_and_matches_the_data(engine: Engine) -> None:
