@@ -117,3 +117,23 @@ def test_live_birth_at_or_after_the_boundary(seed_protocol: Protocol) -> None:
 
     assert born_at(28.0) is True and born_at(39.0) is True
     assert born_at(27.0) is False
+
+
+def test_delivery_without_the_live_born_count_is_not_yet_known(seed_protocol: Protocol) -> None:
+    """Unknown count: unknown live birth. Stillbirth (0 born alive): no live birth. A baby born
+    alive implies the pregnancy was ongoing at 12 weeks even without the 12-week scan."""
+
+    def outcome(live_born: int | None) -> tuple[bool | None, bool | None]:
+        facts = PregnancyFacts(
+            embryos_transferred=1,
+            beta_hcg_miu_ml=500,
+            gestational_sacs=1,
+            delivery_gestational_weeks=38.0,
+            live_born=live_born,
+        )
+        derived = derive_outcome(facts, seed_protocol)
+        return derived.live_birth, derived.ongoing_pregnancy
+
+    assert outcome(None) == (None, None)
+    assert outcome(0) == (False, None)
+    assert outcome(2) == (True, True)

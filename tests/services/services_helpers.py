@@ -111,7 +111,13 @@ def consented(trial: Trial, screening_id: int) -> int:
 def enrolled(trial: Trial, ref: str, **changes: object) -> int:
     screening_id = screened(trial, ref, **changes)
     consented(trial, screening_id)
-    return enrol(trial.engine, trial.protocol, screening_id=screening_id, user=COORDINATOR)
+    return enrol(
+        trial.engine,
+        trial.protocol,
+        screening_id=screening_id,
+        enrolled_on=SCREENED_ON,
+        user=COORDINATOR,
+    )
 
 
 def allocated(trial: Trial, ref: str, arm: str, *, start_treatment: bool = True) -> int:

@@ -162,3 +162,33 @@ def test_transfer_below_thickness_threshold_opens_a_query(
     )
     (query,) = list_queries(engine)
     assert query.opened_by == "edit_check:transfer_threshold" and "7 mm" in query.text
+
+
+def test_live_birth_is_derived_from_the_live_born_count(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """Twins born alive at 36 weeks: stored as a count, read back, and a live birth; a delivery
+    recorded without the count opens a query and is not (yet) a live birth."""
+    trial = set_up_trial(engine, seed_protocol)
+    pid = in_transfer_cycle(trial, "c1")
+    transfer_id = record_transfer(
+        engine, seed_protocol, TransferInput(pid, TRANSFER_DAY, ("4AA", "4AB")), user=COORDINATOR
+    )
+    birth_on = TRANSFER_DAY + dt.timedelta(weeks=36, days=-19)  # 36 weeks' gestation (day 5)
+    base = OutcomeInput(
+        transfer_id, 900.0, TRANSFER_DAY + dt.timedelta(days=12), gestational_sacs=2
+    )
+    no_count = OutcomeInput(**{**base.__dict__, "birth_date": birth_on})
+    derived = record_outcome(engine, seed_protocol, no_count, user=COORDINATOR)
+    assert derived.live_birth is None
+    (query,) = list_queries(engine)
+    assert query.field == "live_born_count" and query.opened_by == "edit_check:consistency"
+    twins = OutcomeInput(**{**no_count.__dict__, "live_born_count": 2})
+    derived = record_outcome(engine, seed_protocol, twins, user=COORDINATOR, reason="delivery")
+    assert derived.live_birth is True
+    with Session(engine) as session:
+        assert session.scalars(select(PregnancyOutcome)).one().live_born_count == 2
+    assert pregnancy_outcome(engine, seed_protocol, transfer_id).live_birth is True
+    with pytest.raises(RuleViolation, match="negative"):
+        negative = OutcomeInput(**{**twins.__dict__, "live_born_count": -1})
+        record_outcome(engine, seed_protocol, negative, user=COORDINATOR, reason="x")

@@ -67,7 +67,13 @@ def test_enrolment_without_consent_is_refused(engine: Engine, seed_protocol: Pro
     trial = set_up_trial(engine, seed_protocol)
     screening_id = screened(trial, "c1")
     with pytest.raises(RuleViolation, match="no signed consent"):
-        enrol(engine, seed_protocol, screening_id=screening_id, user=COORDINATOR)
+        enrol(
+            engine,
+            seed_protocol,
+            screening_id=screening_id,
+            enrolled_on=SCREENED_ON,
+            user=COORDINATOR,
+        )
 
 
 def test_ineligible_candidate_is_not_enrolled(engine: Engine, seed_protocol: Protocol) -> None:
@@ -75,7 +81,13 @@ def test_ineligible_candidate_is_not_enrolled(engine: Engine, seed_protocol: Pro
     screening_id = screened(trial, "c1", hydrosalpinx=True)
     consented(trial, screening_id)
     with pytest.raises(RuleViolation, match=r"not eligible.*E2"):
-        enrol(engine, seed_protocol, screening_id=screening_id, user=COORDINATOR)
+        enrol(
+            engine,
+            seed_protocol,
+            screening_id=screening_id,
+            enrolled_on=SCREENED_ON,
+            user=COORDINATOR,
+        )
 
 
 def test_latest_screening_decides(engine: Engine, seed_protocol: Protocol) -> None:
@@ -84,7 +96,7 @@ def test_latest_screening_decides(engine: Engine, seed_protocol: Protocol) -> No
     consented(trial, first)
     screened(trial, "c1", active_pid=True)  # re-screened: now ineligible
     with pytest.raises(RuleViolation, match="not eligible"):
-        enrol(engine, seed_protocol, screening_id=first, user=COORDINATOR)
+        enrol(engine, seed_protocol, screening_id=first, enrolled_on=SCREENED_ON, user=COORDINATOR)
 
 
 def test_enrolment_target_is_enforced(engine: Engine, seed_protocol: Protocol) -> None:
@@ -96,7 +108,7 @@ def test_enrolment_target_is_enforced(engine: Engine, seed_protocol: Protocol) -
     third = screened(trial, "c3")
     consented(trial, third)
     with pytest.raises(RuleViolation, match="target of 2"):
-        enrol(engine, small, screening_id=third, user=COORDINATOR)
+        enrol(engine, small, screening_id=third, enrolled_on=SCREENED_ON, user=COORDINATOR)
 
 
 def test_iodine_allergy_closes_the_stem_cell_arm_only(
@@ -140,3 +152,37 @@ def test_allocation_needs_a_basis_and_enrolment(engine: Engine, seed_protocol: P
             AllocationInput(participant_id, "control", "preference", dt.date(2025, 10, 2)),
             user=INVESTIGATOR,
         )
+
+
+def test_enrolment_records_its_date_and_must_follow_consent(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    screening_id = screened(trial, "c1")
+    participant_id = consented(trial, screening_id)
+    before_consent = SCREENED_ON - dt.timedelta(days=1)
+    with pytest.raises(RuleViolation, match="before her consent"):
+        enrol(
+            engine,
+            seed_protocol,
+            screening_id=screening_id,
+            enrolled_on=before_consent,
+            user=COORDINATOR,
+        )
+    enrolled_on = SCREENED_ON + dt.timedelta(days=2)
+    enrol(
+        engine, seed_protocol, screening_id=screening_id, enrolled_on=enrolled_on, user=COORDINATOR
+    )
+    with Session(engine) as session:
+        participant = session.get_one(Participant, participant_id)
+        assert (participant.status, participant.enrolled_on) == ("enrolled", enrolled_on)
+
+
+def test_screening_log_keeps_the_arms_left_open(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    allergic = screened(trial, "c1", iodine_allergy=True)
+    fit = screened(trial, "c2")
+    excluded = screened(trial, "c3", hydrosalpinx=True)
+    with Session(engine) as session:
+        stored = {s.id: s.eligible_arms for s in session.scalars(select(Screening))}
+    assert stored == {allergic: ["control"], fit: ["control", "hbmsc"], excluded: []}

@@ -26,7 +26,7 @@ from endotrial.store import (
 def test_insert_writes_one_row_per_field_with_new_values(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
     rows = {row.field: row for row in audit_rows(engine, "participants", participant_id)}
-    assert set(rows) == {"study_id", "site_id", "arm", "status"}
+    assert set(rows) == {"study_id", "site_id", "arm", "status", "enrolled_on"}
     study_id = rows["study_id"]
     assert (study_id.action, study_id.username, study_id.reason) == ("insert", "coord1", None)
     assert (study_id.old_value, json.loads(study_id.new_value or "")) == (None, "P001")

@@ -1,8 +1,13 @@
 """The bundled Alembic migrations build the whole schema from empty and match the models."""
 
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from endotrial.store import Base, make_engine, schema_drift, upgrade_database, verify_audit_chain
+from endotrial.store.migrate import MIGRATIONS_DIR, alembic_config
+
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 def test_upgrade_from_empty_creates_every_table_and_seeds_the_chain(
@@ -15,7 +20,7 @@ def test_upgrade_from_empty_creates_every_table_and_seeds_the_chain(
         tables = set(inspect(engine).get_table_names())
         assert set(Base.metadata.tables) | {"alembic_version"} == tables
         with engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == HEAD
         result = verify_audit_chain(engine)
         assert result.ok and result.entries_checked == 0
     finally:
@@ -34,5 +39,42 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
             assert connection.scalar(text("PRAGMA journal_mode")) == "wal"
             assert connection.scalar(text("PRAGMA foreign_keys")) == 1
             assert connection.scalar(text("PRAGMA synchronous")) == 2  # FULL
+    finally:
+        engine.dispose()
+
+
+def _columns(engine: object, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}  # type: ignore[arg-type]
+
+
+def test_upgrade_keeps_existing_rows_and_downgrade_reverses_it(empty_database_url: str) -> None:
+    """A database made by the first release gains the new columns with its rows intact
+    (NULL where a value cannot be known); downgrading removes them again."""
+    upgrade_database(empty_database_url, revision="0001")
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO sites (id, version, code, name) VALUES (1, 1, 'GZ6', 'Sixth')")
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO participants (id, version, study_id, site_id, status) "
+                    "VALUES (1, 1, 'GZ6-001', 1, 'enrolled')"
+                )
+            )
+        upgrade_database(engine)
+        assert "enrolled_on" in _columns(engine, "participants")
+        assert "eligible_arms" in _columns(engine, "screenings")
+        assert "live_born_count" in _columns(engine, "pregnancy_outcomes")
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT study_id, enrolled_on FROM participants")).one()
+        assert tuple(row) == ("GZ6-001", None)
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0001")
+        assert "enrolled_on" not in _columns(engine, "participants")
+        assert "live_born_count" not in _columns(engine, "pregnancy_outcomes")
+        upgrade_database(engine)
+        assert schema_drift(engine) == []
     finally:
         engine.dispose()

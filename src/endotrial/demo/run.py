@@ -198,7 +198,13 @@ class _Run:
         consent_on = screened_on + dt.timedelta(days=int(self.rng.integers(0, 5)))
         consent = ConsentInput(record.screening_id, "v1.1 (2025-08-20)", consent_on, COORDINATOR)
         participant_id = record_consent(self.engine, consent, user=COORDINATOR)
-        enrol(self.engine, self.protocol, screening_id=record.screening_id, user=COORDINATOR)
+        enrol(
+            self.engine,
+            self.protocol,
+            screening_id=record.screening_id,
+            enrolled_on=consent_on,
+            user=COORDINATOR,
+        )
         basis = (
             "participant preference after counselling; fit for the uterine-artery procedure"
             if arm == "hbmsc"

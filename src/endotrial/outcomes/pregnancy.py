@@ -100,7 +100,14 @@ def _ongoing(facts: PregnancyFacts, clinical: bool | None) -> bool | None:
         return intrauterine
     if facts.loss_gestational_weeks is not None and facts.loss_gestational_weeks < 12:
         return False
+    if facts.fetal_heartbeat_12_weeks is None and _born_alive_after(facts, 12):
+        return True  # a baby born alive later had a heartbeat at 12 weeks
     return facts.fetal_heartbeat_12_weeks
+
+
+def _born_alive_after(facts: PregnancyFacts, weeks: float) -> bool:
+    delivered = facts.delivery_gestational_weeks
+    return delivered is not None and delivered >= weeks and (facts.live_born or 0) >= 1
 
 
 def _live_birth(facts: PregnancyFacts, clinical: bool | None, boundary: float) -> bool | None:
@@ -109,6 +116,6 @@ def _live_birth(facts: PregnancyFacts, clinical: bool | None, boundary: float) -
         return intrauterine
     if facts.loss_gestational_weeks is not None and facts.loss_gestational_weeks < boundary:
         return False
-    if facts.delivery_gestational_weeks is None:
-        return None
-    return facts.delivery_gestational_weeks >= boundary and (facts.live_born or 0) >= 1
+    if facts.delivery_gestational_weeks is None or facts.live_born is None:
+        return None  # not delivered yet, or the number born alive is not recorded
+    return _born_alive_after(facts, boundary)

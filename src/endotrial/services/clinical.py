@@ -202,7 +202,8 @@ class OutcomeInput:
     ongoing_date: dt.date | None = None
     loss_date: dt.date | None = None
     birth_date: dt.date | None = None
-    live_born: int | None = None
+    live_born_count: int | None = None
+    """Babies born alive at the delivery on birth_date (twins: 2)."""
 
 
 def record_outcome(
@@ -215,6 +216,8 @@ def record_outcome(
 ) -> DerivedOutcome:
     """Store the observed facts of a transfer (updating them needs `reason`) and return the
     outcomes derived by the protocol's definitions; inconsistent facts open queries."""
+    if facts.live_born_count is not None and facts.live_born_count < 0:
+        raise RuleViolation(f"live_born_count {facts.live_born_count} is negative: give 0 or more")
     with unit_of_work(engine, user=user, reason=reason) as session:
         transfer = get_row(session, EmbryoTransfer, facts.transfer_id)
         participant = allocated_participant(session, transfer.participant_id)
@@ -271,7 +274,7 @@ def _facts(session: Session, transfer: EmbryoTransfer, facts: OutcomeInput) -> P
         fetal_heartbeat_12_weeks=facts.fetal_heartbeat_12_weeks,
         loss_gestational_weeks=weeks(facts.loss_date),
         delivery_gestational_weeks=weeks(facts.birth_date),
-        live_born=facts.live_born,
+        live_born=facts.live_born_count,
     )
 
 
@@ -285,6 +288,7 @@ def _store(row: PregnancyOutcome, facts: OutcomeInput, derived: DerivedOutcome) 
     row.ongoing_date = facts.ongoing_date
     row.miscarriage_date = facts.loss_date
     row.birth_date = facts.birth_date
+    row.live_born_count = facts.live_born_count
     # Derived, never typed in: kept for reporting, recomputed on every save.
     row.biochemical = derived.biochemical_pregnancy
     row.miscarriage = derived.miscarriage
@@ -304,7 +308,7 @@ def _stored_facts(row: PregnancyOutcome) -> OutcomeInput:
         ongoing_date=row.ongoing_date,
         loss_date=row.miscarriage_date,
         birth_date=row.birth_date,
-        live_born=1 if row.live_birth else None,
+        live_born_count=row.live_born_count,
     )
 
 
@@ -321,6 +325,9 @@ def _check_consistency(
     if row.fetal_heartbeat and sacs == 0 and not row.ectopic:
         text = "fetal heartbeat recorded without a gestational sac: confirm the sac count"
         open_edit_query(session, row, "fetal_heartbeat", text, "consistency")
+    if row.birth_date is not None and row.live_born_count is None:
+        text = "a delivery date is recorded without the number of babies born alive: add it"
+        open_edit_query(session, row, "live_born_count", text, "consistency")
 
 
 def _check_dates(

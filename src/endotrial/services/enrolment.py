@@ -59,11 +59,18 @@ def record_consent(engine: Engine, consent: ConsentInput, *, user: str) -> int:
         return participant.id
 
 
-def enrol(engine: Engine, protocol: Protocol, *, screening_id: int, user: str) -> int:
-    """Enrol the screened candidate; returns the participant id.
+def enrol(
+    engine: Engine,
+    protocol: Protocol,
+    *,
+    screening_id: int,
+    enrolled_on: dt.date,
+    user: str,
+) -> int:
+    """Enrol the screened candidate on `enrolled_on`; returns the participant id.
 
-    Refused when her latest screening is not eligible, without a signed consent, or when the
-    protocol's enrolment target is reached.
+    Refused when her latest screening is not eligible, without a signed consent dated on or
+    before the enrolment, or when the protocol's enrolment target is reached.
     """
     with unit_of_work(engine, user=user, reason="enrolment") as session:
         screening = _latest_screening(session, get_row(session, Screening, screening_id))
@@ -73,11 +80,12 @@ def enrol(engine: Engine, protocol: Protocol, *, screening_id: int, user: str) -
                 f"{screening.decision.value}; failed {screening.failed_criteria or 'none'}, "
                 f"unknown {screening.unknown_criteria or 'none'}): she cannot be enrolled"
             )
-        participant = _consented_participant(session, screening)
+        participant = _consented_participant(session, screening, enrolled_on)
         _check_target(session, protocol)
         if participant.status in COUNTED_STATUSES:
             raise RuleViolation(f"participant {participant.study_id} is already enrolled")
         participant.status = ENROLLED
+        participant.enrolled_on = enrolled_on
         return participant.id
 
 
@@ -174,7 +182,9 @@ def _latest_screening(session: Session, screening: Screening) -> Screening:
     return _screenings_of(session, screening.candidate_ref)[-1]
 
 
-def _consented_participant(session: Session, screening: Screening) -> Participant:
+def _consented_participant(
+    session: Session, screening: Screening, enrolled_on: dt.date
+) -> Participant:
     missing = RuleViolation(
         f"candidate {screening.candidate_ref} has no signed consent on record (inclusion 1): "
         "record the consent before enrolling her"
@@ -182,9 +192,18 @@ def _consented_participant(session: Session, screening: Screening) -> Participan
     if screening.participant_id is None:
         raise missing
     participant = writable_participant(session, screening.participant_id)
-    consent = session.scalar(select(Consent).where(Consent.participant_id == participant.id))
+    consent = session.scalars(
+        select(Consent)
+        .where(Consent.participant_id == participant.id)
+        .order_by(Consent.consent_date)
+    ).first()
     if consent is None:
         raise missing
+    if consent.consent_date > enrolled_on:
+        raise RuleViolation(
+            f"enrolment date {enrolled_on} is before her consent ({consent.consent_date}): "
+            "consent comes first; check both dates"
+        )
     return participant
 
 

@@ -71,10 +71,15 @@ def screen_many(
 
 
 def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:
-    """The arms open to a screened candidate: all arms minus those an arm-specific criterion
-    (stored among the failed criteria, e.g. IODINE) rules out; none when ineligible."""
+    """The arms open to a screened candidate (none when ineligible).
+
+    Screenings stored before the eligible_arms column existed derive them: all arms minus
+    those an arm-specific criterion among the failed criteria (e.g. IODINE) rules out.
+    """
     if screening.decision is ScreeningDecision.INELIGIBLE:
         return ()
+    if screening.eligible_arms is not None:
+        return tuple(screening.eligible_arms)
     failed = set(screening.failed_criteria)
     closed = {a for c in protocol.criteria if c.id in failed and c.arms for a in c.arms}
     return tuple(a.id for a in protocol.arms if a.id not in closed)
@@ -102,9 +107,10 @@ def _screening_row(
     screened_at: dt.datetime,
     user: str,
 ) -> Screening:
-    arm_failed = []
+    arm_failed, open_arms = [], []
     if row["decision"] != "ineligible":  # an ineligible candidate has no open arm at all
-        arm_failed = _arm_specific_failed(protocol, row["eligible_arms"])
+        open_arms = list(row["eligible_arms"])
+        arm_failed = _arm_specific_failed(protocol, open_arms)
     return Screening(
         candidate_ref=candidate.candidate_ref,
         site_id=candidate.site_id,
@@ -112,14 +118,15 @@ def _screening_row(
         decision=ScreeningDecision(row["decision"]),
         failed_criteria=[*row["failed_criteria"], *arm_failed],
         unknown_criteria=list(row["unknown_criteria"]),
+        eligible_arms=open_arms,
         screened_at=screened_at,
         screened_by=user,
     )
 
 
 def _arm_specific_failed(protocol: Protocol, open_arms: Sequence[str]) -> list[str]:
-    """Arm-specific criteria that closed every arm they apply to (kept in failed_criteria,
-    since the screening table has no column for the eligible arms)."""
+    """Arm-specific criteria that closed every arm they apply to (listed with the failed
+    criteria, so the screening log says why an arm is closed)."""
     return [c.id for c in protocol.criteria if c.arms and not set(c.arms) & set(open_arms)]
 
 

@@ -82,6 +82,8 @@ class Participant(Audited):
     site_id: Mapped[int] = mapped_column(ID, ForeignKey("sites.id"), index=True)
     arm: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
+    #: The date she was enrolled (None until then); the trial's day 0 for recruitment reports.
+    enrolled_on: Mapped[date | None]
 
 
 class ParticipantIdentity(Audited):
@@ -111,6 +113,9 @@ class Screening(Audited):
     decision: Mapped[ScreeningDecision] = mapped_column(str_enum(ScreeningDecision))
     failed_criteria: Mapped[list[str]]
     unknown_criteria: Mapped[list[str]]
+    #: Arms still open after the arm-specific criteria (empty when ineligible). None only on
+    #: screenings stored before revision 0002, whose open arms are derived from failed_criteria.
+    eligible_arms: Mapped[list[str] | None]
     screened_at: Mapped[datetime]
     screened_by: Mapped[str] = mapped_column(String(64))
 
@@ -204,6 +209,7 @@ class TransferredEmbryo(Audited):
 
 class PregnancyOutcome(Audited):
     __tablename__ = "pregnancy_outcomes"
+    __table_args__ = (CheckConstraint("live_born_count >= 0", name="live_born_count_not_negative"),)
     participant_id: Mapped[int] = participant_fk()
     transfer_id: Mapped[int] = mapped_column(ID, ForeignKey("embryo_transfers.id"), unique=True)
     beta_hcg_miu_ml: Mapped[float | None]
@@ -219,6 +225,8 @@ class PregnancyOutcome(Audited):
     ongoing_date: Mapped[date | None]
     live_birth: Mapped[bool | None]
     birth_date: Mapped[date | None]
+    #: Babies born alive at this delivery (twins: 2); live_birth is derived from it.
+    live_born_count: Mapped[int | None]
 
 
 class AdverseEvent(Audited):
