@@ -12,6 +12,7 @@ from endotrial.services import (
     AdverseEventInput,
     DeviationInput,
     LockedError,
+    NotFoundError,
     PermissionDenied,
     QueryInput,
     RuleViolation,
@@ -23,6 +24,7 @@ from endotrial.services import (
     list_queries,
     lock_participant,
     open_query,
+    participant_queries,
     record_deviation,
     record_ultrasound,
     report_adverse_event,
@@ -124,3 +126,50 @@ def test_lock_refuses_writes_until_unlocked(engine: Engine, seed_protocol: Proto
     record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
     lock_participant(engine, pid, user=INVESTIGATOR)
     assert is_locked(engine, pid)
+
+
+def test_queries_name_a_real_field_and_block_sign_off_until_closed(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    with pytest.raises(RuleViolation, match="no trial table 'patients'"):
+        open_query(engine, QueryInput("patients", pid, "status", "?"), user="monitor1")
+    with pytest.raises(RuleViolation, match="no field 'colour'"):
+        open_query(engine, QueryInput("participants", pid, "colour", "?"), user="monitor1")
+    with pytest.raises(NotFoundError, match="#999"):
+        open_query(engine, QueryInput("participants", 999, "status", "?"), user="monitor1")
+    query_id = open_query(
+        engine, QueryInput("participants", pid, "status", "source document?"), user="monitor1"
+    )
+    assert [q.id for q in participant_queries(engine, pid)] == [query_id]
+    with pytest.raises(RuleViolation, match=rf"unresolved queries #{query_id}"):
+        lock_participant(engine, pid, user=INVESTIGATOR)
+    answer_query(engine, query_id, answer="checked", user=COORDINATOR)
+    with pytest.raises(RuleViolation, match="answered"):
+        lock_participant(engine, pid, user=INVESTIGATOR)
+    close_query(engine, query_id, user="monitor1")
+    lock_participant(engine, pid, user=INVESTIGATOR)
+    with pytest.raises(LockedError):
+        open_query(engine, QueryInput("participants", pid, "arm", "?"), user="monitor1")
+
+
+def test_locked_data_takes_no_new_query_on_any_of_her_records(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """An edit-check query is answered and closed, the data signed off; a question on one of
+    her records (here a scan) is then refused until an investigator unlocks her data."""
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    scan = UltrasoundInput(pid, dt.date(2025, 10, 14), 60.0)
+    scan_id = record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
+    (query,) = participant_queries(engine, pid)
+    assert (query.entity, query.row_id) == ("ultrasounds", str(scan_id))
+    answer_query(engine, query.id, answer="confirmed on the source images", user=COORDINATOR)
+    close_query(engine, query.id, user="monitor1")
+    lock_participant(engine, pid, user=INVESTIGATOR)
+    question = QueryInput("ultrasounds", scan_id, "thickness_mm", "really 60 mm?")
+    with pytest.raises(LockedError, match="locked"):
+        open_query(engine, question, user="monitor1")
+    unlock_participant(engine, pid, reason="monitor's question", user=INVESTIGATOR)
+    assert open_query(engine, question, user="monitor1") > query.id

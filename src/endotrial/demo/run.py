@@ -40,6 +40,7 @@ from endotrial.services import (
     list_queries,
     lock_participant,
     open_query,
+    participant_queries,
     pregnancy_outcome,
     record_consent,
     record_deviation,
@@ -58,6 +59,7 @@ from endotrial.store import (
     CycleKind,
     EmbryoTransfer,
     Participant,
+    ParticipantLock,
     Procedure,
     ProtocolDeviation,
     QueryStatus,
@@ -215,9 +217,17 @@ class _Run:
         return participant_id
 
     def _monitoring(self) -> None:
-        """A monitor's source-data queries: some answered and closed, some left open."""
+        """A monitor's source-data queries on data not yet signed off: some answered and
+        closed, some left open."""
         with Session(self.engine) as session:
-            ids = list(session.scalars(select(Participant.id).order_by(Participant.id)))
+            signed_off = select(ParticipantLock.participant_id).where(ParticipantLock.locked)
+            ids = list(
+                session.scalars(
+                    select(Participant.id)
+                    .where(Participant.id.not_in(signed_off))
+                    .order_by(Participant.id)
+                )
+            )
         picks = self.rng.choice(ids, size=min(4, len(ids)), replace=False)
         for index, participant_id in enumerate(sorted(int(p) for p in picks)):
             text = "Consent form version on file differs from the CRF? Please verify."
@@ -431,7 +441,8 @@ class _Follow:
         hcg_on = self._outcomes(transfer_id, transfer_on, embryos)
         self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - start).days + 1)
         self._medication("fet_luteal_dydrogesterone", hcg_on, (hcg_on - progesterone_on).days + 1)
-        if self.rng.random() < 0.3:  # follow-up complete: the investigator signs off
+        signs_off = self.rng.random() < 0.3  # follow-up complete and every query closed
+        if signs_off and not participant_queries(self.engine, self.pid):
             lock_participant(self.engine, self.pid, user=INVESTIGATOR)
 
     def _outcomes(self, transfer_id: int, transfer_on: dt.date, embryos: int) -> dt.date:

@@ -39,6 +39,7 @@ from endotrial.services.queries import (
     close_query,
     list_queries,
     open_query,
+    participant_queries,
 )
 from endotrial.services.safety import (
     AdverseEventInput,
@@ -98,6 +99,7 @@ __all__ = [
     "list_queries",
     "lock_participant",
     "open_query",
+    "participant_queries",
     "pregnancy_outcome",
     "record_consent",
     "record_deviation",

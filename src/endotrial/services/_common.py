@@ -23,6 +23,7 @@ from endotrial.store import (
     Procedure,
     QueryStatus,
     Role,
+    TransferredEmbryo,
     User,
 )
 from endotrial.store.types import utc_now
@@ -52,6 +53,25 @@ def writable_participant(session: Session, participant_id: int) -> Participant:
             f"{lock.locked_at:%Y-%m-%d}): ask an investigator to unlock her data, with a reason"
         )
     return participant
+
+
+def trial_table(entity: str) -> type[Audited]:
+    """The audited model stored in table `entity`, or a RuleViolation naming the tables."""
+    models = {m.class_.__tablename__: m.class_ for m in Audited.registry.mappers}
+    model = models.get(entity)
+    if model is None or not issubclass(model, Audited):
+        raise RuleViolation(f"no trial table '{entity}': use one of {sorted(models)}")
+    return model
+
+
+def participant_of_record(session: Session, record: Audited) -> int | None:
+    """The participant a record belongs to (None for site-level records such as users)."""
+    if isinstance(record, Participant):
+        return record.id
+    if isinstance(record, TransferredEmbryo):
+        return get_row(session, EmbryoTransfer, record.transfer_id).participant_id
+    participant_id = getattr(record, "participant_id", None)
+    return int(participant_id) if participant_id is not None else None
 
 
 def allocated_participant(session: Session, participant_id: int) -> Participant:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.services._common import get_row, require_role
 from endotrial.services.errors import RuleViolation
+from endotrial.services.queries import unresolved_queries
 from endotrial.store import Participant, ParticipantLock, Role, unit_of_work
 from endotrial.store.types import utc_now
 
@@ -19,6 +20,7 @@ def lock_participant(engine: Engine, participant_id: int, *, user: str) -> None:
         lock = _lock_of(session, participant_id)
         if lock is not None and lock.locked:
             raise RuleViolation(f"participant {participant.study_id} is already locked")
+        _check_queries_resolved(session, participant)
         if lock is None:
             lock = ParticipantLock(participant_id=participant_id)
             session.add(lock)
@@ -46,6 +48,17 @@ def is_locked(engine: Engine, participant_id: int) -> bool:
     with unit_of_work(engine, user="reader") as session:
         lock = _lock_of(session, participant_id)
         return lock is not None and lock.locked
+
+
+def _check_queries_resolved(session: Session, participant: Participant) -> None:
+    """Data are signed off only once every query on them is closed."""
+    pending = unresolved_queries(session, participant.id)
+    if pending:
+        listed = ", ".join(f"#{q.id} ({q.entity}.{q.field}, {q.status.value})" for q in pending)
+        raise RuleViolation(
+            f"participant {participant.study_id} has unresolved queries {listed}: "
+            "answer and close them before signing off her data"
+        )
 
 
 def _lock_of(session: Session, participant_id: int) -> ParticipantLock | None:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from endotrial.services._common import get_row
+from endotrial.services._common import (
+    get_row,
+    participant_of_record,
+    trial_table,
+    writable_participant,
+)
 from endotrial.services.errors import RuleViolation
 from endotrial.store import DataQuery, QueryStatus, unit_of_work
 from endotrial.store.types import utc_now
@@ -21,10 +27,14 @@ class QueryInput:
 
 
 def open_query(engine: Engine, query: QueryInput, *, user: str) -> int:
-    """Open a query on one field of one record (e.g. a monitor's source-data check)."""
+    """Open a query on one field of one record (e.g. a monitor's source-data check).
+
+    The record and field must exist, and the participant's data must not be locked.
+    """
     if not query.text.strip():
         raise RuleViolation("a query needs its question text")
     with unit_of_work(engine, user=user) as session:
+        _check_queried_field(session, query.entity, query.row_id, query.field)
         row = DataQuery(
             entity=query.entity,
             row_id=str(query.row_id),
@@ -47,6 +57,7 @@ def answer_query(engine: Engine, query_id: int, *, answer: str, user: str) -> No
         row = get_row(session, DataQuery, query_id)
         if row.status is not QueryStatus.OPEN:
             raise RuleViolation(f"query #{query_id} is {row.status.value}: only open ones")
+        _writable_record(session, row.entity, int(row.row_id))
         row.answer = answer.strip()
         row.answered_by = user
         row.answered_at = utc_now()
@@ -74,3 +85,38 @@ def list_queries(
         if entity is not None:
             statement = statement.where(DataQuery.entity == entity)
         return list(session.scalars(statement))
+
+
+def participant_queries(engine: Engine, participant_id: int) -> list[DataQuery]:
+    """The participant's queries not yet closed (they must be closed before sign-off)."""
+    with unit_of_work(engine, user="reader") as session:
+        return unresolved_queries(session, participant_id)
+
+
+def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]:
+    """Open or answered (not yet closed) queries on any record of the participant."""
+    pending = session.scalars(
+        select(DataQuery).where(DataQuery.status != QueryStatus.CLOSED).order_by(DataQuery.id)
+    )
+    return [q for q in pending if _participant_of(session, q.entity, q.row_id) == participant_id]
+
+
+def _participant_of(session: Session, entity: str, row_id: str) -> int | None:
+    record = session.get(trial_table(entity), int(row_id))
+    return None if record is None else participant_of_record(session, record)
+
+
+def _check_queried_field(session: Session, entity: str, row_id: int, field: str) -> None:
+    model = trial_table(entity)
+    if field not in model.__table__.columns:
+        columns = sorted(c.name for c in model.__table__.columns)
+        raise RuleViolation(f"table '{entity}' has no field '{field}': use one of {columns}")
+    _writable_record(session, entity, row_id)
+
+
+def _writable_record(session: Session, entity: str, row_id: int) -> None:
+    """The queried record exists and its participant (if any) is not locked."""
+    record = get_row(session, trial_table(entity), row_id)
+    participant_id = participant_of_record(session, record)
+    if participant_id is not None:
+        writable_participant(session, participant_id)
