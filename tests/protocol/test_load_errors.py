@@ -154,6 +154,23 @@ def test_regimen_that_ends_before_it_starts(tmp_path: Path) -> None:
     assert "regimens[1]" in message and "before first_day 19" in message
 
 
+def test_regimen_end_given_twice_or_to_an_unknown_event(tmp_path: Path) -> None:
+    def both_forms(data: dict[str, Any]) -> None:
+        data["regimens"][1]["starts"] = {"anchor": "baseline_ultrasound"}
+
+    message, _ = _load_mutated(tmp_path, both_forms)
+    assert "regimens[1]" in message and "exactly one of `first_day` or `starts`" in message
+
+    def unknown_anchor(data: dict[str, Any]) -> None:
+        luteal = next(r for r in data["regimens"] if r["id"] == "fet_luteal_dydrogesterone")
+        luteal["stops"] = {"anchor": "luteal_suport_end"}
+
+    message, text = _load_mutated(tmp_path, unknown_anchor)
+    index = next(i for i, r in enumerate(_seed_data()["regimens"]) if "luteal" in r["id"])
+    _assert_located(message, text, "luteal_suport_end", f"regimens[{index}].stops.anchor")
+    assert "'luteal_support_end'" in message  # the did-you-mean
+
+
 def test_misspelt_and_missing_fields(tmp_path: Path) -> None:
     def mutate(data: dict[str, Any]) -> None:
         data["identity"]["enrolment_target"] = data["identity"].pop("enrollment_target")

@@ -133,6 +133,22 @@ def test_actual_transfer_moves_hcg_and_scan(seed: Protocol) -> None:
     assert schedule.event("progesterone_start").date == dt.date(2026, 2, 18)
 
 
+def test_luteal_drugs_follow_their_events(seed: Protocol) -> None:
+    """Dydrogesterone starts with progesterone and both FET drugs stop at 10 weeks' gestation:
+    an actual later ultrasound and transfer move them (cycle days would not)."""
+    planned = build_schedule(seed, "control", ROOT)
+    assert planned.event("fet_luteal_dydrogesterone_start").date == dt.date(2026, 2, 18)
+    assert planned.event("fet_luteal_dydrogesterone_stop").date == dt.date(2026, 4, 15)
+    scan, transfer = dt.date(2026, 2, 20), dt.date(2026, 2, 27)
+    actual = {**ROOT, "transfer_ultrasound": scan, "embryo_transfer": transfer}
+    moved = build_schedule(seed, "control", actual)
+    assert moved.event("fet_luteal_dydrogesterone_start").date == scan + dt.timedelta(days=2)
+    ten_weeks = transfer + dt.timedelta(days=70 - 19)  # day-5 blastocyst: GA 19 d at transfer
+    for drug in ("fet_luteal_dydrogesterone", "fet_estradiol_valerate"):
+        assert moved.event(f"{drug}_stop").date == ten_weeks
+        assert moved.event(f"{drug}_stop").date == moved.event("luteal_support_end").date
+
+
 def test_actual_infusion_moves_observation_and_visit(seed: Protocol) -> None:
     schedule = build_schedule(seed, "hbmsc", {**ROOT, "hbmsc_infusion": day(11)})
     infusion = schedule.event("hbmsc_infusion")

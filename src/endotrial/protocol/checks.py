@@ -99,7 +99,7 @@ def _days_within_cycles(protocol: Protocol) -> Iterator[Problem]:
     lengths = {c.id: c.length_days for c in protocol.cycles}
     for i, regimen in enumerate(protocol.regimens):
         length = lengths.get(regimen.cycle)
-        if length is not None and regimen.last_day > length:
+        if length is not None and regimen.last_day is not None and regimen.last_day > length:
             yield (
                 ("regimens", i, "last_day"),
                 f"day {regimen.last_day} falls outside cycle '{regimen.cycle}', "
@@ -120,6 +120,17 @@ def _days_within_cycles(protocol: Protocol) -> Iterator[Problem]:
                 ("schedule", i, "cycle_day"),
                 f"day {event.cycle_day} falls outside cycle '{event.cycle}' ({length} days)",
             )
+
+
+def _regimen_anchors(protocol: Protocol, anchorable: set[str]) -> Iterator[Problem]:
+    """A drug started or stopped relative to an event names an event that exists."""
+    for i, regimen in enumerate(protocol.regimens):
+        for field, point in (("starts", regimen.starts), ("stops", regimen.stops)):
+            if point is not None and point.anchor not in anchorable:
+                message = f"regimen '{regimen.id}' " + _missing(
+                    "anchor event", point.anchor, anchorable
+                )
+                yield ("regimens", i, field, "anchor"), message
 
 
 def _expressions(protocol: Protocol) -> Iterator[Problem]:
@@ -165,6 +176,7 @@ def _schedule_anchors(protocol: Protocol) -> Iterator[Problem]:
             yield ("schedule", i, "anchor"), message
             continue
         graph[event.id] = {anchor}
+    yield from _regimen_anchors(protocol, anchorable)
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as error:

@@ -78,7 +78,17 @@ class Cycle(Strict):
     assumption: Assumption | None = None
 
 
+class EventOffset(Strict):
+    """A day given relative to a schedule event (or a procedure): the event's date + offset."""
+
+    anchor: str
+    offset_days: int = 0
+
+
 class DrugRegimen(Strict):
+    """A drug taken from a first to a last day: each given either as a cycle day or relative
+    to an event, so a drug can follow the transfer when the transfer moves."""
+
     id: str
     drug: str
     dose: float = Field(gt=0)
@@ -87,16 +97,51 @@ class DrugRegimen(Strict):
     doses_per_day: int = Field(gt=0)
     route: str = "oral"
     cycle: str
-    first_day: int = Field(ge=1)
-    last_day: int = Field(ge=1)
+    first_day: int | None = Field(default=None, ge=1)
+    last_day: int | None = Field(default=None, ge=1)
+    starts: EventOffset | None = None
+    stops: EventOffset | None = None
     note: str | None = None
     assumption: Assumption | None = None
 
     @model_validator(mode="after")
-    def _days_in_order(self) -> DrugRegimen:
-        if self.last_day < self.first_day:
+    def _one_start_one_stop(self) -> DrugRegimen:
+        for day, event, name in (
+            (self.first_day, self.starts, "first_day` or `starts"),
+            (self.last_day, self.stops, "last_day` or `stops"),
+        ):
+            if (day is None) == (event is None):
+                raise ValueError(f"give exactly one of `{name}`")
+        if self.first_day and self.last_day and self.last_day < self.first_day:
             raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
         return self
+
+    def anchored_ends(self, cycle_start_event: str) -> tuple[EventOffset, EventOffset]:
+        """Start and stop as event + offset; cycle day d is the cycle's start event + (d - 1)."""
+
+        def end(day: int | None, point: EventOffset | None) -> EventOffset:
+            if day is not None:
+                return EventOffset(anchor=cycle_start_event, offset_days=day - 1)
+            assert point is not None  # the validator guarantees one of the two
+            return point
+
+        return end(self.first_day, self.starts), end(self.last_day, self.stops)
+
+    def days_text(self) -> str:
+        """'treatment cycle days 19-28', or 'transfer cycle, progesterone_start to ...'."""
+        if self.first_day and self.last_day:
+            return f"{self.cycle} cycle days {self.first_day}-{self.last_day}"
+        start = f"day {self.first_day}" if self.first_day else _relative(self.starts)
+        stop = f"day {self.last_day}" if self.last_day else _relative(self.stops)
+        return f"{self.cycle} cycle, {start} to {stop}"
+
+
+def _relative(point: EventOffset | None) -> str:
+    if point is None:
+        return "?"
+    if point.offset_days == 0:
+        return point.anchor
+    return f"{point.anchor} {point.offset_days:+d} d"
 
 
 class PreCheck(Strict):

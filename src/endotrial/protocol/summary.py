@@ -81,7 +81,7 @@ def _arm_lines(protocol: Protocol) -> list[str]:
         for regimen in map(protocol.regimen, arm.regimens):
             lines.append(
                 f"    {regimen.drug} {regimen.dose:g} {regimen.unit} {regimen.frequency}, "
-                f"{regimen.cycle} cycle days {regimen.first_day}-{regimen.last_day}"
+                f"{regimen.days_text()}"
             )
         for procedure in map(protocol.procedure, arm.procedures):
             lines.extend(_procedure_lines(protocol, procedure.id))

@@ -164,22 +164,25 @@ def _listed(protocol: Protocol, event: ScheduleEvent) -> _Node:
 
 
 def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen) -> list[_Node]:
-    """The first and last day of a drug, each a dated event the participant must be told."""
-    start_event = protocol.cycle(regimen.cycle).start_event
+    """The first and last day of a drug, each a dated event the participant must be told:
+    a cycle day counts from the cycle's start; an event-relative end follows its event."""
+    start, stop = regimen.anchored_ends(protocol.cycle(regimen.cycle).start_event)
     what = f"{_lower_first(regimen.drug)} {regimen.dose:g} {regimen.unit} {regimen.frequency}"
-    return [
-        _Node(
-            id=f"{regimen.id}_{verb.lower()}",
-            label=f"{verb} {what}",
-            kind="medication",
-            source="regimen",
-            anchor=start_event,
-            offset_days=day - 1,
-            cycle=regimen.cycle,
-            note=regimen.note,
+    nodes = []
+    for verb, point in (("Start", start), ("Stop", stop)):
+        nodes.append(
+            _Node(
+                id=f"{regimen.id}_{verb.lower()}",
+                label=f"{verb} {what}",
+                kind="medication",
+                source="regimen",
+                anchor=point.anchor,
+                offset_days=point.offset_days,
+                cycle=regimen.cycle,
+                note=regimen.note,
+            )
         )
-        for verb, day in (("Start", regimen.first_day), ("Stop", regimen.last_day))
-    ]
+    return nodes
 
 
 def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:

@@ -17,6 +17,7 @@ from endotrial.services._common import (
     check_window,
     cycle_of,
     require_role,
+    scheduled_event,
 )
 from endotrial.services.errors import RuleViolation
 from endotrial.store import (
@@ -97,7 +98,7 @@ def record_medication(
         cycle = cycle_of(session, participant.id, CycleKind(regimen.cycle))
         if cycle is None:
             raise RuleViolation(f"start the {regimen.cycle} cycle before recording {regimen.id}")
-        _check_regimen_days(protocol, regimen.id, cycle, medication)
+        _check_regimen_days(session, protocol, participant, regimen.id, medication)
         row = MedicationRecord(
             participant_id=participant.id,
             cycle_id=cycle.id,
@@ -112,16 +113,24 @@ def record_medication(
 
 
 def _check_regimen_days(
-    protocol: Protocol, regimen_id: str, cycle: Cycle, medication: MedicationInput
+    session: Session,
+    protocol: Protocol,
+    participant: Participant,
+    regimen_id: str,
+    medication: MedicationInput,
 ) -> None:
-    regimen = protocol.regimen(regimen_id)
-    first = cycle.start_date + dt.timedelta(days=regimen.first_day - 1)
-    last = cycle.start_date + dt.timedelta(days=regimen.last_day - 1)
+    """The doses fall between the drug's start and stop in her schedule (which follows her
+    recorded dates, so a drug tied to the transfer moves with it)."""
+    start = scheduled_event(session, protocol, participant, f"{regimen_id}_start")
+    stop = scheduled_event(session, protocol, participant, f"{regimen_id}_stop")
+    if start is None or stop is None:
+        raise RuleViolation(f"record her treatment cycle's start before recording {regimen_id}")
     period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
-    if period_start < first or medication.taken_on > last:
+    if period_start < start.date or medication.taken_on > stop.date:
         raise RuleViolation(
-            f"{regimen_id} is given on cycle days {regimen.first_day}-{regimen.last_day} "
-            f"({first} to {last}); {period_start} to {medication.taken_on} falls outside"
+            f"{regimen_id} is given {protocol.regimen(regimen_id).days_text()} "
+            f"({start.date} to {stop.date} for her); {period_start} to {medication.taken_on} "
+            "falls outside: check the dates, or record a deviation"
         )
 
 

@@ -1,0 +1,46 @@
+"""Medication is recorded within the drug's days in her own schedule, which follows her dates."""
+
+import datetime as dt
+
+import pytest
+from services_helpers import COORDINATOR, TREATMENT_START, allocated, set_up_trial
+from sqlalchemy import Engine
+
+from endotrial.protocol import Protocol
+from endotrial.services import (
+    MedicationInput,
+    RuleViolation,
+    TransferInput,
+    record_medication,
+    record_transfer,
+    start_cycle,
+)
+from endotrial.store import CycleKind
+
+TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
+PLANNED_TRANSFER = TRANSFER_CYCLE_START + dt.timedelta(days=18)
+
+
+def test_luteal_support_moves_with_a_late_transfer(engine: Engine, seed_protocol: Protocol) -> None:
+    """Transfer a week late (estradiol extended): luteal support, tied to 10 weeks' gestation,
+    may run until transfer + 51 days; a day beyond is refused and names her dates."""
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    start_cycle(
+        engine,
+        seed_protocol,
+        participant_id=pid,
+        kind=CycleKind.TRANSFER,
+        start_date=TRANSFER_CYCLE_START,
+        user=COORDINATOR,
+    )
+    late_transfer = PLANNED_TRANSFER + dt.timedelta(days=7)
+    record_transfer(
+        engine, seed_protocol, TransferInput(pid, late_transfer, ("4AB",)), user=COORDINATOR
+    )
+    ten_weeks = late_transfer + dt.timedelta(days=51)
+    last_week = MedicationInput(pid, "fet_luteal_dydrogesterone", ten_weeks, 14, days=7)
+    record_medication(engine, seed_protocol, last_week, user=COORDINATOR)
+    beyond = MedicationInput(pid, "fet_luteal_dydrogesterone", ten_weeks + dt.timedelta(days=1), 2)
+    with pytest.raises(RuleViolation, match=rf"to {ten_weeks} for her"):
+        record_medication(engine, seed_protocol, beyond, user=COORDINATOR)
