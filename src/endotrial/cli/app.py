@@ -44,6 +44,7 @@ def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from endotrial.cli import (  # noqa: F401
         audit_commands,
+        db_commands,
         demo_commands,
         dose_commands,
         protocol_commands,

@@ -14,7 +14,13 @@ from endotrial.store.audit import (
 from endotrial.store.base import Audited, Base
 from endotrial.store.engine import DATABASE_URL_ENV, database_url, make_engine, open_existing
 from endotrial.store.errors import AuditError, ConflictError, ReasonRequiredError, StoreError
-from endotrial.store.migrate import schema_drift, upgrade_database
+from endotrial.store.migrate import (
+    current_revision,
+    head_revision,
+    open_trial_database,
+    schema_drift,
+    upgrade_database,
+)
 from endotrial.store.models import (
     AdverseEvent,
     Allocation,
@@ -79,12 +85,15 @@ __all__ = [
     "Ultrasound",
     "User",
     "Withdrawal",
+    "current_revision",
     "database_url",
     "field_history",
     "hash_password",
+    "head_revision",
     "make_engine",
     "needs_rehash",
     "open_existing",
+    "open_trial_database",
     "schema_drift",
     "session_factory",
     "unit_of_work",

@@ -56,13 +56,15 @@ def open_existing(url: str | None = None) -> Engine:
     )
     if is_file and not os.path.exists(str(parsed.database)):
         raise StoreError(
-            f"database file '{parsed.database}' does not exist: run `endotrial demo` to build "
-            f"one, or set {DATABASE_URL_ENV} to the trial's database"
+            f"database file '{parsed.database}' does not exist: set {DATABASE_URL_ENV} (or "
+            "--database) to the trial's database, create an empty one with `endotrial db "
+            "upgrade`, or build a synthetic one with `endotrial demo`"
         )
     engine = make_engine(url)
     if not inspect(engine).has_table("audit_log"):
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)} holds no endotrial tables: "
-            "build it with `endotrial demo` or point to the trial's database"
+            "point to the trial's database, create the schema with `endotrial db upgrade`, or "
+            "build a synthetic trial with `endotrial demo`"
         )
     return engine

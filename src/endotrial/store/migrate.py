@@ -7,9 +7,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from endotrial.store.engine import make_engine
+from endotrial.store.engine import make_engine, open_existing
+from endotrial.store.errors import StoreError
 from endotrial.store.metadata import target_metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -53,3 +55,33 @@ def schema_drift(target: str | Engine | None = None) -> list[Any]:
     finally:
         if owned:
             engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of endotrial ships."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert head is not None  # the bundled migrations are never empty
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: never migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def open_trial_database(url: str | None = None) -> Engine:
+    """An engine on an existing trial database whose schema is current, or a clear error.
+
+    A database made by an older release is not read or written until it is upgraded, so no
+    operation fails half-way on a missing column.
+    """
+    engine = open_existing(url)
+    revision, head = current_revision(engine), head_revision()
+    if revision != head:
+        engine.dispose()
+        raise StoreError(
+            f"the database is at schema revision {revision or 'none'} but this endotrial needs "
+            f"{head}: back it up, then run `endotrial db upgrade`"
+        )
+    return engine

@@ -1,0 +1,56 @@
+"""`endotrial db upgrade | status`, and refusing to work on a database of an older schema."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from endotrial.cli import app
+from endotrial.errors import EndotrialError
+from endotrial.store import (
+    head_revision,
+    make_engine,
+    open_trial_database,
+    upgrade_database,
+)
+
+runner = CliRunner()
+
+
+def test_upgrade_creates_an_empty_trial_database_then_is_a_no_op(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    created = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert created.exit_code == 0, created.output
+    assert f"revision none (empty) → {head_revision()}" in created.output
+    again = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert f"already at revision {head_revision()}" in again.output
+    status = runner.invoke(app, ["db", "status", "--database", url])
+    assert status.exit_code == 0 and "up to date" in status.output
+    open_trial_database(url).dispose()
+
+
+def test_an_older_database_is_refused_until_upgraded_with_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_database(url, revision="0001")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO sites (id, version, code, name) VALUES (1, 1, 'A', 'B')")
+        )
+    engine.dispose()
+    status = runner.invoke(app, ["db", "status", "--database", url])
+    assert status.exit_code == 1 and "revision 0001 (needs `endotrial db upgrade`" in status.output
+    with pytest.raises(EndotrialError, match=r"revision 0001 .*back it up, then run"):
+        open_trial_database(url)
+    upgraded = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert f"revision 0001 → {head_revision()}" in upgraded.output
+    engine = open_trial_database(url)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT name FROM sites")) == "B"
+    engine.dispose()
+
+
+def test_status_of_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "status", "--database", f"sqlite:///{tmp_path}/no.db"])
+    assert result.exit_code == 2 and "endotrial db upgrade" in result.output
