@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/endotrial demo --replace
 	$(BIN)/endotrial audit verify
+	$(BIN)/endotrial db status
 	$(BIN)/endotrial protocol show nct07176143
 	$(BIN)/endotrial screen examples/candidates.csv
 	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv
