@@ -1,20 +1,29 @@
-"""Effect sizes and event rates of the synthetic run, with where they come from.
+"""Effect sizes and event rates of the synthetic run, and where each comes from.
 
-These are plausible values for a demonstration, taken from the published ranges below (approximate
-figures: check them against the papers before quoting them); the demo data are synthetic and must
-never be analysed as evidence.
+The demo data are synthetic and must never be analysed as evidence. Two kinds of value:
 
-- Endometrial thickness: women with severe IUA and a cancelled FET for thin endometrium have a
-  late-proliferative thickness of about 4.5-6 mm (baseline ~5.3 mm here). Stem-cell series report
-  gains of about 1-1.5 mm (Cao et al., Stem Cell Res Ther 2018;9:192, umbilical-cord MSC on a
-  collagen scaffold for recurrent IUA; Zhang et al., Stem Cell Res Ther 2021, MSC therapy for
-  thin endometrium/IUA); HRT alone gains little (~0.5 mm).
-- Clinical pregnancy per transfer: ~20-30% with HRT-FET after severe IUA / thin endometrium
-  (control, 25% here); ~40-50% in MSC trials (hbmsc, 45% here) (Cao 2018; Zhang 2021).
-- Biochemical pregnancy ~8% of transfers; miscarriage ~15-20% of clinical pregnancies after IUA.
-- Procedure AEs of uterine-artery catheterisation (groin hematoma ~5-10%, pelvic pain, fever)
-  follow interventional-radiology series; serious events are rare (contrast reactions ~1-4%).
-- Transfers cancelled for a thin endometrium despite extended estradiol: ~10-15% in this group.
+Checked against the paper (abstract):
+- Zhang Y et al. Unresponsive thin endometrium caused by Asherman syndrome treated with umbilical
+  cord MSCs on collagen scaffolds: a pilot study. Stem Cell Res Ther 2021;12:420,
+  doi:10.1186/s13287-021-02499-z. 18 women whose FET had been cancelled for endometrium <= 5.5 mm;
+  thickness rose from 4.08 +/- 0.26 to 5.87 +/- 0.77 mm three months after transplantation, and 3 of
+  15 transferred became pregnant (20%). This sets the stem-cell gain of about 1.5 mm.
+- Cao Y et al. Allogeneic cell therapy using umbilical cord MSCs on collagen scaffolds for patients
+  with recurrent uterine adhesion: a phase I clinical trial. Stem Cell Res Ther 2018;9:192,
+  doi:10.1186/s13287-018-0904-3. 26 women with recurrent IUA; no treatment-related serious adverse
+  event; thickness up and adhesion score down at 3 months (used for the safety profile only).
+
+Assumed for the demonstration (no single source; change them freely):
+- Baseline thickness 5.3 +/- 0.7 mm (inclusion 9 asks for a cancelled FET below 6 mm) and a
+  smaller gain with HRT alone (0.5 mm in the treatment cycle).
+- Clinical pregnancy per transfer: 20% with HRT alone after severe IUA and thin endometrium (the
+  uncontrolled 20% above is the best published figure for treated women, so an untreated control
+  should not do better) and 35% with hBMSC, the kind of effect a 60-woman trial is designed to look
+  for. The trial exists because this effect is unknown.
+- Biochemical pregnancy ~8% of transfers; miscarriage ~18% of clinical pregnancies; transfers
+  cancelled for a thin endometrium despite extended estradiol ~10-15%.
+- Procedure adverse events of uterine-artery catheterisation (groin hematoma, pelvic pain, fever,
+  contrast reaction) at rates typical of interventional-radiology series; serious ones rare.
 """
 
 from __future__ import annotations
@@ -23,14 +32,14 @@ from typing import Final
 
 BASELINE_THICKNESS_MM: Final = (5.3, 0.7)
 """Mean and SD of the day-9 treatment-cycle thickness (mm)."""
-LATE_PROLIFERATIVE_GAIN_MM: Final = {"control": 0.5, "hbmsc": 1.4}
+LATE_PROLIFERATIVE_GAIN_MM: Final = {"control": 0.5, "hbmsc": 1.5}
 TRANSFER_CYCLE_GAIN_MM: Final = {"control": 1.2, "hbmsc": 2.1}
 """Transfer-cycle day-12 thickness = baseline + this gain + N(0, 0.8)."""
 EXTENDED_ESTRADIOL_GAIN_MM: Final = 1.0
 """Gain from 4-7 more days of estradiol when the first scan is below the threshold."""
 CANCEL_BELOW_MM: Final = 6.0
 """Below this after extension the transfer is cancelled (thin endometrium)."""
-P_CLINICAL_PREGNANCY: Final = {"control": 0.25, "hbmsc": 0.45}
+P_CLINICAL_PREGNANCY: Final = {"control": 0.20, "hbmsc": 0.35}
 P_BIOCHEMICAL: Final = 0.08
 P_MISCARRIAGE: Final = 0.18
 P_TWINS_IF_TWO_EMBRYOS: Final = 0.12
