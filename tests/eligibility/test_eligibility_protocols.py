@@ -29,7 +29,7 @@ SECOND_ELIGIBLE = {
 
 def test_the_engine_names_no_trial() -> None:
     for path in ENGINE_FOLDER.glob("*.py"):
-        text = path.read_text().lower()
+        text = path.read_text(encoding="utf-8").lower()
         for name in ("nct07176143", "hbmsc", "iodine", "age_years", "bmi"):
             assert name not in text, f"{path.name} mentions {name}"
 
