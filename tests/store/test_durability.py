@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from endotrial.store import Ultrasound, make_engine, upgrade_database, verify_au
 
 WRITER = Path(__file__).with_name("durability_writer.py")
 ACKNOWLEDGED_BEFORE_KILL = 150
+WRITER_TIMEOUT_S = 120
 
 
 def _run_and_kill(url: str) -> list[int]:
@@ -22,6 +24,8 @@ def _run_and_kill(url: str) -> list[int]:
     command = [sys.executable, str(WRITER), url]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as writer:
         assert writer.stdout is not None
+        watchdog = threading.Timer(WRITER_TIMEOUT_S, writer.kill)  # a hung writer fails, not hangs
+        watchdog.start()
         acknowledged = []
         for line in writer.stdout:
             acknowledged.append(int(line))
@@ -30,6 +34,7 @@ def _run_and_kill(url: str) -> list[int]:
                 break
         acknowledged += [int(line) for line in writer.stdout]  # printed before the kill landed
         assert writer.wait(timeout=30) == -signal.SIGKILL
+        watchdog.cancel()
     return acknowledged
 
 
