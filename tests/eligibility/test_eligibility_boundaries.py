@@ -43,6 +43,10 @@ BOUNDARIES: dict[str, list[Case]] = {
         ({"bmi_kg_m2": None, "weight_kg": 45.9, "height_cm": 160}, False),  # 17.9
         ({"bmi_kg_m2": None, "weight_kg": 69.12, "height_cm": 160}, True),  # 27.0
         ({"bmi_kg_m2": None, "weight_kg": 69.4, "height_cm": 160}, False),  # 27.1
+        # Typed or computed, 27.04 is outside: one rule for both (no rounding to 27.0).
+        ({"bmi_kg_m2": 27.04}, False),
+        ({"bmi_kg_m2": None, "weight_kg": 69.22, "height_cm": 160}, False),  # 27.04
+        ({"bmi_kg_m2": None, "weight_kg": 69.2, "height_cm": 160}, False),  # 27.03
     ],
     "I4": [
         ({"cycle_length_days": 27}, True),
@@ -184,3 +188,11 @@ def test_unknown_or_false_exclusion_parts_follow_three_valued_logic(screen) -> N
     assert unknown.unknown == (("E8", ("severe_hepatic_renal",)),)
     # E3 = transfers >= 3 AND embryos >= 6: one FALSE part settles it.
     assert screen(consecutive_failed_transfers=None, failed_good_embryos=2).decision == "eligible"
+
+
+def test_haemoglobin_in_g_dl_is_refused_not_read_as_anaemia(screen) -> None:
+    """12.5 is g/dL typed where g/L belongs: a malformed value naming the unit, not E10."""
+    result = screen(hemoglobin_g_l=12.5)
+    assert result.decision == "incomplete" and "E10" not in failed_ids(result)
+    (error,) = result.errors
+    assert "hemoglobin_g_l" in error and "below the minimum 30 g/L" in error
