@@ -10,6 +10,7 @@ from endotrial.services import (
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    ProcedureInput,
     TeamMember,
     add_site,
     add_user,
@@ -26,6 +27,22 @@ TREATMENT_START = dt.date(2025, 10, 6)
 COORDINATOR = "coord1"
 INVESTIGATOR = "pi1"
 RADIOLOGIST = "rad1"
+CELL_LAB = "lab1"
+EMBRYOLOGIST = "embryo1"
+MONITOR = "monitor1"
+STATISTICIAN = "stat1"
+SAFETY_BOARD = "dsmb1"
+#: One account per role, the investigator first: she bootstraps the site and adds the others.
+TEAM = {
+    Role.INVESTIGATOR: INVESTIGATOR,
+    Role.COORDINATOR: COORDINATOR,
+    Role.RADIOLOGIST: RADIOLOGIST,
+    Role.CELL_LAB: CELL_LAB,
+    Role.EMBRYOLOGIST: EMBRYOLOGIST,
+    Role.MONITOR: MONITOR,
+    Role.STATISTICIAN: STATISTICIAN,
+    Role.SAFETY_BOARD: SAFETY_BOARD,
+}
 
 
 def eligible_items(**changes: object) -> dict[str, object]:
@@ -87,14 +104,11 @@ class Trial:
 
 
 def set_up_trial(engine: Engine, protocol: Protocol) -> Trial:
-    site_id = add_site(engine, code="GZ6", name="Sixth Affiliated Hospital", user="admin")
-    for username, role in (
-        (COORDINATOR, Role.COORDINATOR),
-        (INVESTIGATOR, Role.INVESTIGATOR),
-        (RADIOLOGIST, Role.RADIOLOGIST),
-    ):
+    """A site and one active account of every role (see TEAM)."""
+    site_id = add_site(engine, code="GZ6", name="Sixth Affiliated Hospital", user=INVESTIGATOR)
+    for role, username in TEAM.items():
         member = TeamMember(username, username.upper(), role, "correct horse battery")
-        add_user(engine, member, site_id=site_id, user="admin")
+        add_user(engine, member, site_id=site_id, user=INVESTIGATOR)
     return Trial(engine, protocol, site_id)
 
 
@@ -135,3 +149,34 @@ def allocated(trial: Trial, ref: str, arm: str, *, start_treatment: bool = True)
             user=COORDINATOR,
         )
     return participant_id
+
+
+DAY_10 = dt.date(2025, 10, 15)  # treatment cycle starts 2025-10-06
+RELEASED = {
+    "sterility": "negative",
+    "mycoplasma": "negative",
+    "endotoxin_eu_ml": 0.1,
+    "cd105_pct": 98.0,
+    "cd73_pct": 99.0,
+    "cd90_pct": 98.5,
+    "cd45_pct": 0.5,
+    "cd34_pct": 0.4,
+    "cd14_or_cd11b_pct": 0.3,
+    "cd79a_or_cd19_pct": 0.2,
+    "hla_dr_pct": 0.6,
+}
+
+
+def infusion(participant_id: int, dose_cells: int, **changes: object) -> ProcedureInput:
+    values: dict[str, object] = {
+        "participant_id": participant_id,
+        "procedure_date": DAY_10,
+        "weight_kg": 58.0,
+        "viability_pct": 92.0,
+        "dose_given_cells": dose_cells,
+        "release_results": RELEASED,
+        "pre_checks": {"iodine_allergy_test": "negative", "groin_preparation": "done"},
+        "cell_lot": "LOT-1",
+    }
+    values.update(changes)
+    return ProcedureInput(**values)  # type: ignore[arg-type]

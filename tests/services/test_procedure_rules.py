@@ -3,7 +3,15 @@
 import datetime as dt
 
 import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, allocated, set_up_trial
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    RADIOLOGIST,
+    RELEASED,
+    allocated,
+    infusion,
+    set_up_trial,
+)
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -11,43 +19,12 @@ from endotrial.protocol import Protocol
 from endotrial.services import (
     MedicationInput,
     PermissionDenied,
-    ProcedureInput,
     RuleViolation,
     list_queries,
     record_medication,
     record_procedure,
 )
 from endotrial.store import Procedure
-
-DAY_10 = dt.date(2025, 10, 15)  # treatment cycle starts 2025-10-06
-RELEASED = {
-    "sterility": "negative",
-    "mycoplasma": "negative",
-    "endotoxin_eu_ml": 0.1,
-    "cd105_pct": 98.0,
-    "cd73_pct": 99.0,
-    "cd90_pct": 98.5,
-    "cd45_pct": 0.5,
-    "cd34_pct": 0.4,
-    "cd14_or_cd11b_pct": 0.3,
-    "cd79a_or_cd19_pct": 0.2,
-    "hla_dr_pct": 0.6,
-}
-
-
-def infusion(participant_id: int, dose_cells: int, **changes: object) -> ProcedureInput:
-    values: dict[str, object] = {
-        "participant_id": participant_id,
-        "procedure_date": DAY_10,
-        "weight_kg": 58.0,
-        "viability_pct": 92.0,
-        "dose_given_cells": dose_cells,
-        "release_results": RELEASED,
-        "pre_checks": {"iodine_allergy_test": "negative", "groin_preparation": "done"},
-        "cell_lot": "LOT-1",
-    }
-    values.update(changes)
-    return ProcedureInput(**values)  # type: ignore[arg-type]
 
 
 def test_dose_in_tolerance_is_recorded(engine: Engine, seed_protocol: Protocol) -> None:

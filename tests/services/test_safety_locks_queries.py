@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, allocated, set_up_trial
+from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, allocated, set_up_trial
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -66,7 +66,10 @@ def test_serious_ae_without_time_is_due_24h_after_onset_day_start(
         assert not row.expected
     with pytest.raises(RuleViolation, match="mark it serious"):
         report_adverse_event(
-            engine, seed_protocol, AdverseEventInput(pid, "Sepsis", 4, False, ONSET), user="c"
+            engine,
+            seed_protocol,
+            AdverseEventInput(pid, "Sepsis", 4, False, ONSET),
+            user=COORDINATOR,
         )
 
 
@@ -87,20 +90,20 @@ def test_query_workflow(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
     query_id = open_query(
-        engine, QueryInput("participants", pid, "status", "source document?"), user="monitor1"
+        engine, QueryInput("participants", pid, "status", "source document?"), user=MONITOR
     )
     answer_query(engine, query_id, answer="checked against the CRF", user=COORDINATOR)
     with pytest.raises(RuleViolation, match="only open"):
         answer_query(engine, query_id, answer="again", user=COORDINATOR)
-    close_query(engine, query_id, user="monitor1")
+    close_query(engine, query_id, user=MONITOR)
     with pytest.raises(RuleViolation, match="already closed"):
-        close_query(engine, query_id, user="monitor1")
+        close_query(engine, query_id, user=MONITOR)
     with Session(engine) as session:
         row = session.get_one(DataQuery, query_id)
         assert (row.status, row.answered_by, row.opened_by) == (
             QueryStatus.CLOSED,
             COORDINATOR,
-            "monitor1",
+            MONITOR,
         )
         assert row.answered_at is not None and row.closed_at is not None
     assert list_queries(engine, status=QueryStatus.OPEN) == []
@@ -118,7 +121,10 @@ def test_lock_refuses_writes_until_unlocked(engine: Engine, seed_protocol: Proto
         record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
     with pytest.raises(LockedError):
         report_adverse_event(
-            engine, seed_protocol, AdverseEventInput(pid, "Fever", 1, False, ONSET), user="c"
+            engine,
+            seed_protocol,
+            AdverseEventInput(pid, "Fever", 1, False, ONSET),
+            user=COORDINATOR,
         )
     with pytest.raises(RuleViolation, match="reason"):
         unlock_participant(engine, pid, reason=" ", user=INVESTIGATOR)
@@ -134,13 +140,13 @@ def test_queries_name_a_real_field_and_block_sign_off_until_closed(
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
     with pytest.raises(RuleViolation, match="no trial table 'patients'"):
-        open_query(engine, QueryInput("patients", pid, "status", "?"), user="monitor1")
+        open_query(engine, QueryInput("patients", pid, "status", "?"), user=MONITOR)
     with pytest.raises(RuleViolation, match="no field 'colour'"):
-        open_query(engine, QueryInput("participants", pid, "colour", "?"), user="monitor1")
+        open_query(engine, QueryInput("participants", pid, "colour", "?"), user=MONITOR)
     with pytest.raises(NotFoundError, match="#999"):
-        open_query(engine, QueryInput("participants", 999, "status", "?"), user="monitor1")
+        open_query(engine, QueryInput("participants", 999, "status", "?"), user=MONITOR)
     query_id = open_query(
-        engine, QueryInput("participants", pid, "status", "source document?"), user="monitor1"
+        engine, QueryInput("participants", pid, "status", "source document?"), user=MONITOR
     )
     assert [q.id for q in participant_queries(engine, pid)] == [query_id]
     with pytest.raises(RuleViolation, match=rf"unresolved queries #{query_id}"):
@@ -148,10 +154,10 @@ def test_queries_name_a_real_field_and_block_sign_off_until_closed(
     answer_query(engine, query_id, answer="checked", user=COORDINATOR)
     with pytest.raises(RuleViolation, match="answered"):
         lock_participant(engine, pid, user=INVESTIGATOR)
-    close_query(engine, query_id, user="monitor1")
+    close_query(engine, query_id, user=MONITOR)
     lock_participant(engine, pid, user=INVESTIGATOR)
     with pytest.raises(LockedError):
-        open_query(engine, QueryInput("participants", pid, "arm", "?"), user="monitor1")
+        open_query(engine, QueryInput("participants", pid, "arm", "?"), user=MONITOR)
 
 
 def test_locked_data_takes_no_new_query_on_any_of_her_records(
@@ -166,10 +172,10 @@ def test_locked_data_takes_no_new_query_on_any_of_her_records(
     (query,) = participant_queries(engine, pid)
     assert (query.entity, query.row_id) == ("ultrasounds", str(scan_id))
     answer_query(engine, query.id, answer="confirmed on the source images", user=COORDINATOR)
-    close_query(engine, query.id, user="monitor1")
+    close_query(engine, query.id, user=MONITOR)
     lock_participant(engine, pid, user=INVESTIGATOR)
     question = QueryInput("ultrasounds", scan_id, "thickness_mm", "really 60 mm?")
     with pytest.raises(LockedError, match="locked"):
-        open_query(engine, question, user="monitor1")
+        open_query(engine, question, user=MONITOR)
     unlock_participant(engine, pid, reason="monitor's question", user=INVESTIGATOR)
-    assert open_query(engine, question, user="monitor1") > query.id
+    assert open_query(engine, question, user=MONITOR) > query.id

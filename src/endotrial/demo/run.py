@@ -72,15 +72,18 @@ from endotrial.store import (
 
 DEFAULT_SEED = 20250930
 DEFAULT_CANDIDATES = 150
-ADMIN = "admin"
 COORDINATOR = "coord.li"
 INVESTIGATOR = "pi.chen"
 RADIOLOGIST = "ir.wang"
+EMBRYOLOGIST = "embryo.huang"
 MONITOR = "monitor.zhao"
+#: The investigator comes first: on the new database she creates the site and her own account
+#: (the bootstrap rule of services.people), then adds the rest of the team.
 TEAM = (
-    TeamMember(COORDINATOR, "Li Na (research coordinator)", Role.COORDINATOR, "demo-only-pw-1"),
     TeamMember(INVESTIGATOR, "Chen Hui (investigator)", Role.INVESTIGATOR, "demo-only-pw-2"),
+    TeamMember(COORDINATOR, "Li Na (research coordinator)", Role.COORDINATOR, "demo-only-pw-1"),
     TeamMember(RADIOLOGIST, "Wang Jun (interventional radiology)", Role.RADIOLOGIST, "demo-pw-3"),
+    TeamMember(EMBRYOLOGIST, "Huang Lei (embryology lab)", Role.EMBRYOLOGIST, "demo-only-pw-5"),
     TeamMember(MONITOR, "Zhao Min (monitor)", Role.MONITOR, "demo-only-pw-4"),
 )
 RELEASE_RESULTS: dict[str, float | str] = {
@@ -165,10 +168,10 @@ class _Run:
 
     def execute(self, size: int) -> None:
         self.site_id = add_site(
-            self.engine, code="GZ6", name="Sixth Affiliated Hospital, SYSU", user=ADMIN
+            self.engine, code="GZ6", name="Sixth Affiliated Hospital, SYSU", user=INVESTIGATOR
         )
         for member in TEAM:
-            add_user(self.engine, member, site_id=self.site_id, user=ADMIN)
+            add_user(self.engine, member, site_id=self.site_id, user=INVESTIGATOR)
         pool = candidate_pool(self.rng, size)
         inputs = [CandidateInput(c.ref, c.items, self.site_id) for c in pool]
         # The synthetic calendar is fixed (reproducible), so "today" is the last screening day.
@@ -434,7 +437,7 @@ class _Follow:
         grades = tuple(str(g) for g in self.rng.choice(fx.GOOD_GRADES, size=embryos))
         embryo_day = 5 if self.rng.random() < 0.8 else 6
         transfer = TransferInput(self.pid, transfer_on, grades, embryo_day)
-        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=COORDINATOR)
+        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=EMBRYOLOGIST)
         if thickness_mm < self.trial.threshold_mm:
             answer = "investigator decided to transfer; deviation recorded"
             self._answer("embryo_transfers", transfer_id, "transfer_date", answer)

@@ -4,6 +4,7 @@ Each operation takes typed input, checks it against the protocol, writes in one 
 transaction (`unit_of_work`) and returns ids or typed results, or raises a `ServiceError`
 (`RuleViolation`, `LockedError`, `PermissionDenied`, `NotFoundError`) saying what to do.
 Edit checks open `DataQuery` rows (opened_by 'edit_check:<name>') instead of refusing.
+Each operation first checks the acting user's role against `PERMISSIONS` (see permissions).
 """
 
 from endotrial.services.clinical import (
@@ -33,6 +34,7 @@ from endotrial.services.errors import (
 )
 from endotrial.services.locks import is_locked, lock_participant, unlock_participant
 from endotrial.services.people import TeamMember, add_site, add_user
+from endotrial.services.permissions import PERMISSIONS, Operation, authorize
 from endotrial.services.queries import (
     QueryInput,
     answer_query,
@@ -66,6 +68,7 @@ from endotrial.services.treatment import (
 )
 
 __all__ = [
+    "PERMISSIONS",
     "THICKNESS_RANGE_MM",
     "AdverseEventInput",
     "AllocationInput",
@@ -75,6 +78,7 @@ __all__ = [
     "LockedError",
     "MedicationInput",
     "NotFoundError",
+    "Operation",
     "OutcomeInput",
     "PermissionDenied",
     "ProcedureInput",
@@ -91,6 +95,7 @@ __all__ = [
     "add_user",
     "allocate",
     "answer_query",
+    "authorize",
     "close_query",
     "correct_ultrasound",
     "eligible_arms",

@@ -26,6 +26,7 @@ from endotrial.services._common import (
     writable_participant,
 )
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.store import (
     CycleKind,
     EmbryoTransfer,
@@ -57,6 +58,7 @@ def record_ultrasound(
     if scan.thickness_mm is not None and scan.thickness_mm < 0:
         raise RuleViolation(f"thickness_mm {scan.thickness_mm} is negative: re-enter it in mm")
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.RECORD_ULTRASOUND)
         participant = allocated_participant(session, scan.participant_id)
         cycle = _cycle_on(session, participant.id, scan.scan_date)
         row = Ultrasound(
@@ -88,6 +90,7 @@ def correct_ultrasound(
     if not reason.strip():
         raise RuleViolation("a correction needs its reason (e.g. 'decimal point misplaced')")
     with unit_of_work(engine, user=user, reason=reason.strip()) as session:
+        authorize(session, user, Operation.CORRECT_ULTRASOUND)
         scan = get_row(session, Ultrasound, scan_id)
         writable_participant(session, scan.participant_id)
         scan.thickness_mm = thickness_mm
@@ -121,6 +124,7 @@ def record_transfer(
     cancelled = transfer.cancel_reason is not None
     _check_transfer_shape(transfer, cancelled)
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.RECORD_TRANSFER)
         participant = allocated_participant(session, transfer.participant_id)
         cycle = cycle_of(session, participant.id, CycleKind.TRANSFER)
         if cycle is None or cycle.start_date > transfer.transfer_date:
@@ -219,6 +223,7 @@ def record_outcome(
     if facts.live_born_count is not None and facts.live_born_count < 0:
         raise RuleViolation(f"live_born_count {facts.live_born_count} is negative: give 0 or more")
     with unit_of_work(engine, user=user, reason=reason) as session:
+        authorize(session, user, Operation.RECORD_OUTCOME)
         transfer = get_row(session, EmbryoTransfer, facts.transfer_id)
         participant = allocated_participant(session, transfer.participant_id)
         row = _outcome_row(session, transfer)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import get_row, writable_participant
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.services.screening import eligible_arms
 from endotrial.store import (
     Allocation,
@@ -46,6 +47,7 @@ def record_consent(engine: Engine, consent: ConsentInput, *, user: str) -> int:
     _check_consent_input(consent)
     reason = "consent recorded: screening linked to the participant"
     with unit_of_work(engine, user=user, reason=reason) as session:
+        authorize(session, user, Operation.RECORD_CONSENT)
         screening = get_row(session, Screening, consent.screening_id)
         participant = _participant_for(session, screening)
         session.add(
@@ -73,6 +75,7 @@ def enrol(
     before the enrolment, or when the protocol's enrolment target is reached.
     """
     with unit_of_work(engine, user=user, reason="enrolment") as session:
+        authorize(session, user, Operation.ENROL)
         screening = _latest_screening(session, get_row(session, Screening, screening_id))
         if screening.decision is not ScreeningDecision.ELIGIBLE:
             raise RuleViolation(
@@ -103,6 +106,7 @@ def allocate(engine: Engine, protocol: Protocol, allocation: AllocationInput, *,
     if not allocation.basis.strip():
         raise RuleViolation("state the basis of the allocation (non-randomized trial)")
     with unit_of_work(engine, user=user, reason="allocation") as session:
+        authorize(session, user, Operation.ALLOCATE)
         participant = writable_participant(session, allocation.participant_id)
         if participant.status != ENROLLED:
             raise RuleViolation(

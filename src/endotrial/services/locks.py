@@ -5,17 +5,18 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from endotrial.services._common import get_row, require_role
+from endotrial.services._common import get_row
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.services.queries import unresolved_queries
-from endotrial.store import Participant, ParticipantLock, Role, unit_of_work
+from endotrial.store import Participant, ParticipantLock, unit_of_work
 from endotrial.store.types import utc_now
 
 
 def lock_participant(engine: Engine, participant_id: int, *, user: str) -> None:
     """Freeze the participant's data; every later write is refused until unlocked."""
     with unit_of_work(engine, user=user, reason="investigator sign-off: data locked") as session:
-        require_role(session, user, Role.INVESTIGATOR, "locking a participant's data")
+        authorize(session, user, Operation.LOCK)
         participant = get_row(session, Participant, participant_id)
         lock = _lock_of(session, participant_id)
         if lock is not None and lock.locked:
@@ -34,7 +35,7 @@ def unlock_participant(engine: Engine, participant_id: int, *, reason: str, user
     if not reason.strip():
         raise RuleViolation("unlocking needs a reason (e.g. 'late lab result to enter')")
     with unit_of_work(engine, user=user, reason=f"unlocked: {reason.strip()}") as session:
-        require_role(session, user, Role.INVESTIGATOR, "unlocking a participant's data")
+        authorize(session, user, Operation.UNLOCK)
         participant = get_row(session, Participant, participant_id)
         lock = _lock_of(session, participant_id)
         if lock is None or not lock.locked:

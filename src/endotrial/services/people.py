@@ -1,4 +1,8 @@
-"""Sites and study-team accounts (the roles decide who may sign off, override and lock)."""
+"""Sites and study-team accounts (the roles decide who may do what: see permissions).
+
+A new installation has no account: while none exists, anyone may add the site and the first
+account, which must be an investigator's; from then on only an investigator adds sites and users.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize_setup
 from endotrial.store import Role, Site, User, hash_password, unit_of_work
 
 
@@ -21,6 +26,7 @@ class TeamMember:
 def add_site(engine: Engine, *, code: str, name: str, user: str) -> int:
     """Create a site (or return the id of the one with this code)."""
     with unit_of_work(engine, user=user) as session:
+        authorize_setup(session, user, Operation.ADD_SITE)
         site = session.scalar(select(Site).where(Site.code == code))
         if site is None:
             site = Site(code=code, name=name)
@@ -30,8 +36,10 @@ def add_site(engine: Engine, *, code: str, name: str, user: str) -> int:
 
 
 def add_user(engine: Engine, member: TeamMember, *, site_id: int | None, user: str) -> int:
-    """Create a study-team account; a taken username is refused."""
+    """Create a study-team account; a taken username is refused. The first account of an
+    installation may be created by anyone and must be an investigator's."""
     with unit_of_work(engine, user=user) as session:
+        authorize_setup(session, user, Operation.ADD_USER, new_role=member.role)
         if session.scalar(select(User).where(User.username == member.username)) is not None:
             raise RuleViolation(f"username '{member.username}' is taken: choose another")
         account = User(

@@ -14,6 +14,7 @@ from endotrial.services._common import (
     writable_participant,
 )
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.store import DataQuery, QueryStatus, unit_of_work
 from endotrial.store.types import utc_now
 
@@ -34,6 +35,7 @@ def open_query(engine: Engine, query: QueryInput, *, user: str) -> int:
     if not query.text.strip():
         raise RuleViolation("a query needs its question text")
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.OPEN_QUERY)
         _check_queried_field(session, query.entity, query.row_id, query.field)
         row = DataQuery(
             entity=query.entity,
@@ -54,6 +56,7 @@ def answer_query(engine: Engine, query_id: int, *, answer: str, user: str) -> No
     if not answer.strip():
         raise RuleViolation("an answer cannot be empty")
     with unit_of_work(engine, user=user, reason="query answered") as session:
+        authorize(session, user, Operation.ANSWER_QUERY)
         row = get_row(session, DataQuery, query_id)
         if row.status is not QueryStatus.OPEN:
             raise RuleViolation(f"query #{query_id} is {row.status.value}: only open ones")
@@ -67,6 +70,7 @@ def answer_query(engine: Engine, query_id: int, *, answer: str, user: str) -> No
 def close_query(engine: Engine, query_id: int, *, user: str, note: str = "resolved") -> None:
     """Close an answered query (or an open one the opener withdraws)."""
     with unit_of_work(engine, user=user, reason=f"query closed: {note}") as session:
+        authorize(session, user, Operation.CLOSE_QUERY)
         row = get_row(session, DataQuery, query_id)
         if row.status is QueryStatus.CLOSED:
             raise RuleViolation(f"query #{query_id} is already closed")

@@ -11,6 +11,7 @@ from endotrial.protocol.models import Protocol
 from endotrial.services._common import writable_participant
 from endotrial.services.enrolment import COUNTED_STATUSES, WITHDRAWN
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.store import (
     AdverseEvent,
     Participant,
@@ -47,6 +48,7 @@ def report_adverse_event(
     after onset, and `expected` is set from the protocol's list of expected events."""
     _check_ae(event)
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.REPORT_ADVERSE_EVENT)
         writable_participant(session, event.participant_id)
         row = AdverseEvent(
             participant_id=event.participant_id,
@@ -113,6 +115,7 @@ def record_deviation(engine: Engine, deviation: DeviationInput, *, user: str) ->
     if not deviation.description.strip() or not deviation.category.strip():
         raise RuleViolation("a deviation needs a category and a description")
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.RECORD_DEVIATION)
         if deviation.participant_id is not None:
             writable_participant(session, deviation.participant_id)
         row = ProtocolDeviation(
@@ -148,6 +151,7 @@ def withdraw(engine: Engine, withdrawal: WithdrawalInput, *, user: str) -> int:
     if not withdrawal.reason.strip():
         raise RuleViolation("a withdrawal needs its reason")
     with unit_of_work(engine, user=user, reason=f"withdrawal: {withdrawal.reason}") as session:
+        authorize(session, user, Operation.WITHDRAW)
         participant = writable_participant(session, withdrawal.participant_id)
         _check_withdrawable(participant)
         row = Withdrawal(

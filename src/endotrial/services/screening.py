@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from endotrial.eligibility import screen_table
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
+from endotrial.services.permissions import Operation, authorize
 from endotrial.store import Screening, ScreeningDecision, unit_of_work
 from endotrial.store.types import utc_now
 
@@ -61,6 +62,7 @@ def screen_many(
     rows = _screened_rows(protocol, candidates, today)
     screened_at = utc_now()
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.SCREEN)
         records = []
         for candidate, row in zip(candidates, rows, strict=True):
             screening = _screening_row(protocol, candidate, row, screened_at, user)

@@ -20,6 +20,7 @@ from endotrial.services._common import (
     scheduled_event,
 )
 from endotrial.services.errors import RuleViolation
+from endotrial.services.permissions import Operation, authorize
 from endotrial.store import (
     Cycle,
     CycleKind,
@@ -42,6 +43,7 @@ def start_cycle(
 ) -> int:
     """Record day 1 of a cycle; the transfer cycle is checked against its schedule window."""
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.START_CYCLE)
         participant = allocated_participant(session, participant_id)
         if cycle_of(session, participant_id, kind) is not None:
             raise RuleViolation(
@@ -92,6 +94,7 @@ def record_medication(
             f"({regimen.doses_per_day} a day for {medication.days} day(s)) for {regimen.id}"
         )
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.RECORD_MEDICATION)
         participant = allocated_participant(session, medication.participant_id)
         if regimen.id not in protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(f"regimen {regimen.id} is not part of arm '{participant.arm}'")
@@ -178,6 +181,7 @@ def record_procedure(
     )
     problems = _dose_problems(plan, procedure.dose_given_cells)
     with unit_of_work(engine, user=user) as session:
+        authorize(session, user, Operation.RECORD_PROCEDURE)
         participant = allocated_participant(session, procedure.participant_id)
         spec = _arm_procedure(protocol, participant)
         _check_pre_checks(protocol, spec, procedure.pre_checks)

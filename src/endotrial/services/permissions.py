@@ -1,0 +1,131 @@
+"""Who may do what: every operation of the services and the roles allowed to do it.
+
+Each service calls `authorize` first thing in its unit of work, so a refused user writes
+nothing. Reading (lists of queries, derived outcomes, lock state) needs no role. Edit checks
+that open queries inside another operation act for that operation, not for a user.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from endotrial.services.errors import PermissionDenied
+from endotrial.store import Role, User
+
+
+class Operation(enum.StrEnum):
+    """The operations users perform (the value is how messages name them)."""
+
+    SCREEN = "screen candidates"
+    RECORD_CONSENT = "record a consent"
+    ENROL = "enrol"
+    ALLOCATE = "allocate to an arm"
+    START_CYCLE = "start a cycle"
+    RECORD_MEDICATION = "record medication"
+    RECORD_PROCEDURE = "record the infusion procedure"
+    RECORD_ULTRASOUND = "record an ultrasound"
+    CORRECT_ULTRASOUND = "correct an ultrasound"
+    RECORD_TRANSFER = "record an embryo transfer"
+    RECORD_OUTCOME = "record a pregnancy outcome"
+    REPORT_ADVERSE_EVENT = "report an adverse event"
+    RECORD_DEVIATION = "record a protocol deviation"
+    WITHDRAW = "withdraw a participant"
+    OPEN_QUERY = "open a query"
+    ANSWER_QUERY = "answer a query"
+    CLOSE_QUERY = "close a query"
+    LOCK = "lock a participant's data"
+    UNLOCK = "unlock a participant's data"
+    ADD_SITE = "add a site"
+    ADD_USER = "add a study-team account"
+
+
+INVESTIGATOR = Role.INVESTIGATOR
+COORDINATOR = Role.COORDINATOR
+RADIOLOGIST = Role.RADIOLOGIST
+EMBRYOLOGIST = Role.EMBRYOLOGIST
+MONITOR = Role.MONITOR
+
+#: The roles allowed to do each operation. The investigator delegates trial duties to her team
+#: and stays responsible for all of them (ICH E6(R2) 4.1.5), so she may do every operation.
+#: Roles absent from every row: the statistician and the safety board read the analysis dataset
+#: and reports and write no trial data (their independence depends on it); the cell lab releases
+#: the product, but the procedure service records the infusion as one form (dose, lot and
+#: viability as given at the bedside), so the radiologist who gives it records it.
+PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
+    # The site's research team runs recruitment and follow-up visits.
+    Operation.SCREEN: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.RECORD_CONSENT: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.ENROL: frozenset({COORDINATOR, INVESTIGATOR}),
+    # Choosing the arm (non-randomized: a medical judgement with its basis) is the investigator's.
+    Operation.ALLOCATE: frozenset({INVESTIGATOR}),
+    Operation.START_CYCLE: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.RECORD_MEDICATION: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.RECORD_OUTCOME: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.WITHDRAW: frozenset({COORDINATOR, INVESTIGATOR}),
+    # Those who do the clinical act record it.
+    Operation.RECORD_PROCEDURE: frozenset({RADIOLOGIST, INVESTIGATOR}),
+    Operation.RECORD_ULTRASOUND: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
+    Operation.CORRECT_ULTRASOUND: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
+    Operation.RECORD_TRANSFER: frozenset({EMBRYOLOGIST, COORDINATOR, INVESTIGATOR}),
+    # Anyone caring for the participant who learns of an adverse event reports it.
+    Operation.REPORT_ADVERSE_EVENT: frozenset(
+        {COORDINATOR, INVESTIGATOR, RADIOLOGIST, EMBRYOLOGIST}
+    ),
+    # Monitors find deviations and raise queries; the site answers; the monitor closes when
+    # satisfied (the site does not close its own queries).
+    Operation.RECORD_DEVIATION: frozenset({COORDINATOR, INVESTIGATOR, MONITOR}),
+    Operation.OPEN_QUERY: frozenset({MONITOR, INVESTIGATOR, COORDINATOR}),
+    Operation.ANSWER_QUERY: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST, EMBRYOLOGIST}),
+    Operation.CLOSE_QUERY: frozenset({MONITOR, INVESTIGATOR}),
+    # Sign-off, and the team itself, are the investigator's (on a new installation the site and
+    # the first account come first: see authorize_setup).
+    Operation.LOCK: frozenset({INVESTIGATOR}),
+    Operation.UNLOCK: frozenset({INVESTIGATOR}),
+    Operation.ADD_SITE: frozenset({INVESTIGATOR}),
+    Operation.ADD_USER: frozenset({INVESTIGATOR}),
+}
+
+
+def authorize(session: Session, username: str, operation: Operation) -> User:
+    """The active account `username`, refused unless her role may do `operation`."""
+    username = username.strip()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise PermissionDenied(
+            f"'{username}' has no account and may not {operation}: {_who_may(operation)}"
+        )
+    if not user.active:
+        raise PermissionDenied(
+            f"the account '{username}' ({user.role.value}) is deactivated and may not "
+            f"{operation}: {_who_may(operation)}"
+        )
+    if user.role not in PERMISSIONS[operation]:
+        raise PermissionDenied(
+            f"'{username}' ({user.role.value}) may not {operation}: {_who_may(operation)}"
+        )
+    return user
+
+
+def authorize_setup(
+    session: Session, username: str, operation: Operation, *, new_role: Role | None = None
+) -> User | None:
+    """`authorize`, except on a new installation (no account yet): then anyone may add the site
+    and the first account, which must be an investigator's, since she adds the rest of the team.
+    Returns None while bootstrapping."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return authorize(session, username, operation)
+    if new_role is not None and new_role is not Role.INVESTIGATOR:
+        raise PermissionDenied(
+            f"the first account must be an investigator's, not a {new_role.value}'s: "
+            "create the investigator first; she then adds the team"
+        )
+    return None
+
+
+def _who_may(operation: Operation) -> str:
+    roles = " or ".join(sorted(r.value for r in PERMISSIONS[operation]))
+    return f"only an active {roles} may"
