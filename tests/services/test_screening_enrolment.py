@@ -21,9 +21,11 @@ from endotrial.protocol import Protocol
 from endotrial.services import (
     AllocationInput,
     CandidateInput,
+    ConsentInput,
     RuleViolation,
     allocate,
     enrol,
+    record_consent,
     screen_many,
 )
 from endotrial.store import Participant, Screening, ScreeningDecision
@@ -159,23 +161,56 @@ def test_enrolment_records_its_date_and_must_follow_consent(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     screening_id = screened(trial, "c1")
-    participant_id = consented(trial, screening_id)
-    before_consent = SCREENED_ON - dt.timedelta(days=1)
-    with pytest.raises(RuleViolation, match="before her consent"):
-        enrol(
-            engine,
-            seed_protocol,
-            screening_id=screening_id,
-            enrolled_on=before_consent,
-            user=COORDINATOR,
-        )
-    enrolled_on = SCREENED_ON + dt.timedelta(days=2)
+    consent_on = SCREENED_ON + dt.timedelta(days=2)
+    consent = ConsentInput(screening_id, "v1.0", consent_on, COORDINATOR)
+    participant_id = record_consent(engine, consent, user=COORDINATOR)
+    for wrong_day, problem in (
+        (SCREENED_ON - dt.timedelta(days=1), "before her screening"),
+        (consent_on - dt.timedelta(days=1), "before her consent"),
+        (dt.date.today() + dt.timedelta(days=1), "in the future"),
+    ):
+        with pytest.raises(RuleViolation, match=problem):
+            enrol(
+                engine,
+                seed_protocol,
+                screening_id=screening_id,
+                enrolled_on=wrong_day,
+                user=COORDINATOR,
+            )
+    enrolled_on = consent_on
     enrol(
         engine, seed_protocol, screening_id=screening_id, enrolled_on=enrolled_on, user=COORDINATOR
     )
     with Session(engine) as session:
         participant = session.get_one(Participant, participant_id)
         assert (participant.status, participant.enrolled_on) == ("enrolled", enrolled_on)
+
+
+def test_windows_are_checked_again_on_the_enrolment_date(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """Serology 5 months old at screening is 7 months old two months later: the registry's
+    'within 6 months' runs to enrolment, so enrolment is refused, naming I6."""
+    trial = set_up_trial(engine, seed_protocol)
+    serology_on = SCREENED_ON - dt.timedelta(days=150)
+    screening_id = screened(trial, "c1", serology_date=serology_on)
+    consented(trial, screening_id)
+    two_months_later = SCREENED_ON + dt.timedelta(days=61)
+    with pytest.raises(RuleViolation, match=r"no longer meets \['I6'\]"):
+        enrol(
+            engine,
+            seed_protocol,
+            screening_id=screening_id,
+            enrolled_on=two_months_later,
+            user=COORDINATOR,
+        )
+    enrol(
+        engine,
+        seed_protocol,
+        screening_id=screening_id,
+        enrolled_on=SCREENED_ON + dt.timedelta(days=14),
+        user=COORDINATOR,
+    )
 
 
 def test_screening_log_keeps_the_arms_left_open(engine: Engine, seed_protocol: Protocol) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from endotrial.eligibility import screen_candidate
+from endotrial.eligibility.plan import REFERENCE_DATE_ITEM
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import get_row, writable_participant
 from endotrial.services.errors import RuleViolation
@@ -71,8 +73,10 @@ def enrol(
 ) -> int:
     """Enrol the screened candidate on `enrolled_on`; returns the participant id.
 
-    Refused when her latest screening is not eligible, without a signed consent dated on or
-    before the enrolment, or when the protocol's enrolment target is reached.
+    Refused when her latest screening is not eligible, when she would no longer be eligible
+    on the enrolment date (the registry's windows, e.g. serology within 6 months, run to
+    enrolment), without a signed consent dated on or before it, or when the protocol's
+    enrolment target is reached.
     """
     with unit_of_work(engine, user=user, reason="enrolment") as session:
         authorize(session, user, Operation.ENROL)
@@ -83,6 +87,7 @@ def enrol(
                 f"{screening.decision.value}; failed {screening.failed_criteria or 'none'}, "
                 f"unknown {screening.unknown_criteria or 'none'}): she cannot be enrolled"
             )
+        _check_still_eligible(protocol, screening, enrolled_on)
         participant = _consented_participant(session, screening, enrolled_on)
         _check_target(session, protocol)
         if participant.status in COUNTED_STATUSES:
@@ -209,6 +214,26 @@ def _consented_participant(
             "consent comes first; check both dates"
         )
     return participant
+
+
+def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on: dt.date) -> None:
+    """Re-run the criteria on her screened values as of the enrolment date."""
+    if enrolled_on > dt.date.today():
+        raise RuleViolation(f"enrolment date {enrolled_on} is in the future: record it on the day")
+    screened_on = screening.item_values.get(REFERENCE_DATE_ITEM)
+    if screened_on is not None and enrolled_on < dt.date.fromisoformat(str(screened_on)):
+        raise RuleViolation(
+            f"enrolment date {enrolled_on} is before her screening ({screened_on}): check the date"
+        )
+    values = {**screening.item_values, REFERENCE_DATE_ITEM: enrolled_on.isoformat()}
+    result = screen_candidate(protocol, values, today=enrolled_on)
+    if result.decision != "eligible":
+        lapsed = [criterion for criterion, _ in (*result.failed, *result.unknown)]
+        raise RuleViolation(
+            f"candidate {screening.candidate_ref} no longer meets {lapsed} on {enrolled_on} "
+            f"(screened {screened_on}; the windows run to enrolment): repeat what has lapsed "
+            "and screen her again"
+        )
 
 
 def _check_target(session: Session, protocol: Protocol) -> None:
