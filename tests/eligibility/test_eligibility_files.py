@@ -106,6 +106,37 @@ def test_a_bad_value_cannot_hide_a_failed_criterion(
     assert len(result["errors"]) == 1
 
 
+def test_ids_repeat_after_trimming_and_blank_ids_repeat_nothing(
+    seed_protocol: Protocol, eligible: dict[str, Any], today: dt.date
+) -> None:
+    ids = ["A1", " A1 ", None, "", "B2", "A1", "C3"]
+    table = pa.Table.from_pylist([{**eligible, "candidate_id": cid} for cid in ids])
+    rows = screen_table(seed_protocol, table, today=today).rows()
+    assert [r["decision"] for r in rows] == [
+        "eligible", "invalid", "invalid", "invalid", "eligible", "invalid", "eligible",
+    ]  # fmt: skip
+    assert [r["errors"] for r in rows][1] == [
+        "row 2, column candidate_id: 'A1' repeats the id of row 1; give each candidate a unique id"
+    ]
+    assert rows[3]["errors"] == [
+        "row 4, column candidate_id: blank; give every candidate a unique id"
+    ]
+    assert rows[5]["errors"][0].endswith(
+        "'A1' repeats the id of row 1; give each candidate a unique id"
+    )
+
+
+def test_distinct_ids_are_screened_in_one_pass_in_row_order(
+    seed_protocol: Protocol, eligible: dict[str, Any], today: dt.date
+) -> None:
+    ids = [f"C{n}" for n in range(5000)] + [None, None]
+    table = pa.Table.from_pylist([{**eligible, "candidate_id": cid} for cid in ids])
+    run = screen_table(seed_protocol, table, today=today)
+    assert run.results.column_names == list(RESULT_COLUMNS)
+    assert run.results.column("row").to_pylist() == list(range(1, 5003))
+    assert run.counts == {"eligible": 5000, "ineligible": 0, "incomplete": 0, "invalid": 2}
+
+
 @pytest.mark.parametrize(
     ("column", "value", "problem"),
     [

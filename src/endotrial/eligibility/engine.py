@@ -10,10 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot.errors
@@ -23,6 +27,7 @@ from endotrial.eligibility.results import CandidateResult, ScreeningRun, count_d
 from endotrial.eligibility.sources import TABLE_NAME, Source, from_file, from_frame
 from endotrial.eligibility.sql import (
     ID_COLUMN,
+    ID_HASH_COLUMN,
     ROW_COLUMN,
     ColumnKind,
     QueryOptions,
@@ -95,21 +100,19 @@ def _screen(
 ) -> ScreeningRun:
     plan = plan or build_plan(protocol)
     _check_source(source)
+    options = QueryOptions(
+        source_sql=source.source_sql,
+        columns={n: k for n, k in source.columns.items() if n in plan.item_names},
+        id_kind=source.columns[ID_COLUMN],
+        today=today or dt.date.today(),
+        per_field_messages=per_field,
+        id_hashes=True,
+    )
     connection = duckdb.connect()
     try:
         if source.table is not None:
             connection.register(TABLE_NAME, source.table)
-        has_duplicates = _register_duplicates(connection, source)
-        options = QueryOptions(
-            source_sql=source.source_sql,
-            columns={n: k for n, k in source.columns.items() if n in plan.item_names},
-            id_kind=source.columns[ID_COLUMN],
-            today=today or dt.date.today(),
-            duplicates_table=DUPLICATES_TABLE if has_duplicates else None,
-            per_field_messages=per_field,
-        )
-        query = screening_query(plan, options)
-        results = _decode_masks(connection.sql(query.sql).to_arrow_table(), query.masked_columns)
+        results = _screen_rows(connection, plan, source, options)
     except duckdb.Error as error:
         raise InputError(f"{source.label}: cannot screen the rows: {error}") from None
     finally:
@@ -124,26 +127,62 @@ def _screen(
     )
 
 
+def _screen_rows(
+    connection: duckdb.DuckDBPyConnection,
+    plan: ScreeningPlan,
+    source: Source,
+    options: QueryOptions,
+) -> pa.Table:
+    """One pass over the rows for the common file whose ids are all distinct (its id hashes are);
+    only when two hashes meet are the ids compared and the rows screened again with the repeats
+    marked invalid."""
+    query = screening_query(plan, options)
+    table = connection.sql(query.sql).to_arrow_table()
+    if _hashes_repeat(table.column(ID_HASH_COLUMN)):
+        has_duplicates = _register_duplicates(connection, source)
+        options = replace(
+            options,
+            id_hashes=False,
+            duplicates_table=DUPLICATES_TABLE if has_duplicates else None,
+        )
+        query = screening_query(plan, options)
+        table = connection.sql(query.sql).to_arrow_table()
+    else:
+        table = table.drop_columns([ID_HASH_COLUMN])
+    return _decode_masks(table, query.masked_columns)
+
+
+def _hashes_repeat(hashes: pa.ChunkedArray) -> bool:
+    """Whether two ids share a hash: cheap, and never misses a repeat (equal ids hash equal)."""
+    values = pc.drop_null(hashes).to_numpy()
+    return bool(pd.Series(values).duplicated().any())
+
+
 def _decode_masks(table: pa.Table, masked: Mapping[str, tuple[str, ...]]) -> pa.Table:
-    """Turn each bit-mask column into its list of labels: decode each distinct mask once (a
-    file has few distinct patterns), then gather, all inside Arrow."""
-    for name, labels in masked.items():
-        position = table.column_names.index(name)
-        encoded = pc.dictionary_encode(table.column(name).combine_chunks())
-        patterns = [_labels_of(mask, labels) for mask in encoded.dictionary.to_pylist()]
-        lists = pa.array(patterns, type=pa.list_(pa.string())).take(encoded.indices)
-        table = table.set_column(position, name, lists)
+    """Turn each bit-mask column into its list of labels. Arrow's kernels release the GIL, so
+    the columns decode side by side on two threads."""
+    columns = [(table.column(name), labels) for name, labels in masked.items()]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        decoded = pool.map(lambda pair: _decode_mask(*pair), columns)
+        for name, lists in zip(masked, decoded, strict=True):
+            table = table.set_column(table.column_names.index(name), name, lists)
     return table
 
 
-def _labels_of(mask: int, labels: tuple[str, ...]) -> list[str]:
-    """The labels of the set bits, lowest first (visiting set bits only: most masks are sparse)."""
-    found = []
-    while mask:
-        lowest = mask & -mask
-        found.append(labels[lowest.bit_length() - 1])
-        mask ^= lowest
-    return found
+def _decode_mask(column: pa.ChunkedArray, labels: tuple[str, ...]) -> pa.Array:
+    """Decode each distinct mask once (a file has few distinct patterns), then gather."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    return _label_lists(encoded.dictionary.to_numpy(), labels).take(encoded.indices)
+
+
+def _label_lists(masks: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
+    """The labels of each mask's set bits, lowest bit first, in one vectorised step (a file can
+    have tens of thousands of distinct failed-criteria masks)."""
+    bits = (masks.astype(np.int64)[:, None] >> np.arange(len(labels))) & 1
+    _, positions = np.nonzero(bits)
+    offsets = np.concatenate(([0], np.cumsum(bits.sum(axis=1)))).astype(np.int32)
+    values = pa.array(labels, pa.string()).take(pa.array(positions))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
 def _check_source(source: Source) -> None:
@@ -156,24 +195,17 @@ def _check_source(source: Source) -> None:
 
 
 def _register_duplicates(connection: duckdb.DuckDBPyConnection, source: Source) -> bool:
-    """Find repeated ids first so the common, clean file skips the join. Comparing hashes is a
-    cheap test that never misses a repeat (equal ids hash equal); only when it finds one do the
-    ids themselves get compared."""
+    """Each row whose id an earlier row already has, with that row; whether there is any."""
     row, cid = quote(ROW_COLUMN), quote(ID_COLUMN)
     trimmed = f"NULLIF(trim(CAST({cid} AS VARCHAR)), '')"
-    same_hash = connection.sql(
-        f"SELECT count(*) FROM (SELECT hash({trimmed}) AS h FROM {source.scan_sql} "
-        "GROUP BY h HAVING count(*) > 1)"
-    ).fetchall()
-    if same_hash[0][0] == 0:
-        return False
     ids = f"SELECT {row}, {trimmed} AS id FROM {source.source_sql}"
     connection.execute(
         f"CREATE TEMP TABLE {quote(DUPLICATES_TABLE)} AS "
         f"SELECT {row}, __first_row FROM (SELECT {row}, min({row}) OVER (PARTITION BY id) "
         f"AS __first_row FROM ({ids}) WHERE id IS NOT NULL) WHERE {row} > __first_row"
     )
-    return True
+    repeats = connection.sql(f"SELECT count(*) FROM {quote(DUPLICATES_TABLE)}").fetchall()
+    return bool(repeats[0][0])
 
 
 def _file_warnings(plan: ScreeningPlan, source: Source) -> list[str]:

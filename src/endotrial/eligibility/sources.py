@@ -34,8 +34,6 @@ class Source:
     columns: dict[str, ColumnKind]
     row_count: int
     table: pa.Table | None = None
-    scan_sql: str = TABLE_NAME
-    """The rows without their numbers, for checks that need no row (cheaper to read)."""
 
 
 def column_kind(arrow_type: pa.DataType) -> ColumnKind:
@@ -130,8 +128,7 @@ def _parquet(path: Path) -> Source:
         f"(SELECT file_row_number + 1 AS {quote(ROW_COLUMN)}, * EXCLUDE (file_row_number) "
         f"FROM read_parquet({location}, file_row_number = true)) AS {TABLE_NAME}"
     )
-    scan_sql = f"read_parquet({location})"
-    return Source(str(path), source_sql, _kinds(schema), metadata.num_rows, scan_sql=scan_sql)
+    return Source(str(path), source_sql, _kinds(schema), metadata.num_rows)
 
 
 def from_arrow(table: pa.Table, label: str) -> Source:

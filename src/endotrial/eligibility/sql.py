@@ -19,6 +19,7 @@ from endotrial.protocol.models import DataItem, ItemType
 ID_COLUMN = "candidate_id"
 ROW_COLUMN = "__row"
 FIRST_ROW_COLUMN = "__first_row"
+ID_HASH_COLUMN = "__id_hash"
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
 EMPTY_LIST = "[]::VARCHAR[]"
@@ -72,6 +73,9 @@ class QueryOptions:
     today: dt.date
     duplicates_table: str | None = None
     per_field_messages: bool = False
+    id_hashes: bool = False
+    """Also return a hash of each (trimmed) id, NULL for a blank one, as `__id_hash`: the caller
+    finds repeated ids from it without a second pass over the rows."""
 
 
 def quote(name: str) -> str:
@@ -389,6 +393,9 @@ class _Generator:
             *(self._list_column(name, guard, entries) for name, (guard, entries) in lists.items()),
             f"{self._errors()} AS errors",
         ]
+        if self.options.id_hashes:
+            cid = quote(ID_COLUMN)
+            columns.append(f"CASE WHEN {cid} IS NOT NULL THEN hash({cid}) END AS {ID_HASH_COLUMN}")
         order = f" ORDER BY {quote(ROW_COLUMN)}" if self.options.duplicates_table else ""
         return f"SELECT {', '.join(columns)} FROM flags_stage{order}"
 
