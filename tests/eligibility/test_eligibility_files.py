@@ -106,6 +106,44 @@ def test_a_bad_value_cannot_hide_a_failed_criterion(
     assert len(result["errors"]) == 1
 
 
+@pytest.mark.parametrize("bad_date", ["2026-13-01", "2099-01-01"])
+def test_a_bad_value_is_not_read_as_a_blank(
+    tmp_path: Path, seed_protocol: Protocol, eligible: dict[str, Any], today: dt.date, bad_date: str
+) -> None:
+    """E16 reads a blank trial date as 'never in another trial'; an unreadable or future date
+    is not blank: the criterion stays UNKNOWN, naming the item, until the date is corrected."""
+    row = {**eligible, "last_other_trial_date": bad_date}
+    run = screen_file(seed_protocol, write_csv(tmp_path / "c.csv", [row]), today=today)
+    (result,) = run.rows()
+    assert result["decision"] == "incomplete"
+    assert result["unknown_criteria"] == ["E16"]
+    assert result["missing_items"] == ["last_other_trial_date"]
+    assert "column last_other_trial_date" in result["errors"][0]
+
+
+def test_a_typed_value_must_agree_with_the_one_computed(
+    tmp_path: Path, seed_protocol: Protocol, eligible: dict[str, Any], today: dt.date
+) -> None:
+    """Age typed 30 but birth date giving 45; BMI typed 22 but weight and height giving 31.25:
+    neither typed value silently wins. BMI typed 22 for 21.8 (rounding) is no conflict."""
+    born_45_years_before = today.replace(year=today.year - 46).isoformat()
+    rows = [
+        {**eligible, "candidate_id": "age", "birth_date": born_45_years_before},
+        {**eligible, "candidate_id": "bmi", "weight_kg": 80, "height_cm": 160},
+        {**eligible, "candidate_id": "ok", "weight_kg": 55.8, "height_cm": 160},
+    ]
+    run = screen_file(seed_protocol, write_csv(tmp_path / "c.csv", rows), today=today)
+    age, bmi, ok = run.rows()
+    assert (age["decision"], age["unknown_criteria"]) == ("incomplete", ["I2"])
+    assert age["errors"] == [
+        "row 1, column age_years: '30' disagrees with 45 computed from screening_date and "
+        "birth_date; correct one of them, or leave age_years blank"
+    ]
+    assert (bmi["decision"], bmi["unknown_criteria"]) == ("incomplete", ["I3"])
+    assert "'22.0' disagrees with 31.25 computed from weight_kg and height_cm" in bmi["errors"][0]
+    assert (ok["decision"], ok["errors"]) == ("eligible", [])
+
+
 def test_ids_repeat_after_trimming_and_blank_ids_repeat_nothing(
     seed_protocol: Protocol, eligible: dict[str, Any], today: dt.date
 ) -> None:

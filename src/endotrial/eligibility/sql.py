@@ -78,6 +78,12 @@ class QueryOptions:
     finds repeated ids from it without a second pass over the rows."""
 
 
+#: How far a typed number may sit from the value computed from its inputs (rounding, e.g. a
+#: number typed as 23 for a computed 22.86) before the two are reported as disagreeing.
+CONFLICT_TOLERANCE = 0.5
+QUOTE = "'"
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -303,6 +309,7 @@ class _Generator:
                 continue
             flag = _bad(item.name)
             columns.append(f"CASE WHEN {flag} THEN NULL ELSE {parsed} END AS {quote(item.name)}")
+            columns.append(flag)
             flags.append(flag)
             messages.extend(f"CASE WHEN {condition} THEN {text} END" for condition, text in checks)
         errors = _list_of(messages)
@@ -317,31 +324,82 @@ class _Generator:
             columns.append(quote(FIRST_ROW_COLUMN))
         return columns
 
-    # --- stage 4: items (derived filled in) ----------------------------------------------
+    # --- stage 4: items (derived filled in; a typed value must agree with it) -------------
+    def _flagged(self) -> list[str]:
+        """Given items whose bad values were flagged (and made NULL) in the clean stage."""
+        return [item.name for item in self.given if self._checks(item)]
+
+    def derived_stage(self) -> str:
+        """Items not in the file as NULL columns, then each derived item computed from them
+        (DuckDB lets a select list read the aliases defined before it)."""
+        absent = [
+            f"CAST(NULL AS {_SQL_TYPES[item.type]}) AS {quote(item.name)}"
+            for item in self.plan.items
+            if item.name not in self.options.columns and item.name not in self.plan.derived
+        ]
+        computed = [
+            f"CAST(({derived.sql}) AS {_SQL_TYPES[self.plan.item(name).type]}) AS {_d(name)}"
+            for name, derived in self.plan.derived.items()
+        ]
+        return f"SELECT {', '.join(['*', *absent, *computed])} FROM clean_stage"
+
     def items_stage(self) -> str:
-        columns = [quote(ROW_COLUMN), quote(ID_COLUMN), "__value_errors"]
+        columns = [quote(ROW_COLUMN), quote(ID_COLUMN), *map(_bad, self._flagged())]
         if self.options.duplicates_table is not None:
             columns.append(quote(FIRST_ROW_COLUMN))
+        conflicts: list[tuple[str, str]] = []
         for item in self.plan.items:
             name = quote(item.name)
-            derived = self.plan.derived.get(item.name)
             given = item.name in self.options.columns
-            if derived is not None:
-                value = f"({derived.sql})"
+            if item.name in self.plan.derived:
+                value = _d(item.name)
                 if given:
-                    value = f"COALESCE({name}, CAST({value} AS {_SQL_TYPES[item.type]}))"
+                    conflict = self._conflict(item)
+                    conflicts.append((conflict, self._conflict_message(item)))
+                    value = f"CASE WHEN {conflict} THEN NULL ELSE COALESCE({name}, {value}) END"
                 columns.append(f"{value} AS {name}")
-            elif given:
-                columns.append(name)
             else:
-                columns.append(f"CAST(NULL AS {_SQL_TYPES[item.type]}) AS {name}")
-        return f"SELECT {', '.join(columns)} FROM clean_stage"
+                columns.append(name)
+        columns.append(f"{_with_conflicts(conflicts)} AS __value_errors")
+        return f"SELECT {', '.join(columns)} FROM derived_stage"
+
+    def _conflict(self, item: DataItem) -> str:
+        """A typed value that disagrees with the one computed from its inputs: an integer (age)
+        exactly, a number by more than rounding explains (CONFLICT_TOLERANCE)."""
+        typed, computed = quote(item.name), _d(item.name)
+        differs = f"{typed} <> {computed}"
+        if item.type is ItemType.number:
+            differs = f"abs({typed} - {computed}) > {CONFLICT_TOLERANCE}"
+        return f"({typed} IS NOT NULL AND {computed} IS NOT NULL AND {differs})"
+
+    def _conflict_message(self, item: DataItem) -> str:
+        used = self.plan.inputs_of(item.name)
+        inputs = " and ".join(i.name for i in self.plan.items if i.name in used)
+        precision = "BIGINT" if item.type is ItemType.integer else "DECIMAL(18, 2)"
+        computed = f"CAST(CAST({_d(item.name)} AS {precision}) AS VARCHAR)"
+        typed = quote(item.name)
+        if item.type is ItemType.integer:
+            typed = f"CAST({typed} AS BIGINT)"
+        typed = f"CAST({typed} AS VARCHAR)"
+        advice = f" computed from {inputs}; correct one of them, or leave {item.name} blank"
+        return (
+            f"{self._where(item.name)} || '''' || {typed} || {literal(QUOTE + ' disagrees with ')}"
+            f" || {computed} || {literal(advice)}"
+        )
 
     # --- stage 5: criteria ---------------------------------------------------------------
     def criteria_stage(self) -> str:
         criteria = [*self.plan.trial_wide, *self.plan.arm_specific]
-        evaluated = [f"({c.expression.sql}) AS {_c(c)}" for c in criteria]
+        evaluated = [f"{self._criterion_value(c)} AS {_c(c)}" for c in criteria]
         return f"SELECT *, {', '.join(evaluated) or 'NULL AS __none'} FROM items_stage"
+
+    def _criterion_value(self, criterion: PlannedCriterion) -> str:
+        """UNKNOWN when an item it reads held a bad value: the value is not there, but neither
+        is it blank (a blank may have a meaning, e.g. 'never in another trial')."""
+        bad = [_bad(n) for n in self._flagged() if n in criterion.expression.items]
+        if not bad:
+            return f"({criterion.expression.sql})"
+        return f"CASE WHEN {' OR '.join(bad)} THEN NULL ELSE ({criterion.expression.sql}) END"
 
     # --- stage 6: flags and result lists -------------------------------------------------
     def mask_stage(self) -> str:
@@ -472,6 +530,7 @@ class _Generator:
             "parsed_stage": self.parsed_stage(),
             "checked_stage": self.checked_stage(),
             "clean_stage": self.clean_stage(),
+            "derived_stage": self.derived_stage(),
             "items_stage": self.items_stage(),
             "criteria_stage": self.criteria_stage(),
             "mask_stage": self.mask_stage(),
@@ -488,6 +547,21 @@ def _c(criterion: PlannedCriterion) -> str:
 
 def _bad(name: str) -> str:
     return quote(f"bad__{name}")
+
+
+def _d(name: str) -> str:
+    return quote(f"d__{name}")
+
+
+def _with_conflicts(conflicts: list[tuple[str, str]]) -> str:
+    """The value errors, followed by a message for each typed value that disagrees."""
+    if not conflicts:
+        return "__value_errors"
+    messages = _list_of(f"CASE WHEN {c} THEN {m} END" for c, m in conflicts)
+    return (
+        f"CASE WHEN {_any(c for c, _ in conflicts)} "
+        f"THEN list_concat(__value_errors, {messages}) ELSE __value_errors END"
+    )
 
 
 def _rules_out(criterion: PlannedCriterion) -> str:
