@@ -8,6 +8,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.schedule import build_schedule
 from endotrial.schedule.engine import ScheduledEvent
@@ -31,6 +32,8 @@ from endotrial.store.types import utc_now
 T = TypeVar("T", bound=Audited)
 
 EDIT_CHECK_PREFIX = "edit_check:"
+#: The schedule event kind whose actual date is the recorded embryo transfer.
+TRANSFER_EVENT_KIND = "transfer"
 
 
 def get_row(session: Session, model: type[T], row_id: int) -> T:
@@ -102,52 +105,46 @@ def cycle_of(session: Session, participant_id: int, kind: CycleKind) -> Cycle | 
     return session.scalars(query).first()
 
 
-def actual_dates(session: Session, participant_id: int) -> dict[str, dt.date]:
-    """The dates already recorded that anchor the participant's schedule."""
+def actual_dates(
+    session: Session, protocol: Protocol, participant: Participant
+) -> dict[str, dt.date]:
+    """The dates already recorded that anchor her schedule, under the protocol's event ids:
+    each cycle's start event, her arm's procedure, and the event of kind 'transfer'."""
     dates: dict[str, dt.date] = {}
-    treatment = cycle_of(session, participant_id, CycleKind.TREATMENT)
-    if treatment is not None:
-        dates["treatment_cycle_start"] = treatment.start_date
-    transfer_cycle = cycle_of(session, participant_id, CycleKind.TRANSFER)
-    if transfer_cycle is not None:
-        dates["transfer_cycle_start"] = transfer_cycle.start_date
-    procedure = session.scalar(select(Procedure).where(Procedure.participant_id == participant_id))
-    if procedure is not None:
-        dates["hbmsc_infusion"] = procedure.procedure_date
+    for cycle in protocol.cycles:
+        kind = next((k for k in CycleKind if k.value == cycle.id), None)
+        row = cycle_of(session, participant.id, kind) if kind is not None else None
+        if row is not None:
+            dates[cycle.start_event] = row.start_date
+    arm = protocol.arm(participant.arm or "")
+    procedure = session.scalar(select(Procedure).where(Procedure.participant_id == participant.id))
+    if procedure is not None and arm.procedures:
+        dates[arm.procedures[0]] = procedure.procedure_date
     transfer = session.scalar(
         select(EmbryoTransfer).where(
-            EmbryoTransfer.participant_id == participant_id, EmbryoTransfer.cancelled.is_(False)
+            EmbryoTransfer.participant_id == participant.id, EmbryoTransfer.cancelled.is_(False)
         )
     )
-    if transfer is not None:
-        dates["embryo_transfer"] = transfer.transfer_date
+    transfer_events = [e.id for e in protocol.schedule if e.kind == TRANSFER_EVENT_KIND]
+    if transfer is not None and transfer_events:
+        dates[transfer_events[0]] = transfer.transfer_date
     return dates
 
 
 def scheduled_event(
     session: Session, protocol: Protocol, participant: Participant, event_id: str
 ) -> ScheduledEvent | None:
-    """The participant's event `event_id` dated from her recorded anchors (None if undatable)."""
+    """Her event `event_id` dated from her recorded anchors (None before she has an arm, before
+    the schedule's root date is recorded, or when her arm has no such event)."""
     if participant.arm is None:
         return None
-    anchors = actual_dates(session, participant.id)
-    if "treatment_cycle_start" not in anchors:
-        return None
-    schedule = build_schedule(protocol, participant.arm, _known(protocol, participant, anchors))
-    for event in schedule.events:
-        if event.id == event_id:
-            return event
-    return None
-
-
-def _known(
-    protocol: Protocol, participant: Participant, anchors: dict[str, dt.date]
-) -> dict[str, dt.date]:
-    """Anchors that are events of the participant's arm (the control arm has no infusion)."""
-    arm = protocol.arm(participant.arm or "")
-    if not arm.procedures:
-        anchors.pop("hbmsc_infusion", None)
-    return anchors
+    try:
+        schedule = build_schedule(
+            protocol, participant.arm, actual_dates(session, protocol, participant)
+        )
+    except InputError:
+        return None  # a root anchor (e.g. the first cycle's start) is not recorded yet
+    return next((event for event in schedule.events if event.id == event_id), None)
 
 
 def open_edit_query(session: Session, row: Audited, field: str, text: str, check: str) -> DataQuery:

@@ -64,7 +64,7 @@ def start_cycle(
                 participant,
                 cycle,
                 "start_date",
-                "transfer_cycle_start",
+                protocol.cycle(kind.value).start_event,
                 start_date,
             )
         session.flush()
