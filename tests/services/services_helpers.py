@@ -24,6 +24,8 @@ from endotrial.store import CycleKind, Role
 
 SCREENED_ON = dt.date(2025, 10, 1)
 TREATMENT_START = dt.date(2025, 10, 6)
+TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
+TRANSFER_DAY = TRANSFER_CYCLE_START + dt.timedelta(days=18)  # planned: transfer-cycle day 19
 COORDINATOR = "coord1"
 INVESTIGATOR = "pi1"
 RADIOLOGIST = "rad1"
@@ -180,3 +182,16 @@ def infusion(participant_id: int, dose_cells: int, **changes: object) -> Procedu
     }
     values.update(changes)
     return ProcedureInput(**values)  # type: ignore[arg-type]
+
+
+def start_transfer_cycle(trial: Trial, participant_id: int) -> int:
+    """Start her transfer cycle on the planned day; returns the participant id."""
+    start_cycle(
+        trial.engine,
+        trial.protocol,
+        participant_id=participant_id,
+        kind=CycleKind.TRANSFER,
+        start_date=TRANSFER_CYCLE_START,
+        user=COORDINATOR,
+    )
+    return participant_id

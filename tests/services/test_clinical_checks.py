@@ -3,7 +3,16 @@
 import datetime as dt
 
 import pytest
-from services_helpers import COORDINATOR, TREATMENT_START, Trial, allocated, set_up_trial
+from services_helpers import (
+    COORDINATOR,
+    TRANSFER_CYCLE_START,
+    TRANSFER_DAY,
+    TREATMENT_START,
+    Trial,
+    allocated,
+    set_up_trial,
+    start_transfer_cycle,
+)
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -18,31 +27,17 @@ from endotrial.services import (
     record_outcome,
     record_transfer,
     record_ultrasound,
-    start_cycle,
 )
 from endotrial.store import (
-    CycleKind,
     PregnancyOutcome,
     QueryStatus,
     ReasonRequiredError,
     TransferredEmbryo,
 )
 
-TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
-TRANSFER_DAY = TRANSFER_CYCLE_START + dt.timedelta(days=18)
-
 
 def in_transfer_cycle(trial: Trial, ref: str) -> int:
-    pid = allocated(trial, ref, "control")
-    start_cycle(
-        trial.engine,
-        trial.protocol,
-        participant_id=pid,
-        kind=CycleKind.TRANSFER,
-        start_date=TRANSFER_CYCLE_START,
-        user=COORDINATOR,
-    )
-    return pid
+    return start_transfer_cycle(trial, allocated(trial, ref, "control"))
 
 
 def test_implausible_thickness_opens_a_range_query(engine: Engine, seed_protocol: Protocol) -> None:

@@ -3,7 +3,13 @@
 import datetime as dt
 
 import pytest
-from services_helpers import COORDINATOR, TREATMENT_START, allocated, set_up_trial
+from services_helpers import (
+    COORDINATOR,
+    TRANSFER_DAY,
+    allocated,
+    set_up_trial,
+    start_transfer_cycle,
+)
 from sqlalchemy import Engine
 
 from endotrial.protocol import Protocol
@@ -13,28 +19,15 @@ from endotrial.services import (
     TransferInput,
     record_medication,
     record_transfer,
-    start_cycle,
 )
-from endotrial.store import CycleKind
-
-TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
-PLANNED_TRANSFER = TRANSFER_CYCLE_START + dt.timedelta(days=18)
 
 
 def test_luteal_support_moves_with_a_late_transfer(engine: Engine, seed_protocol: Protocol) -> None:
     """Transfer a week late (estradiol extended): luteal support, tied to 10 weeks' gestation,
     may run until transfer + 51 days; a day beyond is refused and names her dates."""
     trial = set_up_trial(engine, seed_protocol)
-    pid = allocated(trial, "c1", "control")
-    start_cycle(
-        engine,
-        seed_protocol,
-        participant_id=pid,
-        kind=CycleKind.TRANSFER,
-        start_date=TRANSFER_CYCLE_START,
-        user=COORDINATOR,
-    )
-    late_transfer = PLANNED_TRANSFER + dt.timedelta(days=7)
+    pid = start_transfer_cycle(trial, allocated(trial, "c1", "control"))
+    late_transfer = TRANSFER_DAY + dt.timedelta(days=7)
     record_transfer(
         engine, seed_protocol, TransferInput(pid, late_transfer, ("4AB",)), user=COORDINATOR
     )

@@ -13,6 +13,7 @@ from services_helpers import (
     MONITOR,
     SCREENED_ON,
     TEAM,
+    TRANSFER_DAY,
     TREATMENT_START,
     Trial,
     allocated,
@@ -22,6 +23,7 @@ from services_helpers import (
     infusion,
     screened,
     set_up_trial,
+    start_transfer_cycle,
 )
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -73,8 +75,6 @@ from endotrial.store import AuditEntry, CycleKind, Role, User, unit_of_work
 DEACTIVATED = "former.pi"
 UNKNOWN = "nobody"
 ON = dt.date(2025, 10, 14)
-TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
-TRANSFER_DAY = TRANSFER_CYCLE_START + dt.timedelta(days=18)
 
 Act = Callable[[Trial, int, str], None]
 
@@ -118,16 +118,7 @@ def _scan(trial: Trial) -> int:
 
 
 def _in_transfer_cycle(trial: Trial) -> int:
-    pid = _participant(trial)
-    start_cycle(
-        trial.engine,
-        trial.protocol,
-        participant_id=pid,
-        kind=CycleKind.TRANSFER,
-        start_date=TRANSFER_CYCLE_START,
-        user=COORDINATOR,
-    )
-    return pid
+    return start_transfer_cycle(trial, _participant(trial))
 
 
 def _transferred(trial: Trial) -> int:
