@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from endotrial.demo import DemoSummary, build_demo, render_summary
+from endotrial.demo.run import DATA_CUTOFF
 from endotrial.store import (
     AuditEntry,
     Participant,
@@ -31,7 +32,8 @@ def test_summary_counts_the_whole_trial(first_run: tuple[str, DemoSummary]) -> N
     assert summary.decisions["ineligible"] > 0 and summary.decisions["eligible"] >= 60
     assert summary.enrolled_by_arm == {"control": 30, "hbmsc": 30}
     assert summary.procedures == 30
-    assert summary.transfers + summary.cancelled_transfers + summary.withdrawn == 60
+    followed = summary.transfers + summary.cancelled_transfers + summary.withdrawn
+    assert followed + summary.in_follow_up == 60
     assert sum(summary.clinical_pregnancies_by_arm.values()) > 0
     assert summary.adverse_events > 0 and summary.deviations > 0 and summary.open_queries > 0
     # Recorded, not bounded: a wall-clock limit fails on a loaded CI machine (each unit of
@@ -70,6 +72,30 @@ def test_audit_chain_verifies_and_history_rebuilds_current_values(
         for scan_id in corrected_ids:
             history = field_history(engine, "ultrasounds", scan_id, "thickness_mm")
             assert history[-1].reason and history[-1].old_value == 10 * history[-1].new_value
+    finally:
+        engine.dispose()
+
+
+def test_nothing_is_dated_after_the_data_cutoff(first_run: tuple[str, DemoSummary]) -> None:
+    """A snapshot of a running trial: every clinical date is on or before the cut-off (and so
+    in the past), and follow-up due later is simply not recorded yet."""
+    url, _summary = first_run
+    dated = {
+        "ultrasounds": ["scan_date"],
+        "embryo_transfers": ["transfer_date"],
+        "pregnancy_outcomes": ["beta_hcg_date", "ultrasound_date", "ongoing_date", "birth_date"],
+        "adverse_events": ["onset_date", "resolution_date"],
+        "medication_records": ["taken_on"],
+        "participants": ["enrolled_on"],
+    }
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            for table, columns in dated.items():
+                for column in columns:
+                    latest = connection.scalar(text(f"SELECT max({column}) FROM {table}"))
+                    assert latest is not None, f"{table}.{column} is never recorded"
+                    assert str(latest) <= DATA_CUTOFF.isoformat(), f"{table}.{column}"
     finally:
         engine.dispose()
 

@@ -21,7 +21,8 @@ Assumed for the demonstration (no single source; change them freely):
   should not do better) and 35% with hBMSC, the kind of effect a 60-woman trial is designed to look
   for. The trial exists because this effect is unknown.
 - Biochemical pregnancy ~8% of transfers; miscarriage ~18% of clinical pregnancies; transfers
-  cancelled for a thin endometrium despite extended estradiol ~10-15%.
+  cancelled for a thin endometrium despite extended estradiol ~10-15%; delivery at 38.5 +/- 1.6
+  weeks; stillbirth 0.5% of deliveries.
 - Procedure adverse events of uterine-artery catheterisation (groin hematoma, pelvic pain, fever,
   contrast reaction) at rates typical of interventional-radiology series; serious ones rare.
 """
@@ -41,6 +42,9 @@ CANCEL_BELOW_MM: Final = 6.0
 """Below this after extension the transfer is cancelled (thin endometrium)."""
 P_CLINICAL_PREGNANCY: Final = {"control": 0.20, "hbmsc": 0.35}
 P_BIOCHEMICAL: Final = 0.08
+DELIVERY_WEEKS: Final = (38.5, 1.6)
+"""Mean and SD of gestational age at delivery (weeks), drawn within 30-41.7."""
+P_STILLBIRTH: Final = 0.005
 P_MISCARRIAGE: Final = 0.18
 P_TWINS_IF_TWO_EMBRYOS: Final = 0.12
 P_DOUBLE_EMBRYO: Final = 0.3

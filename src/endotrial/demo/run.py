@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections import Counter
@@ -71,6 +72,10 @@ from endotrial.store import (
 )
 
 DEFAULT_SEED = 20250930
+#: The synthetic trial's data cut-off: nothing later is recorded, so visits due after it are
+#: still pending (fixed so that runs reproduce; in the past, since the services refuse dates
+#: in the future).
+DATA_CUTOFF = dt.date(2026, 11, 20)
 DEFAULT_CANDIDATES = 150
 COORDINATOR = "coord.li"
 INVESTIGATOR = "pi.chen"
@@ -114,6 +119,9 @@ class DemoSummary:
     transfers: int
     cancelled_transfers: int
     clinical_pregnancies_by_arm: dict[str, int]
+    live_births_by_arm: dict[str, int]
+    in_follow_up: int
+    """Enrolled, not withdrawn, without a recorded transfer by the cut-off."""
     adverse_events: int
     serious_adverse_events: int
     deviations: int
@@ -150,7 +158,10 @@ def render_summary(summary: DemoSummary) -> str:
         f"withdrawn {summary.withdrawn}; infusions {summary.procedures}; transfers "
         f"{summary.transfers} ({summary.cancelled_transfers} cancelled)",
         "clinical pregnancies: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(summary.clinical_pregnancies_by_arm.items())),
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary.clinical_pregnancies_by_arm.items()))
+        + "; live births: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary.live_births_by_arm.items())),
+        f"data cut-off {DATA_CUTOFF}: {summary.in_follow_up} still before their transfer",
         f"adverse events {summary.adverse_events} ({summary.serious_adverse_events} serious); "
         f"deviations {summary.deviations}; open queries {summary.open_queries}",
         "SYNTHETIC DATA for demonstration only: never analyse as evidence.",
@@ -242,8 +253,13 @@ class _Run:
                     close_query(self.engine, query_id, user=MONITOR)
 
 
+class _PastCutoff(Exception):
+    """Her next visit falls after the data cut-off: her record stops there."""
+
+
 class _Follow:
-    """One participant through the treatment cycle, procedure, transfer and outcomes."""
+    """One participant through the treatment cycle, procedure, transfer and outcomes, up to
+    the data cut-off."""
 
     def __init__(self, run: _Run, participant_id: int, arm: str, candidate: Candidate) -> None:
         self.trial = run
@@ -260,19 +276,32 @@ class _Follow:
     def day(self, cycle_start: dt.date, cycle_day: int) -> dt.date:
         return cycle_start + dt.timedelta(days=cycle_day - 1)
 
+    @staticmethod
+    def by_cutoff(on: dt.date) -> dt.date:
+        """`on`, or stop following her when it lies after the data cut-off."""
+        if on > DATA_CUTOFF:
+            raise _PastCutoff
+        return on
+
     def run(self) -> None:
+        with contextlib.suppress(_PastCutoff):  # the rest of her follow-up is still to come
+            self._follow()
+
+    def _follow(self) -> None:
         self._treatment_cycle()
         if self.rng.random() < fx.P_WITHDRAWS:
             reason = str(
                 self.rng.choice(["moved away", "personal reasons", "spontaneous pregnancy"])
             )
-            withdrawal = WithdrawalInput(self.pid, self.day(self.start, 30), "participant", reason)
+            withdrawn_on = self.by_cutoff(self.day(self.start, 30))
+            withdrawal = WithdrawalInput(self.pid, withdrawn_on, "participant", reason)
             withdraw(self.engine, withdrawal, user=COORDINATOR)
             return
         self._transfer_cycle()
 
     # ------------------------------------------------------------------ treatment cycle
     def _treatment_cycle(self) -> None:
+        self.by_cutoff(self.day(self.start, 28))  # the cycle is entered once it is complete
         start_cycle(
             self.engine,
             self.protocol,
@@ -294,7 +323,7 @@ class _Follow:
     def _scan(self, on: dt.date, thickness_mm: float, event_id: str | None) -> float:
         """A scheduled scan (event_id) or an unscheduled one (None, e.g. after extension)."""
         late = event_id is not None and self.rng.random() < fx.P_LATE_VISIT
-        scan_on = on + dt.timedelta(days=4) if late else on
+        scan_on = self.by_cutoff(on + dt.timedelta(days=4) if late else on)
         value = round(max(thickness_mm, 2.0), 1)
         typo = self.rng.random() < fx.P_TYPO
         entered = value * 10 if typo else value  # a decimal point lost at data entry
@@ -329,6 +358,7 @@ class _Follow:
         close_query(self.engine, query.id, user=MONITOR, note="corrected")
 
     def _medication(self, regimen_id: str, last_day: dt.date, days: int) -> None:
+        self.by_cutoff(last_day)
         per_day = self.protocol.regimen(regimen_id).doses_per_day
         missed = min(int(self.rng.poisson(0.4)), days * per_day)
         course = MedicationInput(self.pid, regimen_id, last_day, days * per_day - missed, days)
@@ -375,6 +405,7 @@ class _Follow:
                 "hrt": Relatedness.NOT_RELATED,
             }
             related[related_to] = Relatedness.PROBABLE
+            resolved_on = on + dt.timedelta(days=int(self.rng.integers(1, 8)))
             event = AdverseEventInput(
                 self.pid,
                 term,
@@ -384,8 +415,8 @@ class _Follow:
                 related_procedure=related["procedure"],
                 related_cells=related["cells"],
                 related_hrt=related["hrt"],
-                resolution_date=on + dt.timedelta(days=int(self.rng.integers(1, 8))),
-                outcome="recovered",
+                resolution_date=resolved_on if resolved_on <= DATA_CUTOFF else None,
+                outcome="recovered" if resolved_on <= DATA_CUTOFF else "recovering",
             )
             report_adverse_event(self.engine, self.protocol, event, user=COORDINATOR)
 
@@ -393,7 +424,7 @@ class _Follow:
     def _transfer_cycle(self) -> None:
         late = self.rng.random() < fx.P_LATE_VISIT
         offset = int(self.rng.integers(30, 36)) + (8 if late else 0)
-        start = self.start + dt.timedelta(days=offset)
+        start = self.by_cutoff(self.start + dt.timedelta(days=offset))
         start_cycle(
             self.engine,
             self.protocol,
@@ -424,6 +455,7 @@ class _Follow:
 
     def _cancelled(self, start: dt.date, on: dt.date, thickness_mm: float) -> None:
         reason = f"thin endometrium ({thickness_mm} mm after extended estradiol)"
+        self.by_cutoff(on)
         transfer = TransferInput(self.pid, on, cancel_reason=reason)
         transfer_id = record_transfer(self.engine, self.protocol, transfer, user=COORDINATOR)
         record_outcome(self.engine, self.protocol, OutcomeInput(transfer_id), user=COORDINATOR)
@@ -432,7 +464,7 @@ class _Follow:
 
     def _transfer(self, start: dt.date, scan_on: dt.date, thickness_mm: float) -> None:
         progesterone_on = scan_on + dt.timedelta(days=2)
-        transfer_on = progesterone_on + dt.timedelta(days=5)
+        transfer_on = self.by_cutoff(progesterone_on + dt.timedelta(days=5))
         embryos = 2 if self.rng.random() < fx.P_DOUBLE_EMBRYO else 1
         grades = tuple(str(g) for g in self.rng.choice(fx.GOOD_GRADES, size=embryos))
         embryo_day = 5 if self.rng.random() < 0.8 else 6
@@ -441,17 +473,19 @@ class _Follow:
         if thickness_mm < self.trial.threshold_mm:
             answer = "investigator decided to transfer; deviation recorded"
             self._answer("embryo_transfers", transfer_id, "transfer_date", answer)
-        hcg_on = self._outcomes(transfer_id, transfer_on, embryos)
+        hcg_on = self._outcomes(transfer_id, transfer_on, embryos, embryo_day)
         self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - start).days + 1)
         self._medication("fet_luteal_dydrogesterone", hcg_on, (hcg_on - progesterone_on).days + 1)
         signs_off = self.rng.random() < 0.3  # follow-up complete and every query closed
         if signs_off and not participant_queries(self.engine, self.pid):
             lock_participant(self.engine, self.pid, user=INVESTIGATOR)
 
-    def _outcomes(self, transfer_id: int, transfer_on: dt.date, embryos: int) -> dt.date:
-        """Record beta-hCG, then the 7-week scan and 12-week follow-up when pregnant."""
+    def _outcomes(
+        self, transfer_id: int, transfer_on: dt.date, embryos: int, embryo_day: int
+    ) -> dt.date:
+        """Record beta-hCG, then the 7-week scan, 12-week follow-up and delivery when pregnant."""
         late = self.rng.random() < fx.P_LATE_VISIT
-        hcg_on = transfer_on + dt.timedelta(days=17 if late else 12)
+        hcg_on = self.by_cutoff(transfer_on + dt.timedelta(days=17 if late else 12))
         draw = self.rng.random()
         p_clinical = fx.P_CLINICAL_PREGNANCY[self.arm]
         clinical = draw < p_clinical
@@ -467,18 +501,20 @@ class _Follow:
         if not (clinical or biochemical):
             return hcg_on
         twins = embryos == 2 and self.rng.random() < fx.P_TWINS_IF_TWO_EMBRYOS
-        scan_on = transfer_on + dt.timedelta(days=int(self.rng.integers(27, 34)))
+        scan_on = self.by_cutoff(transfer_on + dt.timedelta(days=int(self.rng.integers(27, 34))))
         sacs = (2 if twins else 1) if clinical else 0
         facts = OutcomeInput(transfer_id, round(hcg, 1), hcg_on, scan_on, sacs)
         reason = "7-week ultrasound result"
         record_outcome(self.engine, self.protocol, facts, user=COORDINATOR, reason=reason)
         if clinical:
-            self._twelve_weeks(facts, transfer_on)
+            self._twelve_weeks(facts, transfer_on, embryo_day)
         return hcg_on
 
-    def _twelve_weeks(self, facts: OutcomeInput, transfer_on: dt.date) -> None:
+    def _twelve_weeks(self, facts: OutcomeInput, transfer_on: dt.date, embryo_day: int) -> None:
         if self.rng.random() < fx.P_MISCARRIAGE:
-            loss_on = transfer_on + dt.timedelta(days=int(self.rng.integers(35, 60)))
+            loss_on = self.by_cutoff(
+                transfer_on + dt.timedelta(days=int(self.rng.integers(35, 60)))
+            )
             update = OutcomeInput(**{**facts.__dict__, "loss_date": loss_on})
             report_adverse_event(
                 self.engine,
@@ -487,12 +523,25 @@ class _Follow:
                 user=COORDINATOR,
             )
         else:
-            ongoing_on = transfer_on + dt.timedelta(days=65)
+            ongoing_on = self.by_cutoff(transfer_on + dt.timedelta(days=65))
             update = OutcomeInput(
                 **{**facts.__dict__, "fetal_heartbeat_12_weeks": True, "ongoing_date": ongoing_on}
             )
         reason = "12-week follow-up"
         record_outcome(self.engine, self.protocol, update, user=COORDINATOR, reason=reason)
+        if update.ongoing_date is not None:
+            self._delivery(update, transfer_on, embryo_day)
+
+    def _delivery(self, facts: OutcomeInput, transfer_on: dt.date, embryo_day: int) -> None:
+        """The birth (gestational age drawn; twins when two sacs), once it has happened."""
+        weeks = float(np.clip(self.rng.normal(*fx.DELIVERY_WEEKS), 30.0, 41.7))
+        age_at_transfer_days = 14 + embryo_day
+        born_on = transfer_on + dt.timedelta(days=round(weeks * 7) - age_at_transfer_days)
+        alive = 0 if self.rng.random() < fx.P_STILLBIRTH else facts.gestational_sacs or 1
+        update = OutcomeInput(
+            **{**facts.__dict__, "birth_date": self.by_cutoff(born_on), "live_born_count": alive}
+        )
+        record_outcome(self.engine, self.protocol, update, user=COORDINATOR, reason="delivery")
 
     def _deviation(self, on: dt.date, category: str, description: str) -> None:
         deviation = DeviationInput(on, category, description, participant_id=self.pid)
@@ -530,9 +579,12 @@ def _summary(engine: Engine, protocol: Protocol, seed: int, elapsed_s: float) ->
         deviations = _count(session, ProtocolDeviation.id.is_not(None))
         procedures = _count(session, Procedure.id.is_not(None))
     pregnancies: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
+    births: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
     for transfer in transfers:
-        if pregnancy_outcome(engine, protocol, transfer.id).clinical_pregnancy:
-            pregnancies[str(arm_of[transfer.participant_id])] += 1
+        outcome = pregnancy_outcome(engine, protocol, transfer.id)
+        arm = str(arm_of[transfer.participant_id])
+        pregnancies[arm] += bool(outcome.clinical_pregnancy)
+        births[arm] += bool(outcome.live_birth)
     return DemoSummary(
         seed=seed,
         screened=sum(decisions.values()),
@@ -543,6 +595,8 @@ def _summary(engine: Engine, protocol: Protocol, seed: int, elapsed_s: float) ->
         transfers=sum(not t.cancelled for t in transfers),
         cancelled_transfers=sum(t.cancelled for t in transfers),
         clinical_pregnancies_by_arm=dict(sorted(pregnancies.items())),
+        live_births_by_arm=dict(sorted(births.items())),
+        in_follow_up=sum(arms.values()) - withdrawn - len(transfers),
         adverse_events=aes,
         serious_adverse_events=serious,
         deviations=deviations,

@@ -36,6 +36,17 @@ EDIT_CHECK_PREFIX = "edit_check:"
 TRANSFER_EVENT_KIND = "transfer"
 
 
+def check_not_future(**dates: dt.date | None) -> None:
+    """Clinical dates record what has happened: none may lie after today. One day of grace,
+    since a site east of the server's time zone is already on the next date."""
+    latest = dt.date.today() + dt.timedelta(days=1)
+    for field, on in dates.items():
+        if on is not None and on > latest:
+            raise RuleViolation(
+                f"{field} {on} is in the future: record it once it has happened (check the year)"
+            )
+
+
 def get_row(session: Session, model: type[T], row_id: int) -> T:
     """The record `row_id` of `model`, or a NotFoundError naming the table."""
     row = session.get(model, row_id)

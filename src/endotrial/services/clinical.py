@@ -19,6 +19,7 @@ from endotrial.outcomes.pregnancy import PregnancyOutcome as DerivedOutcome
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
+    check_not_future,
     check_window,
     cycle_of,
     get_row,
@@ -57,6 +58,7 @@ def record_ultrasound(
     """Record a transvaginal ultrasound; implausible values and off-window visits open queries."""
     if scan.thickness_mm is not None and scan.thickness_mm < 0:
         raise RuleViolation(f"thickness_mm {scan.thickness_mm} is negative: re-enter it in mm")
+    check_not_future(scan_date=scan.scan_date)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.RECORD_ULTRASOUND)
         participant = allocated_participant(session, scan.participant_id)
@@ -123,6 +125,7 @@ def record_transfer(
     grades = [parse_gardner(g) for g in transfer.embryo_grades]
     cancelled = transfer.cancel_reason is not None
     _check_transfer_shape(transfer, cancelled)
+    check_not_future(transfer_date=transfer.transfer_date)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.RECORD_TRANSFER)
         participant = allocated_participant(session, transfer.participant_id)
@@ -222,6 +225,13 @@ def record_outcome(
     outcomes derived by the protocol's definitions; inconsistent facts open queries."""
     if facts.live_born_count is not None and facts.live_born_count < 0:
         raise RuleViolation(f"live_born_count {facts.live_born_count} is negative: give 0 or more")
+    check_not_future(
+        beta_hcg_date=facts.beta_hcg_date,
+        ultrasound_date=facts.ultrasound_date,
+        ongoing_date=facts.ongoing_date,
+        loss_date=facts.loss_date,
+        birth_date=facts.birth_date,
+    )
     with unit_of_work(engine, user=user, reason=reason) as session:
         authorize(session, user, Operation.RECORD_OUTCOME)
         transfer = get_row(session, EmbryoTransfer, facts.transfer_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from endotrial.eligibility import screen_candidate
 from endotrial.eligibility.plan import REFERENCE_DATE_ITEM
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import get_row, writable_participant
+from endotrial.services._common import check_not_future, get_row, writable_participant
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
 from endotrial.services.screening import eligible_arms
@@ -47,6 +47,7 @@ def record_consent(engine: Engine, consent: ConsentInput, *, user: str) -> int:
     Returns the participant id.
     """
     _check_consent_input(consent)
+    check_not_future(consent_date=consent.consent_date)
     reason = "consent recorded: screening linked to the participant"
     with unit_of_work(engine, user=user, reason=reason) as session:
         authorize(session, user, Operation.RECORD_CONSENT)
@@ -108,6 +109,7 @@ class AllocationInput:
 def allocate(engine: Engine, protocol: Protocol, allocation: AllocationInput, *, user: str) -> int:
     """Allocate an enrolled participant to an arm open to her, recording the basis."""
     protocol.arm(allocation.arm)  # an unknown arm raises, naming the known ones
+    check_not_future(allocated_on=allocation.allocated_on)
     if not allocation.basis.strip():
         raise RuleViolation("state the basis of the allocation (non-randomized trial)")
     with unit_of_work(engine, user=user, reason="allocation") as session:
@@ -218,8 +220,7 @@ def _consented_participant(
 
 def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on: dt.date) -> None:
     """Re-run the criteria on her screened values as of the enrolment date."""
-    if enrolled_on > dt.date.today():
-        raise RuleViolation(f"enrolment date {enrolled_on} is in the future: record it on the day")
+    check_not_future(enrolled_on=enrolled_on)
     screened_on = screening.item_values.get(REFERENCE_DATE_ITEM)
     if screened_on is not None and enrolled_on < dt.date.fromisoformat(str(screened_on)):
         raise RuleViolation(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import writable_participant
+from endotrial.services._common import check_not_future, writable_participant
 from endotrial.services.enrolment import COUNTED_STATUSES, WITHDRAWN
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
@@ -47,6 +47,7 @@ def report_adverse_event(
     """Record an AE; a serious one gets its expedited report due `serious_ae_report_hours`
     after onset, and `expected` is set from the protocol's list of expected events."""
     _check_ae(event)
+    check_not_future(onset_date=event.onset_date, resolution_date=event.resolution_date)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.REPORT_ADVERSE_EVENT)
         writable_participant(session, event.participant_id)
@@ -114,6 +115,7 @@ def record_deviation(engine: Engine, deviation: DeviationInput, *, user: str) ->
     """Record a protocol deviation of a participant or of a site."""
     if not deviation.description.strip() or not deviation.category.strip():
         raise RuleViolation("a deviation needs a category and a description")
+    check_not_future(occurred_on=deviation.occurred_on)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.RECORD_DEVIATION)
         if deviation.participant_id is not None:
@@ -150,6 +152,7 @@ def withdraw(engine: Engine, withdrawal: WithdrawalInput, *, user: str) -> int:
         raise RuleViolation(f"initiated_by must be one of {list(WITHDRAWAL_INITIATORS)}")
     if not withdrawal.reason.strip():
         raise RuleViolation("a withdrawal needs its reason")
+    check_not_future(withdrawn_on=withdrawal.withdrawn_on)
     with unit_of_work(engine, user=user, reason=f"withdrawal: {withdrawal.reason}") as session:
         authorize(session, user, Operation.WITHDRAW)
         participant = writable_participant(session, withdrawal.participant_id)

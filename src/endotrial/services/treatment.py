@@ -14,6 +14,7 @@ from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
+    check_not_future,
     check_window,
     cycle_of,
     require_role,
@@ -42,6 +43,7 @@ def start_cycle(
     user: str,
 ) -> int:
     """Record day 1 of a cycle; the transfer cycle is checked against its schedule window."""
+    check_not_future(start_date=start_date)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.START_CYCLE)
         participant = allocated_participant(session, participant_id)
@@ -88,6 +90,7 @@ def record_medication(
     """Record doses of a regimen of the participant's arm, within its cycle."""
     regimen = protocol.regimen(medication.regimen_id)
     doses_planned = regimen.doses_per_day * medication.days
+    check_not_future(taken_on=medication.taken_on)
     if not 0 <= medication.doses_taken <= doses_planned or medication.days < 1:
         raise RuleViolation(
             f"doses_taken {medication.doses_taken} must lie between 0 and {doses_planned} "
@@ -173,6 +176,7 @@ def record_procedure(
     unless the acting user is an investigator who gives `override_reason`. A positive iodine
     allergy test blocks the procedure outright.
     """
+    check_not_future(procedure_date=procedure.procedure_date)
     plan = compute_dose(
         protocol,
         procedure.weight_kg,
