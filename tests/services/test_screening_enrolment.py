@@ -167,7 +167,7 @@ def test_enrolment_records_its_date_and_must_follow_consent(
     for wrong_day, problem in (
         (SCREENED_ON - dt.timedelta(days=1), "before her screening"),
         (consent_on - dt.timedelta(days=1), "before her consent"),
-        (dt.date.today() + dt.timedelta(days=1), "in the future"),
+        (dt.date.today() + dt.timedelta(days=3), "in the future"),
     ):
         with pytest.raises(RuleViolation, match=problem):
             enrol(
