@@ -42,6 +42,7 @@ from endotrial.services import (
     OutcomeInput,
     PermissionDenied,
     QueryInput,
+    RuleViolation,
     TeamMember,
     TransferInput,
     UltrasoundInput,
@@ -66,6 +67,7 @@ from endotrial.services import (
     report_adverse_event,
     screen,
     screen_many,
+    set_account_active,
     start_cycle,
     unlock_participant,
     withdraw,
@@ -243,6 +245,10 @@ def _add_user(t: Trial, _: int, user: str) -> None:
     add_user(t.engine, member, site_id=t.site_id, user=user)
 
 
+def _deactivate(t: Trial, _: int, user: str) -> None:
+    set_account_active(t.engine, MONITOR, active=False, reason="left the team", user=user)
+
+
 R = Role
 CASES: dict[Operation, Case] = {
     Operation.SCREEN: Case(R.COORDINATOR, R.STATISTICIAN, _nothing, _screen, (screen, screen_many)),
@@ -288,6 +294,9 @@ CASES: dict[Operation, Case] = {
     Operation.UNLOCK: Case(R.INVESTIGATOR, R.MONITOR, _locked, _unlock, (unlock_participant,)),
     Operation.ADD_SITE: Case(R.INVESTIGATOR, R.COORDINATOR, _nothing, _add_site, (add_site,)),
     Operation.ADD_USER: Case(R.INVESTIGATOR, R.COORDINATOR, _nothing, _add_user, (add_user,)),
+    Operation.SET_ACCOUNT_ACTIVE: Case(
+        R.INVESTIGATOR, R.MONITOR, _nothing, _deactivate, (set_account_active,)
+    ),
 }
 
 
@@ -402,3 +411,21 @@ def test_a_new_installation_starts_with_an_investigator(engine: Engine) -> None:
     with pytest.raises(PermissionDenied, match="'installer' has no account"):
         add_site(engine, code="GZ7", name="Second site", user="installer")
     add_user(engine, coordinator, site_id=site_id, user="pi1")
+
+
+def test_a_deactivated_account_can_do_nothing_until_reactivated(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    with pytest.raises(RuleViolation, match="give the reason"):
+        set_account_active(engine, MONITOR, active=False, reason=" ", user=INVESTIGATOR)
+    set_account_active(engine, MONITOR, active=False, reason="left the team", user=INVESTIGATOR)
+    question = QueryInput("participants", _participant(trial), "status", "source?")
+    with pytest.raises(PermissionDenied, match="deactivated"):
+        open_query(engine, question, user=MONITOR)
+    with pytest.raises(RuleViolation, match="already deactivated"):
+        set_account_active(engine, MONITOR, active=False, reason="again", user=INVESTIGATOR)
+    with pytest.raises(RuleViolation, match="last active investigator"):
+        set_account_active(engine, INVESTIGATOR, active=False, reason="leaving", user=INVESTIGATOR)
+    set_account_active(engine, MONITOR, active=True, reason="back on the trial", user=INVESTIGATOR)
+    assert open_query(engine, question, user=MONITOR) > 0

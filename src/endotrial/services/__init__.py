@@ -33,7 +33,7 @@ from endotrial.services.errors import (
     ServiceError,
 )
 from endotrial.services.locks import is_locked, lock_participant, unlock_participant
-from endotrial.services.people import TeamMember, add_site, add_user
+from endotrial.services.people import TeamMember, add_site, add_user, set_account_active
 from endotrial.services.permissions import PERMISSIONS, Operation, authorize
 from endotrial.services.queries import (
     QueryInput,
@@ -116,6 +116,7 @@ __all__ = [
     "report_adverse_event",
     "screen",
     "screen_many",
+    "set_account_active",
     "start_cycle",
     "unlock_participant",
     "withdraw",

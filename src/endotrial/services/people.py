@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
-from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize_setup
+from endotrial.services.errors import NotFoundError, RuleViolation
+from endotrial.services.permissions import Operation, authorize, authorize_setup
 from endotrial.store import Role, Site, User, hash_password, unit_of_work
 
 
@@ -53,3 +54,32 @@ def add_user(engine: Engine, member: TeamMember, *, site_id: int | None, user: s
         session.add(account)
         session.flush()
         return account.id
+
+
+def set_account_active(
+    engine: Engine, username: str, *, active: bool, reason: str, user: str
+) -> None:
+    """Deactivate an account (someone leaves the team; her entries stay hers in the audit
+    trail) or reactivate it, with the reason. The last active investigator stays active, or no
+    one could manage the team any more."""
+    if not reason.strip():
+        raise RuleViolation("give the reason (e.g. 'left the study team on 2026-03-01')")
+    verb = "reactivated" if active else "deactivated"
+    with unit_of_work(engine, user=user, reason=f"account {verb}: {reason.strip()}") as session:
+        authorize(session, user, Operation.SET_ACCOUNT_ACTIVE)
+        account = session.scalar(select(User).where(User.username == username))
+        if account is None:
+            raise NotFoundError(f"no account '{username}': check the username")
+        if account.active == active:
+            raise RuleViolation(f"the account '{username}' is already {verb}")
+        if not active and account.role is Role.INVESTIGATOR and _active_investigators(session) == 1:
+            raise RuleViolation(
+                f"'{username}' is the last active investigator: add or reactivate another "
+                "investigator first"
+            )
+        account.active = active
+
+
+def _active_investigators(session: Session) -> int:
+    query = select(func.count()).where(User.role == Role.INVESTIGATOR, User.active.is_(True))
+    return int(session.scalar(query) or 0)

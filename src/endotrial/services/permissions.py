@@ -41,6 +41,7 @@ class Operation(enum.StrEnum):
     UNLOCK = "unlock a participant's data"
     ADD_SITE = "add a site"
     ADD_USER = "add a study-team account"
+    SET_ACCOUNT_ACTIVE = "deactivate or reactivate an account"
 
 
 INVESTIGATOR = Role.INVESTIGATOR
@@ -87,6 +88,7 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.UNLOCK: frozenset({INVESTIGATOR}),
     Operation.ADD_SITE: frozenset({INVESTIGATOR}),
     Operation.ADD_USER: frozenset({INVESTIGATOR}),
+    Operation.SET_ACCOUNT_ACTIVE: frozenset({INVESTIGATOR}),
 }
 
 
