@@ -1,8 +1,10 @@
 """The bundled Alembic migrations build the whole schema from empty and match the models."""
 
+from datetime import date
+
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from endotrial.store import Base, make_engine, schema_drift, upgrade_database, verify_audit_chain
 from endotrial.store.migrate import MIGRATIONS_DIR, alembic_config
@@ -47,6 +49,29 @@ def _columns(engine: object, table: str) -> set[str]:
     return {c["name"] for c in inspect(engine).get_columns(table)}  # type: ignore[arg-type]
 
 
+def _outcomes_of_revision_1(connection: Connection) -> None:
+    """Three transfers of revision 0001: a live birth, a stillbirth, and one still pregnant."""
+    for transfer_id, live_birth, birth_date in (
+        (1, True, date(2026, 9, 1)),
+        (2, False, date(2026, 9, 2)),
+        (3, None, None),
+    ):
+        connection.execute(
+            text(
+                "INSERT INTO embryo_transfers (id, version, participant_id, transfer_date, "
+                "cancelled) VALUES (:id, 1, 1, :day, :no)"
+            ),
+            {"id": transfer_id, "day": date(2025, 12, 1), "no": False},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO pregnancy_outcomes (id, version, participant_id, transfer_id, "
+                "live_birth, birth_date) VALUES (:id, 1, 1, :id, :live, :born)"
+            ),
+            {"id": transfer_id, "live": live_birth, "born": birth_date},
+        )
+
+
 def test_upgrade_keeps_existing_rows_and_downgrade_reverses_it(empty_database_url: str) -> None:
     """A database made by the first release gains the new columns with its rows intact
     (NULL where a value cannot be known); downgrading removes them again."""
@@ -63,6 +88,7 @@ def test_upgrade_keeps_existing_rows_and_downgrade_reverses_it(empty_database_ur
                     "VALUES (1, 1, 'GZ6-001', 1, 'enrolled')"
                 )
             )
+            _outcomes_of_revision_1(connection)
         upgrade_database(engine)
         assert "enrolled_on" in _columns(engine, "participants")
         assert "eligible_arms" in _columns(engine, "screenings")
@@ -70,6 +96,13 @@ def test_upgrade_keeps_existing_rows_and_downgrade_reverses_it(empty_database_ur
         with engine.connect() as connection:
             row = connection.execute(text("SELECT study_id, enrolled_on FROM participants")).one()
         assert tuple(row) == ("GZ6-001", None)
+        with engine.connect() as connection:
+            counts = connection.execute(
+                text("SELECT transfer_id, live_born_count FROM pregnancy_outcomes ORDER BY 1")
+            ).all()
+        # A live birth had at least one baby born alive; a delivery without one had none;
+        # an outcome without a delivery stays unknown.
+        assert [tuple(c) for c in counts] == [(1, 1), (2, 0), (3, None)]
         with engine.begin() as connection:
             command.downgrade(alembic_config(connection), "0001")
         assert "enrolled_on" not in _columns(engine, "participants")

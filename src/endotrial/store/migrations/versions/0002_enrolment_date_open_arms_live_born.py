@@ -4,8 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25 08:30:00
 
-Existing rows keep NULL: an enrolment date or a live-born count cannot be invented, and the
-open arms of an older screening are derived from its failed criteria (see services.screening).
+An enrolment date cannot be invented, so existing participants keep NULL; the open arms of an
+older screening are derived from its failed criteria (see services.screening). The live-born
+count is filled from what revision 0001 stored: a recorded live birth had at least one baby born
+alive (1), a delivery recorded as no live birth had none (0); otherwise it stays unknown.
 """
 
 from collections.abc import Sequence
@@ -27,6 +29,20 @@ def upgrade() -> None:
     with op.batch_alter_table("pregnancy_outcomes") as batch:
         batch.add_column(sa.Column("live_born_count", sa.Integer(), nullable=True))
         batch.create_check_constraint("live_born_count_not_negative", "live_born_count >= 0")
+    outcomes = sa.table(
+        "pregnancy_outcomes",
+        sa.column("live_birth", sa.Boolean()),
+        sa.column("birth_date", sa.Date()),
+        sa.column("live_born_count", sa.Integer()),
+    )
+    op.execute(
+        outcomes.update().where(outcomes.c.live_birth.is_(True)).values(live_born_count=1)
+    )
+    op.execute(
+        outcomes.update()
+        .where(outcomes.c.live_birth.is_(False), outcomes.c.birth_date.is_not(None))
+        .values(live_born_count=0)
+    )
 
 
 def downgrade() -> None:
@@ -35,7 +51,7 @@ def downgrade() -> None:
             op.f("ck_pregnancy_outcomes_live_born_count_not_negative"), type_="check"
         )
         batch.drop_column("live_born_count")
-    with op.batch_alter_table("screenings") as batch:
-        batch.drop_column("eligible_arms")
-    with op.batch_alter_table("participants") as batch:
-        batch.drop_column("enrolled_on")
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch rebuild of `participants` would
+    # drop a table that other tables' foreign keys point at, which SQLite refuses.
+    op.execute("ALTER TABLE screenings DROP COLUMN eligible_arms")
+    op.execute("ALTER TABLE participants DROP COLUMN enrolled_on")
