@@ -213,6 +213,47 @@ def test_windows_are_checked_again_on_the_enrolment_date(
     )
 
 
+def test_a_birthday_between_screening_and_enrolment_is_no_conflict(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """Typed age 30 and a birth date making her 31 by enrolment: the age is recomputed for the
+    enrolment date, not reported as disagreeing with the typed one."""
+    trial = set_up_trial(engine, seed_protocol)
+    screening_id = screened(trial, "c1", age_years=30, birth_date=dt.date(1994, 10, 10))
+    participant_id = consented(trial, screening_id)
+    after_birthday = dt.date(2025, 10, 15)
+    enrol(
+        engine,
+        seed_protocol,
+        screening_id=screening_id,
+        enrolled_on=after_birthday,
+        user=COORDINATOR,
+    )
+    with Session(engine) as session:
+        assert session.get_one(Participant, participant_id).enrolled_on == after_birthday
+
+
+def test_a_rescreening_after_consent_joins_her_record(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """Serology lapses by enrolment; she repeats it and is screened again: that screening
+    joins her participant record, so she is enrolled on it, and its iodine allergy (found at
+    the re-screening) closes the stem-cell arm."""
+    trial = set_up_trial(engine, seed_protocol)
+    first = screened(trial, "c1", serology_date=SCREENED_ON - dt.timedelta(days=150))
+    participant_id = consented(trial, first)
+    later = SCREENED_ON + dt.timedelta(days=61)
+    with pytest.raises(RuleViolation, match=r"no longer meets \['I6'\]"):
+        enrol(engine, seed_protocol, screening_id=first, enrolled_on=later, user=COORDINATOR)
+    again = screened(trial, "c1", screening_date=later, serology_date=later, iodine_allergy=True)
+    enrol(engine, seed_protocol, screening_id=again, enrolled_on=later, user=COORDINATOR)
+    with Session(engine) as session:
+        assert session.get_one(Screening, again).participant_id == participant_id
+    allocation = AllocationInput(participant_id, "hbmsc", "preference", later)
+    with pytest.raises(RuleViolation, match="arm 'hbmsc' is closed"):
+        allocate(engine, seed_protocol, allocation, user=INVESTIGATOR)
+
+
 def test_screening_log_keeps_the_arms_left_open(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
     allergic = screened(trial, "c1", iodine_allergy=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.eligibility import screen_candidate
-from endotrial.eligibility.plan import REFERENCE_DATE_ITEM
+from endotrial.eligibility.plan import REFERENCE_DATE_ITEM, build_plan
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import check_not_future, get_row, writable_participant
 from endotrial.services.errors import RuleViolation
@@ -226,15 +228,31 @@ def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on:
         raise RuleViolation(
             f"enrolment date {enrolled_on} is before her screening ({screened_on}): check the date"
         )
-    values = {**screening.item_values, REFERENCE_DATE_ITEM: enrolled_on.isoformat()}
+    values = _as_of(protocol, screening.item_values, enrolled_on)
     result = screen_candidate(protocol, values, today=enrolled_on)
-    if result.decision != "eligible":
-        lapsed = [criterion for criterion, _ in (*result.failed, *result.unknown)]
-        raise RuleViolation(
-            f"candidate {screening.candidate_ref} no longer meets {lapsed} on {enrolled_on} "
-            f"(screened {screened_on}; the windows run to enrolment): repeat what has lapsed "
-            "and screen her again"
-        )
+    if result.decision == "eligible":
+        return
+    lapsed = [criterion for criterion, _ in (*result.failed, *result.unknown)]
+    problems = f"; {'; '.join(result.errors)}" if result.errors else ""
+    raise RuleViolation(
+        f"candidate {screening.candidate_ref} no longer meets {lapsed} on {enrolled_on} "
+        f"(screened {screened_on}; the windows run to enrolment){problems}: repeat what has "
+        "lapsed and screen her again"
+    )
+
+
+def _as_of(
+    protocol: Protocol, item_values: Mapping[str, Any], on: dt.date
+) -> dict[str, Any]:
+    """Her screened values with the reference date moved to `on`. A typed value that the
+    engine can compute from the other values (age from birth date) is dropped, so it is
+    recomputed for `on` instead of disagreeing with it (a birthday in between)."""
+    values = {**item_values, REFERENCE_DATE_ITEM: on.isoformat()}
+    plan = build_plan(protocol)
+    for name in plan.derived:
+        if all(values.get(i) is not None for i in plan.inputs_of(name)):
+            values.pop(name, None)
+    return values
 
 
 def _check_target(session: Session, protocol: Protocol) -> None:

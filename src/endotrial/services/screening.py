@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from endotrial.eligibility import screen_table
 from endotrial.errors import InputError
@@ -66,10 +67,20 @@ def screen_many(
         records = []
         for candidate, row in zip(candidates, rows, strict=True):
             screening = _screening_row(protocol, candidate, row, screened_at, user)
+            screening.participant_id = _consented_as(session, candidate.candidate_ref)
             session.add(screening)
             records.append(screening)
         session.flush()
         return [_record(protocol, s) for s in records]
+
+
+def _consented_as(session: Session, candidate_ref: str) -> int | None:
+    """The participant a candidate already became (by consenting), so that a re-screening
+    joins her record: enrolment and allocation then read it."""
+    query = select(Screening.participant_id).where(
+        Screening.candidate_ref == candidate_ref, Screening.participant_id.is_not(None)
+    )
+    return session.scalars(query).first()
 
 
 def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:
