@@ -114,14 +114,26 @@ def test_infusion_off_day_10_opens_a_window_query(engine: Engine, seed_protocol:
     assert query.opened_by == "edit_check:visit_window" and "2025-10-16" in query.text
 
 
-def test_medication_within_the_regimen_days(engine: Engine, seed_protocol: Protocol) -> None:
+def test_medication_outside_the_regimen_days_opens_a_query(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """Doses on the drug's days are recorded quietly; doses outside them are kept (they were
+    taken) and open a query naming the drug's days for her."""
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
     course = MedicationInput(pid, "tx_dydrogesterone", dt.date(2025, 11, 2), 19, days=10)
     record_medication(engine, seed_protocol, course, user=COORDINATOR)
+    assert list_queries(engine) == []
     early = MedicationInput(pid, "tx_dydrogesterone", dt.date(2025, 10, 10), 2)
-    with pytest.raises(RuleViolation, match="cycle days 19-28"):
-        record_medication(engine, seed_protocol, early, user=COORDINATOR)
+    early_id = record_medication(engine, seed_protocol, early, user=COORDINATOR)
+    (query,) = list_queries(engine)
+    assert (query.entity, query.row_id, query.field) == (
+        "medication_records",
+        str(early_id),
+        "taken_on",
+    )
+    assert query.opened_by == "edit_check:medication_days"
+    assert "cycle days 19-28 (2025-10-24 to 2025-11-02 for her)" in query.text
     too_many = MedicationInput(pid, "tx_estradiol_valerate", dt.date(2025, 10, 10), 3)
     with pytest.raises(RuleViolation, match="between 0 and 2"):
         record_medication(engine, seed_protocol, too_many, user=COORDINATOR)

@@ -17,6 +17,7 @@ from endotrial.services._common import (
     check_not_future,
     check_window,
     cycle_of,
+    open_edit_query,
     require_role,
     scheduled_event,
 )
@@ -87,7 +88,8 @@ class MedicationInput:
 def record_medication(
     engine: Engine, protocol: Protocol, medication: MedicationInput, *, user: str
 ) -> int:
-    """Record doses of a regimen of the participant's arm, within its cycle."""
+    """Record doses of a regimen of the participant's arm, within its cycle. Doses outside the
+    drug's days in her schedule are kept (they happened) and open a query."""
     regimen = protocol.regimen(medication.regimen_id)
     doses_planned = regimen.doses_per_day * medication.days
     check_not_future(taken_on=medication.taken_on)
@@ -101,10 +103,9 @@ def record_medication(
         participant = allocated_participant(session, medication.participant_id)
         if regimen.id not in protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(f"regimen {regimen.id} is not part of arm '{participant.arm}'")
-        cycle = cycle_of(session, participant.id, CycleKind(regimen.cycle))
+        cycle = cycle_of(session, participant.id, _cycle_kind(regimen.id, regimen.cycle))
         if cycle is None:
             raise RuleViolation(f"start the {regimen.cycle} cycle before recording {regimen.id}")
-        _check_regimen_days(session, protocol, participant, regimen.id, medication)
         row = MedicationRecord(
             participant_id=participant.id,
             cycle_id=cycle.id,
@@ -115,29 +116,44 @@ def record_medication(
         )
         session.add(row)
         session.flush()
+        _check_regimen_days(session, protocol, participant, row, medication)
         return row.id
+
+
+def _cycle_kind(regimen_id: str, cycle_id: str) -> CycleKind:
+    kind = next((k for k in CycleKind if k.value == cycle_id), None)
+    if kind is None:
+        recorded = ", ".join(k.value for k in CycleKind)
+        raise RuleViolation(
+            f"regimen {regimen_id} belongs to cycle '{cycle_id}', which the trial's database "
+            f"does not record (it records {recorded} cycles)"
+        )
+    return kind
 
 
 def _check_regimen_days(
     session: Session,
     protocol: Protocol,
     participant: Participant,
-    regimen_id: str,
+    row: MedicationRecord,
     medication: MedicationInput,
 ) -> None:
-    """The doses fall between the drug's start and stop in her schedule (which follows her
-    recorded dates, so a drug tied to the transfer moves with it)."""
+    """Doses outside the drug's start and stop in her schedule (which follows her recorded
+    dates, so a drug tied to the transfer moves with it) open a query on the record."""
+    regimen_id = row.regimen_id
     start = scheduled_event(session, protocol, participant, f"{regimen_id}_start")
     stop = scheduled_event(session, protocol, participant, f"{regimen_id}_stop")
     if start is None or stop is None:
-        raise RuleViolation(f"record her treatment cycle's start before recording {regimen_id}")
+        return  # her schedule cannot be dated yet: nothing to compare with
     period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
-    if period_start < start.date or medication.taken_on > stop.date:
-        raise RuleViolation(
-            f"{regimen_id} is given {protocol.regimen(regimen_id).days_text()} "
-            f"({start.date} to {stop.date} for her); {period_start} to {medication.taken_on} "
-            "falls outside: check the dates, or record a deviation"
-        )
+    if start.date <= period_start and medication.taken_on <= stop.date:
+        return
+    text = (
+        f"{regimen_id} is given {protocol.regimen(regimen_id).days_text()} ({start.date} to "
+        f"{stop.date} for her); {period_start} to {medication.taken_on} falls outside: "
+        "confirm the dates, or record a deviation"
+    )
+    open_edit_query(session, row, "taken_on", text, "medication_days")
 
 
 @dataclass(frozen=True)
