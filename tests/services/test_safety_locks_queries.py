@@ -31,7 +31,14 @@ from endotrial.services import (
     unlock_participant,
     withdraw,
 )
-from endotrial.store import AdverseEvent, DataQuery, Participant, QueryStatus, Relatedness
+from endotrial.store import (
+    AdverseEvent,
+    DataQuery,
+    Participant,
+    QueryStatus,
+    Relatedness,
+    unit_of_work,
+)
 
 ONSET = dt.date(2025, 10, 16)
 
@@ -179,3 +186,26 @@ def test_locked_data_takes_no_new_query_on_any_of_her_records(
         open_query(engine, question, user=MONITOR)
     unlock_participant(engine, pid, reason="monitor's question", user=INVESTIGATOR)
     assert open_query(engine, question, user=MONITOR) > query.id
+
+
+def test_a_legacy_query_on_no_trial_table_holds_up_no_sign_off(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """A query stored before queries had to name a real table (here 'consent') is on no one's
+    record: it does not block an unrelated participant's sign-off."""
+    trial = set_up_trial(engine, seed_protocol)
+    pid = allocated(trial, "c1", "control")
+    with unit_of_work(engine, user="migration") as session:
+        legacy = DataQuery(
+            entity="consent",
+            row_id="1",
+            field="form_version",
+            text="which version?",
+            status=QueryStatus.OPEN,
+            opened_by="monitor1",
+            opened_at=dt.datetime(2025, 10, 2, tzinfo=dt.UTC),
+        )
+        session.add(legacy)
+    assert participant_queries(engine, pid) == []
+    lock_participant(engine, pid, user=INVESTIGATOR)
+    assert is_locked(engine, pid)

@@ -71,9 +71,13 @@ def writable_participant(session: Session, participant_id: int) -> Participant:
 
 def trial_table(entity: str) -> type[Audited]:
     """The audited model stored in table `entity`, or a RuleViolation naming the tables."""
-    models = {m.class_.__tablename__: m.class_ for m in Audited.registry.mappers}
+    models = {
+        m.class_.__tablename__: m.class_
+        for m in Audited.registry.mappers
+        if issubclass(m.class_, Audited)
+    }
     model = models.get(entity)
-    if model is None or not issubclass(model, Audited):
+    if model is None:
         raise RuleViolation(f"no trial table '{entity}': use one of {sorted(models)}")
     return model
 

@@ -106,7 +106,12 @@ def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]
 
 
 def _participant_of(session: Session, entity: str, row_id: str) -> int | None:
-    record = session.get(trial_table(entity), int(row_id))
+    """Whose record the query is on; None when it names no trial record (e.g. a query stored
+    before queries had to name a real table), so it cannot hold up anyone's sign-off."""
+    try:
+        record = session.get(trial_table(entity), int(row_id))
+    except (RuleViolation, ValueError):
+        return None
     return None if record is None else participant_of_record(session, record)
 
 
