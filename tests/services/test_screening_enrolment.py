@@ -27,8 +27,9 @@ from endotrial.services import (
     enrol,
     record_consent,
     screen_many,
+    start_cycle,
 )
-from endotrial.store import Participant, Screening, ScreeningDecision
+from endotrial.store import CycleKind, Participant, Screening, ScreeningDecision
 
 
 def test_everyone_screened_is_logged_with_decision_and_reasons(
@@ -262,3 +263,27 @@ def test_screening_log_keeps_the_arms_left_open(engine: Engine, seed_protocol: P
     with Session(engine) as session:
         stored = {s.id: s.eligible_arms for s in session.scalars(select(Screening))}
     assert stored == {allergic: ["control"], fit: ["control", "hbmsc"], excluded: []}
+
+
+def test_allocation_and_treatment_follow_enrolment(engine: Engine, seed_protocol: Protocol) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    screening_id = screened(trial, "c1")
+    participant_id = consented(trial, screening_id)
+    enrolled_on = SCREENED_ON + dt.timedelta(days=5)
+    enrol(
+        engine, seed_protocol, screening_id=screening_id, enrolled_on=enrolled_on, user=COORDINATOR
+    )
+    early = AllocationInput(participant_id, "control", "preference", SCREENED_ON)
+    with pytest.raises(RuleViolation, match=r"allocated_on .* is before .* was enrolled"):
+        allocate(engine, seed_protocol, early, user=INVESTIGATOR)
+    on_time = AllocationInput(participant_id, "control", "preference", enrolled_on)
+    allocate(engine, seed_protocol, on_time, user=INVESTIGATOR)
+    with pytest.raises(RuleViolation, match=r"start_date .* is before .* was enrolled"):
+        start_cycle(
+            engine,
+            seed_protocol,
+            participant_id=participant_id,
+            kind=CycleKind.TREATMENT,
+            start_date=SCREENED_ON,
+            user=COORDINATOR,
+        )

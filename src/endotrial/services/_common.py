@@ -47,6 +47,15 @@ def check_not_future(**dates: dt.date | None) -> None:
             )
 
 
+def check_not_before_enrolment(participant: Participant, field: str, on: dt.date) -> None:
+    """Study steps follow enrolment (her consent came before it)."""
+    if participant.enrolled_on is not None and on < participant.enrolled_on:
+        raise RuleViolation(
+            f"{field} {on} is before participant {participant.study_id} was enrolled "
+            f"({participant.enrolled_on}): check the date"
+        )
+
+
 def get_row(session: Session, model: type[T], row_id: int) -> T:
     """The record `row_id` of `model`, or a NotFoundError naming the table."""
     row = session.get(model, row_id)

@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 from endotrial.eligibility import screen_candidate
 from endotrial.eligibility.plan import REFERENCE_DATE_ITEM, build_plan
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import check_not_future, get_row, writable_participant
+from endotrial.services._common import (
+    check_not_before_enrolment,
+    check_not_future,
+    get_row,
+    writable_participant,
+)
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
 from endotrial.services.screening import eligible_arms
@@ -122,6 +127,7 @@ def allocate(engine: Engine, protocol: Protocol, allocation: AllocationInput, *,
                 f"participant {participant.study_id} is '{participant.status}': only an "
                 "enrolled participant without an arm can be allocated"
             )
+        check_not_before_enrolment(participant, "allocated_on", allocation.allocated_on)
         _check_arm_open(session, protocol, participant, allocation.arm)
         row = Allocation(
             participant_id=participant.id,

@@ -14,6 +14,7 @@ from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
+    check_not_before_enrolment,
     check_not_future,
     check_window,
     cycle_of,
@@ -48,6 +49,7 @@ def start_cycle(
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.START_CYCLE)
         participant = allocated_participant(session, participant_id)
+        check_not_before_enrolment(participant, "start_date", start_date)
         if cycle_of(session, participant_id, kind) is not None:
             raise RuleViolation(
                 f"participant {participant.study_id} already has a {kind.value} cycle: "
