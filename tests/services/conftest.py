@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import Engine
 
-from endotrial.store import passwords
+from endotrial.store import passwords, reconcile_with_trail
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +16,12 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     monkeypatch.setattr(passwords, "_HASHER", hasher)
     yield
+
+
+@pytest.fixture(autouse=True)
+def data_match_the_trail(engine: Engine) -> Iterator[None]:
+    """After every service test, on SQLite and PostgreSQL alike: each table holds exactly what
+    the audit trail says was entered (no write escaped the trail, no value round-trips wrong)."""
+    yield
+    result = reconcile_with_trail(engine)
+    assert result.ok, str(result)

@@ -6,7 +6,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from store_helpers import audit_count, enrol_participant
 
-from endotrial.store import AuditEntry, Ultrasound, field_history, unit_of_work, verify_audit_chain
+from endotrial.store import (
+    AuditEntry,
+    Ultrasound,
+    field_history,
+    reconcile_with_trail,
+    unit_of_work,
+    verify_audit_chain,
+)
 from endotrial.store.audit import entry_hash
 
 
@@ -109,3 +116,31 @@ def test_field_history_is_rebuilt_and_matches_the_data(engine: Engine) -> None:
         assert history[-1].new_value == current.thickness_mm
         dates = field_history(engine, "ultrasounds", scan_id, "scan_date")
         assert dates[-1].new_value == current.scan_date.isoformat()
+
+
+def test_data_changed_added_or_removed_by_raw_sql_are_found(engine: Engine) -> None:
+    """The chain proves the trail is untouched; reconciling proves the data still equal it."""
+    scan_id = _scan_with_corrections(engine)
+    assert reconcile_with_trail(engine).ok
+    _tamper(engine, f"UPDATE ultrasounds SET thickness_mm = 9.9 WHERE id = {scan_id}")
+    (changed,) = reconcile_with_trail(engine).mismatches
+    assert (changed.entity, changed.row_id, changed.field) == (
+        "ultrasounds",
+        str(scan_id),
+        "thickness_mm",
+    )
+    assert "the trail says 7.1, the table holds 9.9" in str(changed)
+    assert verify_audit_chain(engine).ok  # the trail itself is intact: only reconciling sees it
+    _tamper(
+        engine,
+        f"UPDATE ultrasounds SET thickness_mm = 7.1 WHERE id = {scan_id}",
+        "INSERT INTO ultrasounds (id, version, participant_id, scan_date, thickness_mm) "
+        "SELECT 999, 1, participant_id, scan_date, 8.0 FROM ultrasounds WHERE id = "
+        f"{scan_id}",
+    )
+    (added,) = reconcile_with_trail(engine).mismatches
+    assert (added.row_id, added.field) == ("999", None) and "added outside" in added.problem
+    _tamper(engine, "DELETE FROM ultrasounds")
+    result = reconcile_with_trail(engine)
+    assert [m.row_id for m in result.mismatches] == [str(scan_id)]
+    assert "deleted outside" in str(result)

@@ -48,6 +48,7 @@ from endotrial.store.models import (
     Withdrawal,
 )
 from endotrial.store.passwords import hash_password, needs_rehash, verify_password
+from endotrial.store.reconcile import Mismatch, Reconciliation, reconcile_with_trail
 from endotrial.store.unit_of_work import session_factory, unit_of_work
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "EmbryoTransfer",
     "FieldChange",
     "MedicationRecord",
+    "Mismatch",
     "Participant",
     "ParticipantIdentity",
     "ParticipantLock",
@@ -75,6 +77,7 @@ __all__ = [
     "ProtocolDeviation",
     "QueryStatus",
     "ReasonRequiredError",
+    "Reconciliation",
     "Relatedness",
     "Role",
     "Screening",
@@ -94,6 +97,7 @@ __all__ = [
     "needs_rehash",
     "open_existing",
     "open_trial_database",
+    "reconcile_with_trail",
     "schema_drift",
     "session_factory",
     "unit_of_work",

@@ -159,7 +159,8 @@ class _Change:
     row_id: str = ""
 
 
-def _columns(obj: Audited) -> list[str]:
+def audited_columns(obj: Audited) -> list[str]:
+    """The columns the trail records for a record (not its id or version counter)."""
     state: InstanceState[Any] = inspect(obj)
     return [a.key for a in state.mapper.column_attrs if a.key not in _SKIPPED_COLUMNS]
 
@@ -175,7 +176,7 @@ def _identity(obj: Audited) -> str:
 def _updated_fields(obj: Audited) -> list[tuple[str, Any, Any]]:
     state: InstanceState[Any] = inspect(obj)
     changed = []
-    for key in _columns(obj):
+    for key in audited_columns(obj):
         history = state.attrs[key].history
         if not history.has_changes():
             continue
@@ -187,7 +188,7 @@ def _updated_fields(obj: Audited) -> list[tuple[str, Any, Any]]:
 
 
 def _deleted_fields(obj: Audited) -> list[tuple[str, Any, Any]]:
-    return [(key, _value(obj, key, getattr(obj, key)), None) for key in _columns(obj)]
+    return [(key, _value(obj, key, getattr(obj, key)), None) for key in audited_columns(obj)]
 
 
 def _require_reason(session: Session, change: _Change) -> None:
@@ -253,7 +254,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             change.row_id = str(obj.id)
             state: InstanceState[Any] = inspect(obj)
             change.fields = [
-                (key, None, _value(obj, key, state.dict.get(key))) for key in _columns(obj)
+                (key, None, _value(obj, key, state.dict.get(key))) for key in audited_columns(obj)
             ]
             entered_here.add((obj.__tablename__, obj.id))
     _append(session, changes)

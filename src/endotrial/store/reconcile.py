@@ -1,0 +1,122 @@
+"""Reconcile the trial's tables with the audit trail: a value changed, a row added or a row
+removed by raw SQL (outside the application, so never audited) shows up here.
+
+The chain check (`verify_audit_chain`) proves the trail itself is untouched; this check proves
+the data still equal what the trail says was entered. Together they make an edit anywhere
+visible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, select
+from sqlalchemy.orm import Session
+
+from endotrial.store.audit import REDACTED, AuditEntry, audited_columns, canonical_json
+from endotrial.store.base import Audited
+
+_Key = tuple[str, str]  # (table, row id)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    entity: str
+    row_id: str
+    field: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"{self.entity} #{self.row_id}" + (f" {self.field}" if self.field else "")
+        return f"{where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    rows_checked: int
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"data match the audit trail ({self.rows_checked} records)"
+        shown = "\n".join(f"  {m}" for m in self.mismatches[:20])
+        more = len(self.mismatches) - 20
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        return (
+            f"data differ from the audit trail in {len(self.mismatches)} place(s), changed "
+            f"outside the application:\n{shown}{tail}"
+        )
+
+
+def reconcile_with_trail(engine: Engine) -> Reconciliation:
+    """Replay the trail to the values it says each record holds, and compare with the tables."""
+    expected = _replayed(engine)
+    mismatches: list[Mismatch] = []
+    rows_checked = 0
+    with Session(engine) as session:
+        for model in _audited_models():
+            for record in session.scalars(select(model).execution_options(yield_per=1000)):
+                rows_checked += 1
+                key = (model.__tablename__, str(record.id))
+                mismatches.extend(_compare(key, expected.pop(key, None), record))
+    for (entity, row_id), _fields in sorted(expected.items()):
+        problem = "entered through the application but no longer in the table (deleted outside)"
+        mismatches.append(Mismatch(entity, row_id, None, problem))
+    return Reconciliation(rows_checked, tuple(mismatches))
+
+
+def _replayed(engine: Engine) -> dict[_Key, dict[str, Any]]:
+    """Each live record's fields as the trail last recorded them (decoded JSON)."""
+    records: dict[_Key, dict[str, Any]] = {}
+    table = cast(Table, AuditEntry.__table__)
+    query = select(
+        table.c.action, table.c.entity, table.c.row_id, table.c.field, table.c.new_value
+    ).order_by(table.c.seq)
+    with engine.connect() as connection:
+        for action, entity, row_id, field, new_value in connection.execute(
+            query.execution_options(yield_per=5000)
+        ):
+            key = (entity, row_id)
+            if action == "delete":
+                records.pop(key, None)
+            elif field is not None:
+                records.setdefault(key, {})[field] = _decoded(new_value)
+    return records
+
+
+def _compare(key: _Key, recorded: dict[str, Any] | None, record: Audited) -> Iterator[Mismatch]:
+    entity, row_id = key
+    if recorded is None:
+        problem = "not in the audit trail: added outside the application"
+        yield Mismatch(entity, row_id, None, problem)
+        return
+    for name in audited_columns(record):
+        actual = _decoded(_encoded(record, name))
+        if name in recorded and recorded[name] != actual:
+            problem = f"the trail says {recorded[name]!r}, the table holds {actual!r}"
+            yield Mismatch(entity, row_id, name, problem)
+
+
+def _audited_models() -> list[type[Audited]]:
+    mappers = sorted(Audited.registry.mappers, key=lambda m: m.class_.__name__)
+    return [m.class_ for m in mappers if issubclass(m.class_, Audited)]
+
+
+def _encoded(record: Audited, name: str) -> str | None:
+    """The value as the trail encodes it (redacted columns only say that they are set)."""
+    value = getattr(record, name)
+    if value is not None and name in record.__audit_redacted__:
+        value = REDACTED
+    return None if value is None else canonical_json(value)
+
+
+def _decoded(text: str | None) -> Any:
+    """Compare decoded values, so 6 and 6.0 (an int stored in a float column) are equal."""
+    return None if text is None else json.loads(text)
