@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.column("birth_date", sa.Date()),
         sa.column("live_born_count", sa.Integer()),
     )
-    op.execute(
-        outcomes.update().where(outcomes.c.live_birth.is_(True)).values(live_born_count=1)
-    )
+    op.execute(outcomes.update().where(outcomes.c.live_birth.is_(True)).values(live_born_count=1))
     op.execute(
         outcomes.update()
         .where(outcomes.c.live_birth.is_(False), outcomes.c.birth_date.is_not(None))
