@@ -247,9 +247,7 @@ def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on:
     )
 
 
-def _as_of(
-    protocol: Protocol, item_values: Mapping[str, Any], on: dt.date
-) -> dict[str, Any]:
+def _as_of(protocol: Protocol, item_values: Mapping[str, Any], on: dt.date) -> dict[str, Any]:
     """Her screened values with the reference date moved to `on`. A typed value that the
     engine can compute from the other values (age from birth date) is dropped, so it is
     recomputed for `on` instead of disagreeing with it (a birthday in between)."""
