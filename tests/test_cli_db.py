@@ -54,3 +54,16 @@ def test_an_older_database_is_refused_until_upgraded_with_its_rows(tmp_path: Pat
 def test_status_of_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "status", "--database", f"sqlite:///{tmp_path}/no.db"])
     assert result.exit_code == 2 and "endotrial db upgrade" in result.output
+
+
+def test_a_database_of_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    with pytest.raises(EndotrialError, match="revision 0099, which this endotrial .* does not"):
+        open_trial_database(url)
+    result = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert result.exit_code == 2 and "made by a newer release" in result.output

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
 from endotrial.store.engine import make_engine, open_existing
@@ -35,11 +36,31 @@ def upgrade_database(target: str | Engine | None = None, revision: str = "head")
     """Bring the database at `target` (URL or engine; default the configured one) to `revision`."""
     engine, owned = _engine(target)
     try:
+        _refuse_unknown_revision(engine)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
     finally:
         if owned:
             engine.dispose()
+
+
+def is_known_revision(revision: str | None) -> bool:
+    """Whether this endotrial ships `revision` (None, an empty database, counts as known)."""
+    if revision is None:
+        return True
+    try:
+        return ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _refuse_unknown_revision(engine: Engine) -> None:
+    revision = current_revision(engine)
+    if not is_known_revision(revision):
+        raise StoreError(
+            f"the database is at schema revision {revision}, which this endotrial (newest "
+            f"{head_revision()}) does not know: it was made by a newer release; use that one"
+        )
 
 
 def schema_drift(target: str | Engine | None = None) -> list[Any]:
@@ -80,6 +101,7 @@ def open_trial_database(url: str | None = None) -> Engine:
     revision, head = current_revision(engine), head_revision()
     if revision != head:
         engine.dispose()
+        _refuse_unknown_revision(engine)
         raise StoreError(
             f"the database is at schema revision {revision or 'none'} but this endotrial needs "
             f"{head}: back it up, then run `endotrial db upgrade`"
