@@ -15,7 +15,8 @@ SEED_FILE = bundled_protocol_files()["nct07176143"]
 
 
 def _seed_data() -> dict[str, Any]:
-    return yaml.safe_load(SEED_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.safe_load(SEED_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 def _load_mutated(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> tuple[str, str]:
@@ -169,6 +170,113 @@ def test_regimen_end_given_twice_or_to_an_unknown_event(tmp_path: Path) -> None:
     index = next(i for i, r in enumerate(_seed_data()["regimens"]) if "luteal" in r["id"])
     _assert_located(message, text, "luteal_suport_end", f"regimens[{index}].stops.anchor")
     assert "'luteal_support_end'" in message  # the did-you-mean
+
+
+def _regimen(data: dict[str, Any], regimen_id: str) -> dict[str, Any]:
+    return next(r for r in data["regimens"] if r["id"] == regimen_id)
+
+
+def _event(data: dict[str, Any], event_id: str) -> dict[str, Any]:
+    return next(e for e in data["schedule"] if e["id"] == event_id)
+
+
+def _index(data: dict[str, Any], section: str, entry_id: str) -> int:
+    return next(i for i, entry in enumerate(data[section]) if entry["id"] == entry_id)
+
+
+def _line_after(text: str, first: str, needle: str) -> int:
+    """The first line holding `needle` after the first line holding `first`."""
+    start = _line_of(text, first)
+    lines = text.splitlines()
+    return next(i for i, line in enumerate(lines, 1) if i > start and needle in line)
+
+
+def test_regimen_anchored_to_an_event_another_arm_lacks(tmp_path: Path) -> None:
+    # Both arms list tx_dydrogesterone; post_procedure_visit is for the hbmsc arm only.
+    def mutate(data: dict[str, Any]) -> None:
+        regimen = _regimen(data, "tx_dydrogesterone")
+        del regimen["first_day"]
+        regimen["starts"] = {"anchor": "post_procedure_visit", "offset_days": 2}
+
+    message, text = _load_mutated(tmp_path, mutate)
+    index = _index(_seed_data(), "regimens", "tx_dydrogesterone")
+    line = _line_after(text, "id: tx_dydrogesterone", "anchor: post_procedure_visit")
+    assert f"bad.yaml:{line}: regimens[{index}].starts.anchor: " in message, message
+    assert "1 problem" in message
+    assert "regimen 'tx_dydrogesterone' starts from 'post_procedure_visit' +2 d" in message
+    assert "arm 'control' does not have (only arm 'hbmsc' has it)" in message
+
+
+def test_regimen_anchored_to_a_chain_that_leaves_the_arm(tmp_path: Path) -> None:
+    # The regimen's own anchor is in every arm, but it hangs from the infusion (hbmsc only).
+    def mutate(data: dict[str, Any]) -> None:
+        _event(data, "post_procedure_visit").pop("arms")
+        data["schedule"].append(
+            {
+                "id": "extra_visit",
+                "label": "Extra visit",
+                "kind": "visit",
+                "anchor": "post_procedure_visit",
+                "offset_days": 1,
+            }
+        )
+        luteal = _regimen(data, "fet_luteal_dydrogesterone")
+        luteal["stops"] = {"anchor": "extra_visit"}
+
+    message, text = _load_mutated(tmp_path, mutate)
+    index = _index(_seed_data(), "regimens", "fet_luteal_dydrogesterone")
+    line = _line_after(text, "id: fet_luteal_dydrogesterone", "anchor: extra_visit")
+    assert f"bad.yaml:{line}: regimens[{index}].stops.anchor: " in message, message
+    assert (
+        "regimen 'fet_luteal_dydrogesterone' stops from 'extra_visit', which hangs from "
+        "'hbmsc_infusion' (extra_visit → post_procedure_visit → hbmsc_infusion), an event that "
+        "arm 'control' does not have"
+    ) in message
+    # The unrestricted visit is refused in its own right, at its anchor.
+    visit = _index(_seed_data(), "schedule", "post_procedure_visit")
+    _assert_located(message, text, "anchor: hbmsc_infusion", f"schedule[{visit}].anchor")
+    assert "event 'post_procedure_visit' hangs from 'hbmsc_infusion'" in message
+
+
+def test_regimen_that_stops_before_it_starts_by_event(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        luteal = _regimen(data, "fet_luteal_dydrogesterone")
+        luteal["stops"] = {"anchor": "progesterone_start", "offset_days": -3}
+
+    message, text = _load_mutated(tmp_path, mutate)
+    index = _index(_seed_data(), "regimens", "fet_luteal_dydrogesterone")
+    # The loader places a nested mapping at its first key: the stop's `anchor` line.
+    line = _line_after(text, "id: fet_luteal_dydrogesterone", "stops:") + 1
+    assert f"bad.yaml:{line}: regimens[{index}].stops: " in message, message
+    assert "regimen 'fet_luteal_dydrogesterone' stops 3 days before it starts" in message
+    assert "'treatment_cycle_start' +44 d" in message  # start: transfer cycle day 14
+    assert "'treatment_cycle_start' +41 d" in message
+
+
+def test_regimen_stop_before_a_cycle_day_start(tmp_path: Path) -> None:
+    # Cycle day 1 of the transfer cycle is transfer_cycle_start; its ultrasound is day 12.
+    def mutate(data: dict[str, Any]) -> None:
+        estradiol = _regimen(data, "fet_estradiol_valerate")
+        estradiol["stops"] = {"anchor": "transfer_ultrasound", "offset_days": -12}
+
+    message, text = _load_mutated(tmp_path, mutate)
+    index = _index(_seed_data(), "regimens", "fet_estradiol_valerate")
+    line = _line_after(text, "id: fet_estradiol_valerate", "anchor: transfer_ultrasound")
+    assert f"bad.yaml:{line}: regimens[{index}].stops: " in message, message
+    assert "stops 1 day before it starts: it starts at cycle day 1" in message
+
+
+def test_regimen_that_starts_and_stops_on_one_day_loads(tmp_path: Path) -> None:
+    data = _seed_data()
+    _regimen(data, "fet_luteal_dydrogesterone")["stops"] = {"anchor": "progesterone_start"}
+    path = tmp_path / "one_day.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    assert load_protocol(path).regimen("fet_luteal_dydrogesterone").stops is not None
+
+
+def test_second_trial_fixture_loads() -> None:
+    fixture = Path(__file__).parent.parent / "fixtures" / "protocols" / "second_trial.yaml"
+    assert len(load_protocol(fixture).arms) == 2
 
 
 def test_misspelt_and_missing_fields(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from endotrial.protocol.expressions import ITEM_VALUE_TYPES, ExpressionError, check_expression
-from endotrial.protocol.models import Protocol
+from endotrial.protocol.models import EventOffset, Protocol
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -23,6 +23,8 @@ def consistency_problems(protocol: Protocol) -> list[Problem]:
         *_days_within_cycles(protocol),
         *_expressions(protocol),
         *_schedule_anchors(protocol),
+        *_arm_anchors(protocol),
+        *_regimen_order(protocol),
     ]
 
 
@@ -186,4 +188,166 @@ def _schedule_anchors(protocol: Protocol) -> Iterator[Problem]:
             ("schedule", events.get(first, 0), "anchor"),
             "the schedule's anchors form a cycle: " + " → ".join(loop) + "; anchor one of these "
             "events to a date outside the loop",
+        )
+
+
+# Where each event hangs: an event (or procedure) id → (the event it is dated from, days after),
+# or None for a root (a date the site gives). An id that is absent could not be placed (unknown
+# cycle); the problems that cause that are reported by the checks above.
+Parents = dict[str, tuple[str, int] | None]
+
+
+def _parents(protocol: Protocol) -> Parents:
+    """Cycle days count from the cycle's start event (day 1 = +0); procedures sit on their
+    cycle day; other events hang from their `anchor`. Each event has one anchor, so the planned
+    schedule is a forest and every event lies a fixed number of days from its root."""
+    cycle_starts = {c.id: c.start_event for c in protocol.cycles}
+    parents: Parents = {}
+    for procedure in protocol.procedures:
+        if procedure.cycle in cycle_starts:
+            parents[procedure.id] = (cycle_starts[procedure.cycle], procedure.cycle_day - 1)
+    for event in protocol.schedule:
+        if event.cycle is not None:
+            if event.cycle in cycle_starts and event.cycle_day is not None:
+                parents[event.id] = (cycle_starts[event.cycle], event.cycle_day - 1)
+        elif event.anchor is not None:
+            parents[event.id] = (event.anchor, event.offset_days)
+        else:
+            parents[event.id] = None
+    return parents
+
+
+def _chain(parents: Parents, node: str) -> list[str]:
+    """`node`, its anchor, that anchor's anchor... up to the root; an unknown anchor or a loop
+    (both reported elsewhere) ends the chain before it."""
+    chain = [node]
+    while (parent := parents.get(chain[-1])) is not None:
+        if parent[0] not in parents or parent[0] in chain:
+            break
+        chain.append(parent[0])
+    return chain
+
+
+def _position(parents: Parents, node: str) -> tuple[str, int] | None:
+    """(root, days from the root) of `node`; None when its chain is broken or loops."""
+    days = 0
+    seen: set[str] = set()
+    while node not in seen:
+        seen.add(node)
+        if node not in parents:
+            return None
+        parent = parents[node]
+        if parent is None:
+            return node, days
+        node, days = parent[0], days + parent[1]
+    return None
+
+
+def _point_text(point: EventOffset) -> str:
+    if point.offset_days == 0:
+        return f"'{point.anchor}'"
+    return f"'{point.anchor}' {point.offset_days:+d} d"
+
+
+def _arm_anchors(protocol: Protocol) -> Iterator[Problem]:
+    """An arm's schedule is built from its own events only: every event of an arm, and every
+    start and stop of a regimen the arm lists, must hang (all the way up) from events of that
+    arm. Otherwise the arm's schedule cannot be built."""
+    parents = _parents(protocol)
+    members = {
+        arm.id: {e.id for e in protocol.schedule if e.arms is None or arm.id in e.arms}
+        | set(arm.procedures)
+        for arm in protocol.arms
+    }
+
+    def owners(node: str) -> str:
+        having = [arm for arm, events in members.items() if node in events]
+        if not having:
+            return "no arm has it"
+        return (
+            f"only arm '{having[0]}' has it" if len(having) == 1 else f"only arms {having} have it"
+        )
+
+    for i, event in enumerate(protocol.schedule):
+        parent = parents.get(event.id)
+        if parent is None or parent[0] not in parents:
+            continue
+        anchor = parent[0]
+        lacking = [
+            arm for arm, events in members.items() if event.id in events and anchor not in events
+        ]
+        if lacking:
+            field = "cycle" if event.cycle is not None else "anchor"
+            arms = f"arm '{lacking[0]}' does" if len(lacking) == 1 else f"arms {lacking} do"
+            yield (
+                ("schedule", i, field),
+                f"event '{event.id}' hangs from '{anchor}', which {arms} not have "
+                f"({owners(anchor)}): restrict '{event.id}' to the arms that have '{anchor}' "
+                "(its `arms` field)",
+            )
+
+    cycle_starts = {c.id: c.start_event for c in protocol.cycles}
+    for i, regimen in enumerate(protocol.regimens):
+        if regimen.cycle not in cycle_starts:
+            continue
+        listing = [arm.id for arm in protocol.arms if regimen.id in arm.regimens]
+        start, stop = regimen.anchored_ends(cycle_starts[regimen.cycle])
+        ends = (
+            ("starts", start, regimen.first_day, regimen.starts is not None),
+            ("stops", stop, regimen.last_day, regimen.stops is not None),
+        )
+        for verb, point, day, anchored in ends:
+            if point.anchor not in parents:
+                continue  # an unknown anchor is reported by _regimen_anchors
+            chain = _chain(parents, point.anchor)
+            if anchored:
+                location: tuple[str | int, ...] = ("regimens", i, verb, "anchor")
+                what = f"{verb} from {_point_text(point)}"
+            else:
+                location = ("regimens", i, "first_day" if verb == "starts" else "last_day")
+                what = f"{verb} on cycle day {day}, counted from '{point.anchor}'"
+            for arm_id in listing:
+                missing = next((n for n in chain if n not in members[arm_id]), None)
+                if missing is None:
+                    continue
+                hangs = ""
+                if missing != point.anchor:
+                    path = " → ".join(chain[: chain.index(missing) + 1])
+                    hangs = f", which hangs from '{missing}' ({path})"
+                yield (
+                    location,
+                    f"regimen '{regimen.id}' {what}{hangs}, an event that arm '{arm_id}' does "
+                    f"not have ({owners(missing)}), yet arm '{arm_id}' lists the regimen: anchor "
+                    f"it to an event every arm listing it has, or give arm '{arm_id}' a regimen "
+                    "of its own",
+                )
+
+
+def _regimen_order(protocol: Protocol) -> Iterator[Problem]:
+    """A regimen stops on or after the day it starts, when both ends hang from the same root.
+
+    (`last_day` before `first_day` is refused by the model itself.)"""
+    parents = _parents(protocol)
+    cycle_starts = {c.id: c.start_event for c in protocol.cycles}
+    for i, regimen in enumerate(protocol.regimens):
+        if regimen.cycle not in cycle_starts:
+            continue
+        start, stop = regimen.anchored_ends(cycle_starts[regimen.cycle])
+        start_at = _position(parents, start.anchor)
+        stop_at = _position(parents, stop.anchor)
+        if start_at is None or stop_at is None or start_at[0] != stop_at[0]:
+            continue  # not placed, or dated from different roots: no fixed order to check
+        root = start_at[0]
+        first, last = start_at[1] + start.offset_days, stop_at[1] + stop.offset_days
+        if last >= first:
+            continue
+        start_text = _point_text(start) if regimen.starts else f"cycle day {regimen.first_day}"
+        stop_text = _point_text(stop) if regimen.stops else f"cycle day {regimen.last_day}"
+        gap = first - last
+        yield (
+            ("regimens", i, "stops" if regimen.stops else "last_day"),
+            f"regimen '{regimen.id}' stops {gap} day{'s' if gap > 1 else ''} before it starts: "
+            f"it starts at {start_text} ('{root}' {first:+d} d) and stops at {stop_text} "
+            f"('{root}' {last:+d} d), so every dose would be refused; stop it on or after "
+            "its start",
         )
