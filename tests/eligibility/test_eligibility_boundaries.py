@@ -47,6 +47,15 @@ BOUNDARIES: dict[str, list[Case]] = {
         ({"bmi_kg_m2": 27.04}, False),
         ({"bmi_kg_m2": None, "weight_kg": 69.22, "height_cm": 160}, False),  # 27.04
         ({"bmi_kg_m2": None, "weight_kg": 69.2, "height_cm": 160}, False),  # 27.03
+        # Typed within 0.5 of the computed BMI (no conflict): the computed one decides.
+        ({"bmi_kg_m2": 27.3, "weight_kg": 69, "height_cm": 160}, True),  # computed 26.95
+        ({"bmi_kg_m2": 26.9, "weight_kg": 70, "height_cm": 160}, False),  # computed 27.34
+        ({"bmi_kg_m2": 17.6, "weight_kg": 46.08, "height_cm": 160}, True),  # computed 18.0
+        ({"bmi_kg_m2": 18.3, "weight_kg": 45.9, "height_cm": 160}, False),  # computed 17.93
+        # Typed alone (no weight, or no height): the typed BMI decides.
+        ({"bmi_kg_m2": 26.9, "weight_kg": None, "height_cm": None}, True),
+        ({"bmi_kg_m2": 27.3, "weight_kg": 69, "height_cm": None}, False),
+        ({"bmi_kg_m2": 26.9, "weight_kg": None, "height_cm": 160}, True),
     ],
     "I4": [
         ({"cycle_length_days": 27}, True),
@@ -196,3 +205,32 @@ def test_haemoglobin_in_g_dl_is_refused_not_read_as_anaemia(screen) -> None:
     assert result.decision == "incomplete" and "E10" not in failed_ids(result)
     (error,) = result.errors
     assert "hemoglobin_g_l" in error and "below the minimum 30 g/L" in error
+
+
+def test_a_true_part_decides_beside_a_bad_value(screen) -> None:
+    """E10 = platelets < 100 OR haemoglobin < 100 OR disorder: platelets 50 make it TRUE whatever
+    the haemoglobin, so a refused haemoglobin (g/dL typed) does not hold the decision back."""
+    result = screen(platelets_1e9_l=50, hemoglobin_g_l=12.5)
+    assert result.decision == "ineligible"
+    assert failed_ids(result) == ["E10"]
+    (error,) = result.errors
+    assert "hemoglobin_g_l" in error and "below the minimum 30 g/L" in error
+
+
+def test_a_bad_typed_bmi_beside_weight_and_height_is_not_a_blank(screen) -> None:
+    """The computed BMI decides, but an unreadable typed one may be a conflict: I3 waits."""
+    result = screen(bmi_kg_m2="abc", weight_kg=60, height_cm=160)
+    assert result.decision == "incomplete"
+    assert result.unknown == (("I3", ("bmi_kg_m2 (or weight_kg + height_cm)",)),)
+    (error,) = result.errors
+    assert "bmi_kg_m2" in error and "not a number" in error
+
+
+def test_a_bad_weight_does_not_leave_the_typed_bmi_deciding(screen) -> None:
+    """With a weight given the computed BMI decides; a refused weight is not a blank one."""
+    result = screen(weight_kg=-60, height_cm=160)
+    assert result.decision == "incomplete"
+    assert result.unknown == (("I3", ("weight_kg",)),)
+    assert result.missing_items == ("weight_kg",)
+    (error,) = result.errors
+    assert "weight_kg" in error and "below the minimum 25 kg" in error

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from endotrial.protocol.expressions import ITEM_VALUE_TYPES, CheckedExpression, check_expression
+from endotrial.protocol.expressions import (
+    ITEM_VALUE_TYPES,
+    CheckedExpression,
+    check_expression,
+    null_tested_items,
+)
 from endotrial.protocol.models import Criterion, DataItem, Protocol
 
 REFERENCE_DATE_ITEM = "screening_date"
@@ -23,6 +28,10 @@ class PlannedCriterion:
 
     criterion: Criterion
     expression: CheckedExpression
+    null_tested: tuple[str, ...] = ()
+    """The items whose NULL the criterion reads as a value (IS NULL, COALESCE, a CASE
+    condition...), directly or through a derived item: a bad value there, made NULL, would be
+    read as a blank, so it leaves the criterion UNKNOWN instead."""
 
     @property
     def id(self) -> str:
@@ -75,10 +84,25 @@ class ScreeningPlan:
             return True
         return name == REFERENCE_DATE_ITEM and any(name in self.inputs_of(u) for u in used)
 
+    def stand_ins(self, criterion: PlannedCriterion) -> tuple[str, ...]:
+        """Each derived item the criterion reads, with its inputs: where the item is also typed,
+        the typed and the computed value stand in for each other when one is NULL, so a bad
+        value among them (made NULL) would be read as a blank."""
+        names = {
+            n
+            for u in criterion.expression.items
+            if u in self.derived
+            for n in (u, *self.inputs_of(u))
+        }
+        return tuple(item.name for item in self.items if item.name in names)
+
     def missing_labels(self, criterion: PlannedCriterion) -> tuple[str, ...]:
-        """The labels of every item that, missing, can leave `criterion` UNKNOWN."""
+        """The labels of every item that, missing or bad, can leave `criterion` UNKNOWN."""
+        forcing = {*criterion.null_tested, *self.stand_ins(criterion)}
         return tuple(
-            self.missing_label(item.name) for item in self.items if self.reads(criterion, item.name)
+            self.missing_label(item.name)
+            for item in self.items
+            if self.reads(criterion, item.name) or item.name in forcing
         )
 
     def criterion(self, criterion_id: str) -> PlannedCriterion:
@@ -93,11 +117,12 @@ def build_plan(protocol: Protocol) -> ScreeningPlan:
         for item in protocol.data_items
         if item.derived is not None
     }
-    planned = [
-        PlannedCriterion(c, check_expression(c.expression, items))
+    checked = [
+        (c, check_expression(c.expression, items))
         for c in protocol.criteria
         if c.expression is not None
     ]
+    planned = [PlannedCriterion(c, e, _null_tested(e, derived)) for c, e in checked]
     return ScreeningPlan(
         protocol_id=protocol.protocol_id,
         items=tuple(protocol.data_items),
@@ -107,6 +132,24 @@ def build_plan(protocol: Protocol) -> ScreeningPlan:
         to_confirm=tuple(c for c in protocol.criteria if c.expression is None),
         arm_ids=tuple(arm.id for arm in protocol.arms),
     )
+
+
+def _null_tested(
+    expression: CheckedExpression, derived: Mapping[str, CheckedExpression]
+) -> tuple[str, ...]:
+    """The criterion's own null-tested items; for each derived item it reads, the inputs its
+    formula null-tests; and for a derived item it null-tests, all of that item's inputs (a bad
+    input makes the computed value NULL, which the criterion would read as a blank)."""
+    direct = set(null_tested_items(expression.tree))
+    tested = set(direct)
+    for name in expression.items:
+        formula = derived.get(name)
+        if formula is None:
+            continue
+        tested.update(null_tested_items(formula.tree))
+        if name in direct:
+            tested.update(formula.items)
+    return tuple(sorted(tested))
 
 
 def _result_type(item: DataItem) -> str:

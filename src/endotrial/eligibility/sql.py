@@ -139,6 +139,7 @@ class _Generator:
         self.options = options
         self.given = [item for item in plan.items if item.name in options.columns]
         self.masked_columns: dict[str, tuple[str, ...]] = {}
+        self._forcing_of: dict[str, list[str]] = {}
 
     # --- stage 1: text -------------------------------------------------------------------
     def _source_kind(self, item: DataItem) -> ColumnKind:
@@ -356,7 +357,8 @@ class _Generator:
                 if given:
                     conflict = self._conflict(item)
                     conflicts.append((conflict, self._conflict_message(item)))
-                    value = f"CASE WHEN {conflict} THEN NULL ELSE COALESCE({name}, {value}) END"
+                    # Within the tolerance the computed value decides, not the typed one.
+                    value = f"CASE WHEN {conflict} THEN NULL ELSE COALESCE({value}, {name}) END"
                 columns.append(f"{value} AS {name}")
             else:
                 columns.append(name)
@@ -393,10 +395,23 @@ class _Generator:
         evaluated = [f"{self._criterion_value(c)} AS {_c(c)}" for c in criteria]
         return f"SELECT *, {', '.join(evaluated) or 'NULL AS __none'} FROM items_stage"
 
+    def _forcing(self, criterion: PlannedCriterion) -> list[str]:
+        """The flagged items whose bad value, made NULL, the criterion would read as a blank:
+        those it tests for NULL (planned once), and a typed-and-derived item it reads with that
+        item's inputs (the typed and the computed value stand in for each other)."""
+        if criterion.id not in self._forcing_of:
+            forcing = set(criterion.null_tested)
+            for name in criterion.expression.items:
+                if name in self.plan.derived and name in self.options.columns:
+                    forcing.update((name, *self.plan.inputs_of(name)))
+            self._forcing_of[criterion.id] = [n for n in self._flagged() if n in forcing]
+        return self._forcing_of[criterion.id]
+
     def _criterion_value(self, criterion: PlannedCriterion) -> str:
-        """UNKNOWN when an item it reads held a bad value: the value is not there, but neither
-        is it blank (a blank may have a meaning, e.g. 'never in another trial')."""
-        bad = [_bad(n) for n in self._flagged() if n in criterion.expression.items]
+        """UNKNOWN when an item it reads as a blank held a bad value: the value is not there, but
+        neither is it blank (a blank may have a meaning, e.g. 'never in another trial'). Anywhere
+        else the NULL already gives the three-valued answer (TRUE OR UNKNOWN is TRUE)."""
+        bad = [_bad(n) for n in self._forcing(criterion)]
         if not bad:
             return f"({criterion.expression.sql})"
         return f"CASE WHEN {' OR '.join(bad)} THEN NULL ELSE ({criterion.expression.sql}) END"
@@ -467,15 +482,21 @@ class _Generator:
         return f"CASE WHEN {guard} THEN {_masked(entries)} ELSE {EMPTY_LIST} END AS {quote(name)}"
 
     def _missing_items(self) -> list[tuple[str, str]]:
-        """Each item NULL for the row and read by a criterion that is UNKNOWN, in item order."""
+        """Each item NULL for the row and read by a criterion that is UNKNOWN, or bad and read as
+        a blank by one (see `_forcing`), in item order."""
         entries: list[tuple[str, str]] = []
         for item in self.plan.items:
             users = [c for c in self.plan.trial_wide if self.plan.reads(c, item.name)]
-            if not users:
-                continue
-            unknown = _any(f"{_c(c)} IS NULL" for c in users)
-            label = self.plan.missing_label(item.name)
-            entries.append((label, f"{quote(item.name)} IS NULL AND ({unknown})"))
+            forced = [c for c in self.plan.trial_wide if item.name in self._forcing(c)]
+            conditions = []
+            if users:
+                unknown = _any(f"{_c(c)} IS NULL" for c in users)
+                conditions.append(f"{quote(item.name)} IS NULL AND ({unknown})")
+            if forced:
+                unknown = _any(f"{_c(c)} IS NULL" for c in forced)
+                conditions.append(f"{_bad(item.name)} IS TRUE AND ({unknown})")
+            if conditions:
+                entries.append((self.plan.missing_label(item.name), _any(conditions)))
         return entries
 
     def _arm_rule_out(self, arm_id: str) -> str:

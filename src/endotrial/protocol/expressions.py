@@ -40,6 +40,17 @@ ITEM_VALUE_TYPES = {
 _INTERVAL_UNITS = {"DAY", "WEEK", "MONTH", "YEAR"}
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _DATE_PARTS = (exp.Year, exp.Month, exp.Day)
+_NULL_SENSITIVE = (
+    exp.Is,
+    exp.Coalesce,
+    exp.Greatest,
+    exp.Least,
+    exp.Nullif,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+)
+"""Constructs that read a NULL as a value (IS [NOT] NULL, COALESCE/IFNULL/NVL, GREATEST and
+LEAST, which skip NULLs, IS [NOT] DISTINCT FROM, NULLIF) instead of passing it on as UNKNOWN."""
 _READS_TABLE = "reads a table or runs a query: a criterion may only read the candidate's data items"
 ALLOWED_FUNCTIONS = "YEAR, MONTH, DAY, ROUND, ABS, COALESCE, GREATEST, LEAST, CAST"
 
@@ -82,6 +93,24 @@ def check_expression(
         raise ExpressionError(f"gives a {found}, but the item is a {want}")
     used = sorted({c.name for c in tree.find_all(exp.Column)})
     return CheckedExpression(sql=tree.sql(dialect=DIALECT), items=tuple(used), tree=tree)
+
+
+def null_tested_items(tree: exp.Expression) -> tuple[str, ...]:
+    """The items whose NULL the expression reads as a value rather than as UNKNOWN: those under
+    IS [NOT] NULL, COALESCE, GREATEST/LEAST, IS [NOT] DISTINCT FROM or NULLIF, and those in a CASE
+    operand or WHEN/IF condition (a NULL condition takes the next branch, as if it were false).
+    Elsewhere a NULL item gives SQL's three-valued answer: TRUE or FALSE only when every value
+    of the item would give it."""
+    tested: set[str] = set()
+    for node in tree.walk():
+        parts: list[exp.Expression] = []
+        if isinstance(node, _NULL_SENSITIVE):
+            parts = [node]
+        elif isinstance(node, exp.Case | exp.If) and node.this is not None:
+            parts = [node.this]  # a simple CASE's operand, or a WHEN / IF condition
+        for part in parts:
+            tested.update(column.name for column in part.find_all(exp.Column))
+    return tuple(sorted(tested))
 
 
 def _left(node: exp.Expression) -> exp.Expression:
