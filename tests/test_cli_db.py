@@ -63,7 +63,7 @@ def test_a_database_of_a_newer_release_is_refused_clearly(tmp_path: Path) -> Non
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(EndotrialError, match="revision 0099, which this endotrial .* does not"):
+    with pytest.raises(EndotrialError, match=r"revision 0099, which this endotrial .* does not"):
         open_trial_database(url)
     result = runner.invoke(app, ["db", "upgrade", "--database", url])
     assert result.exit_code == 2 and "made by a newer release" in result.output
