@@ -20,7 +20,7 @@ from endotrial.services import (
     screen,
     start_cycle,
 )
-from endotrial.store import CycleKind, Role
+from endotrial.store import Role
 
 SCREENED_ON = dt.date(2025, 10, 1)
 TREATMENT_START = dt.date(2025, 10, 6)
@@ -146,7 +146,7 @@ def allocated(trial: Trial, ref: str, arm: str, *, start_treatment: bool = True)
             trial.engine,
             trial.protocol,
             participant_id=participant_id,
-            kind=CycleKind.TREATMENT,
+            cycle="treatment",
             start_date=TREATMENT_START,
             user=COORDINATOR,
         )
@@ -190,7 +190,7 @@ def start_transfer_cycle(trial: Trial, participant_id: int) -> int:
         trial.engine,
         trial.protocol,
         participant_id=participant_id,
-        kind=CycleKind.TRANSFER,
+        cycle="transfer",
         start_date=TRANSFER_CYCLE_START,
         user=COORDINATOR,
     )

@@ -72,7 +72,7 @@ from endotrial.services import (
     unlock_participant,
     withdraw,
 )
-from endotrial.store import AuditEntry, CycleKind, Role, User, unit_of_work
+from endotrial.store import AuditEntry, Role, User, unit_of_work
 
 DEACTIVATED = "former.pi"
 UNKNOWN = "nobody"
@@ -168,7 +168,7 @@ def _start_cycle(t: Trial, pid: int, user: str) -> None:
         t.engine,
         t.protocol,
         participant_id=pid,
-        kind=CycleKind.TREATMENT,
+        cycle="treatment",
         start_date=TREATMENT_START,
         user=user,
     )

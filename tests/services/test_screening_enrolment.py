@@ -29,7 +29,7 @@ from endotrial.services import (
     screen_many,
     start_cycle,
 )
-from endotrial.store import CycleKind, Participant, Screening, ScreeningDecision
+from endotrial.store import Participant, Screening, ScreeningDecision
 
 
 def test_everyone_screened_is_logged_with_decision_and_reasons(
@@ -283,7 +283,7 @@ def test_allocation_and_treatment_follow_enrolment(engine: Engine, seed_protocol
             engine,
             seed_protocol,
             participant_id=participant_id,
-            kind=CycleKind.TREATMENT,
+            cycle="treatment",
             start_date=SCREENED_ON,
             user=COORDINATOR,
         )

@@ -13,8 +13,10 @@ from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.demo import effects as fx
-from endotrial.demo.population import Candidate, candidate_pool
+from endotrial.demo.population import FIRST_SCREENING, Candidate, candidate_pool
+from endotrial.demo.target import prepare_demo_database, remove_sqlite_file
 from endotrial.dosing import compute_dose
+from endotrial.errors import InputError
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
     AdverseEventInput,
@@ -57,7 +59,6 @@ from endotrial.services import (
 )
 from endotrial.store import (
     AdverseEvent,
-    CycleKind,
     EmbryoTransfer,
     Participant,
     ParticipantLock,
@@ -73,8 +74,8 @@ from endotrial.store import (
 
 DEFAULT_SEED = 20250930
 #: The synthetic trial's data cut-off: nothing later is recorded, so visits due after it are
-#: still pending (fixed so that runs reproduce; in the past, since the services refuse dates
-#: in the future).
+#: still pending. Fixed so that runs reproduce; a machine whose clock is earlier uses its own
+#: date instead (the services refuse dates in the future), see `data_cutoff`.
 DATA_CUTOFF = dt.date(2026, 11, 20)
 DEFAULT_CANDIDATES = 150
 COORDINATOR = "coord.li"
@@ -111,6 +112,7 @@ class DemoSummary:
     """What the synthetic run produced (equal for equal seeds, whatever the time taken)."""
 
     seed: int
+    data_cutoff: dt.date
     screened: int
     decisions: dict[str, int]
     enrolled_by_arm: dict[str, int]
@@ -129,23 +131,80 @@ class DemoSummary:
     elapsed_seconds: float = field(compare=False)
 
 
+def data_cutoff(today: dt.date | None = None) -> dt.date:
+    """The cut-off a run uses: `DATA_CUTOFF`, or today when the clock is earlier.
+
+    Runs reproduce (same seed, same trial) whenever the clock is on or after `DATA_CUTOFF`;
+    on an earlier clock the trial is the same up to today and stops there.
+    """
+    return min(DATA_CUTOFF, today or dt.date.today())
+
+
+def check_seed(seed: int) -> int:
+    """A seed the random generator accepts: a whole number, 0 or more."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(
+            f"seed {seed} cannot seed the synthetic trial: give a whole number, 0 or more "
+            f"(the same seed gives the same trial; default {DEFAULT_SEED})"
+        )
+    return seed
+
+
+def create_demo(
+    url: str | None,
+    *,
+    seed: int = DEFAULT_SEED,
+    replace: bool = False,
+    protocol: Protocol | None = None,
+    today: dt.date | None = None,
+) -> DemoSummary:
+    """What `endotrial demo` does: check the inputs, prepare the database, build the run.
+
+    Nothing is created when an input is wrong; a SQLite file created here is removed again
+    when the build fails half-way, so that running it again is not refused as "holds data".
+    """
+    check_seed(seed)
+    _check_cutoff(data_cutoff(today))
+    created = prepare_demo_database(url, replace=replace)
+    try:
+        return build_demo(url, seed=seed, protocol=protocol, today=today)
+    except BaseException:
+        if created is not None:
+            remove_sqlite_file(created)
+        raise
+
+
 def build_demo(
-    url: str,
+    url: str | None,
     *,
     seed: int = DEFAULT_SEED,
     candidates: int = DEFAULT_CANDIDATES,
     protocol: Protocol | None = None,
+    today: dt.date | None = None,
 ) -> DemoSummary:
-    """Create (migrate) the database at `url` and fill it with a synthetic run of the trial."""
+    """Create (migrate) the database at `url` and fill it with a synthetic run of the trial,
+    recorded up to `data_cutoff(today)` (today: the machine's date by default)."""
+    check_seed(seed)
+    cutoff = _check_cutoff(data_cutoff(today))
     started = time.perf_counter()
     upgrade_database(url)
     engine = make_engine(url)
     try:
-        run = _Run(engine, protocol or load_protocol(), np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        run = _Run(engine, protocol or load_protocol(), rng, cutoff)
         run.execute(candidates)
-        return _summary(engine, run.protocol, seed, time.perf_counter() - started)
+        return _summary(engine, run.protocol, seed, cutoff, time.perf_counter() - started)
     finally:
         engine.dispose()
+
+
+def _check_cutoff(cutoff: dt.date) -> dt.date:
+    if cutoff < FIRST_SCREENING:
+        raise InputError(
+            f"the synthetic trial starts screening on {FIRST_SCREENING}, after this machine's "
+            f"date {cutoff}: check the computer's clock"
+        )
+    return cutoff
 
 
 def render_summary(summary: DemoSummary) -> str:
@@ -161,7 +220,7 @@ def render_summary(summary: DemoSummary) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(summary.clinical_pregnancies_by_arm.items()))
         + "; live births: "
         + ", ".join(f"{k} {v}" for k, v in sorted(summary.live_births_by_arm.items())),
-        f"data cut-off {DATA_CUTOFF}: {summary.in_follow_up} still before their transfer",
+        f"data cut-off {summary.data_cutoff}: {summary.in_follow_up} still before their transfer",
         f"adverse events {summary.adverse_events} ({summary.serious_adverse_events} serious); "
         f"deviations {summary.deviations}; open queries {summary.open_queries}",
         "SYNTHETIC DATA for demonstration only: never analyse as evidence.",
@@ -170,10 +229,13 @@ def render_summary(summary: DemoSummary) -> str:
 
 
 class _Run:
-    def __init__(self, engine: Engine, protocol: Protocol, rng: np.random.Generator) -> None:
+    def __init__(
+        self, engine: Engine, protocol: Protocol, rng: np.random.Generator, cutoff: dt.date
+    ) -> None:
         self.engine = engine
         self.protocol = protocol
         self.rng = rng
+        self.cutoff = cutoff
         self.site_id = 0
         self.threshold_mm = float(protocol.setting("transfer_thickness_min_mm").value)
 
@@ -183,15 +245,26 @@ class _Run:
         )
         for member in TEAM:
             add_user(self.engine, member, site_id=self.site_id, user=INVESTIGATOR)
-        pool = candidate_pool(self.rng, size)
+        pool = [
+            candidate
+            for candidate in candidate_pool(self.rng, size)
+            if _date(candidate.items["screening_date"]) <= self.cutoff
+        ]
         inputs = [CandidateInput(c.ref, c.items, self.site_id) for c in pool]
         # The synthetic calendar is fixed (reproducible), so "today" is the last screening day.
         today = max(_date(c.items["screening_date"]) for c in pool)
         records = screen_many(self.engine, self.protocol, inputs, user=COORDINATOR, today=today)
         for candidate, record, arm in self._enrolments(pool, records):
-            participant_id = self._enrol(candidate, record, arm)
-            _Follow(self, participant_id, arm, candidate).run()
+            with contextlib.suppress(_PastCutoff):  # consent after the cut-off: still to come
+                participant_id = self._enrol(candidate, record, arm)
+                _Follow(self, participant_id, arm, candidate).run()
         self._monitoring()
+
+    def by_cutoff(self, on: dt.date) -> dt.date:
+        """`on`, or stop recording (raise _PastCutoff) when it lies after the data cut-off."""
+        if on > self.cutoff:
+            raise _PastCutoff
+        return on
 
     def _enrolments(
         self, pool: list[Candidate], records: list[ScreeningRecord]
@@ -211,7 +284,7 @@ class _Run:
 
     def _enrol(self, candidate: Candidate, record: ScreeningRecord, arm: str) -> int:
         screened_on = _date(candidate.items["screening_date"])
-        consent_on = screened_on + dt.timedelta(days=int(self.rng.integers(0, 5)))
+        consent_on = self.by_cutoff(screened_on + dt.timedelta(days=int(self.rng.integers(0, 5))))
         consent = ConsentInput(record.screening_id, "v1.1 (2025-08-20)", consent_on, COORDINATOR)
         participant_id = record_consent(self.engine, consent, user=COORDINATOR)
         enrol(
@@ -276,12 +349,9 @@ class _Follow:
     def day(self, cycle_start: dt.date, cycle_day: int) -> dt.date:
         return cycle_start + dt.timedelta(days=cycle_day - 1)
 
-    @staticmethod
-    def by_cutoff(on: dt.date) -> dt.date:
+    def by_cutoff(self, on: dt.date) -> dt.date:
         """`on`, or stop following her when it lies after the data cut-off."""
-        if on > DATA_CUTOFF:
-            raise _PastCutoff
-        return on
+        return self.trial.by_cutoff(on)
 
     def run(self) -> None:
         with contextlib.suppress(_PastCutoff):  # the rest of her follow-up is still to come
@@ -306,7 +376,7 @@ class _Follow:
             self.engine,
             self.protocol,
             participant_id=self.pid,
-            kind=CycleKind.TREATMENT,
+            cycle="treatment",
             start_date=self.start,
             user=COORDINATOR,
         )
@@ -415,8 +485,8 @@ class _Follow:
                 related_procedure=related["procedure"],
                 related_cells=related["cells"],
                 related_hrt=related["hrt"],
-                resolution_date=resolved_on if resolved_on <= DATA_CUTOFF else None,
-                outcome="recovered" if resolved_on <= DATA_CUTOFF else "recovering",
+                resolution_date=resolved_on if resolved_on <= self.trial.cutoff else None,
+                outcome="recovered" if resolved_on <= self.trial.cutoff else "recovering",
             )
             report_adverse_event(self.engine, self.protocol, event, user=COORDINATOR)
 
@@ -429,7 +499,7 @@ class _Follow:
             self.engine,
             self.protocol,
             participant_id=self.pid,
-            kind=CycleKind.TRANSFER,
+            cycle="transfer",
             start_date=start,
             user=COORDINATOR,
         )
@@ -564,7 +634,9 @@ def _date(value: object) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-def _summary(engine: Engine, protocol: Protocol, seed: int, elapsed_s: float) -> DemoSummary:
+def _summary(
+    engine: Engine, protocol: Protocol, seed: int, cutoff: dt.date, elapsed_s: float
+) -> DemoSummary:
     with Session(engine) as session:
         decisions = Counter(d.value for d in session.scalars(select(Screening.decision)))
         arm_rows = session.scalars(select(Participant.arm).where(Participant.arm.is_not(None)))
@@ -587,6 +659,7 @@ def _summary(engine: Engine, protocol: Protocol, seed: int, elapsed_s: float) ->
         births[arm] += bool(outcome.live_birth)
     return DemoSummary(
         seed=seed,
+        data_cutoff=cutoff,
         screened=sum(decisions.values()),
         decisions=dict(sorted(decisions.items())),
         enrolled_by_arm=dict(sorted(arms.items())),

@@ -16,7 +16,6 @@ from endotrial.services.errors import LockedError, NotFoundError, PermissionDeni
 from endotrial.store import (
     Audited,
     Cycle,
-    CycleKind,
     DataQuery,
     EmbryoTransfer,
     Participant,
@@ -119,14 +118,61 @@ def require_role(session: Session, username: str, role: Role, doing: str) -> Use
     return user
 
 
-def cycle_of(session: Session, participant_id: int, kind: CycleKind) -> Cycle | None:
-    """The participant's latest cycle of this kind."""
+def cycle_of(session: Session, participant_id: int, cycle_id: str) -> Cycle | None:
+    """Her latest cycle of the protocol's cycle `cycle_id`."""
     query = (
         select(Cycle)
-        .where(Cycle.participant_id == participant_id, Cycle.kind == kind)
+        .where(Cycle.participant_id == participant_id, Cycle.kind == cycle_id)
         .order_by(Cycle.start_date.desc(), Cycle.id.desc())
     )
     return session.scalars(query).first()
+
+
+def cycle_on(session: Session, participant_id: int, on: dt.date) -> Cycle | None:
+    """The cycle she was in on `on`: the latest one started by then."""
+    query = (
+        select(Cycle)
+        .where(Cycle.participant_id == participant_id, Cycle.start_date <= on)
+        .order_by(Cycle.start_date.desc(), Cycle.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def event_cycle(protocol: Protocol, event_id: str) -> str | None:
+    """The protocol cycle an event falls in, found by following its anchors back to a cycle
+    day, a cycle's start event or a procedure (None for an event outside every cycle)."""
+    events = {e.id: e for e in protocol.schedule}
+    starts = {c.start_event: c.id for c in protocol.cycles}
+    procedures = {p.id: p.cycle for p in protocol.procedures}
+    seen: set[str] = set()
+    current: str | None = event_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        if current in starts:
+            return starts[current]
+        if current in procedures:
+            return procedures[current]
+        event = events.get(current)
+        if event is None:
+            return None
+        if event.cycle is not None:
+            return event.cycle
+        current = event.anchor
+    return None
+
+
+def transfer_event(protocol: Protocol) -> str | None:
+    """The protocol's embryo-transfer event (its schedule event of kind 'transfer')."""
+    return next((e.id for e in protocol.schedule if e.kind == TRANSFER_EVENT_KIND), None)
+
+
+def check_protocol_cycle(protocol: Protocol, cycle_id: str) -> None:
+    """Refuse a cycle id the protocol does not define, naming those it does."""
+    known = [c.id for c in protocol.cycles]
+    if cycle_id not in known:
+        raise RuleViolation(
+            f"protocol {protocol.protocol_id} has no cycle '{cycle_id}': use one of {known}"
+        )
 
 
 def actual_dates(
@@ -136,8 +182,7 @@ def actual_dates(
     each cycle's start event, her arm's procedure, and the event of kind 'transfer'."""
     dates: dict[str, dt.date] = {}
     for cycle in protocol.cycles:
-        kind = next((k for k in CycleKind if k.value == cycle.id), None)
-        row = cycle_of(session, participant.id, kind) if kind is not None else None
+        row = cycle_of(session, participant.id, cycle.id)
         if row is not None:
             dates[cycle.start_event] = row.start_date
     arm = protocol.arm(participant.arm or "")
@@ -149,9 +194,9 @@ def actual_dates(
             EmbryoTransfer.participant_id == participant.id, EmbryoTransfer.cancelled.is_(False)
         )
     )
-    transfer_events = [e.id for e in protocol.schedule if e.kind == TRANSFER_EVENT_KIND]
-    if transfer is not None and transfer_events:
-        dates[transfer_events[0]] = transfer.transfer_date
+    transfer_id = transfer_event(protocol)
+    if transfer is not None and transfer_id is not None:
+        dates[transfer_id] = transfer.transfer_date
     return dates
 
 

@@ -21,15 +21,16 @@ from endotrial.services._common import (
     allocated_participant,
     check_not_future,
     check_window,
-    cycle_of,
+    cycle_on,
+    event_cycle,
     get_row,
     open_edit_query,
+    transfer_event,
     writable_participant,
 )
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import (
-    CycleKind,
     EmbryoTransfer,
     Participant,
     PregnancyOutcome,
@@ -62,10 +63,10 @@ def record_ultrasound(
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.RECORD_ULTRASOUND)
         participant = allocated_participant(session, scan.participant_id)
-        cycle = _cycle_on(session, participant.id, scan.scan_date)
+        cycle = cycle_on(session, participant.id, scan.scan_date)
         row = Ultrasound(
             participant_id=participant.id,
-            cycle_id=cycle,
+            cycle_id=cycle.id if cycle is not None else None,
             scan_date=scan.scan_date,
             thickness_mm=scan.thickness_mm,
             trilaminar=scan.trilaminar,
@@ -98,15 +99,6 @@ def correct_ultrasound(
         scan.thickness_mm = thickness_mm
 
 
-def _cycle_on(session: Session, participant_id: int, on: dt.date) -> int | None:
-    """The cycle (transfer before treatment) that had started by `on`."""
-    for kind in (CycleKind.TRANSFER, CycleKind.TREATMENT):
-        cycle = cycle_of(session, participant_id, kind)
-        if cycle is not None and cycle.start_date <= on:
-            return cycle.id
-    return None
-
-
 @dataclass(frozen=True)
 class TransferInput:
     """A frozen embryo transfer (Gardner grades such as '4AB'), or its cancellation."""
@@ -129,9 +121,13 @@ def record_transfer(
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.RECORD_TRANSFER)
         participant = allocated_participant(session, transfer.participant_id)
-        cycle = cycle_of(session, participant.id, CycleKind.TRANSFER)
-        if cycle is None or cycle.start_date > transfer.transfer_date:
-            raise RuleViolation("record the transfer cycle's start (before the transfer) first")
+        cycle = cycle_on(session, participant.id, transfer.transfer_date)
+        expected = _transfer_cycle(protocol)
+        if cycle is None or (expected is not None and cycle.kind != expected):
+            raise RuleViolation(
+                f"record the start of her {expected or 'current'} cycle (on or before the "
+                "transfer) first"
+            )
         if _transfer_of(session, participant.id) is not None:
             raise RuleViolation(f"participant {participant.study_id} already has a transfer")
         row = EmbryoTransfer(
@@ -156,6 +152,11 @@ def record_transfer(
         if not cancelled:
             _check_thickness(session, protocol, row)
         return row.id
+
+
+def _transfer_cycle(protocol: Protocol) -> str | None:
+    event_id = transfer_event(protocol)
+    return event_cycle(protocol, event_id) if event_id is not None else None
 
 
 def _check_transfer_shape(transfer: TransferInput, cancelled: bool) -> None:

@@ -16,6 +16,7 @@ from endotrial.services._common import (
     allocated_participant,
     check_not_before_enrolment,
     check_not_future,
+    check_protocol_cycle,
     check_window,
     cycle_of,
     open_edit_query,
@@ -26,7 +27,6 @@ from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import (
     Cycle,
-    CycleKind,
     MedicationRecord,
     Participant,
     Procedure,
@@ -40,40 +40,39 @@ def start_cycle(
     protocol: Protocol,
     *,
     participant_id: int,
-    kind: CycleKind,
+    cycle: str,
     start_date: dt.date,
     user: str,
 ) -> int:
-    """Record day 1 of a cycle; the transfer cycle is checked against its schedule window."""
+    """Record day 1 of the protocol's cycle `cycle` (cycles start in the protocol's order); a
+    start outside its schedule window opens a query."""
+    check_protocol_cycle(protocol, cycle)
     check_not_future(start_date=start_date)
     with unit_of_work(engine, user=user) as session:
         authorize(session, user, Operation.START_CYCLE)
         participant = allocated_participant(session, participant_id)
         check_not_before_enrolment(participant, "start_date", start_date)
-        if cycle_of(session, participant_id, kind) is not None:
+        if cycle_of(session, participant_id, cycle) is not None:
             raise RuleViolation(
-                f"participant {participant.study_id} already has a {kind.value} cycle: "
+                f"participant {participant.study_id} already has a {cycle} cycle: "
                 "correct its start date instead of starting another"
             )
-        if (
-            kind is CycleKind.TRANSFER
-            and cycle_of(session, participant_id, CycleKind.TREATMENT) is None
-        ):
-            raise RuleViolation("start the treatment cycle before the transfer cycle")
-        cycle = Cycle(participant_id=participant_id, kind=kind, start_date=start_date)
-        session.add(cycle)
-        if kind is CycleKind.TRANSFER:
-            check_window(
-                session,
-                protocol,
-                participant,
-                cycle,
-                "start_date",
-                protocol.cycle(kind.value).start_event,
-                start_date,
-            )
+        _check_earlier_cycles_started(session, protocol, participant_id, cycle)
+        row = Cycle(participant_id=participant_id, kind=cycle, start_date=start_date)
+        session.add(row)
+        start_event = protocol.cycle(cycle).start_event
+        check_window(session, protocol, participant, row, "start_date", start_event, start_date)
         session.flush()
-        return cycle.id
+        return row.id
+
+
+def _check_earlier_cycles_started(
+    session: Session, protocol: Protocol, participant_id: int, cycle: str
+) -> None:
+    order = [c.id for c in protocol.cycles]
+    for earlier in order[: order.index(cycle)]:
+        if cycle_of(session, participant_id, earlier) is None:
+            raise RuleViolation(f"start the {earlier} cycle before the {cycle} cycle")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def record_medication(
         participant = allocated_participant(session, medication.participant_id)
         if regimen.id not in protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(f"regimen {regimen.id} is not part of arm '{participant.arm}'")
-        cycle = cycle_of(session, participant.id, _cycle_kind(regimen.id, regimen.cycle))
+        cycle = cycle_of(session, participant.id, regimen.cycle)
         if cycle is None:
             raise RuleViolation(f"start the {regimen.cycle} cycle before recording {regimen.id}")
         row = MedicationRecord(
@@ -120,17 +119,6 @@ def record_medication(
         session.flush()
         _check_regimen_days(session, protocol, participant, row, medication)
         return row.id
-
-
-def _cycle_kind(regimen_id: str, cycle_id: str) -> CycleKind:
-    kind = next((k for k in CycleKind if k.value == cycle_id), None)
-    if kind is None:
-        recorded = ", ".join(k.value for k in CycleKind)
-        raise RuleViolation(
-            f"regimen {regimen_id} belongs to cycle '{cycle_id}', which the trial's database "
-            f"does not record (it records {recorded} cycles)"
-        )
-    return kind
 
 
 def _check_regimen_days(
@@ -209,7 +197,7 @@ def record_procedure(
         _check_pre_checks(protocol, spec, procedure.pre_checks)
         overridden = _check_override(session, problems, procedure.override_reason, user)
         _check_once(session, participant)
-        row = _procedure_row(session, procedure, plan)
+        row = _procedure_row(session, procedure, plan, protocol.procedure(spec).cycle)
         check_window(
             session, protocol, participant, row, "procedure_date", spec, procedure.procedure_date
         )
@@ -274,10 +262,12 @@ def _check_once(session: Session, participant: Participant) -> None:
         )
 
 
-def _procedure_row(session: Session, procedure: ProcedureInput, plan: DosePlan) -> Procedure:
-    cycle = cycle_of(session, procedure.participant_id, CycleKind.TREATMENT)
+def _procedure_row(
+    session: Session, procedure: ProcedureInput, plan: DosePlan, cycle_id: str
+) -> Procedure:
+    cycle = cycle_of(session, procedure.participant_id, cycle_id)
     if cycle is None:
-        raise RuleViolation("start the treatment cycle before recording the infusion")
+        raise RuleViolation(f"start the {cycle_id} cycle before recording the procedure")
     row = Procedure(
         participant_id=procedure.participant_id,
         cycle_id=cycle.id,

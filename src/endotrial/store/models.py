@@ -40,11 +40,6 @@ class ScreeningDecision(enum.StrEnum):
     INCOMPLETE = "incomplete"
 
 
-class CycleKind(enum.StrEnum):
-    TREATMENT = "treatment"
-    TRANSFER = "transfer"
-
-
 class Relatedness(enum.StrEnum):
     NOT_RELATED = "not_related"
     UNLIKELY = "unlikely"
@@ -132,9 +127,11 @@ class Allocation(Audited):
 
 
 class Cycle(Audited):
+    """One of her cycles; `kind` is the protocol's cycle id (e.g. 'treatment', 'transfer')."""
+
     __tablename__ = "cycles"
     participant_id: Mapped[int] = participant_fk()
-    kind: Mapped[CycleKind] = mapped_column(str_enum(CycleKind))
+    kind: Mapped[str] = mapped_column(String(32))
     start_date: Mapped[date]
 
 
