@@ -54,3 +54,35 @@ def test_verify_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_history_prints_values_as_a_reader_writes_them(tmp_path: Path) -> None:
+    url = _database_with_history(tmp_path)
+    result = runner.invoke(app, ["audit", "history", "sites", "1", "name", "--database", url])
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()
+    assert "insert: (blank) → Sixth Affiliated Hospital" in first
+    assert "update: Sixth Affiliated Hospital → Sixth Affiliated Hospital, Sun Yat-sen" in second
+    assert "None" not in result.output and "'" not in result.output
+
+
+def test_history_refuses_an_unknown_table_or_field(tmp_path: Path) -> None:
+    url = _database_with_history(tmp_path)
+    table = runner.invoke(app, ["audit", "history", "site", "1", "name", "--database", url])
+    assert table.exit_code == 2
+    assert "no audited table 'site' (did you mean 'sites'?)" in table.output
+    assert "ultrasounds" in table.output
+    field = runner.invoke(app, ["audit", "history", "sites", "1", "nmae", "--database", url])
+    assert field.exit_code == 2
+    assert "table sites has no field 'nmae' (did you mean 'name'?)" in field.output
+    assert "code" in field.output
+    row = runner.invoke(app, ["audit", "history", "sites", "one", "name", "--database", url])
+    assert row.exit_code == 2 and "not a record id" in row.output
+
+
+def test_history_says_when_there_is_nothing_to_show(tmp_path: Path) -> None:
+    url = _database_with_history(tmp_path)
+    missing = runner.invoke(app, ["audit", "history", "sites", "99", "name", "--database", url])
+    assert missing.exit_code == 0, missing.output
+    assert "no recorded changes of name for sites #99" in missing.output
+    assert "holds no record sites #99" in missing.output

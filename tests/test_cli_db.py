@@ -67,3 +67,54 @@ def test_a_database_of_a_newer_release_is_refused_clearly(tmp_path: Path) -> Non
         open_trial_database(url)
     result = runner.invoke(app, ["db", "upgrade", "--database", url])
     assert result.exit_code == 2 and "made by a newer release" in result.output
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "status"], ["audit", "verify"]])
+@pytest.mark.parametrize("given", ["endotrial.db", "nonsense"])
+def test_a_path_instead_of_a_url_is_a_clear_error(
+    command: list[str], given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*command, "--database", given])
+    assert result.exit_code == 2, result.output
+    assert f"database '{given}' is not a database URL" in result.output
+    assert "sqlite:///endotrial.db" in result.output and "postgresql+psycopg://" in result.output
+    assert not list(tmp_path.iterdir()), "nothing is created"
+
+
+def test_a_path_in_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENDOTRIAL_DATABASE_URL", "endotrial.db")
+    for command in (["db", "status"], ["demo"], ["audit", "history", "sites", "1", "name"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "'endotrial.db' (from ENDOTRIAL_DATABASE_URL) is not a database URL" in (
+            result.output
+        )
+
+
+def test_an_unreachable_server_names_the_host_never_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Port 1 on this machine refuses at once: no server, no wait."""
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql+psycopg://trialuser:s3cret-pw@127.0.0.1:1/trial"
+    for command in (["db", "upgrade"], ["db", "status"], ["audit", "verify"], ["demo"]):
+        result = runner.invoke(app, [*command, "--database", url])
+        assert result.exit_code == 2, (command, result.output)
+        assert "cannot connect to the postgresql database 'trial' on 127.0.0.1:1" in (
+            result.output
+        ), command
+        assert "user 'trialuser'" in result.output and "server is running" in result.output
+        assert "s3cret" not in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'trial.db'}"
+    result = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert result.exit_code == 2, result.output
+    assert "cannot open the SQLite database" in result.output
+    assert "check that its folder exists" in result.output

@@ -25,3 +25,15 @@ def test_demo_builds_a_verifiable_trial_and_refuses_to_overwrite(tmp_path: Path)
     replaced = runner.invoke(app, ["demo", "--database", url, "--seed", "7", "--replace"])
     assert replaced.exit_code == 0, replaced.output
     assert built.output.splitlines()[2:] == replaced.output.splitlines()[2:]
+
+
+def test_a_negative_seed_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = runner.invoke(app, ["demo", "--database", url, "--seed", "-1"])
+    assert result.exit_code == 2, result.output
+    assert "seed -1" in result.output and "0 or more" in result.output
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "demo.db").write_bytes(b"kept")
+    replaced = runner.invoke(app, ["demo", "--database", url, "--seed", "-1", "--replace"])
+    assert replaced.exit_code == 2
+    assert (tmp_path / "demo.db").read_bytes() == b"kept", "--replace deletes nothing then"

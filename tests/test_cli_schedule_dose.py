@@ -37,6 +37,19 @@ def test_schedule_ics_file_imports(tmp_path: Path) -> None:
     assert "Uterine-artery infusion of hBMSC" in summaries
 
 
+def test_schedule_ics_for_one_participant(tmp_path: Path) -> None:
+    args = ["schedule", "--arm", "control", "--cycle-start", "2026-01-05", "--format", "ics"]
+    result = runner.invoke(app, [*args, "--participant", "P-017"])
+    assert result.exit_code == 0, result.output
+    events = list(Calendar.from_ical(result.stdout.encode()).walk("VEVENT"))
+    assert all(str(e["UID"]).startswith("nct07176143-control-P-017-20260105-") for e in events)
+    assert all(str(e["SUMMARY"]).startswith("P-017: ") for e in events)
+    table = runner.invoke(app, [*args[:5], "--participant", "P-017"])
+    assert table.exit_code == 0 and "participant P-017" in table.output.splitlines()[0]
+    named = runner.invoke(app, [*args, "--participant", "Li Na"])
+    assert named.exit_code == 2 and "never her name" in named.output
+
+
 def test_schedule_bad_date_is_a_clear_error() -> None:
     result = runner.invoke(app, ["schedule", "--arm", "hbmsc", "--cycle-start", "05/01/2026"])
     assert result.exit_code == 2
@@ -64,3 +77,21 @@ def test_dose_release_results_and_weight_limits() -> None:
     assert json.loads(result.output)["released"] is False
     too_heavy = runner.invoke(app, ["dose", "--weight-kg", "120"])
     assert too_heavy.exit_code == 2 and "35–90 kg" in too_heavy.output
+
+
+def test_dose_refuses_an_unknown_release_word_and_a_fractional_viability() -> None:
+    neg = runner.invoke(app, ["dose", "--weight-kg", "58", "--release", "sterility=neg"])
+    assert neg.exit_code == 2, neg.output
+    assert "did you mean 'negative'?" in neg.output
+    fraction = runner.invoke(app, ["dose", "--weight-kg", "58", "--viability-pct", "0.92"])
+    assert fraction.exit_code == 2, fraction.output
+    assert "did you mean 92?" in fraction.output
+
+
+def test_dose_text_lists_the_release_ids_to_give() -> None:
+    result = runner.invoke(app, ["dose", "--weight-kg", "58", "--viability-pct", "92"])
+    assert result.exit_code == 0, result.output
+    for criterion_id in ("viability_pct", "sterility", "endotoxin_eu_ml", "cd105_pct"):
+        assert f"  {criterion_id}  " in result.output
+    assert "--release ID=VALUE" in result.output
+    assert "--release sterility=negative" in result.output

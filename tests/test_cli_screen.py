@@ -38,3 +38,36 @@ def test_screen_empty_file_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["screen", str(empty)])
     assert result.exit_code == 2
     assert "empty.csv" in result.output
+
+
+def test_screen_table_shows_a_row_without_an_id(tmp_path: Path) -> None:
+    """A trailing row of only commas (spreadsheets write them) is listed as invalid, no crash."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0]
+    candidates = tmp_path / "candidates.csv"
+    blank = "," * header.count(",")
+    candidates.write_text("\n".join([header, lines[1], blank]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["screen", str(candidates)])
+    assert result.exit_code == 0, result.output
+    row_lines = [line for line in result.output.splitlines() if "  row " in line]
+    assert "(no id)" in row_lines[1] and "invalid" in row_lines[1]
+    assert "2 candidates screened" in result.output
+
+
+def test_screen_summary_reads_as_english(tmp_path: Path) -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    single = tmp_path / "one.csv"
+    single.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["screen", str(single)])
+    assert result.exit_code == 0, result.output
+    assert "1 candidate screened" in result.output
+    assert "I1 to confirm at enrolment: consent record (enrolment is refused" in result.output
+    assert "((" not in result.output and "))" not in result.output
+
+
+def test_screen_refuses_an_output_format_it_cannot_write(tmp_path: Path) -> None:
+    out = tmp_path / "results.xlsx"
+    result = runner.invoke(app, ["screen", str(EXAMPLE), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "'.xlsx'" in result.output and ".csv" in result.output and ".parquet" in result.output
+    assert not out.exists()

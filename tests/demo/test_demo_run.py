@@ -1,13 +1,15 @@
 """The synthetic run: built through the services, audited, reproducible from its seed."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from endotrial.demo import DemoSummary, build_demo, render_summary
-from endotrial.demo.run import DATA_CUTOFF
+from endotrial.demo import DemoSummary, build_demo, create_demo, data_cutoff, render_summary
+from endotrial.demo.run import DATA_CUTOFF, _Run
+from endotrial.errors import InputError
 from endotrial.store import (
     AuditEntry,
     Participant,
@@ -76,10 +78,7 @@ def test_audit_chain_verifies_and_history_rebuilds_current_values(
         engine.dispose()
 
 
-def test_nothing_is_dated_after_the_data_cutoff(first_run: tuple[str, DemoSummary]) -> None:
-    """A snapshot of a running trial: every clinical date is on or before the cut-off (and so
-    in the past), and follow-up due later is simply not recorded yet."""
-    url, _summary = first_run
+def _latest_dates(url: str) -> dict[str, str | None]:
     dated = {
         "ultrasounds": ["scan_date"],
         "embryo_transfers": ["transfer_date"],
@@ -91,13 +90,65 @@ def test_nothing_is_dated_after_the_data_cutoff(first_run: tuple[str, DemoSummar
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            for table, columns in dated.items():
-                for column in columns:
-                    latest = connection.scalar(text(f"SELECT max({column}) FROM {table}"))
-                    assert latest is not None, f"{table}.{column} is never recorded"
-                    assert str(latest) <= DATA_CUTOFF.isoformat(), f"{table}.{column}"
+            return {
+                f"{table}.{column}": connection.scalar(text(f"SELECT max({column}) FROM {table}"))
+                for table, columns in dated.items()
+                for column in columns
+            }
     finally:
         engine.dispose()
+
+
+def test_nothing_is_dated_after_the_data_cutoff(first_run: tuple[str, DemoSummary]) -> None:
+    """A snapshot of a running trial: every clinical date is on or before the cut-off (and so
+    in the past), and follow-up due later is simply not recorded yet."""
+    url, summary = first_run
+    assert summary.data_cutoff == data_cutoff() == DATA_CUTOFF  # the clock is after it
+    assert f"data cut-off {DATA_CUTOFF}" in render_summary(summary)
+    for column, latest in _latest_dates(url).items():
+        assert latest is not None, f"{column} is never recorded"
+        assert str(latest) <= DATA_CUTOFF.isoformat(), column
+
+
+def test_an_earlier_clock_cuts_the_trial_off_today(tmp_path: Path) -> None:
+    """On a machine whose date is before the fixed cut-off, the run stops at today instead of
+    failing half-way on a date the services refuse as being in the future."""
+    today = dt.date(2026, 3, 1)
+    assert data_cutoff(today) == today and data_cutoff(dt.date(2027, 1, 1)) == DATA_CUTOFF
+    summary = build_demo(f"sqlite:///{tmp_path / 'early.db'}", seed=SEED, today=today)
+    assert summary.data_cutoff == today
+    assert "data cut-off 2026-03-01" in render_summary(summary)
+    assert 0 < summary.screened < 150
+    for column, latest in _latest_dates(f"sqlite:///{tmp_path / 'early.db'}").items():
+        assert latest is None or str(latest) <= today.isoformat(), column
+    with pytest.raises(InputError, match="check the computer's clock"):
+        build_demo(f"sqlite:///{tmp_path / 'never.db'}", today=dt.date(2024, 1, 1))
+    assert not (tmp_path / "never.db").exists()
+
+
+@pytest.mark.parametrize("seed", [-1, -20250930])
+def test_a_negative_seed_is_refused_before_anything_is_created(tmp_path: Path, seed: int) -> None:
+    with pytest.raises(InputError, match="0 or more"):
+        create_demo(f"sqlite:///{tmp_path / 'demo.db'}", seed=seed)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_build_removes_the_file_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(_run: _Run) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(_Run, "_monitoring", fail)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    with pytest.raises(RuntimeError, match="disk full"):
+        create_demo(url, seed=SEED, today=dt.date(2025, 12, 1))
+    assert not list(tmp_path.iterdir()), "no half-built demo.db, -wal or -shm left"
+    # A file that was there before (here an empty one) is the user's: it is kept.
+    (tmp_path / "demo.db").touch()
+    with pytest.raises(RuntimeError, match="disk full"):
+        create_demo(url, seed=SEED, today=dt.date(2025, 12, 1))
+    assert (tmp_path / "demo.db").exists()
 
 
 def test_same_seed_same_summary(first_run: tuple[str, DemoSummary], tmp_path: Path) -> None:

@@ -268,6 +268,59 @@ def test_text_worksheet(seed: Protocol) -> None:
     assert "Tolerance (±10 %)" in text and "5.400 × 10^7 – 6.600 × 10^7" in text
     assert "NOT RELEASED" in text
     viability_row = next(
-        line for line in text.splitlines() if line.strip().startswith("Viab") and "≥" in line
+        line for line in text.splitlines() if line.strip().startswith("viability_pct ")
     )
+    assert "Viability" in viability_row and "≥ 80 %" in viability_row
     assert "79" in viability_row and "FAIL" in viability_row
+    # Results are given by id (--release sterility=negative): every id is in the worksheet.
+    assert all(f"  {check.criterion_id}  " in text for check in plan.release_checks)
+
+
+@pytest.mark.parametrize("viability_pct", [0.92, 0.8, 0.999])
+def test_viability_as_a_fraction_is_refused_with_the_percentage(
+    seed: Protocol, viability_pct: float
+) -> None:
+    """0.92 typed for 92 % would be counted as 0.92 % viable cells: no product is that."""
+    percent = {0.92: "92", 0.8: "80", 0.999: "99.9"}[viability_pct]
+    with pytest.raises(InputError, match=rf"did you mean {percent}\?"):
+        compute_dose(seed, 60, viability_pct=viability_pct)
+    with pytest.raises(InputError, match=rf"did you mean {percent}\?"):
+        compute_dose(seed, 60, release_results={**ALL_PASS, "viability_pct": viability_pct})
+    assert compute_dose(seed, 60, viability_pct=1).viability_pct == 1
+
+
+@pytest.mark.parametrize(
+    ("criterion_id", "given", "suggestion"),
+    [
+        ("sterility", "neg", "negative"),
+        ("sterility", "negatve", "negative"),
+        ("mycoplasma", "pos", "positive"),
+        ("sterility", "ok", None),
+        ("sterility", "", None),
+        ("sterility", "not detected", None),
+    ],
+)
+def test_release_words_outside_the_allowed_set_are_refused(
+    rule: DoseRule, criterion_id: str, given: str, suggestion: str | None
+) -> None:
+    """An abbreviation or a typo is neither a pass nor a fail: it is refused, naming the words
+    the protocol's test takes, instead of silently failing the product."""
+    with pytest.raises(InputError) as caught:
+        release_checks(rule, {criterion_id: given})
+    message = str(caught.value)
+    assert f"release result for {criterion_id}" in message
+    assert "'negative' (passes)" in message and "'positive'" in message
+    if suggestion:
+        assert f"did you mean '{suggestion}'?" in message
+    else:
+        assert "did you mean" not in message
+
+
+def test_release_words_in_the_allowed_set_are_judged(rule: DoseRule) -> None:
+    checks = release_checks(
+        rule, {"sterility": "NEGATIVE", "mycoplasma": " Detected ", "viability_pct": 85}
+    )
+    status = {check.criterion_id: check.status for check in checks}
+    assert status["sterility"] is ReleaseStatus.passed
+    assert status["mycoplasma"] is ReleaseStatus.failed
+    assert status["viability_pct"] is ReleaseStatus.passed

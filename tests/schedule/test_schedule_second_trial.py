@@ -89,5 +89,5 @@ def test_missing_root_names_this_protocols_anchor(second: Protocol) -> None:
 def test_ics_uids_carry_this_protocol(scaffold: Schedule) -> None:
     calendar = Calendar.from_ical(render_schedule_ics(scaffold))
     uids = {str(e["UID"]) for e in calendar.walk("VEVENT")}
-    assert "test-thin-endometrium-scaffold_msc-scaffold_placement@endotrial" in uids
+    assert "test-thin-endometrium-scaffold_msc-20260302-scaffold_placement@endotrial" in uids
     assert len(uids) == len(scaffold)

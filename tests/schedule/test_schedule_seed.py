@@ -238,15 +238,56 @@ def test_ics_round_trip(hbmsc: Schedule) -> None:
     by_uid = {str(e["UID"]): e for e in events}
     assert len(by_uid) == len(events)
     for event in hbmsc:
-        vevent = by_uid[f"nct07176143-hbmsc-{event.id}@endotrial"]
+        vevent = by_uid[f"nct07176143-hbmsc-20260105-{event.id}@endotrial"]
         assert vevent.decoded("DTSTART") == event.date
         assert vevent.decoded("DTEND") == event.date + dt.timedelta(days=1)
         assert str(vevent["SUMMARY"]) == event.label
         assert vevent.decoded("DTSTAMP") == stamp
-    scan = by_uid["nct07176143-hbmsc-clinical_pregnancy_ultrasound@endotrial"]
+    scan = by_uid["nct07176143-hbmsc-20260105-clinical_pregnancy_ultrasound@endotrial"]
     description = str(scan["DESCRIPTION"])
     assert "2026-03-18 to 2026-04-01" in description
     assert "positive beta-hCG" in description
     assert "hbmsc" in description
     # The same schedule and stamp give the same bytes (stable UIDs, no hidden state).
     assert render_schedule_ics(hbmsc, stamp=stamp) == data
+
+
+def test_ics_uids_differ_between_participants_and_cycle_starts(
+    seed: Protocol, hbmsc: Schedule
+) -> None:
+    """Two participants' calendars imported into one clinic calendar must not replace each
+    other's events: the UID carries the participant's study id and the cycle start."""
+    stamp = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    later = build_schedule(seed, "hbmsc", {"treatment_cycle_start": START + dt.timedelta(7)})
+
+    def uids(data: bytes) -> set[str]:
+        return {str(e["UID"]) for e in Calendar.from_ical(data).walk("VEVENT")}
+
+    first = render_schedule_ics(hbmsc, stamp=stamp, participant="P-001")
+    second = render_schedule_ics(hbmsc, stamp=stamp, participant="P-002")
+    assert not uids(first) & uids(second)
+    assert not uids(render_schedule_ics(hbmsc, stamp=stamp)) & uids(
+        render_schedule_ics(later, stamp=stamp)
+    )
+    assert "nct07176143-hbmsc-P-001-20260105-hbmsc_infusion@endotrial" in uids(first)
+    # An updated schedule of the same participant keeps its UIDs (re-import replaces).
+    moved = build_schedule(seed, "hbmsc", {**ROOT, "embryo_transfer": dt.date(2026, 2, 25)})
+    assert uids(render_schedule_ics(moved, stamp=stamp, participant="P-001")) == uids(first)
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(first).walk("VEVENT")]
+    assert all(summary.startswith("P-001: ") for summary in summaries)
+
+
+def test_ics_text_is_valid_icalendar(hbmsc: Schedule) -> None:
+    """CRLF line ends and lines folded at 75 octets (RFC 5545 3.1), even with a participant."""
+    data = render_schedule_ics(hbmsc, participant="SC-2026-0042")
+    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
+    lines = data.split(b"\r\n")
+    assert b"\n" not in b"".join(lines)
+    assert all(len(line) <= 75 for line in lines)
+    assert any(line.startswith(b" ") for line in lines), "long descriptions are folded"
+
+
+@pytest.mark.parametrize("label", ["Li Na", "Chen", "", "P 017", "a" * 41 + "1", "P-01;7"])
+def test_ics_participant_must_be_a_study_id(hbmsc: Schedule, label: str) -> None:
+    with pytest.raises(InputError, match="study id"):
+        render_schedule_ics(hbmsc, participant=label)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
@@ -20,6 +21,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def installed_version() -> str:
+    """The installed package's version (from its metadata, so it matches what pip shows)."""
+    try:
+        return version("endotrial")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
+        return "unknown (not installed)"
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        typer.echo(f"endotrial {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Run and analyse a clinical trial from its protocol file."""
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
 from endotrial.cli.app import app, user_errors
-from endotrial.store import field_history, open_existing, verify_audit_chain
+from endotrial.cli.options import DatabaseOption
+from endotrial.store import open_existing, verify_audit_chain
+from endotrial.store.history import record_field_history
 
 audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database", help="SQLAlchemy URL (default: ENDOTRIAL_DATABASE_URL)."),
-]
 
 
 @audit_app.command("verify")
@@ -37,9 +35,36 @@ def history(
     database: DatabaseOption = None,
 ) -> None:
     """Every change of one field: when, who, old → new, and why."""
-    for change in field_history(open_existing(database), entity, row_id, field):
+    engine = open_existing(database)
+    try:
+        found = record_field_history(engine, entity, row_id, field)
+    finally:
+        engine.dispose()
+    if not found.changes:
+        where = f"{found.entity} #{found.row_id}"
+        why = "" if found.record_known else f": the audit trail holds no record {where}"
+        typer.echo(f"no recorded changes of {found.field} for {where}{why}")
+        return
+    for change in found.changes:
         reason = f"  ({change.reason})" if change.reason else ""
         typer.echo(
             f"#{change.seq} {change.occurred_at:%Y-%m-%d %H:%M:%S}Z {change.username} "
-            f"{change.action}: {change.old_value!r} → {change.new_value!r}{reason}"
+            f"{change.action}: {_shown(change.old_value)} → {_shown(change.new_value)}{reason}"
         )
+
+
+def _shown(value: Any) -> str:
+    """A value as a reader writes it: blank for none, no quotes or Python spellings."""
+    if value is None:
+        return "(blank)"
+    if value == "":
+        return "(empty text)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

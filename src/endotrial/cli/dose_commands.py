@@ -8,7 +8,13 @@ import typer
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption, parse_pairs
-from endotrial.dosing import compute_dose, render_dose_json, render_dose_text
+from endotrial.dosing import (
+    DosePlan,
+    ReleaseStatus,
+    compute_dose,
+    render_dose_json,
+    render_dose_text,
+)
 from endotrial.protocol import load_protocol
 
 
@@ -17,7 +23,8 @@ from endotrial.protocol import load_protocol
 def dose(
     weight_kg: Annotated[float, typer.Option("--weight-kg", help="Body weight in kg.")],
     viability_pct: Annotated[
-        float | None, typer.Option("--viability-pct", help="Viability of the product, %.")
+        float | None,
+        typer.Option("--viability-pct", help="Viability of the product in % (92, not 0.92)."),
     ] = None,
     stock_cells_per_ml: Annotated[
         float | None,
@@ -25,7 +32,11 @@ def dose(
     ] = None,
     release: Annotated[
         list[str] | None,
-        typer.Option("--release", help="TEST=VALUE release result, e.g. sterility=negative."),
+        typer.Option(
+            "--release",
+            help="ID=VALUE release result, repeatable, e.g. sterility=negative or "
+            "endotoxin_eu_ml=0.12 (the ids are listed in the output).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
     protocol_id: ProtocolOption = None,
@@ -43,7 +54,22 @@ def dose(
         stock_cells_per_ml=stock_cells_per_ml,
         release_results=results or None,
     )
-    typer.echo(render_dose_json(plan) if as_json else render_dose_text(plan))
+    if as_json:
+        typer.echo(render_dose_json(plan))
+        return
+    typer.echo(render_dose_text(plan), nl=False)
+    untested = [c for c in plan.release_checks if c.status is ReleaseStatus.not_tested]
+    if untested:
+        typer.echo(f"\n{_release_hint(plan, untested[0].criterion_id)}")
+
+
+def _release_hint(plan: DosePlan, example_id: str) -> str:
+    example = next(c for c in plan.release_checks if c.criterion_id == example_id)
+    limit = f"{example.limit:g}" if isinstance(example.limit, float) else str(example.limit)
+    return (
+        "Give the lab's results with --release ID=VALUE, one per test, using the ids above "
+        f"(e.g. --release {example.criterion_id}={limit})."
+    )
 
 
 def _number_or_text(value: str) -> float | str:

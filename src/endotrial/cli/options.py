@@ -8,10 +8,25 @@ from typing import Annotated
 import typer
 
 from endotrial.errors import InputError
+from endotrial.protocol import default_protocol_id
 
 ProtocolOption = Annotated[
     str | None,
-    typer.Option("--protocol", "-p", help="Bundled protocol id or protocol file (default: seed)."),
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="Bundled protocol id or protocol file (default: the bundled seed protocol "
+        f"{default_protocol_id()}).",
+    ),
+]
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="SQLAlchemy URL, e.g. sqlite:///endotrial.db or postgresql+psycopg://user@host/db "
+        "(default: ENDOTRIAL_DATABASE_URL, else sqlite:///endotrial.db).",
+    ),
 ]
 
 

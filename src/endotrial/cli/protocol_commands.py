@@ -9,7 +9,10 @@ from typing import Annotated
 import typer
 
 from endotrial.cli.app import app, user_errors
+from endotrial.eligibility.sql import FALSE_WORDS, ID_COLUMN, TRUE_WORDS
+from endotrial.errors import InputError
 from endotrial.protocol import bundled_protocol_files, load_protocol, load_protocol_file
+from endotrial.protocol.models import DataItem, ItemType
 from endotrial.protocol.summary import assumptions, overview
 
 protocol_app = typer.Typer(help="Show and check protocol files.", no_args_is_help=True)
@@ -61,3 +64,67 @@ def validate(path: Annotated[Path, typer.Argument(help="Protocol file to check."
         f"{len(protocol.criteria)} criteria, {len(protocol.schedule)} schedule events, "
         f"{len(protocol.arms)} arms, {len(assumptions(protocol))} labelled assumptions"
     )
+
+
+@protocol_app.command("items")
+@user_errors
+def items(
+    protocol_id: ProtocolOption = None,
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--template",
+            metavar="FILE.csv",
+            help="Also write a header-only CSV with these columns, to fill in one candidate "
+            "per row (never overwrites a file).",
+        ),
+    ] = None,
+) -> None:
+    """The data items a candidate file holds: name, type, unit, allowed values, label."""
+    protocol = load_protocol(protocol_id)
+    if template is not None:
+        _check_template_path(template)
+    rows = [("column", "type", "unit", "allowed", "label")]
+    rows.append((ID_COLUMN, "text", "", "unique, not blank", "The candidate's screening id"))
+    rows += [_item_row(item) for item in protocol.data_items]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
+    if template is not None:
+        header = ",".join(row[0] for row in rows[1:])
+        template.write_text(header + "\n", encoding="utf-8")
+        typer.echo(f"wrote {template}: the header of a candidate file for {protocol.protocol_id}")
+
+
+def _item_row(item: DataItem) -> tuple[str, str, str, str, str]:
+    label = item.label
+    if item.derived:
+        label += " (computed when blank)"
+    if item.not_after_screening:
+        label += " (not after screening_date)"
+    if item.blank_means:
+        label += f" (blank means: {item.blank_means})"
+    return (item.name, item.type.value, item.unit or "", _allowed(item), label)
+
+
+def _allowed(item: DataItem) -> str:
+    if item.type == ItemType.boolean:
+        return ", ".join(f"{yes}/{no}" for yes, no in zip(TRUE_WORDS, FALSE_WORDS, strict=True))
+    if item.type == ItemType.date:
+        return "yyyy-mm-dd"
+    if item.type == ItemType.category:
+        return " / ".join(item.values or [])
+    low, high = item.minimum, item.maximum
+    if low is not None and high is not None:
+        return f"{low:g} to {high:g}"
+    if low is not None:
+        return f"≥ {low:g}"
+    return f"≤ {high:g}" if high is not None else ""
+
+
+def _check_template_path(path: Path) -> None:
+    if path.suffix.lower() != ".csv":
+        raise InputError(f"{path}: name the template .csv (comma-separated, UTF-8)")
+    if path.exists():
+        raise InputError(f"{path} already exists: choose another name (it is never overwritten)")

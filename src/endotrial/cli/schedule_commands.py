@@ -41,6 +41,15 @@ def schedule(
         ScheduleFormat, typer.Option("--format", help="table, json or ics.")
     ] = ScheduleFormat.table,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    participant: Annotated[
+        str | None,
+        typer.Option(
+            "--participant",
+            metavar="LABEL",
+            help="The participant's study id (never her name), shown in the calendar's events "
+            "and their UIDs so several participants' calendars can be imported into one.",
+        ),
+    ] = None,
     protocol_id: ProtocolOption = None,
 ) -> None:
     """The calendar of every event with its window, for one arm."""
@@ -50,12 +59,12 @@ def schedule(
         anchors[event_id] = parse_date(text, f"--actual {event_id}")
     built = build_schedule(protocol, arm, anchors)
     if output_format == ScheduleFormat.ics:
-        _emit_bytes(render_schedule_ics(built), out)
+        _emit_bytes(render_schedule_ics(built, participant=participant), out)
         return
     renderer = (
         render_schedule_json if output_format == ScheduleFormat.json else render_schedule_table
     )
-    _emit_bytes(renderer(built).encode("utf-8"), out)
+    _emit_bytes(renderer(built, participant).encode("utf-8"), out)
 
 
 def _root_event(protocol: Protocol) -> str:

@@ -11,6 +11,7 @@ import typer
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption
 from endotrial.eligibility import screen_file
+from endotrial.eligibility.results import checked_output_path
 from endotrial.protocol import load_protocol
 
 
@@ -19,12 +20,15 @@ from endotrial.protocol import load_protocol
 def screen(
     path: Annotated[Path, typer.Argument(help="Candidates as .csv or .parquet, one per row.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write one row per candidate (.csv or .parquet).")
+        Path | None,
+        typer.Option("--out", help="Write one row per candidate (.csv, .parquet or .pq)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     protocol_id: ProtocolOption = None,
 ) -> None:
     """Decide eligible, ineligible or incomplete for each candidate, naming criteria and items."""
+    if out is not None:
+        checked_output_path(out)  # before screening, so a wrong name costs no wait
     protocol = load_protocol(protocol_id)
     run = screen_file(protocol, path)
     kinds = {criterion.id: criterion.kind for criterion in protocol.criteria}
@@ -52,6 +56,5 @@ def _row_line(row: dict[str, Any], kinds: Mapping[str, str]) -> str:
         *row["arm_notes"],
         *row["errors"],
     ]
-    return f"  row {row['row']:>4}  {row['candidate_id']:<12} {row['decision']:<10}  " + "; ".join(
-        reasons
-    )
+    candidate = row["candidate_id"] or "(no id)"
+    return f"  row {row['row']:>4}  {candidate:<12} {row['decision']:<10}  " + "; ".join(reasons)

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 FIRST_SCREENING = dt.date(2025, 10, 8)
-SCREENING_SPAN_DAYS = 420
+#: Screening runs from FIRST_SCREENING to the demo's fixed data cut-off (2026-11-20) inclusive,
+#: so with the fixed cut-off every candidate of the pool is screened.
+SCREENING_SPAN_DAYS = 409
 
 #: (reason, probability, item changes) applied independently to each candidate.
 EXCLUSION_REASONS: tuple[tuple[str, float, dict[str, object]], ...] = (

@@ -8,33 +8,55 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import inspect, select
-from sqlalchemy.engine import make_url
 
 from endotrial.errors import InputError
-from endotrial.store import Participant, make_engine
+from endotrial.store import Participant
+from endotrial.store.engine import open_database, parse_database_url, shown_url
+
+_SQLITE_SUFFIXES = ("", "-wal", "-shm")
 
 
-def prepare_demo_database(url: str, *, replace: bool) -> None:
-    """Delete the SQLite file when `replace`; refuse a database that holds trial data."""
+def prepare_demo_database(url: str | None, *, replace: bool) -> Path | None:
+    """Delete the SQLite file when `replace`; refuse a database that holds trial data.
+
+    Returns the SQLite file the demo is about to create (None for a server database or a file
+    that already existed), so that a failed build can remove it again.
+    """
+    parsed = parse_database_url(url)
     if replace:
         _delete_sqlite_file(url)
+    sqlite_file = _sqlite_file(url)
+    created = sqlite_file if sqlite_file is not None and not sqlite_file.exists() else None
     if _holds_participants(url):
         raise InputError(
-            f"{make_url(url).render_as_string(hide_password=True)} already holds trial data: "
+            f"{shown_url(parsed)} already holds trial data: "
             "use --replace (SQLite) or another database; nothing was changed"
         )
+    return created
 
 
-def _delete_sqlite_file(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+def remove_sqlite_file(path: Path) -> None:
+    """Remove a SQLite database file with its write-ahead log and shared-memory files."""
+    for suffix in _SQLITE_SUFFIXES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _sqlite_file(url: str | None) -> Path | None:
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def _delete_sqlite_file(url: str | None) -> None:
+    path = _sqlite_file(url)
+    if path is None:
         raise InputError("--replace only deletes a SQLite file; give an empty database instead")
-    for suffix in ("", "-wal", "-shm"):
-        Path(parsed.database + suffix).unlink(missing_ok=True)
+    remove_sqlite_file(path)
 
 
-def _holds_participants(url: str) -> bool:
-    engine = make_engine(url)
+def _holds_participants(url: str | None) -> bool:
+    engine = open_database(url)
     try:
         if not inspect(engine).has_table("participants"):
             return False

@@ -8,6 +8,7 @@ the viability converts one into the other.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ from endotrial.protocol.models import DoseRule, Protocol, ReleaseCriterion
 
 VIABILITY_RESULT_ID = "viability_pct"
 """The release-result id under which `compute_dose(viability_pct=...)` is also counted."""
+
+FAILING_WORDS: dict[str, tuple[str, ...]] = {
+    "negative": ("positive", "detected", "present"),
+    "positive": ("negative", "not detected", "absent"),
+    "absent": ("present", "detected"),
+    "pass": ("fail",),
+    "conforms": ("does not conform",),
+}
+"""For a criterion that must equal a word, the results that mean it failed; any word without
+an entry here fails as "fail". Only the protocol's own word passes: a synonym or an
+abbreviation ("neg") is refused, never guessed."""
 
 
 class ReleaseStatus(StrEnum):
@@ -141,7 +153,47 @@ def release_checks(
             f"release results {unknown} match no release criterion of dose rule '{rule.id}': "
             f"use the criterion ids {sorted(known)}"
         )
-    return tuple(_check(c, results.get(c.id)) for c in rule.release_criteria)
+    return tuple(_check(c, _checked_result(c, results.get(c.id))) for c in rule.release_criteria)
+
+
+def allowed_results(criterion: ReleaseCriterion) -> tuple[str, ...] | None:
+    """The words a result of `criterion` may be, the passing one first; None for a number."""
+    if not isinstance(_number_or_text(criterion.value), str) or criterion.kind != "equals":
+        return None
+    passing = str(criterion.value).strip().casefold()
+    return (passing, *FAILING_WORDS.get(passing, ("fail",)))
+
+
+def _checked_result(criterion: ReleaseCriterion, value: float | str | None) -> float | str | None:
+    """The lab's result when it is one the criterion can judge; else an error saying what to
+    write (so `sterility=neg` is refused instead of being read as a failed test)."""
+    if value is None:
+        return None
+    if criterion.id == VIABILITY_RESULT_ID:
+        _refuse_fraction(value)
+    allowed = allowed_results(criterion)
+    if allowed is None:
+        _number(criterion, value)
+        return value
+    given = str(value).strip().casefold()
+    if given in allowed:
+        return value
+    suggestion = _suggestion(given, allowed)
+    hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+    raise InputError(
+        f"release result for {criterion.id} ({criterion.label}) is '{value}'{hint}: give "
+        f"'{allowed[0]}' (passes) or " + ", ".join(f"'{word}'" for word in allowed[1:]) + " (fails)"
+    )
+
+
+def _suggestion(given: str, allowed: tuple[str, ...]) -> str | None:
+    """The allowed word `given` abbreviates or misspells; none for a negated word ("not
+    detected" is close to "detected" in spelling and opposite in meaning)."""
+    if not given or given.split()[0] in ("not", "no", "non"):
+        return None
+    close = [word for word in allowed if len(given) >= 3 and word.startswith(given)]
+    close = close or difflib.get_close_matches(given, allowed, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _rule(protocol_or_rule: Protocol | DoseRule, rule_id: str | None) -> DoseRule:
@@ -205,7 +257,20 @@ def _checked_viability(viability_pct: float | None) -> Decimal | None:
             f"viability {viability_pct} % is not a percentage of live cells: give a value "
             "above 0 and at most 100"
         )
+    _refuse_fraction(viability_pct)
     return _dec(viability_pct)
+
+
+def _refuse_fraction(viability_pct: float | str) -> None:
+    """A viability under 1 % is never a real product: it is a fraction typed for a percentage
+    (0.92 for 92 %), which would otherwise be counted as 0.92 % and fail (or worse, dose)."""
+    value = _number_or_text(viability_pct)
+    if isinstance(value, Decimal) and value.is_finite() and 0 < value < 1:
+        percent = f"{(value * 100).normalize():f}"
+        raise InputError(
+            f"viability {viability_pct} % is below 1 %, which no cell product has: it looks "
+            f"like a fraction; did you mean {percent}? Give the viability in % (0-100)"
+        )
 
 
 def _dilution(

@@ -77,11 +77,12 @@ def _rows(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def _release_table(checks: tuple[ReleaseCheck, ...]) -> list[str]:
+    """One row per release test; the id first, since results are given by it (id=value)."""
     if not checks:
         return ["  (the dose rule has no release criteria)"]
-    rows = [("criterion", "limit", "result", "status")]
-    rows += [(c.label, _limit(c), _value(c), _status(c.status)) for c in checks]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows = [("id", "criterion", "limit", "result", "status")]
+    rows += [(c.criterion_id, c.label, _limit(c), _value(c), _status(c.status)) for c in checks]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows

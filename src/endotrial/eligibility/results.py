@@ -31,6 +31,9 @@ LIST_COLUMNS = (
 )
 RESULT_COLUMNS = ("candidate_id", "row", "decision", *LIST_COLUMNS)
 TO_CONFIRM_NOTE = "to confirm at enrolment"
+CSV_OUTPUT_SUFFIXES = (".csv",)
+PARQUET_OUTPUT_SUFFIXES = (".parquet", ".pq")
+OUTPUT_SUFFIXES = (*CSV_OUTPUT_SUFFIXES, *PARQUET_OUTPUT_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ class ScreeningRun:
 
     def write(self, path: str | Path) -> Path:
         """Write the results as Parquet (`.parquet`) or CSV (lists joined by '; ')."""
-        target = Path(path)
+        target = checked_output_path(path)
         try:
-            if target.suffix.lower() in (".parquet", ".pq"):
+            if target.suffix.lower() in PARQUET_OUTPUT_SUFFIXES:
                 pq.write_table(self.results, target)
             else:
                 pacsv.write_csv(_flattened(self.results), target)
@@ -110,13 +113,34 @@ class ScreeningRun:
     def summary(self) -> str:
         """A few lines a coordinator reads first: counts, warnings, what enrolment must confirm."""
         counts = ", ".join(f"{self.counts.get(d, 0)} {d}" for d in DECISIONS)
-        lines = [f"{self.source}: {self.total} candidates screened against {self.protocol_id}"]
+        screened = _plural(self.total, "candidate")
+        lines = [f"{self.source}: {screened} screened against {self.protocol_id}"]
         lines.append(f"  {counts}")
         if self.rows_with_errors:
-            lines.append(f"  {self.rows_with_errors} rows with value errors (see `errors`)")
+            with_errors = _plural(self.rows_with_errors, "row")
+            lines.append(f"  {with_errors} with value errors (see `errors`)")
         lines.extend(f"  warning: {warning}" for warning in self.file_warnings)
-        lines.extend(f"  {cid} {TO_CONFIRM_NOTE} ({by})" for cid, by in self.to_confirm)
+        lines.extend(
+            f"  {cid} {TO_CONFIRM_NOTE}" + (f": {by}" if by else "") for cid, by in self.to_confirm
+        )
         return "\n".join(lines)
+
+
+def checked_output_path(path: str | Path) -> Path:
+    """`path` when its suffix names a format the results can be written as; else an error
+    naming the supported ones (a results.xlsx holding CSV text would open as garbage)."""
+    target = Path(path)
+    if target.suffix.lower() not in OUTPUT_SUFFIXES:
+        given = f"'{target.suffix}'" if target.suffix else "no extension"
+        raise InputError(
+            f"{target}: cannot write results with {given}: name the file "
+            f"{', '.join(OUTPUT_SUFFIXES)} (.csv is comma-separated text a spreadsheet opens)"
+        )
+    return target
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def count_decisions(results: pa.Table) -> dict[str, int]:

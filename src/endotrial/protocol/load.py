@@ -23,6 +23,23 @@ Location = tuple[str | int, ...]
 BUNDLED_PACKAGE = "endotrial.protocol.protocols"
 
 
+class _ProtocolLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a date-shaped value that is no real date (2025-02-30)
+    stays text: the model then reports it like any other bad value, with its line and field,
+    instead of the resolver's bare `ValueError: day is out of range for month`."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_ProtocolLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _ProtocolLoader.construct_yaml_timestamp
+)
+
+
 def bundled_protocol_files() -> dict[str, Path]:
     """Protocol id → file, for the protocols shipped inside the package."""
     folder = resources.files(BUNDLED_PACKAGE)
@@ -79,7 +96,7 @@ def _read(path: Path) -> str:
 
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Location, int]]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ProtocolLoader)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -120,6 +137,9 @@ def _pydantic_message(error: Any) -> str:
         return "is required but missing"
     if error["type"] == "extra_forbidden":
         return "is not a known field (misspelt?): remove it or correct its name"
+    if error["type"] == "date_from_datetime_parsing":
+        reason = error.get("ctx", {}).get("error", "not a date")
+        return f"'{error['input']}' is not a real date ({reason}): write it as YYYY-MM-DD"
     return str(error["msg"]).removeprefix("Value error, ")
 
 

@@ -1,36 +1,61 @@
 """A schedule as a terminal table, as JSON records, and as an iCalendar file.
 
 The three views show the same facts; the calendar is what a coordinator imports into the
-participant's (or the site's) calendar application, so its UIDs are stable: re-importing an
-updated schedule replaces the events instead of duplicating them.
+participant's (or the site's) calendar application. Its UIDs are stable for one schedule (the
+same participant and cycle start), so re-importing an updated schedule replaces the events
+instead of duplicating them, and unique across schedules (they carry the participant's study id
+and the cycle start), so several participants' calendars can share one clinic calendar.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from icalendar import Calendar, Event
 
+from endotrial.errors import InputError
 from endotrial.schedule.engine import Schedule, ScheduledEvent
 
 PRODID = "-//endotrial//schedule//EN"
 _HEADERS = ("date", "window", "cycle day", "event", "status")
+_STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 
 
-def schedule_records(schedule: Schedule) -> list[dict[str, Any]]:
+def checked_participant(label: str | None) -> str | None:
+    """A participant's study id as it may appear in a calendar, or an error.
+
+    The calendar leaves the trial's systems (it is imported into clinic and personal calendars),
+    so it may carry a pseudonymous study id but never a name: a study id is one word of letters,
+    digits, '-', '_' or '.', with at least one digit.
+    """
+    if label is None:
+        return None
+    text = label.strip()
+    if not _STUDY_ID.fullmatch(text) or not any(ch.isdigit() for ch in text):
+        raise InputError(
+            f"participant '{label}' is not a study id: give her study id (one word of letters, "
+            "digits, '-', '_' or '.', with at least one digit, e.g. P-017), never her name"
+        )
+    return text
+
+
+def schedule_records(schedule: Schedule, participant: str | None = None) -> list[dict[str, Any]]:
     """One plain dict per event, dates as ISO strings, ready for `json.dumps`."""
-    return [_record(schedule, event) for event in schedule]
+    participant = checked_participant(participant)
+    return [_record(schedule, event, participant) for event in schedule]
 
 
-def render_schedule_json(schedule: Schedule) -> str:
-    return json.dumps(schedule_records(schedule), indent=2, ensure_ascii=False)
+def render_schedule_json(schedule: Schedule, participant: str | None = None) -> str:
+    return json.dumps(schedule_records(schedule, participant), indent=2, ensure_ascii=False)
 
 
-def _record(schedule: Schedule, event: ScheduledEvent) -> dict[str, Any]:
+def _record(schedule: Schedule, event: ScheduledEvent, participant: str | None) -> dict[str, Any]:
     return {
         "protocol_id": schedule.protocol_id,
+        "participant": participant,
         "arm": schedule.arm_id,
         "id": event.id,
         "label": event.label,
@@ -51,7 +76,7 @@ def _record(schedule: Schedule, event: ScheduledEvent) -> dict[str, Any]:
     }
 
 
-def render_schedule_table(schedule: Schedule) -> str:
+def render_schedule_table(schedule: Schedule, participant: str | None = None) -> str:
     """Aligned plain-text columns, narrow enough for a terminal.
 
     A condition goes on its own indented line under the event; notes are left to the JSON and
@@ -69,7 +94,10 @@ def render_schedule_table(schedule: Schedule) -> str:
         lines.append(line(row))
         if event.condition:
             lines.append(" " * indent + f"  only if: {event.condition}")
+    participant = checked_participant(participant)
     title = f"{schedule.protocol_id} — arm {schedule.arm_id} ({schedule.arm_label})"
+    if participant:
+        title = f"{title} — participant {participant}"
     return "\n".join([title, "", *lines]) + "\n"
 
 
@@ -91,36 +119,59 @@ def _window(event: ScheduledEvent) -> str:
     return f"{event.earliest.isoformat()} – {event.latest.isoformat()}"
 
 
-def render_schedule_ics(schedule: Schedule, stamp: dt.datetime | None = None) -> bytes:
+def render_schedule_ics(
+    schedule: Schedule, stamp: dt.datetime | None = None, participant: str | None = None
+) -> bytes:
     """An iCalendar (RFC 5545) file: one all-day VEVENT per event.
 
     `stamp` (DTSTAMP) defaults to now; pass a fixed time for byte-identical output.
+    `participant` (a study id, never a name) goes into every summary and UID; without it, two
+    participants of one arm starting on the same day share UIDs, so give it whenever calendars
+    of several participants are imported into one.
     """
+    participant = checked_participant(participant)
     stamp = stamp or dt.datetime.now(dt.UTC)
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"{schedule.protocol_id} — arm {schedule.arm_id}")
+    name = f"{schedule.protocol_id} — arm {schedule.arm_id}"
+    calendar.add("x-wr-calname", f"{name} — {participant}" if participant else name)
+    prefix = _uid_prefix(schedule, participant)
     for event in schedule:
-        calendar.add_component(_vevent(schedule, event, stamp.astimezone(dt.UTC)))
+        vevent = _vevent(schedule, event, stamp.astimezone(dt.UTC), prefix, participant)
+        calendar.add_component(vevent)
     return bytes(calendar.to_ical())
 
 
-def _vevent(schedule: Schedule, event: ScheduledEvent, stamp: dt.datetime) -> Event:
+def _uid_prefix(schedule: Schedule, participant: str | None) -> str:
+    """protocol-arm[-participant]-cyclestart: one per schedule, the same when it is updated."""
+    roots = [e.planned_date for e in schedule if e.anchor is None] or [e.date for e in schedule]
+    cycle_start = f"{min(roots):%Y%m%d}" if roots else "undated"
+    parts = [schedule.protocol_id, schedule.arm_id, participant, cycle_start]
+    return "-".join(part for part in parts if part)
+
+
+def _vevent(
+    schedule: Schedule,
+    event: ScheduledEvent,
+    stamp: dt.datetime,
+    uid_prefix: str,
+    participant: str | None,
+) -> Event:
     vevent = Event()
-    vevent.add("uid", f"{schedule.protocol_id}-{schedule.arm_id}-{event.id}@endotrial")
+    vevent.add("uid", f"{uid_prefix}-{event.id}@endotrial")
     vevent.add("dtstamp", stamp)
     vevent.add("dtstart", event.date)
     vevent.add("dtend", event.date + dt.timedelta(days=1))
-    vevent.add("summary", event.label)
-    vevent.add("description", _description(schedule, event))
+    vevent.add("summary", f"{participant}: {event.label}" if participant else event.label)
+    vevent.add("description", _description(schedule, event, participant))
     vevent.add("categories", [event.kind])
     vevent.add("transp", "TRANSPARENT")
     return vevent
 
 
-def _description(schedule: Schedule, event: ScheduledEvent) -> str:
+def _description(schedule: Schedule, event: ScheduledEvent, participant: str | None) -> str:
     lines = [f"Window: {event.earliest.isoformat()} to {event.latest.isoformat()}"]
     if event.actual and event.planned_date != event.date:
         lines.append(f"Actual date; planned {event.planned_date.isoformat()}")
@@ -134,6 +185,8 @@ def _description(schedule: Schedule, event: ScheduledEvent) -> str:
         lines.append(f"Anchor: {event.anchor} {event.offset_days:+d} days")
     if event.note:
         lines.append(f"Note: {event.note}")
+    if participant:
+        lines.append(f"Participant: {participant}")
     lines.append(f"Arm: {schedule.arm_id} ({schedule.arm_label})")
     lines.append(f"Protocol: {schedule.protocol_id}")
     return "\n".join(lines)

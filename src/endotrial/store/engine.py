@@ -1,20 +1,50 @@
 """Engines: SQLite by default (a file in the working folder), PostgreSQL when the URL names one."""
 
 import os
+import re
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from endotrial.store.errors import StoreError
 
 DEFAULT_DATABASE_URL = "sqlite:///endotrial.db"
 DATABASE_URL_ENV = "ENDOTRIAL_DATABASE_URL"
+URL_EXAMPLES = "sqlite:///endotrial.db (a file here) or postgresql+psycopg://user@host/db"
 
 
 def database_url() -> str:
     """The configured database: `ENDOTRIAL_DATABASE_URL`, else `endotrial.db` here."""
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def parse_database_url(url: str | None = None) -> URL:
+    """`url` (default: `database_url()`) parsed, or a StoreError saying how to write one.
+
+    A path such as `endotrial.db` is the usual slip: SQLAlchemy wants `sqlite:///endotrial.db`.
+    """
+    given = url or database_url()
+    try:
+        return make_url(given)
+    except ArgumentError:
+        origin = f" (from {DATABASE_URL_ENV})" if url is None else ""
+        raise StoreError(
+            f"database '{_masked(given)}'{origin} is not a database URL: write a SQLAlchemy URL "
+            f"such as {URL_EXAMPLES}"
+        ) from None
+
+
+def shown_url(url: str | URL | None = None) -> str:
+    """The database URL as it may be printed: the password hidden."""
+    parsed = url if isinstance(url, URL) else parse_database_url(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def _masked(text: str) -> str:
+    """Hide what looks like a password (`:secret@`) in text that is not a valid URL."""
+    return re.sub(r":[^:@/]*@", ":***@", text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -31,15 +61,68 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Create the engine for `url` (default: `database_url()`), with the store's settings."""
-    url = url or database_url()
-    if make_url(url).get_backend_name() == "sqlite":
+    """Create the engine for `url` (default: `database_url()`), with the store's settings.
+
+    Nothing is connected yet: `connected` makes the first connection and explains a failure.
+    """
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": 30})
-        engine = create_engine(url, **kwargs)
+        engine = _create(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return _create(parsed, **kwargs)
+
+
+def _create(parsed: URL, **kwargs: Any) -> Engine:
+    try:
+        return create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise StoreError(
+            f"database {shown_url(parsed)}: '{parsed.drivername}' is not a database kind "
+            f"endotrial knows: write a SQLAlchemy URL such as {URL_EXAMPLES}"
+        ) from None
+    except ImportError as error:
+        raise StoreError(
+            f"database {shown_url(parsed)}: its driver is not installed ({error}): use "
+            "postgresql+psycopg://... for PostgreSQL (psycopg is installed with endotrial)"
+        ) from None
+
+
+def connected(engine: Engine) -> Engine:
+    """`engine` once a first connection succeeds; else a StoreError naming the server (never
+    the password) and what to check, instead of a driver's traceback."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        engine.dispose()
+        raise StoreError(_connection_problem(engine.url, error)) from None
+    return engine
+
+
+def open_database(url: str | None = None) -> Engine:
+    """An engine on `url` (default: `database_url()`) that has connected once."""
+    return connected(make_engine(url))
+
+
+def _connection_problem(url: URL, error: OperationalError) -> str:
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"cannot open the SQLite database '{url.database}': {reason}; check that its folder "
+            "exists and that you may write there"
+        )
+    server = f"{url.host or 'localhost'}{f':{url.port}' if url.port else ''}"
+    return (
+        f"cannot connect to the {url.get_backend_name()} database '{url.database or ''}' on "
+        f"{server} as user '{url.username or ''}': {reason}. Check that the server is running "
+        "and reachable from here (host name, port, firewall), the user name and password, and "
+        f"that the database exists ({shown_url(url)})"
+    )
 
 
 def open_existing(url: str | None = None) -> Engine:
@@ -47,8 +130,7 @@ def open_existing(url: str | None = None) -> Engine:
 
     Read-only commands use it so that a mistyped URL is reported instead of creating an empty file.
     """
-    url = url or database_url()
-    parsed = make_url(url)
+    parsed = parse_database_url(url)
     is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (
         None,
         "",
@@ -60,8 +142,9 @@ def open_existing(url: str | None = None) -> Engine:
             "--database) to the trial's database, create an empty one with `endotrial db "
             "upgrade`, or build a synthetic one with `endotrial demo`"
         )
-    engine = make_engine(url)
+    engine = open_database(url)
     if not inspect(engine).has_table("audit_log"):
+        engine.dispose()
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)} holds no endotrial tables: "
             "point to the trial's database, create the schema with `endotrial db upgrade`, or "
