@@ -86,3 +86,16 @@ def test_history_says_when_there_is_nothing_to_show(tmp_path: Path) -> None:
     assert missing.exit_code == 0, missing.output
     assert "no recorded changes of name for sites #99" in missing.output
     assert "holds no record sites #99" in missing.output
+
+
+def test_verify_finds_data_changed_outside_the_application(tmp_path: Path) -> None:
+    """The trail is intact but a site name was edited by raw SQL: verify says where, exit 1."""
+    url = _database_with_history(tmp_path)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE sites SET name = 'Somewhere else'"))
+    engine.dispose()
+    result = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert result.exit_code == 1
+    assert "audit trail intact" in result.output
+    assert "sites #1 name: the trail says" in result.output and "'Somewhere else'" in result.output

@@ -67,6 +67,8 @@ def test_a_database_of_a_newer_release_is_refused_clearly(tmp_path: Path) -> Non
         open_trial_database(url)
     result = runner.invoke(app, ["db", "upgrade", "--database", url])
     assert result.exit_code == 2 and "made by a newer release" in result.output
+    status = runner.invoke(app, ["db", "status", "--database", url])
+    assert status.exit_code == 1 and "made by a newer endotrial" in status.output
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "status"], ["audit", "verify"]])

@@ -9,20 +9,35 @@ import typer
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
-from endotrial.store import open_existing, verify_audit_chain
+from endotrial.store import (
+    open_existing,
+    open_trial_database,
+    reconcile_with_trail,
+    verify_audit_chain,
+)
 from endotrial.store.history import record_field_history
 
-audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check the audit trail and that the data still match it.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
 @user_errors
 def verify(database: DatabaseOption = None) -> None:
-    """Detect any audit entry changed, removed or reordered outside the application."""
-    result = verify_audit_chain(open_existing(database))
-    typer.echo(str(result))
-    if not result.ok:
+    """Detect any audit entry changed, removed or reordered, and any trial data changed, added
+    or removed, outside the application (exit code 1 when something is found)."""
+    engine = open_trial_database(database)
+    try:
+        chain = verify_audit_chain(engine)
+        typer.echo(str(chain))
+        data = reconcile_with_trail(engine) if chain.ok else None
+    finally:
+        engine.dispose()
+    if data is not None:
+        typer.echo(str(data))
+    if not chain.ok or (data is not None and not data.ok):
         raise typer.Exit(code=1)
 
 

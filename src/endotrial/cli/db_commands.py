@@ -8,6 +8,7 @@ from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
 from endotrial.store import current_revision, head_revision, open_existing, upgrade_database
 from endotrial.store.engine import open_database, shown_url
+from endotrial.store.migrate import is_known_revision
 
 db_app = typer.Typer(help="Create, migrate and inspect the trial database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -41,6 +42,8 @@ def status(database: DatabaseOption = None) -> None:
         engine.dispose()
     head = head_revision()
     state = "up to date" if revision == head else f"needs `endotrial db upgrade` to {head}"
+    if not is_known_revision(revision):
+        state = f"made by a newer endotrial than this one (newest known: {head}); use that one"
     typer.echo(f"{shown_url(database)}: revision {revision or 'none'} ({state})")
     if revision != head:
         raise typer.Exit(code=1)
