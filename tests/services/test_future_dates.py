@@ -7,9 +7,12 @@ import pytest
 from services_helpers import (
     COORDINATOR,
     MONITOR,
+    RADIOLOGIST,
     TRANSFER_DAY,
     Trial,
     allocated,
+    infusion,
+    screened,
     set_up_trial,
     start_transfer_cycle,
 )
@@ -19,14 +22,19 @@ from sqlalchemy.orm import Session
 from endotrial.protocol import Protocol
 from endotrial.services import (
     AdverseEventInput,
+    ConsentInput,
     DeviationInput,
+    MedicationInput,
     OutcomeInput,
     RuleViolation,
     TransferInput,
     UltrasoundInput,
     WithdrawalInput,
+    record_consent,
     record_deviation,
+    record_medication,
     record_outcome,
+    record_procedure,
     record_transfer,
     record_ultrasound,
     report_adverse_event,
@@ -78,6 +86,34 @@ def _participant(trial: Trial, pid: int) -> int:
     return pid
 
 
+def _in_transfer_cycle(trial: Trial, pid: int) -> int:
+    return start_transfer_cycle(trial, pid)
+
+
+def _screened(trial: Trial, _pid: int) -> int:
+    return screened(trial, "c2")
+
+
+def _consent(trial: Trial, screening_id: int) -> None:
+    consent = ConsentInput(screening_id, "v1.0", NEXT_WEEK, COORDINATOR)
+    record_consent(trial.engine, consent, user=COORDINATOR)
+
+
+def _medication(trial: Trial, pid: int) -> None:
+    course = MedicationInput(pid, "tx_estradiol_valerate", NEXT_WEEK, 2)
+    record_medication(trial.engine, trial.protocol, course, user=COORDINATOR)
+
+
+def _transfer(trial: Trial, pid: int) -> None:
+    transfer = TransferInput(pid, NEXT_WEEK, ("4AA",))
+    record_transfer(trial.engine, trial.protocol, transfer, user=COORDINATOR)
+
+
+def _procedure(trial: Trial, pid: int) -> None:
+    procedure = infusion(pid, 58_000_000, procedure_date=NEXT_WEEK)
+    record_procedure(trial.engine, trial.protocol, procedure, user=RADIOLOGIST)
+
+
 @pytest.mark.parametrize(
     ("prepare", "record", "field"),
     [
@@ -86,6 +122,10 @@ def _participant(trial: Trial, pid: int) -> int:
         (_participant, _adverse_event, "onset_date"),
         (_participant, _deviation, "occurred_on"),
         (_participant, _withdrawal, "withdrawn_on"),
+        (_screened, _consent, "consent_date"),
+        (_participant, _medication, "taken_on"),
+        (_in_transfer_cycle, _transfer, "transfer_date"),
+        (_participant, _procedure, "procedure_date"),
     ],
 )
 def test_a_date_in_the_future_is_refused_and_nothing_written(
