@@ -72,7 +72,7 @@ from endotrial.services import (
     unlock_participant,
     withdraw,
 )
-from endotrial.store import AuditEntry, Role, User, unit_of_work
+from endotrial.store import AuditEntry, Role
 
 DEACTIVATED = "former.pi"
 UNKNOWN = "nobody"
@@ -316,13 +316,13 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
 
 
 def _team(engine: Engine, protocol: Protocol) -> Trial:
-    """One account per role, and a deactivated investigator (no service deactivates yet)."""
+    """One account per role, and a deactivated investigator."""
     trial = set_up_trial(engine, protocol)
     member = TeamMember(DEACTIVATED, "Former PI", Role.INVESTIGATOR, "correct horse battery")
     add_user(engine, member, site_id=trial.site_id, user=INVESTIGATOR)
-    with unit_of_work(engine, user=INVESTIGATOR, reason="left the study team") as session:
-        account = session.scalars(select(User).where(User.username == DEACTIVATED)).one()
-        account.active = False
+    set_account_active(
+        engine, DEACTIVATED, active=False, reason="left the study team", user=INVESTIGATOR
+    )
     return trial
 
 
