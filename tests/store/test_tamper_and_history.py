@@ -1,5 +1,6 @@
 """Raw-SQL tampering with the audit trail is detected and located; field history is rebuilt."""
 
+import datetime as dt
 from datetime import date
 
 from sqlalchemy import Engine, select, text
@@ -8,8 +9,12 @@ from store_helpers import audit_count, enrol_participant
 
 from endotrial.store import (
     AuditEntry,
+    DataQuery,
+    Role,
     Ultrasound,
+    User,
     field_history,
+    hash_password,
     reconcile_with_trail,
     unit_of_work,
     verify_audit_chain,
@@ -144,3 +149,45 @@ def test_data_changed_added_or_removed_by_raw_sql_are_found(engine: Engine) -> N
     result = reconcile_with_trail(engine)
     assert [m.row_id for m in result.mismatches] == [str(scan_id)]
     assert "deleted outside" in str(result)
+
+
+def test_a_swapped_password_hash_and_an_unreadable_value_are_found(engine: Engine) -> None:
+    """Raw SQL that swaps an account's password hash (an account takeover) or writes a value
+    no column type accepts is reported, not missed or crashed on."""
+    with unit_of_work(engine, user="admin") as session:
+        session.add(
+            User(
+                username="pi1",
+                full_name="PI",
+                role=Role.INVESTIGATOR,
+                password_hash=hash_password("the investigator's own"),
+            )
+        )
+    assert reconcile_with_trail(engine).ok
+    forged = hash_password("the attacker's")
+    _tamper(engine, f"UPDATE users SET password_hash = '{forged}' WHERE username = 'pi1'")
+    (swapped,) = reconcile_with_trail(engine).mismatches
+    assert (swapped.entity, swapped.field) == ("users", "password_hash")
+    assert forged not in str(swapped)  # the report shows digests, never the hash
+    _tamper(engine, "UPDATE users SET role = 'superuser' WHERE username = 'pi1'")
+    (unreadable,) = reconcile_with_trail(engine).mismatches
+    assert unreadable.entity == "users" and unreadable.field is None
+    assert "cannot read" in unreadable.problem and "superuser" in unreadable.problem
+
+
+def test_a_moment_recorded_in_another_time_zone_reconciles(engine: Engine) -> None:
+    """09:30 in China is stored as 01:30 UTC: the trail records UTC too, so no false alarm."""
+    participant_id = enrol_participant(engine)
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    with unit_of_work(engine, user="coord1") as session:
+        session.add(
+            DataQuery(
+                entity="participants",
+                row_id=str(participant_id),
+                field="status",
+                text="?",
+                opened_by="monitor1",
+                opened_at=dt.datetime(2025, 10, 15, 9, 30, tzinfo=beijing),
+            )
+        )
+    assert reconcile_with_trail(engine).ok

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -104,6 +104,8 @@ _MOVE_HEAD = (
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
+        if value.tzinfo is not None:  # the table keeps UTC, so the trail records UTC too
+            value = value.astimezone(UTC)
         return value.isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
@@ -165,8 +167,12 @@ def audited_columns(obj: Audited) -> list[str]:
     return [a.key for a in state.mapper.column_attrs if a.key not in _SKIPPED_COLUMNS]
 
 
-def _value(obj: Audited, key: str, value: Any) -> Any:
-    return REDACTED if value is not None and key in obj.__audit_redacted__ else value
+def audited_value(obj: Audited, key: str, value: Any) -> Any:
+    """The value as the trail records it. A redacted column (a password hash) is recorded as a
+    short digest of its value: never the value, yet a swap outside the application shows."""
+    if value is None or key not in obj.__audit_redacted__:
+        return value
+    return f"{REDACTED} sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:16]}"
 
 
 def _identity(obj: Audited) -> str:
@@ -183,12 +189,12 @@ def _updated_fields(obj: Audited) -> list[tuple[str, Any, Any]]:
         old = history.deleted[0] if history.deleted else None
         new = history.added[0] if history.added else None
         if old != new:
-            changed.append((key, _value(obj, key, old), _value(obj, key, new)))
+            changed.append((key, audited_value(obj, key, old), audited_value(obj, key, new)))
     return changed
 
 
 def _deleted_fields(obj: Audited) -> list[tuple[str, Any, Any]]:
-    return [(key, _value(obj, key, getattr(obj, key)), None) for key in audited_columns(obj)]
+    return [(key, audited_value(obj, key, getattr(obj, key)), None) for key in audited_columns(obj)]
 
 
 def _require_reason(session: Session, change: _Change) -> None:
@@ -254,7 +260,8 @@ def _after_flush(session: Session, _context: Any) -> None:
             change.row_id = str(obj.id)
             state: InstanceState[Any] = inspect(obj)
             change.fields = [
-                (key, None, _value(obj, key, state.dict.get(key))) for key in audited_columns(obj)
+                (key, None, audited_value(obj, key, state.dict.get(key)))
+                for key in audited_columns(obj)
             ]
             entered_here.add((obj.__tablename__, obj.id))
     _append(session, changes)

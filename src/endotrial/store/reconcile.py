@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from endotrial.store.audit import REDACTED, AuditEntry, audited_columns, canonical_json
+from endotrial.store.audit import (
+    REDACTED,
+    AuditEntry,
+    audited_columns,
+    audited_value,
+    canonical_json,
+)
 from endotrial.store.base import Audited
 
 _Key = tuple[str, str]  # (table, row id)
@@ -60,16 +67,57 @@ def reconcile_with_trail(engine: Engine) -> Reconciliation:
     expected = _replayed(engine)
     mismatches: list[Mismatch] = []
     rows_checked = 0
-    with Session(engine) as session:
-        for model in _audited_models():
-            for record in session.scalars(select(model).execution_options(yield_per=1000)):
-                rows_checked += 1
-                key = (model.__tablename__, str(record.id))
-                mismatches.extend(_compare(key, expected.pop(key, None), record))
+    for model in _audited_models():
+        for key, record in _records(engine, model):
+            rows_checked += 1
+            recorded = expected.pop(key, None)
+            if isinstance(record, str):
+                problem = f"holds a value the application cannot read ({record}): changed outside"
+                mismatches.append(Mismatch(*key, None, problem))
+            else:
+                mismatches.extend(_compare(key, recorded, record))
     for (entity, row_id), _fields in sorted(expected.items()):
         problem = "entered through the application but no longer in the table (deleted outside)"
         mismatches.append(Mismatch(entity, row_id, None, problem))
     return Reconciliation(rows_checked, tuple(mismatches))
+
+
+_UNREADABLE = (LookupError, ValueError, TypeError, StatementError)
+
+
+def _records(engine: Engine, model: type[Audited]) -> Iterator[tuple[_Key, Audited | str]]:
+    """Every record of the table, or for one the ORM cannot load (a value no column type
+    accepts, put there by raw SQL) the reason, instead of stopping the whole check."""
+    entity = model.__tablename__
+    try:
+        with Session(engine) as session:
+            records = list(session.scalars(select(model)))
+    except _UNREADABLE:
+        yield from _records_one_by_one(engine, model)
+        return
+    for record in records:
+        yield (entity, str(record.id)), record
+
+
+def _records_one_by_one(
+    engine: Engine, model: type[Audited]
+) -> Iterator[tuple[_Key, Audited | str]]:
+    with engine.connect() as connection:
+        ids = [row[0] for row in connection.execute(select(model.__table__.c.id))]
+    for row_id in ids:
+        key = (model.__tablename__, str(row_id))
+        try:
+            with Session(engine) as session:
+                record = session.get(model, row_id)
+        except _UNREADABLE as error:
+            yield key, _reason(error)
+            continue
+        if record is not None:
+            yield key, record
+
+
+def _reason(error: Exception) -> str:
+    return str(error).splitlines()[0][:120] if str(error) else type(error).__name__
 
 
 def _replayed(engine: Engine) -> dict[_Key, dict[str, Any]]:
@@ -99,7 +147,7 @@ def _compare(key: _Key, recorded: dict[str, Any] | None, record: Audited) -> Ite
         return
     for name in audited_columns(record):
         actual = _decoded(_encoded(record, name))
-        if name in recorded and recorded[name] != actual:
+        if name in recorded and not _same(recorded[name], actual):
             problem = f"the trail says {recorded[name]!r}, the table holds {actual!r}"
             yield Mismatch(entity, row_id, name, problem)
 
@@ -110,11 +158,17 @@ def _audited_models() -> list[type[Audited]]:
 
 
 def _encoded(record: Audited, name: str) -> str | None:
-    """The value as the trail encodes it (redacted columns only say that they are set)."""
-    value = getattr(record, name)
-    if value is not None and name in record.__audit_redacted__:
-        value = REDACTED
+    """The value as the trail encodes it (a redacted column as a digest of its value)."""
+    value = audited_value(record, name, getattr(record, name))
     return None if value is None else canonical_json(value)
+
+
+def _same(recorded: Any, actual: Any) -> bool:
+    """Equal values; a bare redaction marker (trails written before digests were recorded)
+    cannot be compared, so it is taken as equal."""
+    if recorded == REDACTED and isinstance(actual, str) and actual.startswith(REDACTED):
+        return True
+    return bool(recorded == actual)
 
 
 def _decoded(text: str | None) -> Any:
