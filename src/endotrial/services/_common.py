@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -44,6 +45,27 @@ def check_not_future(**dates: dt.date | None) -> None:
             raise RuleViolation(
                 f"{field} {on} is in the future: record it once it has happened (check the year)"
             )
+
+
+def check_finite(**numbers: float | None) -> None:
+    """A measurement is a real number: NaN or infinity (e.g. from a spreadsheet) is refused."""
+    for field, value in numbers.items():
+        if value is not None and not math.isfinite(value):
+            raise RuleViolation(f"{field} {value} is not a number: enter the measured value")
+
+
+def check_moments(started_at: dt.datetime | None, ended_at: dt.datetime | None) -> None:
+    """Times of day carry their time zone, have happened, and end after they start."""
+    for field, moment in (("started_at", started_at), ("ended_at", ended_at)):
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            raise RuleViolation(
+                f"{field} {moment} has no time zone: give it (e.g. +08:00) so it is stored right"
+            )
+        check_not_future(**{field: moment.date()})
+    if started_at is not None and ended_at is not None and ended_at < started_at:
+        raise RuleViolation(f"ended_at {ended_at} is before started_at {started_at}: check both")
 
 
 def check_not_before_enrolment(participant: Participant, field: str, on: dt.date) -> None:

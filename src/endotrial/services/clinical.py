@@ -19,6 +19,7 @@ from endotrial.outcomes.pregnancy import PregnancyOutcome as DerivedOutcome
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
+    check_finite,
     check_not_future,
     check_window,
     cycle_on,
@@ -57,6 +58,7 @@ def record_ultrasound(
     engine: Engine, protocol: Protocol, scan: UltrasoundInput, *, user: str
 ) -> int:
     """Record a transvaginal ultrasound; implausible values and off-window visits open queries."""
+    check_finite(thickness_mm=scan.thickness_mm)
     if scan.thickness_mm is not None and scan.thickness_mm < 0:
         raise RuleViolation(f"thickness_mm {scan.thickness_mm} is negative: re-enter it in mm")
     check_not_future(scan_date=scan.scan_date)
@@ -88,6 +90,7 @@ def correct_ultrasound(
     engine: Engine, scan_id: int, *, thickness_mm: float, reason: str, user: str
 ) -> None:
     """Correct a scan's thickness (e.g. answering a range query); the reason is audited."""
+    check_finite(thickness_mm=thickness_mm)
     if thickness_mm < 0:
         raise RuleViolation(f"thickness_mm {thickness_mm} is negative: re-enter it in mm")
     if not reason.strip():
@@ -226,6 +229,7 @@ def record_outcome(
     outcomes derived by the protocol's definitions; inconsistent facts open queries."""
     if facts.live_born_count is not None and facts.live_born_count < 0:
         raise RuleViolation(f"live_born_count {facts.live_born_count} is negative: give 0 or more")
+    check_finite(beta_hcg_miu_ml=facts.beta_hcg_miu_ml)
     check_not_future(
         beta_hcg_date=facts.beta_hcg_date,
         ultrasound_date=facts.ultrasound_date,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from endotrial.eligibility import screen_table
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
+from endotrial.services._common import writable_participant
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import Screening, ScreeningDecision, unit_of_work
 from endotrial.store.types import utc_now
@@ -80,7 +81,10 @@ def _consented_as(session: Session, candidate_ref: str) -> int | None:
     query = select(Screening.participant_id).where(
         Screening.candidate_ref == candidate_ref, Screening.participant_id.is_not(None)
     )
-    return session.scalars(query).first()
+    participant_id = session.scalars(query).first()
+    if participant_id is not None:
+        writable_participant(session, participant_id)  # her signed-off data stay as they are
+    return participant_id
 
 
 def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
+    check_finite,
+    check_moments,
     check_not_before_enrolment,
     check_not_future,
     check_protocol_cycle,
@@ -55,9 +57,9 @@ def start_cycle(
         if cycle_of(session, participant_id, cycle) is not None:
             raise RuleViolation(
                 f"participant {participant.study_id} already has a {cycle} cycle: "
-                "correct its start date instead of starting another"
+                "a cycle starts once (if its date was wrong, record a deviation saying so)"
             )
-        _check_earlier_cycles_started(session, protocol, participant_id, cycle)
+        _check_earlier_cycles_started(session, protocol, participant_id, cycle, start_date)
         row = Cycle(participant_id=participant_id, kind=cycle, start_date=start_date)
         session.add(row)
         start_event = protocol.cycle(cycle).start_event
@@ -67,12 +69,18 @@ def start_cycle(
 
 
 def _check_earlier_cycles_started(
-    session: Session, protocol: Protocol, participant_id: int, cycle: str
+    session: Session, protocol: Protocol, participant_id: int, cycle: str, start_date: dt.date
 ) -> None:
     order = [c.id for c in protocol.cycles]
     for earlier in order[: order.index(cycle)]:
-        if cycle_of(session, participant_id, earlier) is None:
+        previous = cycle_of(session, participant_id, earlier)
+        if previous is None:
             raise RuleViolation(f"start the {earlier} cycle before the {cycle} cycle")
+        if start_date <= previous.start_date:
+            raise RuleViolation(
+                f"the {cycle} cycle cannot start on {start_date}: her {earlier} cycle started "
+                f"on {previous.start_date}, and cycles follow one another"
+            )
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,8 @@ def record_procedure(
     allergy test blocks the procedure outright.
     """
     check_not_future(procedure_date=procedure.procedure_date)
+    check_finite(weight_kg=procedure.weight_kg, viability_pct=procedure.viability_pct)
+    check_moments(procedure.started_at, procedure.ended_at)
     plan = compute_dose(
         protocol,
         procedure.weight_kg,
