@@ -298,3 +298,12 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_unknown_protocol_id_lists_the_bundled_ones() -> None:
     with pytest.raises(ProtocolError, match="nct07176143"):
         load_protocol("nct00000000")
+
+
+def test_an_id_too_long_for_the_trial_database_is_refused(tmp_path: Path) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["cycles"][1]["id"] = "transfer_cycle_after_the_withdrawal_bleed"
+
+    message, text = _load_mutated(tmp_path, mutate)
+    _assert_located(message, text, "transfer_cycle_after_the_withdrawal_bleed", "cycles[1].id")
+    assert "at most 32 characters" in message

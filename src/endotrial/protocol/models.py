@@ -14,6 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: Longest id of a cycle, arm, regimen or procedure: the trial's database stores these ids.
+ID_MAX_LENGTH = 32
+
 
 class Strict(BaseModel):
     """Base: unknown keys are errors, so a misspelt field never passes silently."""
@@ -71,7 +74,7 @@ class Objective(Strict):
 class Cycle(Strict):
     """A menstrual or treatment cycle; day 1 is its `start_event`."""
 
-    id: str
+    id: str = Field(max_length=ID_MAX_LENGTH)
     label: str
     length_days: int = Field(gt=0, le=120)
     start_event: str
@@ -89,7 +92,7 @@ class DrugRegimen(Strict):
     """A drug taken from a first to a last day: each given either as a cycle day or relative
     to an event, so a drug can follow the transfer when the transfer moves."""
 
-    id: str
+    id: str = Field(max_length=ID_MAX_LENGTH)
     drug: str
     dose: float = Field(gt=0)
     unit: str
@@ -158,7 +161,7 @@ class ProcedureStep(Strict):
 
 
 class Procedure(Strict):
-    id: str
+    id: str = Field(max_length=ID_MAX_LENGTH)
     name: str
     description: str
     cycle: str
@@ -215,7 +218,7 @@ class Intervention(Strict):
 
 
 class Arm(Strict):
-    id: str
+    id: str = Field(max_length=ID_MAX_LENGTH)
     label: str
     type: str
     description: str
