@@ -99,3 +99,22 @@ def test_verify_finds_data_changed_outside_the_application(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "audit trail intact" in result.output
     assert "sites #1 name: the trail says" in result.output and "'Somewhere else'" in result.output
+
+
+def test_an_older_database_gets_its_chain_checked_before_the_upgrade(tmp_path: Path) -> None:
+    """Back up, verify, then upgrade: the chain of a revision-0001 database is checked; the
+    data are reconciled only once the schema is current."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_database(url, revision="0001")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO sites (id, version, code, name) VALUES (1, 1, 'A', 'B')")
+        )
+    engine.dispose()
+    result = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert result.exit_code == 0, result.output
+    assert "audit trail intact" in result.output and "data not reconciled" in result.output
+    upgrade_database(url)
+    after = runner.invoke(app, ["audit", "verify", "--database", url])
+    assert after.exit_code == 1 and "added outside the application" in after.output

@@ -10,12 +10,15 @@ import typer
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
 from endotrial.store import (
+    StoreError,
+    current_revision,
+    head_revision,
     open_existing,
-    open_trial_database,
     reconcile_with_trail,
     verify_audit_chain,
 )
 from endotrial.store.history import record_field_history
+from endotrial.store.migrate import is_known_revision
 
 audit_app = typer.Typer(
     help="Check the audit trail and that the data still match it.", no_args_is_help=True
@@ -28,15 +31,26 @@ app.add_typer(audit_app, name="audit")
 def verify(database: DatabaseOption = None) -> None:
     """Detect any audit entry changed, removed or reordered, and any trial data changed, added
     or removed, outside the application (exit code 1 when something is found)."""
-    engine = open_trial_database(database)
+    engine = open_existing(database)
     try:
+        revision, head = current_revision(engine), head_revision()
+        if not is_known_revision(revision):
+            raise StoreError(
+                f"the database is at schema revision {revision}, which this endotrial does not "
+                "know: verify it with the release that made it"
+            )
         chain = verify_audit_chain(engine)
         typer.echo(str(chain))
-        data = reconcile_with_trail(engine) if chain.ok else None
+        data = reconcile_with_trail(engine) if chain.ok and revision == head else None
     finally:
         engine.dispose()
     if data is not None:
         typer.echo(str(data))
+    elif chain.ok:
+        typer.echo(
+            f"data not reconciled: the database is at revision {revision}; back it up, run "
+            f"`endotrial db upgrade` (to {head}) and verify again to reconcile the data"
+        )
     if not chain.ok or (data is not None and not data.ok):
         raise typer.Exit(code=1)
 

@@ -15,6 +15,7 @@ from endotrial.dosing import (
     render_dose_json,
     render_dose_text,
 )
+from endotrial.dosing.engine import VIABILITY_RESULT_ID
 from endotrial.protocol import load_protocol
 
 
@@ -58,7 +59,11 @@ def dose(
         typer.echo(render_dose_json(plan))
         return
     typer.echo(render_dose_text(plan), nl=False)
-    untested = [c for c in plan.release_checks if c.status is ReleaseStatus.not_tested]
+    untested = [
+        c
+        for c in plan.release_checks
+        if c.status is ReleaseStatus.not_tested and c.criterion_id != VIABILITY_RESULT_ID
+    ]  # viability has its own option, --viability-pct
     if untested:
         typer.echo(f"\n{_release_hint(plan, untested[0].criterion_id)}")
 

@@ -134,8 +134,10 @@ class DemoSummary:
 def data_cutoff(today: dt.date | None = None) -> dt.date:
     """The cut-off a run uses: `DATA_CUTOFF`, or today when the clock is earlier.
 
-    Runs reproduce (same seed, same trial) whenever the clock is on or after `DATA_CUTOFF`;
-    on an earlier clock the trial is the same up to today and stops there.
+    Runs reproduce (same seed, same trial) whenever the clock is on or after `DATA_CUTOFF`.
+    On an earlier clock the cut-off is today: the run is still reproducible for that day, but
+    it is a different synthetic trial (one random stream feeds every participant, so stopping
+    earlier shifts what later participants draw).
     """
     return min(DATA_CUTOFF, today or dt.date.today())
 
