@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -39,6 +41,23 @@ from endotrial.protocol.models import Protocol
 
 DUPLICATES_TABLE = "__duplicates"
 FORM_CANDIDATE_ID = "candidate"
+#: Up to this many labels a mask column is decoded through a table of every possible mask, with
+#: no hashing of the column first.
+SMALL_MASK_BITS = 8
+
+_database: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_database_lock = threading.Lock()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """A connection of its own for one screening (registered tables and temporary tables are
+    private to it), on one in-memory database per process: opening a fresh database costs
+    about 13 ms, a cursor on an open one nothing. A forked child opens its own."""
+    global _database
+    with _database_lock:
+        if _database is None or _database[0] != os.getpid():
+            _database = (os.getpid(), duckdb.connect())
+        return _database[1].cursor()
 
 
 def screen_file(
@@ -108,11 +127,11 @@ def _screen(
         per_field_messages=per_field,
         id_hashes=True,
     )
-    connection = duckdb.connect()
+    connection = _connection()
     try:
         if source.table is not None:
             connection.register(TABLE_NAME, source.table)
-        results = _screen_rows(connection, plan, source, options)
+        results, counts = _screen_rows(connection, plan, source, options)
     except duckdb.Error as error:
         raise InputError(f"{source.label}: cannot screen the rows: {error}") from None
     finally:
@@ -123,7 +142,7 @@ def _screen(
         results=results,
         file_warnings=tuple(_file_warnings(plan, source)),
         to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
-        counts=count_decisions(results),
+        counts=counts,
     )
 
 
@@ -132,13 +151,19 @@ def _screen_rows(
     plan: ScreeningPlan,
     source: Source,
     options: QueryOptions,
-) -> pa.Table:
-    """One pass over the rows for the common file whose ids are all distinct (its id hashes are);
-    only when two hashes meet are the ids compared and the rows screened again with the repeats
-    marked invalid."""
+) -> tuple[pa.Table, dict[str, int]]:
+    """The results and their decision counts, in one pass over the rows for the common file whose
+    ids are all distinct (its id hashes are); only when two hashes meet are the ids compared and
+    the rows screened again with the repeats marked invalid. The hash check and the counting run
+    beside the mask decoding (Arrow's and pandas' kernels release the GIL)."""
     query = screening_query(plan, options)
     table = connection.sql(query.sql).to_arrow_table()
-    if _hashes_repeat(table.column(ID_HASH_COLUMN)):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        repeats = pool.map(_hashes_repeat, [table.column(ID_HASH_COLUMN)])
+        counts = pool.map(count_decisions, [table])
+        decoded = _decode_masks(table.drop_columns([ID_HASH_COLUMN]), query.masked_columns, pool)
+        if not next(repeats):
+            return decoded, next(counts)
         has_duplicates = _register_duplicates(connection, source)
         options = replace(
             options,
@@ -147,9 +172,7 @@ def _screen_rows(
         )
         query = screening_query(plan, options)
         table = connection.sql(query.sql).to_arrow_table()
-    else:
-        table = table.drop_columns([ID_HASH_COLUMN])
-    return _decode_masks(table, query.masked_columns)
+        return _decode_masks(table, query.masked_columns, pool), count_decisions(table)
 
 
 def _hashes_repeat(hashes: pa.ChunkedArray) -> bool:
@@ -158,20 +181,26 @@ def _hashes_repeat(hashes: pa.ChunkedArray) -> bool:
     return bool(pd.Series(values).duplicated().any())
 
 
-def _decode_masks(table: pa.Table, masked: Mapping[str, tuple[str, ...]]) -> pa.Table:
+def _decode_masks(
+    table: pa.Table, masked: Mapping[str, tuple[str, ...]], pool: ThreadPoolExecutor
+) -> pa.Table:
     """Turn each bit-mask column into its list of labels. Arrow's kernels release the GIL, so
-    the columns decode side by side on two threads."""
+    the columns decode side by side on the pool's threads."""
     columns = [(table.column(name), labels) for name, labels in masked.items()]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        decoded = pool.map(lambda pair: _decode_mask(*pair), columns)
-        for name, lists in zip(masked, decoded, strict=True):
-            table = table.set_column(table.column_names.index(name), name, lists)
+    decoded = pool.map(lambda pair: _decode_mask(*pair), columns)
+    for name, lists in zip(masked, decoded, strict=True):
+        table = table.set_column(table.column_names.index(name), name, lists)
     return table
 
 
 def _decode_mask(column: pa.ChunkedArray, labels: tuple[str, ...]) -> pa.Array:
-    """Decode each distinct mask once (a file has few distinct patterns), then gather."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
+    """Decode each distinct mask once (a file has few distinct patterns), then gather. With few
+    labels every possible mask is decoded and the column itself is the index into them."""
+    masks = column.combine_chunks()
+    if len(labels) <= SMALL_MASK_BITS:
+        every = np.arange(1 << len(labels), dtype=np.int64)
+        return _label_lists(every, labels).take(masks)
+    encoded = pc.dictionary_encode(masks)
     return _label_lists(encoded.dictionary.to_numpy(), labels).take(encoded.indices)
 
 
