@@ -109,8 +109,27 @@ class ScreeningPlan:
         return next(c for c in (*self.trial_wide, *self.arm_specific) if c.id == criterion_id)
 
 
+#: Plans of the protocols seen in this process, by identity (a Protocol is frozen, so its plan
+#: never goes stale). A form screening one candidate at a time would otherwise re-parse every
+#: expression for each of them.
+_PLANS: dict[int, tuple[Protocol, ScreeningPlan]] = {}
+_PLANS_KEPT = 8
+
+
 def build_plan(protocol: Protocol) -> ScreeningPlan:
-    """Check every expression again (cheap) so the engine never runs an unchecked one."""
+    """The protocol's screening plan, built once per protocol object."""
+    cached = _PLANS.get(id(protocol))
+    if cached is not None and cached[0] is protocol:
+        return cached[1]
+    plan = _new_plan(protocol)
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[id(protocol)] = (protocol, plan)
+    return plan
+
+
+def _new_plan(protocol: Protocol) -> ScreeningPlan:
+    """Check every expression again so the engine never runs an unchecked one."""
     items = {item.name: item for item in protocol.data_items}
     derived = {
         item.name: check_expression(item.derived, items, want=_result_type(item))
