@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from endotrial.services.errors import NotFoundError, RuleViolation
@@ -81,5 +81,11 @@ def set_account_active(
 
 
 def _active_investigators(session: Session) -> int:
-    query = select(func.count()).where(User.role == Role.INVESTIGATOR, User.active.is_(True))
-    return int(session.scalar(query) or 0)
+    """Counted under row locks (PostgreSQL), so two investigators deactivating each other at
+    once cannot both pass the last-investigator rule; SQLite serializes writers anyway."""
+    query = (
+        select(User.id)
+        .where(User.role == Role.INVESTIGATOR, User.active.is_(True))
+        .with_for_update()
+    )
+    return len(session.scalars(query).all())
