@@ -429,3 +429,25 @@ def test_a_deactivated_account_can_do_nothing_until_reactivated(
         set_account_active(engine, INVESTIGATOR, active=False, reason="leaving", user=INVESTIGATOR)
     set_account_active(engine, MONITOR, active=True, reason="back on the trial", user=INVESTIGATOR)
     assert open_query(engine, question, user=MONITOR) > 0
+
+
+def test_a_site_team_works_on_its_own_sites_data(engine: Engine, seed_protocol: Protocol) -> None:
+    """A coordinator of a second site can neither screen for nor record on the first site's
+    participants; a monitor attached to no site (central monitoring) may query any site."""
+    trial = set_up_trial(engine, seed_protocol)
+    pid = _participant(trial)
+    other_site = add_site(engine, code="GZ7", name="Second site", user=INVESTIGATOR)
+    member = TeamMember("coord.gz7", "Coordinator GZ7", Role.COORDINATOR, "correct horse battery")
+    add_user(engine, member, site_id=other_site, user=INVESTIGATOR)
+    central = TeamMember("cra.central", "Central CRA", Role.MONITOR, "correct horse battery")
+    add_user(engine, central, site_id=None, user=INVESTIGATOR)
+    before = _audit_rows(engine)
+    scan = UltrasoundInput(pid, ON, 6.5)
+    with pytest.raises(PermissionDenied, match="works at site GZ7 and may not change participant"):
+        record_ultrasound(engine, seed_protocol, scan, user="coord.gz7")
+    candidate = CandidateInput("c9", eligible_items(), trial.site_id)
+    with pytest.raises(PermissionDenied, match="may not change candidate c9 of site GZ6"):
+        screen(engine, seed_protocol, candidate, user="coord.gz7")
+    assert _audit_rows(engine) == before
+    question = QueryInput("participants", pid, "status", "source document?")
+    assert open_query(engine, question, user="cra.central") > 0

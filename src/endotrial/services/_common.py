@@ -24,9 +24,11 @@ from endotrial.store import (
     Procedure,
     QueryStatus,
     Role,
+    Site,
     TransferredEmbryo,
     User,
 )
+from endotrial.store.audit import USER_KEY
 from endotrial.store.types import utc_now
 
 T = TypeVar("T", bound=Audited)
@@ -85,9 +87,25 @@ def get_row(session: Session, model: type[T], row_id: int) -> T:
     return row
 
 
+def check_site(session: Session, site_id: int | None, what: str) -> None:
+    """A team member attached to a site works on that site's data only; one attached to no
+    site (e.g. a central monitor) works on every site's."""
+    username = session.info.get(USER_KEY, "")
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.site_id is None or site_id is None or user.site_id == site_id:
+        return
+    theirs, hers = session.get(Site, user.site_id), session.get(Site, site_id)
+    raise PermissionDenied(
+        f"'{username}' works at site {theirs.code if theirs else user.site_id} and may not "
+        f"change {what} of site {hers.code if hers else site_id}: ask that site's team"
+    )
+
+
 def writable_participant(session: Session, participant_id: int) -> Participant:
-    """The participant, refused when an investigator has locked her data."""
+    """The participant, refused when an investigator has locked her data or when the acting
+    user belongs to another site."""
     participant = get_row(session, Participant, participant_id)
+    check_site(session, participant.site_id, f"participant {participant.study_id}")
     lock = session.scalar(
         select(ParticipantLock).where(ParticipantLock.participant_id == participant_id)
     )

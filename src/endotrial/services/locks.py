@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from endotrial.services._common import get_row
+from endotrial.services._common import check_site, get_row
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
 from endotrial.services.queries import unresolved_queries
@@ -18,6 +18,7 @@ def lock_participant(engine: Engine, participant_id: int, *, user: str) -> None:
     with unit_of_work(engine, user=user, reason="investigator sign-off: data locked") as session:
         authorize(session, user, Operation.LOCK)
         participant = get_row(session, Participant, participant_id)
+        check_site(session, participant.site_id, f"participant {participant.study_id}")
         lock = _lock_of(session, participant_id)
         if lock is not None and lock.locked:
             raise RuleViolation(f"participant {participant.study_id} is already locked")
@@ -37,6 +38,7 @@ def unlock_participant(engine: Engine, participant_id: int, *, reason: str, user
     with unit_of_work(engine, user=user, reason=f"unlocked: {reason.strip()}") as session:
         authorize(session, user, Operation.UNLOCK)
         participant = get_row(session, Participant, participant_id)
+        check_site(session, participant.site_id, f"participant {participant.study_id}")
         lock = _lock_of(session, participant_id)
         if lock is None or not lock.locked:
             raise RuleViolation(f"participant {participant.study_id} is not locked")

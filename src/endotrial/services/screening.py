@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from endotrial.eligibility import screen_table
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import writable_participant
+from endotrial.services._common import check_site, writable_participant
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import Screening, ScreeningDecision, unit_of_work
 from endotrial.store.types import utc_now
@@ -67,6 +67,7 @@ def screen_many(
         authorize(session, user, Operation.SCREEN)
         records = []
         for candidate, row in zip(candidates, rows, strict=True):
+            check_site(session, candidate.site_id, f"candidate {candidate.candidate_ref}")
             screening = _screening_row(protocol, candidate, row, screened_at, user)
             screening.participant_id = _consented_as(session, candidate.candidate_ref)
             session.add(screening)
