@@ -28,7 +28,7 @@ from endotrial.store import (
     TransferredEmbryo,
     User,
 )
-from endotrial.store.audit import USER_KEY
+from endotrial.store.audit import USER_KEY, audited_models
 from endotrial.store.types import utc_now
 
 T = TypeVar("T", bound=Audited)
@@ -119,14 +119,10 @@ def writable_participant(session: Session, participant_id: int) -> Participant:
 
 def trial_table(entity: str) -> type[Audited]:
     """The audited model stored in table `entity`, or a RuleViolation naming the tables."""
-    models = {
-        m.class_.__tablename__: m.class_
-        for m in Audited.registry.mappers
-        if issubclass(m.class_, Audited)
-    }
+    models = audited_models()
     model = models.get(entity)
     if model is None:
-        raise RuleViolation(f"no trial table '{entity}': use one of {sorted(models)}")
+        raise RuleViolation(f"no trial table '{entity}': use one of {list(models)}")
     return model
 
 

@@ -161,10 +161,24 @@ class _Change:
     row_id: str = ""
 
 
+def audited_models() -> dict[str, type[Audited]]:
+    """Every audited table's model, by table name (sorted): the tables the trail covers."""
+    models = {
+        m.class_.__tablename__: m.class_
+        for m in Audited.registry.mappers
+        if issubclass(m.class_, Audited)
+    }
+    return dict(sorted(models.items()))
+
+
+def audited_fields(model: type[Audited]) -> list[str]:
+    """The columns the trail records for a table (not the id or the version counter)."""
+    return [a.key for a in inspect(model).column_attrs if a.key not in _SKIPPED_COLUMNS]
+
+
 def audited_columns(obj: Audited) -> list[str]:
-    """The columns the trail records for a record (not its id or version counter)."""
-    state: InstanceState[Any] = inspect(obj)
-    return [a.key for a in state.mapper.column_attrs if a.key not in _SKIPPED_COLUMNS]
+    """The columns the trail records for a record."""
+    return audited_fields(type(obj))
 
 
 def audited_value(obj: Audited, key: str, value: Any) -> Any:

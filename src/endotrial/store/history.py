@@ -14,11 +14,13 @@ from sqlalchemy import Engine, exists, select
 
 from endotrial.errors import InputError
 from endotrial.store import models as _models  # noqa: F401  (maps every audited table)
-from endotrial.store.audit import AuditEntry, FieldChange, field_history
-from endotrial.store.base import Audited, Base
-
-#: Columns the trail never records as fields (the record's id and its version counter).
-_NOT_FIELDS = frozenset({"id", "version"})
+from endotrial.store.audit import (
+    AuditEntry,
+    FieldChange,
+    audited_fields,
+    audited_models,
+    field_history,
+)
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,9 @@ class RecordFieldHistory:
     record_known: bool
 
 
-def audited_fields() -> dict[str, tuple[str, ...]]:
+def _fields_by_table() -> dict[str, tuple[str, ...]]:
     """Each audited table with the fields its trail records, tables sorted by name."""
-    tables: dict[str, tuple[str, ...]] = {}
-    for mapper in Base.registry.mappers:
-        cls = mapper.class_
-        if issubclass(cls, Audited) and not mapper.concrete and hasattr(cls, "__tablename__"):
-            fields = tuple(a.key for a in mapper.column_attrs if a.key not in _NOT_FIELDS)
-            tables[str(cls.__tablename__)] = fields
-    return dict(sorted(tables.items()))
+    return {name: tuple(audited_fields(model)) for name, model in audited_models().items()}
 
 
 def record_field_history(
@@ -49,7 +45,7 @@ def record_field_history(
 ) -> RecordFieldHistory:
     """The history of `entity` #`row_id` `field`; an unknown table or field is refused with the
     names that exist (and the closest one), a row id that is not a number too."""
-    tables = audited_fields()
+    tables = _fields_by_table()
     if entity not in tables:
         raise InputError(
             f"no audited table '{entity}'{_did_you_mean(entity, tables)}: the tables are "

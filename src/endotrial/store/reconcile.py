@@ -21,6 +21,7 @@ from endotrial.store.audit import (
     REDACTED,
     AuditEntry,
     audited_columns,
+    audited_models,
     audited_value,
     canonical_json,
 )
@@ -67,7 +68,7 @@ def reconcile_with_trail(engine: Engine) -> Reconciliation:
     expected = _replayed(engine)
     mismatches: list[Mismatch] = []
     rows_checked = 0
-    for model in _audited_models():
+    for model in audited_models().values():
         for key, record in _records(engine, model):
             rows_checked += 1
             recorded = expected.pop(key, None)
@@ -150,11 +151,6 @@ def _compare(key: _Key, recorded: dict[str, Any] | None, record: Audited) -> Ite
         if name in recorded and not _same(recorded[name], actual):
             problem = f"the trail says {recorded[name]!r}, the table holds {actual!r}"
             yield Mismatch(entity, row_id, name, problem)
-
-
-def _audited_models() -> list[type[Audited]]:
-    mappers = sorted(Audited.registry.mappers, key=lambda m: m.class_.__name__)
-    return [m.class_ for m in mappers if issubclass(m.class_, Audited)]
 
 
 def _encoded(record: Audited, name: str) -> str | None:
