@@ -10,15 +10,13 @@ import typer
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
 from endotrial.store import (
-    StoreError,
-    current_revision,
     head_revision,
     open_existing,
     reconcile_with_trail,
     verify_audit_chain,
 )
 from endotrial.store.history import record_field_history
-from endotrial.store.migrate import is_known_revision
+from endotrial.store.migrate import refuse_unknown_revision
 
 audit_app = typer.Typer(
     help="Check the audit trail and that the data still match it.", no_args_is_help=True
@@ -33,12 +31,7 @@ def verify(database: DatabaseOption = None) -> None:
     or removed, outside the application (exit code 1 when something is found)."""
     engine = open_existing(database)
     try:
-        revision, head = current_revision(engine), head_revision()
-        if not is_known_revision(revision):
-            raise StoreError(
-                f"the database is at schema revision {revision}, which this endotrial does not "
-                "know: verify it with the release that made it"
-            )
+        revision, head = refuse_unknown_revision(engine), head_revision()
         chain = verify_audit_chain(engine)
         typer.echo(str(chain))
         data = reconcile_with_trail(engine) if chain.ok and revision == head else None

@@ -36,7 +36,7 @@ def upgrade_database(target: str | Engine | None = None, revision: str = "head")
     """Bring the database at `target` (URL or engine; default the configured one) to `revision`."""
     engine, owned = _engine(target)
     try:
-        _refuse_unknown_revision(engine)
+        refuse_unknown_revision(engine)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
     finally:
@@ -54,13 +54,15 @@ def is_known_revision(revision: str | None) -> bool:
         return False
 
 
-def _refuse_unknown_revision(engine: Engine) -> None:
+def refuse_unknown_revision(engine: Engine) -> str | None:
+    """The database's revision, refused when this endotrial does not ship it (a newer one)."""
     revision = current_revision(engine)
     if not is_known_revision(revision):
         raise StoreError(
             f"the database is at schema revision {revision}, which this endotrial (newest "
             f"{head_revision()}) does not know: it was made by a newer release; use that one"
         )
+    return revision
 
 
 def schema_drift(target: str | Engine | None = None) -> list[Any]:
@@ -98,10 +100,14 @@ def open_trial_database(url: str | None = None) -> Engine:
     operation fails half-way on a missing column.
     """
     engine = open_existing(url)
-    revision, head = current_revision(engine), head_revision()
+    try:
+        revision = refuse_unknown_revision(engine)
+    except StoreError:
+        engine.dispose()
+        raise
+    head = head_revision()
     if revision != head:
         engine.dispose()
-        _refuse_unknown_revision(engine)
         raise StoreError(
             f"the database is at schema revision {revision or 'none'} but this endotrial needs "
             f"{head}: back it up, then run `endotrial db upgrade`"
