@@ -236,20 +236,22 @@ def actual_dates(
     return dates
 
 
-def scheduled_event(
-    session: Session, protocol: Protocol, participant: Participant, event_id: str
-) -> ScheduledEvent | None:
-    """Her event `event_id` dated from her recorded anchors (None before she has an arm, before
-    the schedule's root date is recorded, or when her arm has no such event)."""
+def scheduled_events(
+    session: Session, protocol: Protocol, participant: Participant, *event_ids: str
+) -> tuple[ScheduledEvent | None, ...]:
+    """Her events, dated from her recorded anchors by one build of her schedule; None for each
+    before she has an arm, before the schedule's root date is recorded, or when her arm has no
+    such event."""
     if participant.arm is None:
-        return None
+        return (None,) * len(event_ids)
     try:
         schedule = build_schedule(
             protocol, participant.arm, actual_dates(session, protocol, participant)
         )
     except InputError:
-        return None  # a root anchor (e.g. the first cycle's start) is not recorded yet
-    return next((event for event in schedule.events if event.id == event_id), None)
+        return (None,) * len(event_ids)  # a root anchor (the first cycle's start) is not yet
+    by_id = {event.id: event for event in schedule.events}
+    return tuple(by_id.get(event_id) for event_id in event_ids)
 
 
 def open_edit_query(session: Session, row: Audited, field: str, text: str, check: str) -> DataQuery:
@@ -290,7 +292,7 @@ def check_window(
     on: dt.date,
 ) -> DataQuery | None:
     """Open a query when `on` lies outside the window of the scheduled event `event_id`."""
-    event = scheduled_event(session, protocol, participant, event_id)
+    (event,) = scheduled_events(session, protocol, participant, event_id)
     if event is None or event.earliest <= on <= event.latest:
         return None
     text = (

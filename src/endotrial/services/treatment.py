@@ -23,7 +23,7 @@ from endotrial.services._common import (
     cycle_of,
     open_edit_query,
     require_role,
-    scheduled_event,
+    scheduled_events,
 )
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation, authorize
@@ -139,8 +139,9 @@ def _check_regimen_days(
     """Doses outside the drug's start and stop in her schedule (which follows her recorded
     dates, so a drug tied to the transfer moves with it) open a query on the record."""
     regimen_id = row.regimen_id
-    start = scheduled_event(session, protocol, participant, f"{regimen_id}_start")
-    stop = scheduled_event(session, protocol, participant, f"{regimen_id}_stop")
+    start, stop = scheduled_events(
+        session, protocol, participant, f"{regimen_id}_start", f"{regimen_id}_stop"
+    )
     if start is None or stop is None:
         return  # her schedule cannot be dated yet: nothing to compare with
     period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
