@@ -6,12 +6,14 @@ Run as `python durability_writer.py <database-url>`; it is killed with SIGKILL b
 import sys
 from datetime import date
 
-from endotrial.store import Participant, Site, Ultrasound, make_engine, unit_of_work
+from store_helpers import writes
+
+from endotrial.store import Participant, Site, Ultrasound, make_engine
 
 
 def main(url: str) -> None:
     engine = make_engine(url)
-    with unit_of_work(engine, user="writer") as session:
+    with writes(engine, "writer") as session:
         site = Site(code="GZ6", name="Sixth Affiliated Hospital")
         session.add(site)
         session.flush()
@@ -22,7 +24,7 @@ def main(url: str) -> None:
     n, scan_id = 0, 0
     while True:
         n += 1
-        with unit_of_work(engine, user="writer", reason="durability test correction") as session:
+        with writes(engine, "writer", reason="durability test correction") as session:
             scan = Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 1))
             scan.thickness_mm = float(n)
             session.add(scan)

@@ -1,16 +1,57 @@
 """Small builders shared by the store tests."""
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from endotrial.store import AuditEntry, Participant, Site, unit_of_work
+from endotrial.store import AuditEntry, Participant, Role, Site, User
+from endotrial.store.auth import open_auth_session
+from endotrial.store.unit_of_work import unit_of_work
+
+#: The accounts store tests act as (created together, by the set-up path, on first use).
+TEST_USERS = ("admin", "coord1", "coord2", "inv1", "rad1", "writer")
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def token_for(engine: Engine, username: str) -> str:
+    """A live sign-in token of `username` on this database (the accounts made on first use)."""
+    key = (engine.url.render_as_string(hide_password=False), username)
+    if key not in _TOKENS:
+        _create_accounts(engine)
+    return _TOKENS[key]
+
+
+def _create_accounts(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    with Session(engine) as session:
+        exists = session.scalar(select(User.id).limit(1)) is not None
+    if not exists:
+        with unit_of_work(engine, setup_user="admin") as session:
+            for name in TEST_USERS:
+                role = Role.INVESTIGATOR if name in ("admin", "inv1") else Role.COORDINATOR
+                session.add(
+                    User(username=name, full_name=name, role=role, password_hash="-", active=True)
+                )
+    with Session(engine) as session, session.begin():
+        for name in TEST_USERS:
+            user = session.scalar(select(User).where(User.username == name))
+            assert user is not None
+            _TOKENS[(url, name)] = open_auth_session(session, user.id, timedelta(hours=1))
+
+
+@contextmanager
+def writes(engine: Engine, user: str, reason: str | None = None) -> Iterator[Session]:
+    """The store's unit of work as `user` (signed in), as the services open it."""
+    with unit_of_work(engine, token=token_for(engine, user), reason=reason) as session:
+        yield session
 
 
 def enrol_participant(engine: Engine, study_id: str = "P001", user: str = "coord1") -> int:
     """A site and one participant, entered in one unit of work; returns the participant id."""
-    with unit_of_work(engine, user=user) as session:
+    with writes(engine, user) as session:
         site = session.scalar(select(Site).where(Site.code == "GZ6"))
         if site is None:
             site = Site(code="GZ6", name="Sixth Affiliated Hospital")

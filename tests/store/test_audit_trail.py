@@ -6,7 +6,7 @@ from datetime import UTC, date
 import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
-from store_helpers import audit_count, audit_rows, enrol_participant
+from store_helpers import audit_count, audit_rows, enrol_participant, writes
 
 from endotrial.store import (
     AuditEntry,
@@ -17,7 +17,6 @@ from endotrial.store import (
     Ultrasound,
     User,
     hash_password,
-    unit_of_work,
     verify_audit_chain,
     verify_password,
 )
@@ -26,7 +25,7 @@ from endotrial.store import (
 def test_insert_writes_one_row_per_field_with_new_values(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
     rows = {row.field: row for row in audit_rows(engine, "participants", participant_id)}
-    assert set(rows) == {"study_id", "site_id", "arm", "status", "enrolled_on"}
+    assert set(rows) == {"study_id", "site_id", "arm", "status", "enrolled_on", "enrolment_number"}
     study_id = rows["study_id"]
     assert (study_id.action, study_id.username, study_id.reason) == ("insert", "coord1", None)
     assert (study_id.old_value, json.loads(study_id.new_value or "")) == (None, "P001")
@@ -37,7 +36,7 @@ def test_insert_writes_one_row_per_field_with_new_values(engine: Engine) -> None
 
 def test_update_records_old_new_and_reason(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
-    with unit_of_work(engine, user="inv1", reason="arm allocated at enrolment") as session:
+    with writes(engine, "inv1", reason="arm allocated at enrolment") as session:
         participant = session.get_one(Participant, participant_id)
         participant.arm = "stem_cell"
         participant.status = "enrolled"
@@ -54,13 +53,13 @@ def test_update_records_old_new_and_reason(engine: Engine) -> None:
 
 def test_delete_records_every_old_value(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
-    with unit_of_work(engine, user="coord1") as session:
+    with writes(engine, "coord1") as session:
         scan = Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 12))
         scan.thickness_mm, scan.trilaminar = 7.5, True
         session.add(scan)
         session.flush()
         scan_id = scan.id
-    with unit_of_work(engine, user="coord1", reason="entered for the wrong woman") as session:
+    with writes(engine, "coord1", reason="entered for the wrong woman") as session:
         session.delete(session.get_one(Ultrasound, scan_id))
     deleted = {
         r.field: (r.old_value, r.new_value, r.reason)
@@ -78,13 +77,13 @@ def test_update_without_reason_is_refused_and_nothing_written(engine: Engine) ->
     before = audit_count(engine)
     with (
         pytest.raises(ReasonRequiredError, match=r"participants #\d+ \(status\) needs a reason"),
-        unit_of_work(engine, user="coord1") as session,
+        writes(engine, "coord1") as session,
     ):
         session.get_one(Participant, participant_id).status = "enrolled"
         session.add(Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 1)))
     with (
         pytest.raises(ReasonRequiredError),
-        unit_of_work(engine, user="coord1", reason="  ") as session,
+        writes(engine, "coord1", reason="  ") as session,
     ):
         session.delete(session.get_one(Participant, participant_id))
     assert audit_count(engine) == before
@@ -95,7 +94,7 @@ def test_update_without_reason_is_refused_and_nothing_written(engine: Engine) ->
 
 def test_changes_within_the_first_entry_need_no_reason(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
-    with unit_of_work(engine, user="coord1") as session:
+    with writes(engine, "coord1") as session:
         scan = Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 12))
         session.add(scan)
         session.flush()
@@ -107,7 +106,7 @@ def test_changes_within_the_first_entry_need_no_reason(engine: Engine) -> None:
 
 def test_writes_without_an_acting_user_are_refused(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
-    with Session(engine) as session, pytest.raises(AuditError, match="no acting user"):
+    with Session(engine) as session, pytest.raises(AuditError, match="only through the services"):
         session.add(Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 1)))
         session.commit()
 
@@ -117,17 +116,17 @@ def test_audit_rows_cannot_be_changed_through_the_orm(engine: Engine) -> None:
     before = audit_count(engine)
     with (
         pytest.raises(AuditError, match="append-only"),
-        unit_of_work(engine, user="coord1", reason="tidy") as session,
+        writes(engine, "coord1", reason="tidy") as session,
     ):
         session.scalars(select(AuditEntry)).first().reason = "rewritten"  # type: ignore[union-attr]
     with (
         pytest.raises(AuditError, match="append-only"),
-        unit_of_work(engine, user="coord1", reason="tidy") as session,
+        writes(engine, "coord1", reason="tidy") as session,
     ):
         session.delete(session.scalars(select(AuditEntry)).first())
     with (
         pytest.raises(AuditError, match="append-only"),
-        unit_of_work(engine, user="coord1", reason="tidy") as session,
+        writes(engine, "coord1", reason="tidy") as session,
     ):
         session.execute(update(AuditEntry).values(reason="rewritten"))
     assert audit_count(engine) == before
@@ -135,8 +134,8 @@ def test_audit_rows_cannot_be_changed_through_the_orm(engine: Engine) -> None:
 
 
 def test_password_hash_is_argon2_and_never_in_the_trail(engine: Engine) -> None:
-    with unit_of_work(engine, user="admin") as session:
-        user = User(username="rad1", full_name="R. Adiologist", role=Role.RADIOLOGIST)
+    with writes(engine, "admin") as session:
+        user = User(username="rad2", full_name="R. Adiologist", role=Role.RADIOLOGIST)
         user.password_hash = hash_password("correct horse")
         session.add(user)
         session.flush()
@@ -156,7 +155,7 @@ def test_password_hash_is_argon2_and_never_in_the_trail(engine: Engine) -> None:
 
 def test_rolled_back_savepoint_leaves_no_trail_and_an_intact_chain(engine: Engine) -> None:
     participant_id = enrol_participant(engine)
-    with unit_of_work(engine, user="coord1") as session:
+    with writes(engine, "coord1") as session:
         session.add(Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 1)))
         session.flush()
         savepoint = session.begin_nested()

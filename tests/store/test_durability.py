@@ -20,7 +20,8 @@ WRITER_TIMEOUT_S = 120
 
 def _run_and_kill(url: str) -> list[int]:
     """Start the writer, SIGKILL it once enough writes are acknowledged; return all acknowledged."""
-    env = {**os.environ, "PYTHONPATH": str(Path(endotrial.__file__).parents[1])}
+    source = str(Path(endotrial.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, str(WRITER.parent)])}
     command = [sys.executable, str(WRITER), url]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as writer:
         assert writer.stdout is not None

@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
-from store_helpers import audit_count, enrol_participant
+from store_helpers import audit_count, enrol_participant, writes
 
 from endotrial.store import (
     AuditEntry,
@@ -16,7 +16,6 @@ from endotrial.store import (
     field_history,
     hash_password,
     reconcile_with_trail,
-    unit_of_work,
     verify_audit_chain,
 )
 from endotrial.store.audit import entry_hash
@@ -25,14 +24,14 @@ from endotrial.store.audit import entry_hash
 def _scan_with_corrections(engine: Engine) -> int:
     """An ultrasound entered once and corrected twice (with reasons); returns its id."""
     participant_id = enrol_participant(engine)
-    with unit_of_work(engine, user="coord1") as session:
+    with writes(engine, "coord1") as session:
         scan = Ultrasound(participant_id=participant_id, scan_date=date(2025, 10, 12))
         scan.thickness_mm = 5.9
         session.add(scan)
         session.flush()
         scan_id = scan.id
     for thickness, reason in ((6.4, "misread caliper"), (7.1, "re-measured by radiologist")):
-        with unit_of_work(engine, user="rad1", reason=reason) as session:
+        with writes(engine, "rad1", reason=reason) as session:
             session.get_one(Ultrasound, scan_id).thickness_mm = thickness
     return scan_id
 
@@ -154,7 +153,7 @@ def test_data_changed_added_or_removed_by_raw_sql_are_found(engine: Engine) -> N
 def test_a_swapped_password_hash_and_an_unreadable_value_are_found(engine: Engine) -> None:
     """Raw SQL that swaps an account's password hash (an account takeover) or writes a value
     no column type accepts is reported, not missed or crashed on."""
-    with unit_of_work(engine, user="admin") as session:
+    with writes(engine, "admin") as session:
         session.add(
             User(
                 username="pi1",
@@ -179,7 +178,7 @@ def test_a_moment_recorded_in_another_time_zone_reconciles(engine: Engine) -> No
     """09:30 in China is stored as 01:30 UTC: the trail records UTC too, so no false alarm."""
     participant_id = enrol_participant(engine)
     beijing = dt.timezone(dt.timedelta(hours=8))
-    with unit_of_work(engine, user="coord1") as session:
+    with writes(engine, "coord1") as session:
         session.add(
             DataQuery(
                 entity="participants",

@@ -1,7 +1,8 @@
 """The store: trial tables, audited writes through a unit of work, and the verifiable audit trail.
 
-Services write only through `unit_of_work`; every insert, update and delete of trial data is then
-recorded in the hash-chained audit trail, and concurrent edits of one record raise ConflictError.
+Trial data are written only by the services, through `store.unit_of_work` (a signed-in user's
+serialized transaction); every insert, update and delete is then recorded in the hash-chained
+audit trail, and concurrent edits of one record raise ConflictError.
 """
 
 from endotrial.store.audit import (
@@ -13,7 +14,13 @@ from endotrial.store.audit import (
 )
 from endotrial.store.base import Audited, Base
 from endotrial.store.engine import DATABASE_URL_ENV, database_url, make_engine, open_existing
-from endotrial.store.errors import AuditError, ConflictError, ReasonRequiredError, StoreError
+from endotrial.store.errors import (
+    AuditError,
+    AuthenticationError,
+    ConflictError,
+    ReasonRequiredError,
+    StoreError,
+)
 from endotrial.store.migrate import (
     current_revision,
     head_revision,
@@ -48,7 +55,7 @@ from endotrial.store.models import (
 )
 from endotrial.store.passwords import hash_password, needs_rehash, verify_password
 from endotrial.store.reconcile import Mismatch, Reconciliation, reconcile_with_trail
-from endotrial.store.unit_of_work import session_factory, unit_of_work
+from endotrial.store.unit_of_work import read_session
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -57,6 +64,7 @@ __all__ = [
     "AuditEntry",
     "AuditError",
     "Audited",
+    "AuthenticationError",
     "Base",
     "ChainVerification",
     "ConflictError",
@@ -95,10 +103,9 @@ __all__ = [
     "needs_rehash",
     "open_existing",
     "open_trial_database",
+    "read_session",
     "reconcile_with_trail",
     "schema_drift",
-    "session_factory",
-    "unit_of_work",
     "upgrade_database",
     "verify_audit_chain",
     "verify_password",

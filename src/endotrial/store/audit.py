@@ -42,7 +42,13 @@ from endotrial.store.types import UTCDateTime, utc_now
 GENESIS_HASH: Final = "0" * 64
 REDACTED: Final = "<redacted>"
 USER_KEY: Final = "endotrial.user"
+#: The acting account's id (0 while the first account is being set up).
+USER_ID_KEY: Final = "endotrial.user_id"
 REASON_KEY: Final = "endotrial.reason"
+#: Set by `unit_of_work` only: trial data may be written in no other session.
+WRITER_KEY: Final = "endotrial.writer"
+#: Set by `read_session`: nothing at all may be written.
+READ_ONLY_KEY: Final = "endotrial.read_only"
 _PENDING_KEY: Final = "endotrial.audit_pending"
 _ENTERED_KEY: Final = "endotrial.entered_here"
 _TIP_KEY: Final = "endotrial.chain_tip"
@@ -234,9 +240,23 @@ def _refuse_audit_edits(session: Session) -> None:
             raise AuditError("audit trail entries are written by the store only, never added")
 
 
+def _refuse_unchecked_writes(session: Session) -> None:
+    """Trial data change only in a unit of work (a signed-in user, through the services); a
+    read session changes nothing at all."""
+    pending = (*session.new, *session.dirty, *session.deleted)
+    if session.info.get(READ_ONLY_KEY) and pending:
+        raise AuditError("this session only reads: nothing may be written through it")
+    if not session.info.get(WRITER_KEY) and any(isinstance(o, Audited) for o in pending):
+        raise AuditError(
+            "trial data are written only through the services (endotrial.services), by a "
+            "signed-in team member: nothing was written"
+        )
+
+
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     """Check the rules and capture old values while every attribute can still be loaded."""
     _refuse_audit_edits(session)
+    _refuse_unchecked_writes(session)
     changes: list[_Change] = [_Change("insert", o) for o in session.new if isinstance(o, Audited)]
     for obj in session.dirty:
         if isinstance(obj, Audited) and session.is_modified(obj, include_collections=False):
@@ -290,6 +310,12 @@ def _lock_chain_head(session: Session) -> tuple[int, str]:
     """
     row = session.connection().execute(_LOCK_HEAD).one()
     return int(row.last_seq), str(row.last_hash)
+
+
+def take_write_lock(session: Session) -> None:
+    """Take the write lock first thing in a transaction, before anything is read: every check
+    made afterwards sees the latest data and holds until commit (all writers queue here)."""
+    session.info[_TIP_KEY] = _lock_chain_head(session)
 
 
 def _chain_tip(session: Session) -> tuple[int, str]:

@@ -24,7 +24,14 @@ def parse_database_url(url: str | None = None) -> URL:
     """`url` (default: `database_url()`) parsed, or a StoreError saying how to write one.
 
     A path such as `endotrial.db` is the usual slip: SQLAlchemy wants `sqlite:///endotrial.db`.
+    An empty URL (`--database ''`, a variable that expanded to nothing) is refused, not read as
+    the default file: it would silently open another database than the one meant.
     """
+    if url is not None and not url.strip():
+        raise StoreError(
+            f"the database URL is empty: give one such as {URL_EXAMPLES}, or leave --database "
+            f"out to use {DATABASE_URL_ENV} (else {DEFAULT_DATABASE_URL})"
+        )
     given = url or database_url()
     try:
         return make_url(given)

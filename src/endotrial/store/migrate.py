@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 
 from endotrial.store.engine import make_engine, open_existing
 from endotrial.store.errors import StoreError
@@ -36,7 +36,8 @@ def upgrade_database(target: str | Engine | None = None, revision: str = "head")
     """Bring the database at `target` (URL or engine; default the configured one) to `revision`."""
     engine, owned = _engine(target)
     try:
-        refuse_unknown_revision(engine)
+        if refuse_unknown_revision(engine) is None:
+            refuse_foreign_tables(engine)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
     finally:
@@ -52,6 +53,19 @@ def is_known_revision(revision: str | None) -> bool:
         return ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(revision) is not None
     except CommandError:
         return False
+
+
+def refuse_foreign_tables(engine: Engine) -> None:
+    """A database with no endotrial revision must be empty: the trial's tables are never added
+    beside another application's (a mistyped URL would mix a trial into it)."""
+    tables = sorted(inspect(engine).get_table_names())
+    if tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"the database {engine.url.render_as_string(hide_password=True)} holds tables that "
+            f"are not endotrial's ({shown}) and no endotrial revision: nothing was changed. "
+            "Point --database to the trial's database, or to a new, empty one"
+        )
 
 
 def refuse_unknown_revision(engine: Engine) -> str | None:

@@ -8,7 +8,7 @@ import enum
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from endotrial.store.base import Audited, str_enum
@@ -73,12 +73,16 @@ class User(Audited):
 
 class Participant(Audited):
     __tablename__ = "participants"
+    __table_args__ = (Index("uq_participants_enrolment_number", "enrolment_number", unique=True),)
     study_id: Mapped[str] = mapped_column(String(32), unique=True)
     site_id: Mapped[int] = mapped_column(ID, ForeignKey("sites.id"), index=True)
     arm: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     #: The date she was enrolled (None until then); the trial's day 0 for recruitment reports.
     enrolled_on: Mapped[date | None]
+    #: Her place in the enrolment order (1, 2, ...): unique, so two enrolments saved at once
+    #: cannot both take the last place of the target.
+    enrolment_number: Mapped[int | None]
 
 
 class ParticipantIdentity(Audited):
@@ -101,6 +105,7 @@ class Screening(Audited):
     """One screening of one candidate; kept for everyone screened (CONSORT screening log)."""
 
     __tablename__ = "screenings"
+    __table_args__ = (Index("ix_screenings_site_candidate", "site_id", "candidate_ref"),)
     candidate_ref: Mapped[str] = mapped_column(String(64), index=True)
     site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
     participant_id: Mapped[int | None] = participant_fk(nullable=True)
@@ -130,6 +135,8 @@ class Cycle(Audited):
     """One of her cycles; `kind` is the protocol's cycle id (e.g. 'treatment', 'transfer')."""
 
     __tablename__ = "cycles"
+    #: A cycle of the protocol starts once per participant.
+    __table_args__ = (Index("uq_cycles_participant_kind", "participant_id", "kind", unique=True),)
     participant_id: Mapped[int] = participant_fk()
     kind: Mapped[str] = mapped_column(String(32))
     start_date: Mapped[date]
@@ -152,7 +159,19 @@ class Procedure(Audited):
     """The uterine-artery infusion of cells, with its checklist and dose arithmetic inputs."""
 
     __tablename__ = "procedures"
+    #: A procedure is given once per cycle (a database rule behind the service's count).
+    __table_args__ = (
+        Index(
+            "uq_procedures_participant_procedure_cycle",
+            "participant_id",
+            "procedure_id",
+            "cycle_id",
+            unique=True,
+        ),
+    )
     participant_id: Mapped[int] = participant_fk()
+    #: The protocol's procedure id ('' on procedures stored before revision 0003).
+    procedure_id: Mapped[str] = mapped_column(String(32), server_default="")
     cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
     procedure_date: Mapped[date]
     checklist: Mapped[dict[str, Any]]
@@ -180,6 +199,10 @@ class Ultrasound(Audited):
 
 class EmbryoTransfer(Audited):
     __tablename__ = "embryo_transfers"
+    #: One transfer (done or cancelled) per cycle.
+    __table_args__ = (
+        Index("uq_embryo_transfers_participant_cycle", "participant_id", "cycle_id", unique=True),
+    )
     participant_id: Mapped[int] = participant_fk()
     cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
     transfer_date: Mapped[date]

@@ -1,16 +1,35 @@
-"""The one way services write: a session bound to an acting user and reason, one transaction."""
+"""The one way trial data are written: a signed-in user's transaction, serialized, all or nothing.
+
+`unit_of_work` is for the services only (an import contract keeps every other module of the
+package away from it). It takes the database's write lock before anything is read, so every
+check a service makes ("once", "at most 60", "the last investigator") sees the latest data and
+holds until commit, on SQLite and PostgreSQL alike; it then proves who acts from her sign-in
+token. Database failures come out as the store's own errors, never with SQL parameters.
+"""
+
+from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from endotrial.errors import InputError
-from endotrial.store.audit import REASON_KEY, TOUCHED_KEY, USER_KEY
-from endotrial.store.errors import ConflictError
+from endotrial.store.audit import (
+    READ_ONLY_KEY,
+    REASON_KEY,
+    TOUCHED_KEY,
+    USER_ID_KEY,
+    USER_KEY,
+    WRITER_KEY,
+    take_write_lock,
+)
+from endotrial.store.auth import signed_in_user
+from endotrial.store.errors import AuthenticationError, ConflictError, StoreError
+from endotrial.store.models import User
 
 _SESSION_FACTORIES: dict[Engine, sessionmaker[Session]] = {}
 
@@ -25,31 +44,126 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(
-    bind: Engine | sessionmaker[Session], *, user: str, reason: str | None = None
+    engine: Engine,
+    *,
+    token: str | None = None,
+    setup_user: str | None = None,
+    reason: str | None = None,
+    dry_run: bool = False,
 ) -> Iterator[Session]:
     """Yield a session whose writes commit together at the end of the block, or not at all.
 
-    `user` is who acts and `reason` why (required to change or delete data already entered);
-    both go into every audit row. A record changed by someone else meanwhile raises ConflictError.
+    Who acts is proven by `token` (a live sign-in); only on a database without any account may
+    `setup_user` act instead, to create the first site and account. `reason` says why (required
+    to change or delete data already entered); both go into every audit row. A record changed
+    by someone else meanwhile raises ConflictError. `dry_run` checks and rolls back.
     """
-    if not user or not user.strip():
-        raise InputError("a unit of work needs the acting user's username (user=...)")
-    factory = session_factory(bind) if isinstance(bind, Engine) else bind
-    session = factory()
-    session.info[USER_KEY] = user.strip()
-    session.info[REASON_KEY] = reason
+    session = session_factory(engine)()
     try:
-        yield session
-        session.commit()
-    except StaleDataError as error:
-        message = _conflict_message(session, error)
-        session.rollback()
-        raise ConflictError(message) from error
+        with translated_database_errors(session):
+            take_write_lock(session)
+            username, user_id = _acting_user(session, token, setup_user)
+            session.info.update(
+                {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, WRITER_KEY: True}
+            )
+            yield session
+            if dry_run:
+                session.flush()
+                session.rollback()
+            else:
+                session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session that reads and never writes (a flush of any change is refused)."""
+    session = session_factory(engine)()
+    session.info[READ_ONLY_KEY] = True
+    try:
+        with translated_database_errors(session):
+            yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _acting_user(session: Session, token: str | None, setup_user: str | None) -> tuple[str, int]:
+    if setup_user is not None:
+        if session.scalar(select(User.id).limit(1)) is not None:
+            raise AuthenticationError(
+                "this database already has accounts: sign in as an investigator to add sites "
+                "and the team",
+                code="setup.done",
+            )
+        return setup_user, 0
+    user = signed_in_user(session, token)
+    if user is None:
+        raise AuthenticationError(
+            "this operation needs a signed-in team member: sign in (your session is unknown, "
+            "has expired or was signed out)",
+            code="auth.not_signed_in",
+        )
+    return user.username, user.id
+
+
+@contextmanager
+def translated_database_errors(session: Session) -> Iterator[None]:
+    """The database's failures as the store's errors: a concurrent change, a constraint that
+    refused a second save, a database busy or damaged; never the SQL or its parameters."""
+    try:
+        yield
+    except StaleDataError as error:
+        raise ConflictError(_conflict_message(session, error), code="store.conflict") from None
+    except IntegrityError as error:
+        raise ConflictError(
+            f"the save was refused by the database ({_constraint(error)}): someone may have "
+            "saved the same record at the same moment; reload and check before trying again",
+            code="store.constraint",
+        ) from None
+    except OperationalError as error:
+        raise StoreError(_operational_message(error), code="store.unavailable") from None
+    except DBAPIError as error:
+        raise StoreError(
+            f"the database refused the operation ({_first_line(error)}): nothing was saved",
+            code="store.database_error",
+        ) from None
+
+
+def _first_line(error: DBAPIError) -> str:
+    text = str(error.orig) if error.orig is not None else type(error).__name__
+    return text.strip().splitlines()[0][:200] if text.strip() else type(error).__name__
+
+
+def _constraint(error: IntegrityError) -> str:
+    """The constraint's name or kind, without the values (which may be private)."""
+    diag = getattr(error.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return f"constraint {name}"
+    match = re.match(r"(\w+ constraint failed: [\w., ]+)", _first_line(error))
+    return match.group(1) if match else "a constraint"
+
+
+def _operational_message(error: OperationalError) -> str:
+    reason = _first_line(error)
+    if "locked" in reason or "busy" in reason:
+        return (
+            "the database stayed busy with another save for too long: nothing was saved; try "
+            "again in a moment"
+        )
+    if "disk" in reason and "full" in reason:
+        return "the disk holding the database is full: nothing was saved; free space and retry"
+    if "malformed" in reason or "not a database" in reason:
+        return (
+            f"the database file is damaged ({reason}): nothing was saved; stop using it and "
+            "restore the last backup"
+        )
+    return f"the database could not do the operation ({reason}): nothing was saved"
 
 
 def _conflict_message(session: Session, error: StaleDataError) -> str:
