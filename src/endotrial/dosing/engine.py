@@ -50,6 +50,8 @@ class ReleaseCheck:
     unit: str | None
     value: float | str | None
     status: ReleaseStatus
+    override_allowed: bool = False
+    """Whether the protocol lets an investigator accept this check's failure, with a reason."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def _checked_result(criterion: ReleaseCriterion, value: float | str | None) -> f
         _refuse_fraction(value)
     allowed = allowed_results(criterion)
     if allowed is None:
-        _number(criterion, value)
+        _check_possible(criterion, _number(criterion, value))
         return value
     given = str(value).strip().casefold()
     if given in allowed:
@@ -184,6 +186,21 @@ def _checked_result(criterion: ReleaseCriterion, value: float | str | None) -> f
         f"release result for {criterion.id} ({criterion.label}) is '{value}'{hint}: give "
         f"'{allowed[0]}' (passes) or " + ", ".join(f"'{word}'" for word in allowed[1:]) + " (fails)"
     )
+
+
+def _check_possible(criterion: ReleaseCriterion, number: Decimal) -> None:
+    """A result no product can have (a negative endotoxin, CD105 at 150 %) is a typing error,
+    refused rather than judged against the limit."""
+    low, high = criterion.possible_range()
+    if number < _dec(low) or (high is not None and number > _dec(high)):
+        unit = f" {criterion.unit}" if criterion.unit else ""
+        span = f"{low:g} to {high:g}{unit}" if high is not None else f"at least {low:g}{unit}"
+        raise InputError(
+            f"release result for {criterion.id} ({criterion.label}) is {number}{unit}, which is "
+            f"impossible (a result lies {span}): check the certificate and retype it",
+            code="dose.release_impossible",
+            field=f"release_results.{criterion.id}",
+        )
 
 
 def _suggestion(given: str, allowed: tuple[str, ...]) -> str | None:
@@ -320,6 +337,7 @@ def _check(criterion: ReleaseCriterion, value: float | str | None) -> ReleaseChe
         unit=criterion.unit,
         value=value,
         status=status,
+        override_allowed=criterion.override_allowed,
     )
 
 

@@ -74,7 +74,10 @@ class QueryOptions:
     columns: Mapping[str, ColumnKind]
     id_kind: ColumnKind
     today: dt.date
-    duplicates_table: str | None = None
+    first_row_column: bool = False
+    """The source has a `__first_row` column: for a row whose id an earlier row already has,
+    that row (null otherwise). The reader adds it, so the query needs no join and keeps the
+    rows' order without sorting them."""
     per_field_messages: bool = False
     id_hashes: bool = False
     """Also return a hash of each (trimmed) id, NULL for a blank one, as `__id_hash`: the caller
@@ -174,7 +177,7 @@ class _Generator:
             f"{quote(ROW_COLUMN)}",
             f"NULLIF(trim(CAST({quote(ID_COLUMN)} AS VARCHAR)), '') AS {quote(ID_COLUMN)}",
         ]
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
         for item in self.given:
             column = quote(item.name)
@@ -184,12 +187,7 @@ class _Generator:
                 columns.append(f"NULLIF(trim({as_text}), '') AS {column}")
             else:
                 columns.append(column)
-        source = self.options.source_sql
-        if self.options.duplicates_table is not None:
-            source += (
-                f" LEFT JOIN {quote(self.options.duplicates_table)} USING ({quote(ROW_COLUMN)})"
-            )
-        return f"SELECT {', '.join(columns)} FROM {source}"
+        return f"SELECT {', '.join(columns)} FROM {self.options.source_sql}"
 
     # --- stage 2: parsed -----------------------------------------------------------------
     def _parse(self, item: DataItem) -> str:
@@ -230,7 +228,7 @@ class _Generator:
 
     def parsed_stage(self) -> str:
         columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
         for item in self.given:
             columns.append(f"{self._parse(item)} AS {_p(item.name)}")
@@ -350,7 +348,7 @@ class _Generator:
 
     def _carried(self, stage: str) -> list[str]:
         columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
         return columns
 
@@ -375,7 +373,7 @@ class _Generator:
 
     def items_stage(self) -> str:
         columns = [quote(ROW_COLUMN), quote(ID_COLUMN), *map(_bad, self._flagged())]
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
         conflicts: list[tuple[str, str]] = []
         for item in self.plan.items:
@@ -383,6 +381,10 @@ class _Generator:
             given = item.name in self.options.columns
             if item.name in self.plan.derived:
                 value = _d(item.name)
+                impossible = self._out_of_range(item)
+                if impossible is not None:
+                    conflicts.append((impossible, self._range_message(item)))
+                    value = f"CASE WHEN {impossible} THEN NULL ELSE {value} END"
                 if given:
                     conflict = self._conflict(item)
                     conflicts.append((conflict, self._conflict_message(item)))
@@ -393,6 +395,30 @@ class _Generator:
                 columns.append(name)
         columns.append(f"{_with_conflicts(conflicts)} AS __value_errors")
         return f"SELECT {', '.join(columns)} FROM derived_stage"
+
+    def _out_of_range(self, item: DataItem) -> str | None:
+        """A computed value outside its item's range (an age of 126 from a mistyped birth
+        date): the inputs are wrong, so the value is not used."""
+        computed = _d(item.name)
+        bounds = [
+            f"{computed} {op} {_number_text(bound)}"
+            for op, bound in (("<", item.minimum), (">", item.maximum))
+            if bound is not None
+        ]
+        return f"({computed} IS NOT NULL AND ({' OR '.join(bounds)}))" if bounds else None
+
+    def _range_message(self, item: DataItem) -> str:
+        used = self.plan.inputs_of(item.name)
+        inputs = " and ".join(i.name for i in self.plan.items if i.name in used)
+        low = "" if item.minimum is None else _number_text(item.minimum)
+        high = "" if item.maximum is None else _number_text(item.maximum)
+        unit = f" {item.unit}" if item.unit else ""
+        computed = f"CAST(CAST({_d(item.name)} AS DECIMAL(18, 2)) AS VARCHAR)"
+        advice = (
+            f" computed from {inputs} lies outside {low}-{high}{unit}, which is impossible; "
+            f"correct {inputs}"
+        )
+        return f"{self._where(item.name)} || {computed} || {literal(advice)}"
 
     def _conflict(self, item: DataItem) -> str:
         """A typed value that disagrees with the one computed from its inputs: an integer (age)
@@ -457,7 +483,7 @@ class _Generator:
     def flags_stage(self) -> str:
         trial_wide = self.plan.trial_wide
         invalid = f"{quote(ID_COLUMN)} IS NULL"
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             invalid += f" OR {quote(FIRST_ROW_COLUMN)} IS NOT NULL"
         ineligible = _any(condition for _, condition in self._failed_entries())
         if len(self._failed_entries()) <= MASK_BITS:
@@ -499,8 +525,7 @@ class _Generator:
         if self.options.id_hashes:
             cid = quote(ID_COLUMN)
             columns.append(f"CASE WHEN {cid} IS NOT NULL THEN hash({cid}) END AS {ID_HASH_COLUMN}")
-        order = f" ORDER BY {quote(ROW_COLUMN)}" if self.options.duplicates_table else ""
-        return f"SELECT {', '.join(columns)} FROM flags_stage{order}"
+        return f"SELECT {', '.join(columns)} FROM flags_stage"
 
     def _list_column(self, name: str, guard: str, entries: list[tuple[str, str]]) -> str:
         """A list of labels as a bit mask the caller decodes (one integer per row is far cheaper
@@ -534,7 +559,14 @@ class _Generator:
         return _any(_rules_out(c) for c in applying)
 
     def _eligible_arms(self) -> list[tuple[str, str]]:
-        return [(arm, f"NOT ({self._arm_rule_out(arm)})") for arm in self.plan.arm_ids]
+        """An arm is open only when each of its own criteria is known to let her in: one still
+        UNKNOWN (an allergy test not recorded, or its value unreadable) keeps it closed."""
+        entries = []
+        for arm in self.plan.arm_ids:
+            applying = [c for c in self.plan.arm_specific if arm in c.arms]
+            unknown = _any(f"{_c(c)} IS NULL" for c in applying)
+            entries.append((arm, f"NOT ({self._arm_rule_out(arm)}) AND NOT ({unknown})"))
+        return entries
 
     def _arm_notes(self) -> list[tuple[str, str]]:
         entries: list[tuple[str, str]] = []
@@ -556,7 +588,7 @@ class _Generator:
         where = self._where(ID_COLUMN)
         blank = f"{where} || 'blank; give every candidate a unique id'"
         duplicate = "NULL"
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             duplicate = (
                 f"{where} || '''' || {quote(ID_COLUMN)} || ''' repeats the id of row ' || "
                 f"{quote(FIRST_ROW_COLUMN)} || '; give each candidate a unique id'"
@@ -570,7 +602,7 @@ class _Generator:
     def _errors(self) -> str:
         """Id errors first, then value errors; the concatenation only where an id is wrong."""
         wrong_id = f"{quote(ID_COLUMN)} IS NULL"
-        if self.options.duplicates_table is not None:
+        if self.options.first_row_column:
             wrong_id += f" OR {quote(FIRST_ROW_COLUMN)} IS NOT NULL"
         concatenated = f"list_concat({self._id_errors()}, __value_errors)"
         return f"CASE WHEN {wrong_id} THEN {concatenated} ELSE __value_errors END"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from endotrial.errors import InputError
 
 #: Longest id of a cycle, arm, regimen or procedure: the trial's database stores these ids.
 ID_MAX_LENGTH = 32
@@ -148,10 +150,47 @@ def _relative(point: EventOffset | None) -> str:
 
 
 class PreCheck(Strict):
+    """A check done before a procedure, recorded as one of its coded `results`. The procedure
+    goes ahead only on a result listed in `passes`: any other result, a missing one or a word
+    not in `results` stops it (safety checks fail closed). `override_allowed` lets an
+    investigator go ahead on a non-passing result, with a reason; leave it false for a check
+    that guards safety (an allergy test)."""
+
     id: str
     label: str
     offset_days: int = Field(le=0, description="days before the procedure (0 = same day)")
-    blocks_procedure_if: str | None = None
+    results: list[str] = Field(min_length=1)
+    passes: list[str] = Field(min_length=1)
+    override_allowed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_blocking_word(cls, data: object) -> object:
+        if isinstance(data, dict) and "blocks_procedure_if" in data:
+            raise ValueError(
+                "`blocks_procedure_if` is replaced by `results` (the coded results) and "
+                "`passes` (those that let the procedure go ahead): a check blocks on every "
+                "other result"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _passes_are_results(self) -> PreCheck:
+        codes = [r.strip().casefold() for r in self.results]
+        if len(set(codes)) != len(codes) or any(not c for c in codes):
+            raise ValueError("`results` must be distinct, non-blank codes")
+        unknown = [p for p in self.passes if p.strip().casefold() not in codes]
+        if unknown:
+            raise ValueError(f"`passes` {unknown} are not among the `results` {self.results}")
+        return self
+
+    def coded(self, given: str) -> str | None:
+        """The result code `given` names (ignoring case and blanks), or None."""
+        wanted = given.strip().casefold()
+        return next((r for r in self.results if r.strip().casefold() == wanted), None)
+
+    def passed(self, code: str) -> bool:
+        return code.strip().casefold() in {p.strip().casefold() for p in self.passes}
 
 
 class ProcedureStep(Strict):
@@ -177,14 +216,28 @@ class Procedure(Strict):
 
 
 class ReleaseCriterion(Strict):
-    """One release test of the cell product, with its limit."""
+    """One release test of the cell product, with its limit. A result outside the possible
+    range (a percentage above 100, a negative count) is refused as a typing error.
+    `override_allowed` names a failure an investigator may accept, with a reason; a test
+    guarding safety (sterility, mycoplasma, endotoxin) leaves it false."""
 
     id: str
     label: str
     kind: Literal["minimum", "maximum", "equals"]
     value: float | str
     unit: str | None = None
+    possible_min: float | None = None
+    possible_max: float | None = None
+    override_allowed: bool = False
     assumption: Assumption | None = None
+
+    def possible_range(self) -> tuple[float, float | None]:
+        """Lowest and highest possible result: a percentage lies in 0-100, any other
+        measured quantity is not negative, unless the file says otherwise."""
+        high = self.possible_max
+        if high is None and self.unit == "%":
+            high = 100.0
+        return (0.0 if self.possible_min is None else self.possible_min), high
 
 
 class DoseRule(Strict):
@@ -199,6 +252,8 @@ class DoseRule(Strict):
     max_total_cells: float | None = Field(default=None, gt=0)
     round_to_cells: float = Field(default=1.0, gt=0)
     tolerance_pct: float = Field(default=10.0, ge=0)
+    #: Whether an investigator may record a dose outside the tolerance, with a reason.
+    override_out_of_tolerance: bool = False
     release_criteria: list[ReleaseCriterion] = []
     assumption: Assumption | None = None
 
@@ -394,27 +449,42 @@ class Protocol(Strict):
     analysis_plan: AnalysisPlan
     references: list[Reference] = []
 
-    # Look-ups the engines use; the file is validated so these always succeed.
+    # Look-ups the engines use: an id the file does not define is an InputError naming those
+    # it does (a user typed it), never a bare StopIteration or KeyError.
     def item(self, name: str) -> DataItem:
-        return next(i for i in self.data_items if i.name == name)
+        return _find(self, "data item", {i.name: i for i in self.data_items}, name)
 
     def arm(self, arm_id: str) -> Arm:
-        return next(a for a in self.arms if a.id == arm_id)
+        return _find(self, "arm", {a.id: a for a in self.arms}, arm_id)
 
     def cycle(self, cycle_id: str) -> Cycle:
-        return next(c for c in self.cycles if c.id == cycle_id)
+        return _find(self, "cycle", {c.id: c for c in self.cycles}, cycle_id)
 
     def regimen(self, regimen_id: str) -> DrugRegimen:
-        return next(r for r in self.regimens if r.id == regimen_id)
+        return _find(self, "regimen", {r.id: r for r in self.regimens}, regimen_id)
 
     def procedure(self, procedure_id: str) -> Procedure:
-        return next(p for p in self.procedures if p.id == procedure_id)
+        return _find(self, "procedure", {p.id: p for p in self.procedures}, procedure_id)
 
     def dose_rule(self, rule_id: str | None = None) -> DoseRule:
         """The named dose rule, or the only one when the protocol has a single rule."""
         if rule_id is None and len(self.dose_rules) == 1:
             return self.dose_rules[0]
-        return next(r for r in self.dose_rules if r.id == rule_id)
+        return _find(self, "dose rule", {r.id: r for r in self.dose_rules}, rule_id)
 
     def setting(self, name: str) -> Setting:
-        return self.settings[name]
+        return _find(self, "setting", self.settings, name)
+
+
+_T = TypeVar("_T")
+
+
+def _find(protocol: Protocol, kind: str, entries: dict[str, _T], name: object) -> _T:
+    found = entries.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise InputError(
+            f"protocol {protocol.protocol_id} has no {kind} '{name}': use one of {sorted(entries)}",
+            code="protocol.unknown",
+            params={"protocol": protocol.protocol_id, "kind": kind, "name": str(name)},
+        )
+    return found

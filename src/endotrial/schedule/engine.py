@@ -106,7 +106,7 @@ def build_schedule(protocol: Protocol, arm_id: str, anchors: Mapping[str, dt.dat
         if node.anchor is None:
             planned[node_id] = given[node_id]
         else:
-            planned[node_id] = dates[node.anchor] + dt.timedelta(days=node.offset_days)
+            planned[node_id] = _shifted(dates[node.anchor], node.offset_days, node_id)
         dates[node_id] = given.get(node_id, planned[node_id])
     cycles = _cycle_membership(nodes, order)
     rank = {node_id: index for index, node_id in enumerate(order)}
@@ -115,6 +115,19 @@ def build_schedule(protocol: Protocol, arm_id: str, anchors: Mapping[str, dt.dat
     ]
     events.sort(key=lambda e: (e.date, rank[e.id]))
     return Schedule(protocol.protocol_id, arm.id, arm.label, tuple(events))
+
+
+def _shifted(day: dt.date, days: int, event_id: str) -> dt.date:
+    """`day` moved by `days`; a calendar past the dates Python can hold (years 1 to 9999) is a
+    date given with a wrong year, refused rather than an OverflowError."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        edge = "after 9999-12-31" if days > 0 else "before 0001-01-01"
+        raise InputError(
+            f"event '{event_id}' would fall {edge} ({days:+d} days from {day.isoformat()}): "
+            "check the year of the dates given"
+        ) from None
 
 
 def _arm(protocol: Protocol, arm_id: str) -> Arm:
@@ -202,7 +215,7 @@ def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:
         )
     ]
     for check in procedure.pre_checks:
-        blocks = f"{procedure.name} not done if {check.blocks_procedure_if}"
+        goes_ahead = f"{procedure.name} goes ahead only if {' or '.join(check.passes)}"
         nodes.append(
             _Node(
                 id=check.id,
@@ -212,7 +225,7 @@ def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:
                 anchor=procedure.id,
                 offset_days=check.offset_days,
                 cycle=procedure.cycle,
-                note=blocks if check.blocks_procedure_if else None,
+                note=goes_ahead,
             )
         )
     if procedure.observation_hours > 0:
@@ -308,8 +321,8 @@ def _dated(
         source=node.source,
         date=date,
         planned_date=planned,
-        earliest=planned - dt.timedelta(days=node.window_before_days),
-        latest=planned + dt.timedelta(days=node.window_after_days),
+        earliest=_shifted(planned, -node.window_before_days, node.id),
+        latest=_shifted(planned, node.window_after_days, node.id),
         actual=actual,
         anchor=node.anchor,
         offset_days=node.offset_days,
