@@ -1,26 +1,38 @@
 """Builders shared by the service tests: a site, a team and candidates at each step."""
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from endotrial.protocol import Protocol
 from endotrial.services import (
+    Actor,
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    CycleStartInput,
+    EnrolmentInput,
     ProcedureInput,
+    ServiceError,
+    SiteInput,
+    Study,
     TeamMember,
-    add_site,
     add_user,
     allocate,
     enrol,
     record_consent,
     screen,
+    set_up_study,
+    sign_in,
     start_cycle,
 )
-from endotrial.store import Role
+from endotrial.errors import EndotrialError
+from endotrial.store import AuditEntry, Role
 
 SCREENED_ON = dt.date(2025, 10, 1)
 TREATMENT_START = dt.date(2025, 10, 6)
@@ -98,58 +110,88 @@ def eligible_items(**changes: object) -> dict[str, object]:
     return items
 
 
-@dataclass(frozen=True)
+PASSWORD = "correct horse battery"
+
+
+@dataclass
 class Trial:
+    """A study with a site and a signed-in account per role (`trial.actor(ROLE_USERNAME)`)."""
+
     engine: Engine
     protocol: Protocol
     site_id: int
+    actors: dict[str, Actor] = field(default_factory=dict)
+
+    @property
+    def study(self) -> Study:
+        return Study(self.engine, self.protocol)
+
+    def actor(self, username: str) -> Actor:
+        if username not in self.actors:
+            self.actors[username] = sign_in(self.study, username, PASSWORD)
+        return self.actors[username]
 
 
 def set_up_trial(engine: Engine, protocol: Protocol) -> Trial:
-    """A site and one active account of every role (see TEAM)."""
-    site_id = add_site(engine, code="GZ6", name="Sixth Affiliated Hospital", user=INVESTIGATOR)
+    """A site and one active account of every role (see TEAM): the investigator sets the
+    database up (central: attached to no site) and adds her site's team."""
+    study = Study(engine, protocol)
+    site = SiteInput(code="GZ6", name="Sixth Affiliated Hospital")
+    first = TeamMember(
+        username=INVESTIGATOR, full_name="PI1", role=Role.INVESTIGATOR, password=PASSWORD
+    )
+    investigator = set_up_study(study, site, first)
+    trial = Trial(engine, protocol, site_id=1, actors={INVESTIGATOR: investigator})
     for role, username in TEAM.items():
-        member = TeamMember(username, username.upper(), role, "correct horse battery")
-        add_user(engine, member, site_id=site_id, user=INVESTIGATOR)
-    return Trial(engine, protocol, site_id)
+        if role is Role.INVESTIGATOR:
+            continue
+        member = TeamMember(
+            username=username,
+            full_name=username.upper(),
+            role=role,
+            password=PASSWORD,
+            site_id=trial.site_id,
+        )
+        add_user(study, investigator, member)
+    return trial
 
 
 def screened(trial: Trial, ref: str, **changes: object) -> int:
-    candidate = CandidateInput(ref, eligible_items(**changes), trial.site_id)
-    return screen(trial.engine, trial.protocol, candidate, user=COORDINATOR).screening_id
+    candidate = CandidateInput(
+        candidate_ref=ref, items=eligible_items(**changes), site_id=trial.site_id
+    )
+    return screen(trial.study, trial.actor(COORDINATOR), candidate).screening_id
 
 
 def consented(trial: Trial, screening_id: int) -> int:
-    consent = ConsentInput(screening_id, "v1.0", SCREENED_ON, COORDINATOR)
-    return record_consent(trial.engine, consent, user=COORDINATOR)
+    consent = ConsentInput(
+        screening_id=screening_id,
+        form_version="v1.0",
+        consent_date=SCREENED_ON,
+        taken_by=COORDINATOR,
+    )
+    return record_consent(trial.study, trial.actor(COORDINATOR), consent)
 
 
 def enrolled(trial: Trial, ref: str, **changes: object) -> int:
     screening_id = screened(trial, ref, **changes)
     consented(trial, screening_id)
-    return enrol(
-        trial.engine,
-        trial.protocol,
-        screening_id=screening_id,
-        enrolled_on=SCREENED_ON,
-        user=COORDINATOR,
-    )
+    enrolment = EnrolmentInput(screening_id=screening_id, enrolled_on=SCREENED_ON)
+    return enrol(trial.study, trial.actor(COORDINATOR), enrolment)
 
 
 def allocated(trial: Trial, ref: str, arm: str, *, start_treatment: bool = True) -> int:
     participant_id = enrolled(trial, ref)
     basis = "participant preference; fit for the procedure"
-    allocation = AllocationInput(participant_id, arm, basis, SCREENED_ON)
-    allocate(trial.engine, trial.protocol, allocation, user=INVESTIGATOR)
+    allocation = AllocationInput(
+        participant_id=participant_id, arm=arm, basis=basis, allocated_on=SCREENED_ON
+    )
+    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
     if start_treatment:
-        start_cycle(
-            trial.engine,
-            trial.protocol,
-            participant_id=participant_id,
-            cycle="treatment",
-            start_date=TREATMENT_START,
-            user=COORDINATOR,
+        start = CycleStartInput(
+            participant_id=participant_id, cycle="treatment", start_date=TREATMENT_START
         )
+        start_cycle(trial.study, trial.actor(COORDINATOR), start)
     return participant_id
 
 
@@ -167,6 +209,11 @@ RELEASED = {
     "cd79a_or_cd19_pct": 0.2,
     "hla_dr_pct": 0.6,
 }
+PASSED_PRE_CHECKS = {
+    "iodine_allergy_test": "negative",
+    "groin_preparation": "done",
+    "cell_product_release": "checked",
+}
 
 
 def infusion(participant_id: int, dose_cells: int, **changes: object) -> ProcedureInput:
@@ -177,21 +224,36 @@ def infusion(participant_id: int, dose_cells: int, **changes: object) -> Procedu
         "viability_pct": 92.0,
         "dose_given_cells": dose_cells,
         "release_results": RELEASED,
-        "pre_checks": {"iodine_allergy_test": "negative", "groin_preparation": "done"},
+        "pre_checks": PASSED_PRE_CHECKS,
         "cell_lot": "LOT-1",
     }
     values.update(changes)
-    return ProcedureInput(**values)  # type: ignore[arg-type]
+    return ProcedureInput(**values)
 
 
 def start_transfer_cycle(trial: Trial, participant_id: int) -> int:
     """Start her transfer cycle on the planned day; returns the participant id."""
-    start_cycle(
-        trial.engine,
-        trial.protocol,
-        participant_id=participant_id,
-        cycle="transfer",
-        start_date=TRANSFER_CYCLE_START,
-        user=COORDINATOR,
+    start = CycleStartInput(
+        participant_id=participant_id, cycle="transfer", start_date=TRANSFER_CYCLE_START
     )
+    start_cycle(trial.study, trial.actor(COORDINATOR), start)
     return participant_id
+
+
+@contextmanager
+def refused(
+    code: str, *, field: str | None = None, kind: type[EndotrialError] = ServiceError
+) -> Iterator[pytest.ExceptionInfo[EndotrialError]]:
+    """Expect the block to be refused with an error of `kind` carrying `code` (and `field`);
+    the caught error is in the yielded info for further checks after the block."""
+    with pytest.raises(kind) as caught:
+        yield caught
+    assert caught.value.code == code, f"{caught.value.code}: {caught.value}"
+    if field is not None:
+        assert caught.value.field == field, f"{caught.value.field}: {caught.value}"
+
+
+def audit_rows(engine: Engine) -> int:
+    """How many audit entries the database holds (a refusal must add none)."""
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)

@@ -7,9 +7,10 @@ import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.demo import effects as fx
@@ -19,21 +20,28 @@ from endotrial.dosing import compute_dose
 from endotrial.errors import InputError
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
+    Actor,
     AdverseEventInput,
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    CycleStartInput,
     DeviationInput,
+    EnrolmentInput,
     MedicationInput,
     OutcomeInput,
     ProcedureInput,
+    QueryAnswer,
+    QueryClosure,
     QueryInput,
     ScreeningRecord,
+    SiteInput,
+    Study,
     TeamMember,
     TransferInput,
+    UltrasoundCorrection,
     UltrasoundInput,
     WithdrawalInput,
-    add_site,
     add_user,
     allocate,
     answer_query,
@@ -54,9 +62,12 @@ from endotrial.services import (
     record_ultrasound,
     report_adverse_event,
     screen_many,
+    set_up_study,
+    sign_in,
     start_cycle,
     withdraw,
 )
+from endotrial.services.screening import Items
 from endotrial.store import (
     AdverseEvent,
     EmbryoTransfer,
@@ -85,12 +96,20 @@ EMBRYOLOGIST = "embryo.huang"
 MONITOR = "monitor.zhao"
 #: The investigator comes first: on the new database she creates the site and her own account
 #: (the bootstrap rule of services.people), then adds the rest of the team.
+#: The demo's sign-ins (printed by `make run`): SYNTHETIC accounts for a demonstration only.
+DEMO_PASSWORDS = {
+    INVESTIGATOR: "demo-investigator-pw",
+    COORDINATOR: "demo-coordinator-pw",
+    RADIOLOGIST: "demo-radiologist-pw",
+    EMBRYOLOGIST: "demo-embryologist-pw",
+    MONITOR: "demo-monitor-pw",
+}
 TEAM = (
-    TeamMember(INVESTIGATOR, "Chen Hui (investigator)", Role.INVESTIGATOR, "demo-only-pw-2"),
-    TeamMember(COORDINATOR, "Li Na (research coordinator)", Role.COORDINATOR, "demo-only-pw-1"),
-    TeamMember(RADIOLOGIST, "Wang Jun (interventional radiology)", Role.RADIOLOGIST, "demo-pw-3"),
-    TeamMember(EMBRYOLOGIST, "Huang Lei (embryology lab)", Role.EMBRYOLOGIST, "demo-only-pw-5"),
-    TeamMember(MONITOR, "Zhao Min (monitor)", Role.MONITOR, "demo-only-pw-4"),
+    (INVESTIGATOR, "Chen Hui (investigator)", Role.INVESTIGATOR),
+    (COORDINATOR, "Li Na (research coordinator)", Role.COORDINATOR),
+    (RADIOLOGIST, "Wang Jun (interventional radiology)", Role.RADIOLOGIST),
+    (EMBRYOLOGIST, "Huang Lei (embryology lab)", Role.EMBRYOLOGIST),
+    (MONITOR, "Zhao Min (monitor)", Role.MONITOR),
 )
 RELEASE_RESULTS: dict[str, float | str] = {
     "sterility": "negative",
@@ -193,9 +212,10 @@ def build_demo(
     engine = make_engine(url)
     try:
         rng = np.random.default_rng(seed)
-        run = _Run(engine, protocol or load_protocol(), rng, cutoff)
+        run = _Run(Study(engine, protocol or load_protocol()), rng, cutoff)
         run.execute(candidates)
-        return _summary(engine, run.protocol, seed, cutoff, time.perf_counter() - started)
+        elapsed_s = time.perf_counter() - started
+        return _summary(run.study, run.actors[MONITOR], seed, cutoff, elapsed_s)
     finally:
         engine.dispose()
 
@@ -231,36 +251,54 @@ def render_summary(summary: DemoSummary) -> str:
 
 
 class _Run:
-    def __init__(
-        self, engine: Engine, protocol: Protocol, rng: np.random.Generator, cutoff: dt.date
-    ) -> None:
-        self.engine = engine
-        self.protocol = protocol
+    def __init__(self, study: Study, rng: np.random.Generator, cutoff: dt.date) -> None:
+        self.study = study
+        self.engine = study.engine
+        self.protocol = study.protocol
         self.rng = rng
         self.cutoff = cutoff
         self.site_id = 0
-        self.threshold_mm = float(protocol.setting("transfer_thickness_min_mm").value)
+        self.threshold_mm = float(study.protocol.setting("transfer_thickness_min_mm").value)
+        self.actors: dict[str, Actor] = {}
 
     def execute(self, size: int) -> None:
-        self.site_id = add_site(
-            self.engine, code="GZ6", name="Sixth Affiliated Hospital, SYSU", user=INVESTIGATOR
-        )
-        for member in TEAM:
-            add_user(self.engine, member, site_id=self.site_id, user=INVESTIGATOR)
+        self._team()
         pool = [
             candidate
             for candidate in candidate_pool(self.rng, size)
             if _date(candidate.items["screening_date"]) <= self.cutoff
         ]
-        inputs = [CandidateInput(c.ref, c.items, self.site_id) for c in pool]
-        # The synthetic calendar is fixed (reproducible), so "today" is the last screening day.
-        today = max(_date(c.items["screening_date"]) for c in pool)
-        records = screen_many(self.engine, self.protocol, inputs, user=COORDINATOR, today=today)
+        inputs = [
+            CandidateInput(candidate_ref=c.ref, items=cast(Items, c.items), site_id=self.site_id)
+            for c in pool
+        ]
+        records = screen_many(self.study, self.actors[COORDINATOR], inputs)
         for candidate, record, arm in self._enrolments(pool, records):
             with contextlib.suppress(_PastCutoff):  # consent after the cut-off: still to come
                 participant_id = self._enrol(candidate, record, arm)
                 _Follow(self, participant_id, arm, candidate).run()
         self._monitoring()
+
+    def _team(self) -> None:
+        """The investigator sets the new database up, then adds her site's team; everyone signs
+        in once."""
+        (name, full_name, role), *others = TEAM
+        site = SiteInput(code="GZ6", name="Sixth Affiliated Hospital, SYSU")
+        member = TeamMember(
+            username=name, full_name=full_name, role=role, password=DEMO_PASSWORDS[name]
+        )
+        self.actors[name] = set_up_study(self.study, site, member)
+        self.site_id = 1
+        for name, full_name, role in others:
+            member = TeamMember(
+                username=name,
+                full_name=full_name,
+                role=role,
+                password=DEMO_PASSWORDS[name],
+                site_id=self.site_id,
+            )
+            add_user(self.study, self.actors[INVESTIGATOR], member)
+            self.actors[name] = sign_in(self.study, name, DEMO_PASSWORDS[name])
 
     def by_cutoff(self, on: dt.date) -> dt.date:
         """`on`, or stop recording (raise _PastCutoff) when it lies after the data cut-off."""
@@ -287,22 +325,25 @@ class _Run:
     def _enrol(self, candidate: Candidate, record: ScreeningRecord, arm: str) -> int:
         screened_on = _date(candidate.items["screening_date"])
         consent_on = self.by_cutoff(screened_on + dt.timedelta(days=int(self.rng.integers(0, 5))))
-        consent = ConsentInput(record.screening_id, "v1.1 (2025-08-20)", consent_on, COORDINATOR)
-        participant_id = record_consent(self.engine, consent, user=COORDINATOR)
-        enrol(
-            self.engine,
-            self.protocol,
+        consent = ConsentInput(
             screening_id=record.screening_id,
-            enrolled_on=consent_on,
-            user=COORDINATOR,
+            form_version="v1.1 (2025-08-20)",
+            consent_date=consent_on,
+            taken_by=COORDINATOR,
         )
+        coordinator = self.actors[COORDINATOR]
+        participant_id = record_consent(self.study, coordinator, consent)
+        enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=consent_on)
+        enrol(self.study, coordinator, enrolment)
         basis = (
             "participant preference after counselling; fit for the uterine-artery procedure"
             if arm == "hbmsc"
             else "participant preference (or procedure not possible / stem-cell arm full)"
         )
-        allocation = AllocationInput(participant_id, arm, basis, consent_on)
-        allocate(self.engine, self.protocol, allocation, user=INVESTIGATOR)
+        allocation = AllocationInput(
+            participant_id=participant_id, arm=arm, basis=basis, allocated_on=consent_on
+        )
+        allocate(self.study, self.actors[INVESTIGATOR], allocation)
         return participant_id
 
     def _monitoring(self) -> None:
@@ -320,12 +361,15 @@ class _Run:
         picks = self.rng.choice(ids, size=min(4, len(ids)), replace=False)
         for index, participant_id in enumerate(sorted(int(p) for p in picks)):
             text = "Consent form version on file differs from the CRF? Please verify."
-            query = QueryInput("participants", participant_id, "status", text)
-            query_id = open_query(self.engine, query, user=MONITOR)
+            query = QueryInput(
+                entity="participants", row_id=participant_id, field="status", text=text
+            )
+            query_id = open_query(self.study, self.actors[MONITOR], query)
             if index % 2 == 0:
-                answer_query(self.engine, query_id, answer="verified: v1.1", user=COORDINATOR)
+                answer = QueryAnswer(query_id=query_id, answer="verified: v1.1")
+                answer_query(self.study, self.actors[COORDINATOR], answer)
                 if index == 0:
-                    close_query(self.engine, query_id, user=MONITOR)
+                    close_query(self.study, self.actors[MONITOR], QueryClosure(query_id=query_id))
 
 
 class _PastCutoff(Exception):
@@ -338,8 +382,9 @@ class _Follow:
 
     def __init__(self, run: _Run, participant_id: int, arm: str, candidate: Candidate) -> None:
         self.trial = run
-        self.engine = run.engine
+        self.study = run.study
         self.protocol = run.protocol
+        self.coordinator = run.actors[COORDINATOR]
         self.rng = run.rng
         self.pid = participant_id
         self.arm = arm
@@ -366,22 +411,21 @@ class _Follow:
                 self.rng.choice(["moved away", "personal reasons", "spontaneous pregnancy"])
             )
             withdrawn_on = self.by_cutoff(self.day(self.start, 30))
-            withdrawal = WithdrawalInput(self.pid, withdrawn_on, "participant", reason)
-            withdraw(self.engine, withdrawal, user=COORDINATOR)
+            withdrawal = WithdrawalInput(
+                participant_id=self.pid,
+                withdrawn_on=withdrawn_on,
+                initiated_by="participant",
+                reason=reason,
+            )
+            withdraw(self.study, self.coordinator, withdrawal)
             return
         self._transfer_cycle()
 
     # ------------------------------------------------------------------ treatment cycle
     def _treatment_cycle(self) -> None:
         self.by_cutoff(self.day(self.start, 28))  # the cycle is entered once it is complete
-        start_cycle(
-            self.engine,
-            self.protocol,
-            participant_id=self.pid,
-            cycle="treatment",
-            start_date=self.start,
-            user=COORDINATOR,
-        )
+        start = CycleStartInput(participant_id=self.pid, cycle="treatment", start_date=self.start)
+        start_cycle(self.study, self.coordinator, start)
         self._scan(self.day(self.start, 9), self.baseline_mm, "baseline_ultrasound")
         if self.arm == "hbmsc":
             self._infusion()
@@ -399,8 +443,14 @@ class _Follow:
         value = round(max(thickness_mm, 2.0), 1)
         typo = self.rng.random() < fx.P_TYPO
         entered = value * 10 if typo else value  # a decimal point lost at data entry
-        scan = UltrasoundInput(self.pid, scan_on, entered, bool(value >= 7), event_id)
-        scan_id = record_ultrasound(self.engine, self.protocol, scan, user=COORDINATOR)
+        scan = UltrasoundInput(
+            participant_id=self.pid,
+            scan_date=scan_on,
+            thickness_mm=entered,
+            trilaminar=bool(value >= 7),
+            event_id=event_id,
+        )
+        scan_id = record_ultrasound(self.study, self.coordinator, scan)
         if late:
             self._deviation(scan_on, "visit window", f"{event_id} done 4 days late")
             self._answer("ultrasounds", scan_id, "scan_date", "late visit; deviation recorded")
@@ -410,31 +460,45 @@ class _Follow:
 
     def _answer(self, entity: str, row_id: int, field_name: str, answer: str) -> None:
         """The site answers the edit-check query; the monitor closes about half of them."""
-        for query in list_queries(self.engine, status=QueryStatus.OPEN, entity=entity):
+        monitor = self.trial.actors[MONITOR]
+        open_queries = list_queries(self.study, monitor, status=QueryStatus.OPEN, entity=entity)
+        for query in open_queries:
             if query.row_id == str(row_id) and query.field == field_name:
-                answer_query(self.engine, query.id, answer=answer, user=COORDINATOR)
+                reply = QueryAnswer(query_id=query.query_id, answer=answer)
+                answer_query(self.study, self.coordinator, reply)
                 if self.rng.random() < 0.5:
-                    close_query(self.engine, query.id, user=MONITOR, note="answer accepted")
+                    closure = QueryClosure(query_id=query.query_id, note="answer accepted")
+                    close_query(self.study, monitor, closure)
 
     def _resolve_typo(self, scan_id: int, value: float) -> None:
+        monitor = self.trial.actors[MONITOR]
         (query,) = [
             q
-            for q in list_queries(self.engine, status=QueryStatus.OPEN, entity="ultrasounds")
+            for q in list_queries(
+                self.study, monitor, status=QueryStatus.OPEN, entity="ultrasounds"
+            )
             if q.row_id == str(scan_id) and q.field == "thickness_mm"
         ]
         answer = f"decimal point lost at entry; source says {value} mm"
-        answer_query(self.engine, query.id, answer=answer, user=COORDINATOR)
-        correct_ultrasound(
-            self.engine, scan_id, thickness_mm=value, reason=answer, user=COORDINATOR
+        answer_query(
+            self.study, self.coordinator, QueryAnswer(query_id=query.query_id, answer=answer)
         )
-        close_query(self.engine, query.id, user=MONITOR, note="corrected")
+        correction = UltrasoundCorrection(scan_id=scan_id, thickness_mm=value, reason=answer)
+        correct_ultrasound(self.study, self.coordinator, correction)
+        close_query(self.study, monitor, QueryClosure(query_id=query.query_id, note="corrected"))
 
     def _medication(self, regimen_id: str, last_day: dt.date, days: int) -> None:
         self.by_cutoff(last_day)
         per_day = self.protocol.regimen(regimen_id).doses_per_day
         missed = min(int(self.rng.poisson(0.4)), days * per_day)
-        course = MedicationInput(self.pid, regimen_id, last_day, days * per_day - missed, days)
-        record_medication(self.engine, self.protocol, course, user=COORDINATOR)
+        course = MedicationInput(
+            participant_id=self.pid,
+            regimen_id=regimen_id,
+            taken_on=last_day,
+            doses_taken=days * per_day - missed,
+            days=days,
+        )
+        record_medication(self.study, self.coordinator, course)
 
     def _infusion(self) -> None:
         on = self.day(self.start, 10 if self.rng.random() < 0.9 else 11)
@@ -451,7 +515,11 @@ class _Follow:
             viability_pct=viability_pct,
             dose_given_cells=dose_cells,
             release_results=RELEASE_RESULTS,
-            pre_checks={"iodine_allergy_test": "negative", "groin_preparation": "done"},
+            pre_checks={
+                "iodine_allergy_test": "negative",
+                "groin_preparation": "done",
+                "cell_product_release": "checked",
+            },
             checklist={"angiography_confirmed": True, "observation_hours": 48},
             cell_lot=f"HBMSC-{on:%y%m}-{int(self.rng.integers(1, 40)):02d}",
             override_reason="extra cells in the final syringe; PI judged safe"
@@ -459,7 +527,7 @@ class _Follow:
             else None,
         )
         user = INVESTIGATOR if off_target else RADIOLOGIST
-        record_procedure(self.engine, self.protocol, procedure, user=user)
+        record_procedure(self.study, self.trial.actors[user], procedure)
         self._adverse_events(fx.PROCEDURE_AES, on)
 
     def _hrt_adverse_events(self) -> None:
@@ -479,32 +547,26 @@ class _Follow:
             related[related_to] = Relatedness.PROBABLE
             resolved_on = on + dt.timedelta(days=int(self.rng.integers(1, 8)))
             event = AdverseEventInput(
-                self.pid,
-                term,
-                grade,
-                serious,
-                on,
+                participant_id=self.pid,
+                term=term,
+                ctcae_grade=grade,
+                serious=serious,
+                onset_date=on,
                 related_procedure=related["procedure"],
                 related_cells=related["cells"],
                 related_hrt=related["hrt"],
                 resolution_date=resolved_on if resolved_on <= self.trial.cutoff else None,
                 outcome="recovered" if resolved_on <= self.trial.cutoff else "recovering",
             )
-            report_adverse_event(self.engine, self.protocol, event, user=COORDINATOR)
+            report_adverse_event(self.study, self.coordinator, event)
 
     # ------------------------------------------------------------------ transfer cycle
     def _transfer_cycle(self) -> None:
         late = self.rng.random() < fx.P_LATE_VISIT
         offset = int(self.rng.integers(30, 36)) + (8 if late else 0)
         start = self.by_cutoff(self.start + dt.timedelta(days=offset))
-        start_cycle(
-            self.engine,
-            self.protocol,
-            participant_id=self.pid,
-            cycle="transfer",
-            start_date=start,
-            user=COORDINATOR,
-        )
+        cycle = CycleStartInput(participant_id=self.pid, cycle="transfer", start_date=start)
+        start_cycle(self.study, self.coordinator, cycle)
         if late:
             self._deviation(start, "visit window", "transfer cycle started late (holiday)")
         gain = fx.TRANSFER_CYCLE_GAIN_MM[self.arm]
@@ -528,9 +590,9 @@ class _Follow:
     def _cancelled(self, start: dt.date, on: dt.date, thickness_mm: float) -> None:
         reason = f"thin endometrium ({thickness_mm} mm after extended estradiol)"
         self.by_cutoff(on)
-        transfer = TransferInput(self.pid, on, cancel_reason=reason)
-        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=COORDINATOR)
-        record_outcome(self.engine, self.protocol, OutcomeInput(transfer_id), user=COORDINATOR)
+        transfer = TransferInput(participant_id=self.pid, transfer_date=on, cancel_reason=reason)
+        transfer_id = record_transfer(self.study, self.coordinator, transfer)
+        record_outcome(self.study, self.coordinator, OutcomeInput(transfer_id=transfer_id))
         days = (on - start).days + 1
         self._medication("fet_estradiol_valerate", on, days)
 
@@ -540,8 +602,13 @@ class _Follow:
         embryos = 2 if self.rng.random() < fx.P_DOUBLE_EMBRYO else 1
         grades = tuple(str(g) for g in self.rng.choice(fx.GOOD_GRADES, size=embryos))
         embryo_day = 5 if self.rng.random() < 0.8 else 6
-        transfer = TransferInput(self.pid, transfer_on, grades, embryo_day)
-        transfer_id = record_transfer(self.engine, self.protocol, transfer, user=EMBRYOLOGIST)
+        transfer = TransferInput(
+            participant_id=self.pid,
+            transfer_date=transfer_on,
+            embryo_grades=list(grades),
+            embryo_day=embryo_day,
+        )
+        transfer_id = record_transfer(self.study, self.trial.actors[EMBRYOLOGIST], transfer)
         if thickness_mm < self.trial.threshold_mm:
             answer = "investigator decided to transfer; deviation recorded"
             self._answer("embryo_transfers", transfer_id, "transfer_date", answer)
@@ -549,8 +616,9 @@ class _Follow:
         self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - start).days + 1)
         self._medication("fet_luteal_dydrogesterone", hcg_on, (hcg_on - progesterone_on).days + 1)
         signs_off = self.rng.random() < 0.3  # follow-up complete and every query closed
-        if signs_off and not participant_queries(self.engine, self.pid):
-            lock_participant(self.engine, self.pid, user=INVESTIGATOR)
+        investigator = self.trial.actors[INVESTIGATOR]
+        if signs_off and not participant_queries(self.study, investigator, self.pid):
+            lock_participant(self.study, investigator, self.pid)
 
     def _outcomes(
         self, transfer_id: int, transfer_on: dt.date, embryos: int, embryo_day: int
@@ -568,16 +636,18 @@ class _Follow:
             hcg = float(self.rng.lognormal(np.log(45), 0.5))
         else:
             hcg = float(self.rng.uniform(0.5, 4.0))
-        facts = OutcomeInput(transfer_id, round(hcg, 1), hcg_on)
-        record_outcome(self.engine, self.protocol, facts, user=COORDINATOR)
+        facts = OutcomeInput(
+            transfer_id=transfer_id, beta_hcg_miu_ml=round(hcg, 1), beta_hcg_date=hcg_on
+        )
+        record_outcome(self.study, self.coordinator, facts)
         if not (clinical or biochemical):
             return hcg_on
         twins = embryos == 2 and self.rng.random() < fx.P_TWINS_IF_TWO_EMBRYOS
         scan_on = self.by_cutoff(transfer_on + dt.timedelta(days=int(self.rng.integers(27, 34))))
         sacs = (2 if twins else 1) if clinical else 0
-        facts = OutcomeInput(transfer_id, round(hcg, 1), hcg_on, scan_on, sacs)
+        facts = facts.model_copy(update={"ultrasound_date": scan_on, "gestational_sacs": sacs})
         reason = "7-week ultrasound result"
-        record_outcome(self.engine, self.protocol, facts, user=COORDINATOR, reason=reason)
+        record_outcome(self.study, self.coordinator, facts, reason=reason)
         if clinical:
             self._twelve_weeks(facts, transfer_on, embryo_day)
         return hcg_on
@@ -587,20 +657,22 @@ class _Follow:
             loss_on = self.by_cutoff(
                 transfer_on + dt.timedelta(days=int(self.rng.integers(35, 60)))
             )
-            update = OutcomeInput(**{**facts.__dict__, "loss_date": loss_on})
-            report_adverse_event(
-                self.engine,
-                self.protocol,
-                AdverseEventInput(self.pid, "Miscarriage", 2, False, loss_on),
-                user=COORDINATOR,
+            update = facts.model_copy(update={"loss_date": loss_on})
+            event = AdverseEventInput(
+                participant_id=self.pid,
+                term="Miscarriage",
+                ctcae_grade=2,
+                serious=False,
+                onset_date=loss_on,
             )
+            report_adverse_event(self.study, self.coordinator, event)
         else:
             ongoing_on = self.by_cutoff(transfer_on + dt.timedelta(days=65))
-            update = OutcomeInput(
-                **{**facts.__dict__, "fetal_heartbeat_12_weeks": True, "ongoing_date": ongoing_on}
+            update = facts.model_copy(
+                update={"fetal_heartbeat_12_weeks": True, "ongoing_date": ongoing_on}
             )
-        reason = "12-week follow-up"
-        record_outcome(self.engine, self.protocol, update, user=COORDINATOR, reason=reason)
+        reason = "12-week follow-up visit"
+        record_outcome(self.study, self.coordinator, update, reason=reason)
         if update.ongoing_date is not None:
             self._delivery(update, transfer_on, embryo_day)
 
@@ -610,14 +682,16 @@ class _Follow:
         age_at_transfer_days = 14 + embryo_day
         born_on = transfer_on + dt.timedelta(days=round(weeks * 7) - age_at_transfer_days)
         alive = 0 if self.rng.random() < fx.P_STILLBIRTH else facts.gestational_sacs or 1
-        update = OutcomeInput(
-            **{**facts.__dict__, "birth_date": self.by_cutoff(born_on), "live_born_count": alive}
+        update = facts.model_copy(
+            update={"birth_date": self.by_cutoff(born_on), "live_born_count": alive}
         )
-        record_outcome(self.engine, self.protocol, update, user=COORDINATOR, reason="delivery")
+        record_outcome(self.study, self.coordinator, update, reason="delivery recorded")
 
     def _deviation(self, on: dt.date, category: str, description: str) -> None:
-        deviation = DeviationInput(on, category, description, participant_id=self.pid)
-        record_deviation(self.engine, deviation, user=COORDINATOR)
+        deviation = DeviationInput(
+            occurred_on=on, category=category, description=description, participant_id=self.pid
+        )
+        record_deviation(self.study, self.coordinator, deviation)
 
 
 def _arm_for(
@@ -637,8 +711,9 @@ def _date(value: object) -> dt.date:
 
 
 def _summary(
-    engine: Engine, protocol: Protocol, seed: int, cutoff: dt.date, elapsed_s: float
+    study: Study, reader: Actor, seed: int, cutoff: dt.date, elapsed_s: float
 ) -> DemoSummary:
+    engine, protocol = study.engine, study.protocol
     with Session(engine) as session:
         decisions = Counter(d.value for d in session.scalars(select(Screening.decision)))
         arm_rows = session.scalars(select(Participant.arm).where(Participant.arm.is_not(None)))
@@ -655,7 +730,7 @@ def _summary(
     pregnancies: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
     births: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
     for transfer in transfers:
-        outcome = pregnancy_outcome(engine, protocol, transfer.id)
+        outcome = pregnancy_outcome(study, reader, transfer.id)
         arm = str(arm_of[transfer.participant_id])
         pregnancies[arm] += bool(outcome.clinical_pregnancy)
         births[arm] += bool(outcome.live_birth)
@@ -675,7 +750,7 @@ def _summary(
         adverse_events=aes,
         serious_adverse_events=serious,
         deviations=deviations,
-        open_queries=len(list_queries(engine, status=QueryStatus.OPEN)),
+        open_queries=len(list_queries(study, reader, status=QueryStatus.OPEN)),
         elapsed_seconds=round(elapsed_s, 2),
     )
 

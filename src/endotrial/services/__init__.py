@@ -1,16 +1,19 @@
 """The operations the study team performs: the one place for the trial's rules.
 
-Each operation takes typed input, checks it against the protocol, writes in one audited
-transaction (`unit_of_work`) and returns ids or typed results, or raises a `ServiceError`
-(`RuleViolation`, `LockedError`, `PermissionDenied`, `NotFoundError`) saying what to do.
-Edit checks open `DataQuery` rows (opened_by 'edit_check:<name>') instead of refusing.
-Each operation first checks the acting user's role against `PERMISSIONS` (see permissions).
+Every operation takes the `Study` (the database and its protocol: `open_study`), the signed-in
+`Actor` (`sign_in`; on a new database `set_up_study` creates the first investigator) and one
+typed input, checks them against the protocol in one audited transaction, and returns ids or
+typed results. A refusal is a `ServiceError` (`RuleViolation`, `InvalidInput`,
+`PermissionDenied`, `NotSignedIn`, `LockedError`, `NotFoundError`) carrying a stable `code`,
+the `field` concerned and a message saying what to do; nothing is written then. Edit checks
+open `DataQuery` rows (opened_by 'edit_check:<name>') instead of refusing.
 """
 
 from endotrial.services.clinical import (
     THICKNESS_RANGE_MM,
     OutcomeInput,
     TransferInput,
+    UltrasoundCorrection,
     UltrasoundInput,
     correct_ultrasound,
     pregnancy_outcome,
@@ -18,25 +21,39 @@ from endotrial.services.clinical import (
     record_transfer,
     record_ultrasound,
 )
+from endotrial.services.context import Actor, Context, Study, open_study, sign_in, sign_out
 from endotrial.services.enrolment import (
     AllocationInput,
     ConsentInput,
+    EnrolmentInput,
     allocate,
     enrol,
     record_consent,
 )
 from endotrial.services.errors import (
+    InvalidInput,
     LockedError,
     NotFoundError,
+    NotSignedIn,
     PermissionDenied,
     RuleViolation,
     ServiceError,
 )
 from endotrial.services.locks import is_locked, lock_participant, unlock_participant
-from endotrial.services.people import TeamMember, add_site, add_user, set_account_active
-from endotrial.services.permissions import PERMISSIONS, Operation, authorize
+from endotrial.services.people import (
+    SiteInput,
+    TeamMember,
+    add_site,
+    add_user,
+    set_account_active,
+    set_up_study,
+)
+from endotrial.services.permissions import PERMISSIONS, Operation
 from endotrial.services.queries import (
+    QueryAnswer,
+    QueryClosure,
     QueryInput,
+    QueryView,
     answer_query,
     close_query,
     list_queries,
@@ -59,6 +76,7 @@ from endotrial.services.screening import (
     screen_many,
 )
 from endotrial.services.treatment import (
+    CycleStartInput,
     MedicationInput,
     ProcedureInput,
     ProcedureRecord,
@@ -70,32 +88,43 @@ from endotrial.services.treatment import (
 __all__ = [
     "PERMISSIONS",
     "THICKNESS_RANGE_MM",
+    "Actor",
     "AdverseEventInput",
     "AllocationInput",
     "CandidateInput",
     "ConsentInput",
+    "Context",
+    "CycleStartInput",
     "DeviationInput",
+    "EnrolmentInput",
+    "InvalidInput",
     "LockedError",
     "MedicationInput",
     "NotFoundError",
+    "NotSignedIn",
     "Operation",
     "OutcomeInput",
     "PermissionDenied",
     "ProcedureInput",
     "ProcedureRecord",
+    "QueryAnswer",
+    "QueryClosure",
     "QueryInput",
+    "QueryView",
     "RuleViolation",
     "ScreeningRecord",
     "ServiceError",
+    "SiteInput",
+    "Study",
     "TeamMember",
     "TransferInput",
+    "UltrasoundCorrection",
     "UltrasoundInput",
     "WithdrawalInput",
     "add_site",
     "add_user",
     "allocate",
     "answer_query",
-    "authorize",
     "close_query",
     "correct_ultrasound",
     "eligible_arms",
@@ -104,6 +133,7 @@ __all__ = [
     "list_queries",
     "lock_participant",
     "open_query",
+    "open_study",
     "participant_queries",
     "pregnancy_outcome",
     "record_consent",
@@ -117,6 +147,9 @@ __all__ = [
     "screen",
     "screen_many",
     "set_account_active",
+    "set_up_study",
+    "sign_in",
+    "sign_out",
     "start_cycle",
     "unlock_participant",
     "withdraw",

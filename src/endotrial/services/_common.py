@@ -1,9 +1,10 @@
-"""Helpers shared by the services: lookups, the lock check, roles, schedules and edit checks."""
+"""Helpers shared by the services: lookups, site and lock checks, dates, schedules, edit checks."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -13,7 +14,14 @@ from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.schedule import build_schedule
 from endotrial.schedule.engine import ScheduledEvent
-from endotrial.services.errors import LockedError, NotFoundError, PermissionDenied, RuleViolation
+from endotrial.services.context import Context, Tx
+from endotrial.services.errors import (
+    InvalidInput,
+    LockedError,
+    NotFoundError,
+    PermissionDenied,
+    RuleViolation,
+)
 from endotrial.store import (
     Audited,
     Cycle,
@@ -26,9 +34,8 @@ from endotrial.store import (
     Role,
     Site,
     TransferredEmbryo,
-    User,
 )
-from endotrial.store.audit import USER_KEY, audited_models
+from endotrial.store.audit import audited_models
 from endotrial.store.types import utc_now
 
 T = TypeVar("T", bound=Audited)
@@ -36,83 +43,179 @@ T = TypeVar("T", bound=Audited)
 EDIT_CHECK_PREFIX = "edit_check:"
 #: The schedule event kind whose actual date is the recorded embryo transfer.
 TRANSFER_EVENT_KIND = "transfer"
+#: How long before the protocol's start date a study date may lie (a site may begin early).
+EARLIEST_BEFORE_START = dt.timedelta(days=365)
 
 
-def check_not_future(**dates: dt.date | None) -> None:
-    """Clinical dates record what has happened: none may lie after today. One day of grace,
-    since a site east of the server's time zone is already on the next date."""
-    latest = dt.date.today() + dt.timedelta(days=1)
+# --------------------------------------------------------------------------- dates and numbers
+
+
+def check_study_dates(tx: Tx, **dates: dt.date | None) -> None:
+    """Clinical dates record what has happened during the trial: none lies after the acting
+    user's today (one day of grace for a site east of the server), and none before the trial
+    could have begun (its registered start less a year: 1900 is a typing slip)."""
+    latest = tx.ctx.today() + dt.timedelta(days=1)
+    earliest = tx.protocol.identity.start_date - EARLIEST_BEFORE_START
     for field, on in dates.items():
-        if on is not None and on > latest:
-            raise RuleViolation(
-                f"{field} {on} is in the future: record it once it has happened (check the year)"
-            )
+        if on is None:
+            continue
+        if on > latest:
+            raise RuleViolation("date.future", field=field, date=on)
+        if on < earliest:
+            start = tx.protocol.identity.start_date
+            raise RuleViolation("date.before_trial", field=field, date=on, start=start)
 
 
 def check_finite(**numbers: float | None) -> None:
     """A measurement is a real number: NaN or infinity (e.g. from a spreadsheet) is refused."""
     for field, value in numbers.items():
         if value is not None and not math.isfinite(value):
-            raise RuleViolation(f"{field} {value} is not a number: enter the measured value")
+            raise RuleViolation("number.not_finite", field=field, value=value)
 
 
-def check_moments(started_at: dt.datetime | None, ended_at: dt.datetime | None) -> None:
+def check_not_negative(unit: str, **numbers: float | None) -> None:
+    for field, value in numbers.items():
+        if value is not None and value < 0:
+            raise RuleViolation("number.negative", field=field, value=value, unit=unit)
+
+
+def check_moments(tx: Tx, started_at: dt.datetime | None, ended_at: dt.datetime | None) -> None:
     """Times of day carry their time zone, have happened, and end after they start."""
     for field, moment in (("started_at", started_at), ("ended_at", ended_at)):
         if moment is None:
             continue
         if moment.tzinfo is None:
-            raise RuleViolation(
-                f"{field} {moment} has no time zone: give it (e.g. +08:00) so it is stored right"
-            )
-        check_not_future(**{field: moment.date()})
+            raise RuleViolation("date.no_time_zone", field=field, moment=moment)
+        check_study_dates(tx, **{field: moment.date()})
     if started_at is not None and ended_at is not None and ended_at < started_at:
-        raise RuleViolation(f"ended_at {ended_at} is before started_at {started_at}: check both")
+        raise RuleViolation(
+            "date.end_before_start",
+            field="ended_at",
+            end_field="ended_at",
+            end=ended_at,
+            start_field="started_at",
+            start=started_at,
+        )
 
 
 def check_not_before_enrolment(participant: Participant, field: str, on: dt.date) -> None:
     """Study steps follow enrolment (her consent came before it)."""
     if participant.enrolled_on is not None and on < participant.enrolled_on:
         raise RuleViolation(
-            f"{field} {on} is before participant {participant.study_id} was enrolled "
-            f"({participant.enrolled_on}): check the date"
+            "date.before_enrolment",
+            field=field,
+            date=on,
+            study_id=participant.study_id,
+            enrolled_on=participant.enrolled_on,
         )
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_EMPTY_WORDS = frozenset(
+    [
+        "ok",
+        "okay",
+        "yes",
+        "no",
+        "na",
+        "none",
+        "nil",
+        "null",
+        "override",
+        "overridden",
+        "test",
+        "testing",
+        "fix",
+        "fixed",
+        "done",
+        "error",
+        "reason",
+        "change",
+        "changed",
+        "update",
+        "updated",
+        "asdf",
+        "qwerty",
+        "xxx",
+        "see",
+    ]
+)
+
+
+def meaningful_reason(text: str | None, what: str) -> str:
+    """A reason that says something: two words or more (four Chinese characters), not only
+    filler such as 'ok', 'fixed' or 'override'. Returns it stripped."""
+    cleaned = (text or "").strip() if isinstance(text, str) else ""
+    words = [w.casefold() for w in _WORD.findall(cleaned)]
+    says_something = (
+        len(_CJK.findall(cleaned)) >= 4
+        or len([w for w in words if w not in _EMPTY_WORDS]) >= 2
+        or (len(words) >= 2 and sum(map(len, words)) >= 12 and set(words) - _EMPTY_WORDS)
+    )
+    if not says_something or len(cleaned) > 2000:
+        raise InvalidInput("input.reason_required", field="reason", what=what, given=cleaned[:40])
+    return cleaned
+
+
+# --------------------------------------------------------------------------- records and sites
 
 
 def get_row(session: Session, model: type[T], row_id: int) -> T:
     """The record `row_id` of `model`, or a NotFoundError naming the table."""
     row = session.get(model, row_id)
     if row is None:
-        raise NotFoundError(f"no {model.__tablename__} record #{row_id}: check the id and retry")
+        raise NotFoundError("record.not_found", table=model.__tablename__, row_id=row_id)
     return row
 
 
-def check_site(session: Session, site_id: int | None, what: str) -> None:
+def site_codes(session: Session, ctx: Context) -> str:
+    if ctx.site_id is None:
+        return "(all)"
+    site = session.get(Site, ctx.site_id)
+    return site.code if site is not None else str(ctx.site_id)
+
+
+def check_site(tx: Tx, site_id: int | None, what: str) -> None:
     """A team member attached to a site works on that site's data only; one attached to no
-    site (e.g. a central monitor) works on every site's."""
-    username = session.info.get(USER_KEY, "")
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or user.site_id is None or site_id is None or user.site_id == site_id:
+    site (e.g. a central monitor) works on every site's. A record of no site (made before
+    sites were required) is central staff's only."""
+    if tx.ctx.site_id is None or tx.ctx.site_id == site_id:
         return
-    theirs, hers = session.get(Site, user.site_id), session.get(Site, site_id)
+    site = tx.session.get(Site, site_id) if site_id is not None else None
     raise PermissionDenied(
-        f"'{username}' works at site {theirs.code if theirs else user.site_id} and may not "
-        f"change {what} of site {hers.code if hers else site_id}: ask that site's team"
+        "auth.other_site",
+        username=tx.ctx.username,
+        their_sites=site_codes(tx.session, tx.ctx),
+        what=what,
+        site=site.code if site is not None else "(none)",
     )
 
 
-def writable_participant(session: Session, participant_id: int) -> Participant:
-    """The participant, refused when an investigator has locked her data or when the acting
-    user belongs to another site."""
-    participant = get_row(session, Participant, participant_id)
-    check_site(session, participant.site_id, f"participant {participant.study_id}")
-    lock = session.scalar(
+def readable_participant(tx: Tx, participant_id: int) -> Participant:
+    """The participant, refused (as not found) when she is another site's: her existence is
+    not another site's business."""
+    participant = tx.session.get(Participant, participant_id)
+    if participant is None or not tx.ctx.may_access(participant.site_id):
+        raise NotFoundError("record.not_found", table="participants", row_id=participant_id)
+    return participant
+
+
+def writable_participant(tx: Tx, participant_id: int) -> Participant:
+    """The participant, refused when she is another site's or an investigator has locked her
+    data."""
+    participant = get_row(tx.session, Participant, participant_id)
+    check_site(tx, participant.site_id, f"participant {participant.study_id}")
+    lock = tx.session.scalar(
         select(ParticipantLock).where(ParticipantLock.participant_id == participant_id)
     )
     if lock is not None and lock.locked:
         raise LockedError(
-            f"participant {participant.study_id} is locked (signed off by {lock.locked_by} on "
-            f"{lock.locked_at:%Y-%m-%d}): ask an investigator to unlock her data, with a reason"
+            "record.locked",
+            record=f"participants #{participant.id}",
+            study_id=participant.study_id,
+            locked_by=lock.locked_by,
+            locked_on=lock.locked_at.date(),
         )
     return participant
 
@@ -120,9 +223,9 @@ def writable_participant(session: Session, participant_id: int) -> Participant:
 def trial_table(entity: str) -> type[Audited]:
     """The audited model stored in table `entity`, or a RuleViolation naming the tables."""
     models = audited_models()
-    model = models.get(entity)
+    model = models.get(entity) if isinstance(entity, str) else None
     if model is None:
-        raise RuleViolation(f"no trial table '{entity}': use one of {list(models)}")
+        raise RuleViolation("record.no_table", field="entity", entity=entity, tables=list(models))
     return model
 
 
@@ -136,31 +239,56 @@ def participant_of_record(session: Session, record: Audited) -> int | None:
     return int(participant_id) if participant_id is not None else None
 
 
-def allocated_participant(session: Session, participant_id: int) -> Participant:
+def allocated_participant(tx: Tx, participant_id: int) -> Participant:
     """A writable participant who has an arm; refused before allocation."""
-    participant = writable_participant(session, participant_id)
+    participant = writable_participant(tx, participant_id)
     if participant.arm is None:
-        raise RuleViolation(
-            f"participant {participant.study_id} has no arm yet: enrol and allocate her first"
-        )
+        raise RuleViolation("record.no_arm", study_id=participant.study_id)
     return participant
 
 
-def require_role(session: Session, username: str, role: Role, doing: str) -> User:
-    """The active user `username`, refused unless she has `role`."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or user.role is not role:
-        raise PermissionDenied(f"{doing} needs an active {role.value}; '{username}' is not one")
-    return user
+def require_role(tx: Tx, role: Role, doing: str) -> None:
+    """Refused unless the acting user has `role`."""
+    if tx.ctx.role is not role:
+        raise PermissionDenied(
+            "auth.needs_role", doing=doing, role=role.value, username=tx.ctx.username
+        )
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def protocol_ids(protocol: Protocol, kind: str) -> list[str]:
+    sections: dict[str, list[str]] = {
+        "arm": [a.id for a in protocol.arms],
+        "cycle": [c.id for c in protocol.cycles],
+        "regimen": [r.id for r in protocol.regimens],
+        "procedure": [p.id for p in protocol.procedures],
+    }
+    return sections[kind]
+
+
+def check_protocol_id(protocol: Protocol, kind: str, name: object, field: str) -> str:
+    """Refuse an arm, cycle, regimen or procedure id the protocol does not define."""
+    known = protocol_ids(protocol, kind)
+    if name not in known:
+        raise RuleViolation(
+            "protocol.unknown",
+            field=field,
+            protocol=protocol.protocol_id,
+            kind=kind,
+            name=name,
+            known=known,
+        )
+    return str(name)
+
+
+# --------------------------------------------------------------------------- her schedule
 
 
 def cycle_of(session: Session, participant_id: int, cycle_id: str) -> Cycle | None:
-    """Her latest cycle of the protocol's cycle `cycle_id`."""
-    query = (
-        select(Cycle)
-        .where(Cycle.participant_id == participant_id, Cycle.kind == cycle_id)
-        .order_by(Cycle.start_date.desc(), Cycle.id.desc())
-    )
+    """Her cycle of the protocol's cycle `cycle_id` (a cycle starts once)."""
+    query = select(Cycle).where(Cycle.participant_id == participant_id, Cycle.kind == cycle_id)
     return session.scalars(query).first()
 
 
@@ -202,29 +330,26 @@ def transfer_event(protocol: Protocol) -> str | None:
     return next((e.id for e in protocol.schedule if e.kind == TRANSFER_EVENT_KIND), None)
 
 
-def check_protocol_cycle(protocol: Protocol, cycle_id: str) -> None:
-    """Refuse a cycle id the protocol does not define, naming those it does."""
-    known = [c.id for c in protocol.cycles]
-    if cycle_id not in known:
-        raise RuleViolation(
-            f"protocol {protocol.protocol_id} has no cycle '{cycle_id}': use one of {known}"
-        )
-
-
 def actual_dates(
     session: Session, protocol: Protocol, participant: Participant
 ) -> dict[str, dt.date]:
     """The dates already recorded that anchor her schedule, under the protocol's event ids:
-    each cycle's start event, her arm's procedure, and the event of kind 'transfer'."""
+    each cycle's start event, her arm's procedures, and the event of kind 'transfer'."""
     dates: dict[str, dt.date] = {}
     for cycle in protocol.cycles:
         row = cycle_of(session, participant.id, cycle.id)
         if row is not None:
             dates[cycle.start_event] = row.start_date
-    arm = protocol.arm(participant.arm or "")
-    procedure = session.scalar(select(Procedure).where(Procedure.participant_id == participant.id))
-    if procedure is not None and arm.procedures:
-        dates[arm.procedures[0]] = procedure.procedure_date
+    arm_procedures = next((a.procedures for a in protocol.arms if a.id == participant.arm), [])
+    for procedure in session.scalars(
+        select(Procedure)
+        .where(Procedure.participant_id == participant.id)
+        .order_by(Procedure.procedure_date)
+    ):
+        # '' marks a procedure stored before its protocol id was kept: her arm had one.
+        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
+        if procedure_id:
+            dates.setdefault(procedure_id, procedure.procedure_date)
     transfer = session.scalar(
         select(EmbryoTransfer).where(
             EmbryoTransfer.participant_id == participant.id, EmbryoTransfer.cancelled.is_(False)
@@ -252,6 +377,9 @@ def scheduled_events(
         return (None,) * len(event_ids)  # a root anchor (the first cycle's start) is not yet
     by_id = {event.id: event for event in schedule.events}
     return tuple(by_id.get(event_id) for event_id in event_ids)
+
+
+# --------------------------------------------------------------------------- edit checks
 
 
 def open_edit_query(session: Session, row: Audited, field: str, text: str, check: str) -> DataQuery:
@@ -283,8 +411,7 @@ def open_edit_query(session: Session, row: Audited, field: str, text: str, check
 
 
 def check_window(
-    session: Session,
-    protocol: Protocol,
+    tx: Tx,
     participant: Participant,
     row: Audited,
     field: str,
@@ -292,15 +419,11 @@ def check_window(
     on: dt.date,
 ) -> DataQuery | None:
     """Open a query when `on` lies outside the window of the scheduled event `event_id`."""
-    (event,) = scheduled_events(session, protocol, participant, event_id)
+    (event,) = scheduled_events(tx.session, tx.protocol, participant, event_id)
     if event is None or event.earliest <= on <= event.latest:
         return None
     text = (
         f"{field} {on} is outside the window of '{event.label}' "
         f"({event.earliest} to {event.latest}): confirm the date or record a deviation"
     )
-    return open_edit_query(session, row, field, text, "visit_window")
-
-
-def now_utc() -> dt.datetime:
-    return utc_now()
+    return open_edit_query(tx.session, row, field, text, "visit_window")

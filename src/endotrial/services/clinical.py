@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from sqlalchemy import Engine, select
+from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from endotrial.errors import InputError
 from endotrial.outcomes import (
+    GardnerGrade,
     PregnancyFacts,
     derive_outcome,
     gestational_age_days,
@@ -19,53 +21,58 @@ from endotrial.outcomes.pregnancy import PregnancyOutcome as DerivedOutcome
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
-    check_finite,
-    check_not_future,
+    check_not_before_enrolment,
+    check_study_dates,
     check_window,
     cycle_on,
     event_cycle,
     get_row,
+    meaningful_reason,
     open_edit_query,
+    readable_participant,
     transfer_event,
-    writable_participant,
 )
-from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize
+from endotrial.services._input import OptionalText, RecordId, ServiceInput
+from endotrial.services.context import Actor, Study, Tx, reading, writing
+from endotrial.services.errors import InvalidInput, RuleViolation
+from endotrial.services.permissions import Operation
 from endotrial.store import (
     EmbryoTransfer,
     Participant,
     PregnancyOutcome,
     TransferredEmbryo,
     Ultrasound,
-    unit_of_work,
 )
 
 #: Plausible endometrial thickness; a value outside opens a query (edit check).
 THICKNESS_RANGE_MM = (0.0, 30.0)
+#: Thicker than any endometrium: a typing error (cm for mm, a decimal point lost), refused.
+THICKNESS_IMPOSSIBLE_MM = 100.0
+Thickness = Annotated[float, Field(ge=0, le=THICKNESS_IMPOSSIBLE_MM)]
+EventId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-@dataclass(frozen=True)
-class UltrasoundInput:
-    participant_id: int
+class UltrasoundInput(ServiceInput):
+    participant_id: RecordId
     scan_date: dt.date
-    thickness_mm: float | None
+    thickness_mm: Thickness | None
     trilaminar: bool | None = None
-    event_id: str | None = None
-    """The scheduled visit this scan is (e.g. 'transfer_ultrasound'), for the window check."""
+    event_id: EventId | None = None
+    """The scheduled visit this scan is (a schedule event id), for the window check."""
 
 
-def record_ultrasound(
-    engine: Engine, protocol: Protocol, scan: UltrasoundInput, *, user: str
-) -> int:
+def record_ultrasound(study: Study, actor: Actor, scan: UltrasoundInput) -> int:
     """Record a transvaginal ultrasound; implausible values and off-window visits open queries."""
-    check_finite(thickness_mm=scan.thickness_mm)
-    if scan.thickness_mm is not None and scan.thickness_mm < 0:
-        raise RuleViolation(f"thickness_mm {scan.thickness_mm} is negative: re-enter it in mm")
-    check_not_future(scan_date=scan.scan_date)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.RECORD_ULTRASOUND)
-        participant = allocated_participant(session, scan.participant_id)
-        cycle = cycle_on(session, participant.id, scan.scan_date)
+    if scan.event_id is not None and scan.event_id not in {e.id for e in study.protocol.schedule}:
+        raise InvalidInput(
+            "scan.unknown_event", field="event_id", event=scan.event_id,
+            known=[e.id for e in study.protocol.schedule if e.kind == "ultrasound"],
+        )  # fmt: skip
+    with writing(study, actor, Operation.RECORD_ULTRASOUND) as tx:
+        check_study_dates(tx, scan_date=scan.scan_date)
+        participant = allocated_participant(tx, scan.participant_id)
+        check_not_before_enrolment(participant, "scan_date", scan.scan_date)
+        cycle = cycle_on(tx.session, participant.id, scan.scan_date)
         row = Ultrasound(
             participant_id=participant.id,
             cycle_id=cycle.id if cycle is not None else None,
@@ -73,77 +80,74 @@ def record_ultrasound(
             thickness_mm=scan.thickness_mm,
             trilaminar=scan.trilaminar,
         )
-        session.add(row)
-        session.flush()
-        low, high = THICKNESS_RANGE_MM
-        if scan.thickness_mm is not None and not low <= scan.thickness_mm <= high:
-            text = f"thickness_mm {scan.thickness_mm} is outside {low:g}-{high:g} mm: confirm"
-            open_edit_query(session, row, "thickness_mm", text, "range")
+        tx.session.add(row)
+        tx.session.flush()
+        _check_thickness_range(tx.session, row)
         if scan.event_id is not None:
-            check_window(
-                session, protocol, participant, row, "scan_date", scan.event_id, scan.scan_date
-            )
+            check_window(tx, participant, row, "scan_date", scan.event_id, scan.scan_date)
         return row.id
 
 
-def correct_ultrasound(
-    engine: Engine, scan_id: int, *, thickness_mm: float, reason: str, user: str
-) -> None:
+def _check_thickness_range(session: Session, row: Ultrasound) -> None:
+    low, high = THICKNESS_RANGE_MM
+    if row.thickness_mm is not None and not low <= row.thickness_mm <= high:
+        text = f"thickness_mm {row.thickness_mm} is outside {low:g}-{high:g} mm: confirm"
+        open_edit_query(session, row, "thickness_mm", text, "range")
+
+
+class UltrasoundCorrection(ServiceInput):
+    scan_id: RecordId
+    thickness_mm: Thickness
+    reason: str
+
+
+def correct_ultrasound(study: Study, actor: Actor, correction: UltrasoundCorrection) -> None:
     """Correct a scan's thickness (e.g. answering a range query); the reason is audited."""
-    check_finite(thickness_mm=thickness_mm)
-    if thickness_mm < 0:
-        raise RuleViolation(f"thickness_mm {thickness_mm} is negative: re-enter it in mm")
-    if not reason.strip():
-        raise RuleViolation("a correction needs its reason (e.g. 'decimal point misplaced')")
-    with unit_of_work(engine, user=user, reason=reason.strip()) as session:
-        authorize(session, user, Operation.CORRECT_ULTRASOUND)
-        scan = get_row(session, Ultrasound, scan_id)
-        writable_participant(session, scan.participant_id)
-        scan.thickness_mm = thickness_mm
+    reason = meaningful_reason(correction.reason, "a correction")
+    with writing(study, actor, Operation.CORRECT_ULTRASOUND, reason=reason) as tx:
+        scan = get_row(tx.session, Ultrasound, correction.scan_id)
+        allocated_participant(tx, scan.participant_id)
+        scan.thickness_mm = correction.thickness_mm
 
 
-@dataclass(frozen=True)
-class TransferInput:
+class TransferInput(ServiceInput):
     """A frozen embryo transfer (Gardner grades such as '4AB'), or its cancellation."""
 
-    participant_id: int
+    participant_id: RecordId
     transfer_date: dt.date
-    embryo_grades: Sequence[str] = ()
+    embryo_grades: Annotated[
+        list[Annotated[str, Field(max_length=8)]], Field(max_length=6, default_factory=list)
+    ]
     embryo_day: int = 5
-    cancel_reason: str | None = None
+    cancel_reason: OptionalText = None
 
 
-def record_transfer(
-    engine: Engine, protocol: Protocol, transfer: TransferInput, *, user: str
-) -> int:
+def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
     """Record the transfer of graded blastocysts, or a cancelled transfer with its reason."""
-    grades = [parse_gardner(g) for g in transfer.embryo_grades]
+    grades = _grades(transfer)
     cancelled = transfer.cancel_reason is not None
     _check_transfer_shape(transfer, cancelled)
-    check_not_future(transfer_date=transfer.transfer_date)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.RECORD_TRANSFER)
-        participant = allocated_participant(session, transfer.participant_id)
-        cycle = cycle_on(session, participant.id, transfer.transfer_date)
-        expected = _transfer_cycle(protocol)
+    with writing(study, actor, Operation.RECORD_TRANSFER) as tx:
+        check_study_dates(tx, transfer_date=transfer.transfer_date)
+        participant = allocated_participant(tx, transfer.participant_id)
+        check_not_before_enrolment(participant, "transfer_date", transfer.transfer_date)
+        cycle = cycle_on(tx.session, participant.id, transfer.transfer_date)
+        expected = _transfer_cycle(tx.protocol)
         if cycle is None or (expected is not None and cycle.kind != expected):
-            raise RuleViolation(
-                f"record the start of her {expected or 'current'} cycle (on or before the "
-                "transfer) first"
-            )
-        if _transfer_of(session, participant.id) is not None:
-            raise RuleViolation(f"participant {participant.study_id} already has a transfer")
+            raise RuleViolation("transfer.no_cycle", cycle=expected or "current")
+        if _transfer_of(tx.session, participant.id) is not None:
+            raise RuleViolation("transfer.already", study_id=participant.study_id)
         row = EmbryoTransfer(
             participant_id=participant.id,
             cycle_id=cycle.id,
             transfer_date=transfer.transfer_date,
             cancelled=cancelled,
-            cancel_reason=(transfer.cancel_reason or "").strip() or None,
+            cancel_reason=transfer.cancel_reason,
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         for grade in grades:
-            session.add(
+            tx.session.add(
                 TransferredEmbryo(
                     transfer_id=row.id,
                     embryo_day=transfer.embryo_day,
@@ -153,8 +157,17 @@ def record_transfer(
                 )
             )
         if not cancelled:
-            _check_thickness(session, protocol, row)
+            _check_thickness(tx, row)
         return row.id
+
+
+def _grades(transfer: TransferInput) -> list[GardnerGrade]:
+    try:
+        return [parse_gardner(g) for g in transfer.embryo_grades]
+    except InputError as error:
+        raise InvalidInput(
+            "input.invalid", field="embryo_grades", what="embryo_grades", problems=str(error)
+        ) from None
 
 
 def _transfer_cycle(protocol: Protocol) -> str | None:
@@ -163,20 +176,18 @@ def _transfer_cycle(protocol: Protocol) -> str | None:
 
 
 def _check_transfer_shape(transfer: TransferInput, cancelled: bool) -> None:
-    if cancelled and not (transfer.cancel_reason or "").strip():
-        raise RuleViolation("a cancelled transfer needs its reason (e.g. 'thin endometrium')")
     if cancelled and transfer.embryo_grades:
-        raise RuleViolation("a cancelled transfer has no embryos: remove the grades")
+        raise RuleViolation("transfer.cancelled_with_embryos", field="embryo_grades")
     if not cancelled and not transfer.embryo_grades:
-        raise RuleViolation("give the Gardner grade of each embryo transferred (e.g. '4AB')")
+        raise RuleViolation("transfer.no_grades", field="embryo_grades")
     if transfer.embryo_day not in (5, 6):
-        raise RuleViolation(f"embryo_day {transfer.embryo_day}: blastocysts are day 5 or 6")
+        raise RuleViolation("transfer.embryo_day", field="embryo_day", day=transfer.embryo_day)
 
 
-def _check_thickness(session: Session, protocol: Protocol, transfer: EmbryoTransfer) -> None:
+def _check_thickness(tx: Tx, transfer: EmbryoTransfer) -> None:
     """A transfer below the protocol's thickness threshold opens a query."""
-    threshold_mm = float(protocol.setting("transfer_thickness_min_mm").value)
-    scan = session.scalars(
+    threshold_mm = float(tx.protocol.setting("transfer_thickness_min_mm").value)
+    scan = tx.session.scalars(
         select(Ultrasound)
         .where(
             Ultrasound.participant_id == transfer.participant_id,
@@ -190,7 +201,7 @@ def _check_thickness(session: Session, protocol: Protocol, transfer: EmbryoTrans
             f"transfer done after a scan of {scan.thickness_mm} mm, below the protocol's "
             f"{threshold_mm:g} mm threshold: confirm, or record a deviation"
         )
-        open_edit_query(session, transfer, "transfer_date", text, "transfer_threshold")
+        open_edit_query(tx.session, transfer, "transfer_date", text, "transfer_threshold")
 
 
 def _transfer_of(session: Session, participant_id: int) -> EmbryoTransfer | None:
@@ -199,66 +210,108 @@ def _transfer_of(session: Session, participant_id: int) -> EmbryoTransfer | None
     )
 
 
-@dataclass(frozen=True)
-class OutcomeInput:
+#: Gestational sacs (or babies) per embryo above which a count is impossible, not rare: one
+#: embryo can split into identical twins or triplets, not more.
+MAX_PER_EMBRYO = 3
+#: A delivery later than this many weeks of gestation is impossible (a date typed wrong).
+LATEST_DELIVERY_WEEKS = 45
+
+
+class OutcomeInput(ServiceInput):
     """What was observed after a transfer; None = not (yet) known. Loss/birth are dates."""
 
-    transfer_id: int
-    beta_hcg_miu_ml: float | None = None
+    transfer_id: RecordId
+    beta_hcg_miu_ml: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
     beta_hcg_date: dt.date | None = None
     ultrasound_date: dt.date | None = None
-    gestational_sacs: int | None = None
+    gestational_sacs: Annotated[int, Field(ge=0, le=20)] | None = None
     ectopic: bool | None = None
     fetal_heartbeat_12_weeks: bool | None = None
     ongoing_date: dt.date | None = None
     loss_date: dt.date | None = None
     birth_date: dt.date | None = None
-    live_born_count: int | None = None
+    live_born_count: Annotated[int, Field(ge=0, le=20)] | None = None
     """Babies born alive at the delivery on birth_date (twins: 2)."""
 
 
 def record_outcome(
-    engine: Engine,
-    protocol: Protocol,
-    facts: OutcomeInput,
-    *,
-    user: str,
-    reason: str | None = None,
+    study: Study, actor: Actor, facts: OutcomeInput, *, reason: str | None = None
 ) -> DerivedOutcome:
-    """Store the observed facts of a transfer (updating them needs `reason`) and return the
-    outcomes derived by the protocol's definitions; inconsistent facts open queries."""
-    if facts.live_born_count is not None and facts.live_born_count < 0:
-        raise RuleViolation(f"live_born_count {facts.live_born_count} is negative: give 0 or more")
-    check_finite(beta_hcg_miu_ml=facts.beta_hcg_miu_ml)
-    check_not_future(
-        beta_hcg_date=facts.beta_hcg_date,
-        ultrasound_date=facts.ultrasound_date,
-        ongoing_date=facts.ongoing_date,
-        loss_date=facts.loss_date,
-        birth_date=facts.birth_date,
-    )
-    with unit_of_work(engine, user=user, reason=reason) as session:
-        authorize(session, user, Operation.RECORD_OUTCOME)
-        transfer = get_row(session, EmbryoTransfer, facts.transfer_id)
-        participant = allocated_participant(session, transfer.participant_id)
-        row = _outcome_row(session, transfer)
-        derived = derive_outcome(_facts(session, transfer, facts), protocol)
+    """Store the observed facts of a transfer (updating them needs a reason) and return the
+    outcomes derived by the protocol's definitions. Impossible facts (a date before the
+    transfer, a birth before the protocol's loss boundary, more sacs than embryos can give)
+    are refused; unusual ones open queries."""
+    why = None if reason is None else meaningful_reason(reason, "changing a recorded outcome")
+    with writing(study, actor, Operation.RECORD_OUTCOME, reason=why) as tx:
+        transfer = get_row(tx.session, EmbryoTransfer, facts.transfer_id)
+        participant = allocated_participant(tx, transfer.participant_id)
+        _check_outcome_dates(tx, transfer, facts)
+        embryos = _embryos(tx.session, transfer.id)
+        _check_counts(len(embryos), facts)
+        row = _outcome_row(tx.session, transfer)
+        derived = derive_outcome(_facts(transfer, embryos, facts), tx.protocol)
         _store(row, facts, derived)
-        session.flush()
-        _check_consistency(session, protocol, row, derived)
-        _check_dates(session, protocol, participant, row, facts)
+        tx.session.flush()
+        _check_consistency(tx, row, derived, len(embryos))
+        _check_dates(tx, participant, row, facts)
         return derived
 
 
-def pregnancy_outcome(engine: Engine, protocol: Protocol, transfer_id: int) -> DerivedOutcome:
+def pregnancy_outcome(study: Study, actor: Actor, transfer_id: int) -> DerivedOutcome:
     """The outcomes of one transfer, derived again from the stored facts."""
-    with unit_of_work(engine, user="reader") as session:
-        transfer = get_row(session, EmbryoTransfer, transfer_id)
-        row = session.scalar(
+    with reading(study, actor, Operation.READ_TRIAL_DATA) as tx:
+        transfer = get_row(tx.session, EmbryoTransfer, transfer_id)
+        readable_participant(tx, transfer.participant_id)
+        row = tx.session.scalar(
             select(PregnancyOutcome).where(PregnancyOutcome.transfer_id == transfer_id)
         )
         stored = OutcomeInput(transfer_id=transfer_id) if row is None else _stored_facts(row)
-        return derive_outcome(_facts(session, transfer, stored), protocol)
+        embryos = _embryos(tx.session, transfer.id)
+        return derive_outcome(_facts(transfer, embryos, stored), tx.protocol)
+
+
+def _check_outcome_dates(tx: Tx, transfer: EmbryoTransfer, facts: OutcomeInput) -> None:
+    dates = {
+        "beta_hcg_date": facts.beta_hcg_date,
+        "ultrasound_date": facts.ultrasound_date,
+        "ongoing_date": facts.ongoing_date,
+        "loss_date": facts.loss_date,
+        "birth_date": facts.birth_date,
+    }
+    check_study_dates(tx, **dates)
+    for field, on in dates.items():
+        if on is not None and on < transfer.transfer_date:
+            raise RuleViolation(
+                "date.before_transfer", field=field, date=on, transfer_date=transfer.transfer_date
+            )
+    observed = facts.model_dump(exclude={"transfer_id"}, exclude_none=True)
+    if transfer.cancelled and observed:
+        raise RuleViolation("outcome.cancelled_transfer", field=next(iter(observed)))
+    boundary = float(tx.protocol.setting("pregnancy_loss_boundary_weeks").value)
+    embryo_day = _embryo_day(tx.session, transfer.id)
+    for field, on in (("birth_date", facts.birth_date), ("loss_date", facts.loss_date)):
+        if on is None:
+            continue
+        weeks = gestational_age_days(transfer.transfer_date, embryo_day, on) / 7
+        too_early = field == "birth_date" and weeks < boundary
+        too_late = weeks > LATEST_DELIVERY_WEEKS or (field == "loss_date" and weeks >= boundary)
+        if too_early or too_late:
+            raise RuleViolation(
+                f"outcome.{field}_weeks", field=field, date=on, weeks=round(weeks, 1),
+                boundary=boundary, latest=LATEST_DELIVERY_WEEKS,
+            )  # fmt: skip
+
+
+def _check_counts(embryos: int, facts: OutcomeInput) -> None:
+    for field, count in (
+        ("gestational_sacs", facts.gestational_sacs),
+        ("live_born_count", facts.live_born_count),
+    ):
+        if count is not None and count > MAX_PER_EMBRYO * max(embryos, 1):
+            raise RuleViolation(
+                "outcome.too_many", field=field, count=count, embryos=embryos,
+                most=MAX_PER_EMBRYO * max(embryos, 1),
+            )  # fmt: skip
 
 
 def _outcome_row(session: Session, transfer: EmbryoTransfer) -> PregnancyOutcome:
@@ -276,8 +329,14 @@ def _embryos(session: Session, transfer_id: int) -> list[TransferredEmbryo]:
     return list(session.scalars(query))
 
 
-def _facts(session: Session, transfer: EmbryoTransfer, facts: OutcomeInput) -> PregnancyFacts:
-    embryos = _embryos(session, transfer.id)
+def _embryo_day(session: Session, transfer_id: int) -> int:
+    embryos = _embryos(session, transfer_id)
+    return embryos[0].embryo_day if embryos else 5
+
+
+def _facts(
+    transfer: EmbryoTransfer, embryos: list[TransferredEmbryo], facts: OutcomeInput
+) -> PregnancyFacts:
     embryo_day = embryos[0].embryo_day if embryos else 5
 
     def weeks(on: dt.date | None) -> float | None:
@@ -333,15 +392,23 @@ def _stored_facts(row: PregnancyOutcome) -> OutcomeInput:
 
 
 def _check_consistency(
-    session: Session, protocol: Protocol, row: PregnancyOutcome, derived: DerivedOutcome
+    tx: Tx, row: PregnancyOutcome, derived: DerivedOutcome, embryos: int
 ) -> None:
     sacs = row.gestational_sacs or 0
+    session = tx.session
     if derived.positive_hcg is False and sacs > 0:
+        threshold = tx.protocol.setting("beta_hcg_positive_miu_ml").value
         text = (
             f"{sacs} gestational sac(s) recorded but beta-hCG {row.beta_hcg_miu_ml} mIU/mL is "
-            f"negative (threshold {protocol.setting('beta_hcg_positive_miu_ml').value}): confirm"
+            f"negative (threshold {threshold}): confirm"
         )
         open_edit_query(session, row, "gestational_sacs", text, "consistency")
+    if sacs > embryos:
+        text = (
+            f"{sacs} gestational sacs after {embryos} embryo(s) transferred: confirm (an embryo "
+            "splitting into identical twins is rare)"
+        )
+        open_edit_query(session, row, "gestational_sacs", text, "sacs_per_embryo")
     if row.fetal_heartbeat and sacs == 0 and not row.ectopic:
         text = "fetal heartbeat recorded without a gestational sac: confirm the sac count"
         open_edit_query(session, row, "fetal_heartbeat", text, "consistency")
@@ -351,18 +418,10 @@ def _check_consistency(
 
 
 def _check_dates(
-    session: Session,
-    protocol: Protocol,
-    participant: Participant,
-    row: PregnancyOutcome,
-    facts: OutcomeInput,
+    tx: Tx, participant: Participant, row: PregnancyOutcome, facts: OutcomeInput
 ) -> None:
     if facts.beta_hcg_date is not None:
-        check_window(
-            session, protocol, participant, row, "beta_hcg_date", "beta_hcg", facts.beta_hcg_date
-        )
+        check_window(tx, participant, row, "beta_hcg_date", "beta_hcg", facts.beta_hcg_date)
     if facts.ultrasound_date is not None:
         event = "clinical_pregnancy_ultrasound"
-        check_window(
-            session, protocol, participant, row, "ultrasound_date", event, facts.ultrasound_date
-        )
+        check_window(tx, participant, row, "ultrasound_date", event, facts.ultrasound_date)

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import Engine, func, select
+from pydantic import Field
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from endotrial.eligibility import screen_candidate
 from endotrial.eligibility.plan import REFERENCE_DATE_ITEM, build_plan
+from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     check_not_before_enrolment,
-    check_not_future,
+    check_protocol_id,
+    check_site,
+    check_study_dates,
     get_row,
     writable_participant,
 )
+from endotrial.services._input import Label, RecordId, ServiceInput, Text
+from endotrial.services.context import Actor, Study, Tx, account_by_name, writing
 from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize
-from endotrial.services.screening import eligible_arms
+from endotrial.services.permissions import Operation
+from endotrial.services.screening import candidate_screenings, eligible_arms
 from endotrial.store import (
     Allocation,
     Consent,
@@ -29,7 +34,6 @@ from endotrial.store import (
     Screening,
     ScreeningDecision,
     Site,
-    unit_of_work,
 )
 
 CONSENTED = "consented"
@@ -40,106 +44,103 @@ WITHDRAWN = "withdrawn"
 COUNTED_STATUSES = (ENROLLED, ALLOCATED, WITHDRAWN)
 
 
-@dataclass(frozen=True)
-class ConsentInput:
-    screening_id: int
-    form_version: str
+class ConsentInput(ServiceInput):
+    screening_id: RecordId
+    form_version: Annotated[Label, Field(max_length=32)]
     consent_date: dt.date
-    taken_by: str
+    taken_by: Annotated[Label, Field(max_length=64)]
+    """The username of the team member who took the consent (an account of her site)."""
 
 
-def record_consent(engine: Engine, consent: ConsentInput, *, user: str) -> int:
+class EnrolmentInput(ServiceInput):
+    screening_id: RecordId
+    enrolled_on: dt.date
+
+
+class AllocationInput(ServiceInput):
+    participant_id: RecordId
+    arm: Annotated[Label, Field(max_length=32)]
+    basis: Text
+    allocated_on: dt.date
+
+
+def record_consent(study: Study, actor: Actor, consent: ConsentInput) -> int:
     """Record a signed consent (inclusion 1); creates the participant on her first consent.
 
     Returns the participant id.
     """
-    _check_consent_input(consent)
-    check_not_future(consent_date=consent.consent_date)
     reason = "consent recorded: screening linked to the participant"
-    with unit_of_work(engine, user=user, reason=reason) as session:
-        authorize(session, user, Operation.RECORD_CONSENT)
-        screening = get_row(session, Screening, consent.screening_id)
-        participant = _participant_for(session, screening)
-        session.add(
+    with writing(study, actor, Operation.RECORD_CONSENT, reason=reason) as tx:
+        check_study_dates(tx, consent_date=consent.consent_date)
+        screening = _screening(tx, consent.screening_id)
+        taken_by = _consent_taker(tx, screening, consent.taken_by)
+        participant = _participant_for(tx, screening)
+        tx.session.add(
             Consent(
                 participant_id=participant.id,
-                form_version=consent.form_version.strip(),
+                form_version=consent.form_version,
                 consent_date=consent.consent_date,
-                taken_by=consent.taken_by.strip(),
+                taken_by=taken_by,
             )
         )
         return participant.id
 
 
-def enrol(
-    engine: Engine,
-    protocol: Protocol,
-    *,
-    screening_id: int,
-    enrolled_on: dt.date,
-    user: str,
-) -> int:
+def enrol(study: Study, actor: Actor, enrolment: EnrolmentInput) -> int:
     """Enrol the screened candidate on `enrolled_on`; returns the participant id.
 
-    Refused when her latest screening is not eligible, when she would no longer be eligible
-    on the enrolment date (the registry's windows, e.g. serology within 6 months, run to
-    enrolment), without a signed consent dated on or before it, or when the protocol's
-    enrolment target is reached.
+    Refused when her latest screening (at her site) is not eligible, when she would no longer
+    be eligible on the enrolment date (the registry's windows, e.g. serology within 6 months,
+    run to enrolment), without a signed consent dated on or before it, or when the protocol's
+    enrolment target is reached (counted under the write lock, and each enrolment takes a
+    unique place number, so two saved at once cannot both take the last place).
     """
-    with unit_of_work(engine, user=user, reason="enrolment") as session:
-        authorize(session, user, Operation.ENROL)
-        screening = _latest_screening(session, get_row(session, Screening, screening_id))
+    with writing(study, actor, Operation.ENROL, reason="enrolment") as tx:
+        check_study_dates(tx, enrolled_on=enrolment.enrolled_on)
+        first = _screening(tx, enrolment.screening_id)
+        screening = candidate_screenings(tx.session, first.site_id, first.candidate_ref)[-1]
         if screening.decision is not ScreeningDecision.ELIGIBLE:
             raise RuleViolation(
-                f"candidate {screening.candidate_ref} is not eligible (latest screening: "
-                f"{screening.decision.value}; failed {screening.failed_criteria or 'none'}, "
-                f"unknown {screening.unknown_criteria or 'none'}): she cannot be enrolled"
+                "enrolment.not_eligible",
+                field="screening_id",
+                candidate=screening.candidate_ref,
+                decision=screening.decision.value,
+                failed=screening.failed_criteria,
+                unknown=screening.unknown_criteria,
             )
-        _check_still_eligible(protocol, screening, enrolled_on)
-        participant = _consented_participant(session, screening, enrolled_on)
-        _check_target(session, protocol)
+        _check_still_eligible(tx.protocol, screening, enrolment.enrolled_on)
+        participant = _consented_participant(tx, screening, enrolment.enrolled_on)
         if participant.status in COUNTED_STATUSES:
-            raise RuleViolation(f"participant {participant.study_id} is already enrolled")
+            raise RuleViolation("enrolment.already", study_id=participant.study_id)
+        participant.enrolment_number = _next_place(tx.session, tx.protocol)
         participant.status = ENROLLED
-        participant.enrolled_on = enrolled_on
+        participant.enrolled_on = enrolment.enrolled_on
         return participant.id
 
 
-@dataclass(frozen=True)
-class AllocationInput:
-    participant_id: int
-    arm: str
-    basis: str
-    allocated_on: dt.date
-
-
-def allocate(engine: Engine, protocol: Protocol, allocation: AllocationInput, *, user: str) -> int:
+def allocate(study: Study, actor: Actor, allocation: AllocationInput) -> int:
     """Allocate an enrolled participant to an arm open to her, recording the basis."""
-    protocol.arm(allocation.arm)  # an unknown arm raises, naming the known ones
-    check_not_future(allocated_on=allocation.allocated_on)
-    if not allocation.basis.strip():
-        raise RuleViolation("state the basis of the allocation (non-randomized trial)")
-    with unit_of_work(engine, user=user, reason="allocation") as session:
-        authorize(session, user, Operation.ALLOCATE)
-        participant = writable_participant(session, allocation.participant_id)
+    arm = check_protocol_id(study.protocol, "arm", allocation.arm, "arm")
+    with writing(study, actor, Operation.ALLOCATE, reason="allocation") as tx:
+        check_study_dates(tx, allocated_on=allocation.allocated_on)
+        participant = writable_participant(tx, allocation.participant_id)
         if participant.status != ENROLLED:
             raise RuleViolation(
-                f"participant {participant.study_id} is '{participant.status}': only an "
-                "enrolled participant without an arm can be allocated"
+                "allocation.not_enrolled", study_id=participant.study_id, status=participant.status
             )
         check_not_before_enrolment(participant, "allocated_on", allocation.allocated_on)
-        _check_arm_open(session, protocol, participant, allocation.arm)
+        _check_arm_open(tx, participant, arm)
         row = Allocation(
             participant_id=participant.id,
-            arm=allocation.arm,
+            arm=arm,
             allocated_on=allocation.allocated_on,
-            allocation_basis=allocation.basis.strip(),
-            allocated_by=user,
+            allocation_basis=allocation.basis,
+            allocated_by=tx.ctx.username,
         )
-        session.add(row)
-        participant.arm = allocation.arm
+        tx.session.add(row)
+        participant.arm = arm
         participant.status = ALLOCATED
-        session.flush()
+        tx.session.flush()
         return row.id
 
 
@@ -148,102 +149,115 @@ def enrolled_count(session: Session) -> int:
     return int(session.scalar(query) or 0)
 
 
-def _check_consent_input(consent: ConsentInput) -> None:
-    if not consent.form_version.strip():
-        raise RuleViolation("give the consent form's version (e.g. 'v1.2 2025-08-01')")
-    if not consent.taken_by.strip():
-        raise RuleViolation("give who took the consent (username of the team member)")
+def _screening(tx: Tx, screening_id: int) -> Screening:
+    """The screening, refused when it is another site's."""
+    screening = get_row(tx.session, Screening, screening_id)
+    check_site(tx, screening.site_id, f"candidate {screening.candidate_ref}")
+    return screening
 
 
-def _participant_for(session: Session, screening: Screening) -> Participant:
-    """The candidate's participant record, created (status consented) on first consent."""
-    linked = session.scalar(
-        select(Participant)
-        .join(Screening, Screening.participant_id == Participant.id)
-        .where(Screening.candidate_ref == screening.candidate_ref)
-    )
+def _consent_taker(tx: Tx, screening: Screening, taken_by: str) -> str:
+    """Consent is taken by a member of the study team at her site (delegated by the
+    investigator): an active account there, named by its username."""
+    account = account_by_name(tx.session, taken_by)
+    if (
+        account is None
+        or not account.active
+        or (account.site_id is not None and account.site_id != screening.site_id)
+    ):
+        raise RuleViolation("consent.taker", field="taken_by", taken_by=taken_by)
+    return account.username
+
+
+def _participant_for(tx: Tx, screening: Screening) -> Participant:
+    """The candidate's participant record at her site, created (status consented) on first
+    consent; her screenings at that site are linked to it."""
+    screenings = candidate_screenings(tx.session, screening.site_id, screening.candidate_ref)
+    linked = next((s.participant_id for s in screenings if s.participant_id is not None), None)
     if linked is not None:
-        return writable_participant(session, linked.id)
+        return writable_participant(tx, linked)
+    if screening.site_id is None:
+        raise RuleViolation("consent.no_site", candidate=screening.candidate_ref)
     participant = Participant(
-        study_id=_next_study_id(session, screening.site_id),
-        site_id=_site_id(session, screening),
+        study_id=_next_study_id(tx.session, screening.site_id),
+        site_id=screening.site_id,
         status=CONSENTED,
     )
-    session.add(participant)
-    session.flush()
-    for row in _screenings_of(session, screening.candidate_ref):
+    tx.session.add(participant)
+    tx.session.flush()
+    for row in screenings:
         row.participant_id = participant.id
     return participant
 
 
-def _site_id(session: Session, screening: Screening) -> int:
-    if screening.site_id is not None:
-        return screening.site_id
-    site = session.scalars(select(Site).order_by(Site.id)).first()
-    if site is None:
-        raise RuleViolation("no site exists: add the site before consenting participants")
-    return site.id
+def _next_study_id(session: Session, site_id: int) -> str:
+    """The site's next study id (GZ6-001, GZ6-002, ...), read under the write lock."""
+    site = get_row(session, Site, site_id)
+    count = int(session.scalar(select(func.count()).where(Participant.site_id == site_id)) or 0)
+    while True:
+        count += 1
+        study_id = f"{site.code}-{count:03d}"
+        if session.scalar(select(Participant.id).where(Participant.study_id == study_id)) is None:
+            return study_id
 
 
-def _next_study_id(session: Session, site_id: int | None) -> str:
-    site = session.get(Site, site_id) if site_id is not None else None
-    prefix = site.code if site is not None else "P"
-    count = int(session.scalar(select(func.count()).select_from(Participant)) or 0)
-    return f"{prefix}-{count + 1:03d}"
+def _next_place(session: Session, protocol: Protocol) -> int:
+    target = protocol.identity.enrollment_target
+    taken = int(session.scalar(select(func.max(Participant.enrolment_number))) or 0)
+    place = max(taken, enrolled_count(session)) + 1
+    if place > target:
+        raise RuleViolation("enrolment.target_reached", target=target)
+    return place
 
 
-def _screenings_of(session: Session, candidate_ref: str) -> list[Screening]:
-    query = select(Screening).where(Screening.candidate_ref == candidate_ref)
-    return list(session.scalars(query.order_by(Screening.screened_at, Screening.id)))
-
-
-def _latest_screening(session: Session, screening: Screening) -> Screening:
-    return _screenings_of(session, screening.candidate_ref)[-1]
-
-
-def _consented_participant(
-    session: Session, screening: Screening, enrolled_on: dt.date
-) -> Participant:
-    missing = RuleViolation(
-        f"candidate {screening.candidate_ref} has no signed consent on record (inclusion 1): "
-        "record the consent before enrolling her"
-    )
+def _consented_participant(tx: Tx, screening: Screening, enrolled_on: dt.date) -> Participant:
     if screening.participant_id is None:
-        raise missing
-    participant = writable_participant(session, screening.participant_id)
-    consent = session.scalars(
+        raise RuleViolation("enrolment.no_consent", candidate=screening.candidate_ref)
+    participant = writable_participant(tx, screening.participant_id)
+    consent = tx.session.scalars(
         select(Consent)
         .where(Consent.participant_id == participant.id)
         .order_by(Consent.consent_date)
     ).first()
     if consent is None:
-        raise missing
+        raise RuleViolation("enrolment.no_consent", candidate=screening.candidate_ref)
     if consent.consent_date > enrolled_on:
         raise RuleViolation(
-            f"enrolment date {enrolled_on} is before her consent ({consent.consent_date}): "
-            "consent comes first; check both dates"
+            "enrolment.before_consent",
+            field="enrolled_on",
+            enrolled_on=enrolled_on,
+            consent_date=consent.consent_date,
         )
     return participant
 
 
 def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on: dt.date) -> None:
     """Re-run the criteria on her screened values as of the enrolment date."""
-    check_not_future(enrolled_on=enrolled_on)
     screened_on = screening.item_values.get(REFERENCE_DATE_ITEM)
     if screened_on is not None and enrolled_on < dt.date.fromisoformat(str(screened_on)):
         raise RuleViolation(
-            f"enrolment date {enrolled_on} is before her screening ({screened_on}): check the date"
+            "enrolment.before_screening",
+            field="enrolled_on",
+            enrolled_on=enrolled_on,
+            screened_on=screened_on,
         )
     values = _as_of(protocol, screening.item_values, enrolled_on)
-    result = screen_candidate(protocol, values, today=enrolled_on)
+    try:
+        result = screen_candidate(protocol, values, today=enrolled_on)
+    except InputError as error:
+        raise RuleViolation(
+            "enrolment.unreadable", candidate=screening.candidate_ref, problem=str(error)
+        ) from None
     if result.decision == "eligible":
         return
-    lapsed = [criterion for criterion, _ in (*result.failed, *result.unknown)]
-    problems = f"; {'; '.join(result.errors)}" if result.errors else ""
     raise RuleViolation(
-        f"candidate {screening.candidate_ref} no longer meets {lapsed} on {enrolled_on} "
-        f"(screened {screened_on}; the windows run to enrolment){problems}: repeat what has "
-        "lapsed and screen her again"
+        "enrolment.lapsed",
+        field="enrolled_on",
+        candidate=screening.candidate_ref,
+        lapsed=[criterion for criterion, _ in (*result.failed, *result.unknown)],
+        enrolled_on=enrolled_on,
+        screened_on=screened_on,
+        problems="; ".join(result.errors) or "none",
     )
 
 
@@ -259,30 +273,26 @@ def _as_of(protocol: Protocol, item_values: Mapping[str, Any], on: dt.date) -> d
     return values
 
 
-def _check_target(session: Session, protocol: Protocol) -> None:
-    target = protocol.identity.enrollment_target
-    if enrolled_count(session) >= target:
-        raise RuleViolation(
-            f"the enrolment target of {target} participants is reached: no one more can be "
-            "enrolled unless the protocol is amended"
-        )
-
-
-def _check_arm_open(
-    session: Session, protocol: Protocol, participant: Participant, arm: str
-) -> None:
-    screenings = session.scalars(
+def _check_arm_open(tx: Tx, participant: Participant, arm: str) -> None:
+    """The arm must be open to her by her latest screening: an arm whose own criterion is
+    failed or still unknown (an iodine allergy not recorded) stays closed."""
+    screenings = tx.session.scalars(
         select(Screening)
         .where(Screening.participant_id == participant.id)
         .order_by(Screening.screened_at, Screening.id)
     ).all()
     if not screenings:
-        raise RuleViolation(f"participant {participant.study_id} has no screening on record")
-    open_arms = eligible_arms(protocol, screenings[-1])
+        raise RuleViolation("allocation.no_screening", study_id=participant.study_id)
+    latest = screenings[-1]
+    open_arms = eligible_arms(tx.protocol, latest)
     if arm not in open_arms:
-        closing = [c for c in screenings[-1].failed_criteria if c]
+        closing = [c.id for c in tx.protocol.criteria if c.arms and arm in c.arms]
         raise RuleViolation(
-            f"arm '{arm}' is closed to participant {participant.study_id} by criteria "
-            f"{closing} (e.g. an iodine allergy rules out the uterine-artery procedure): "
-            f"allocate her to one of {list(open_arms)}"
+            "allocation.arm_closed",
+            field="arm",
+            arm=arm,
+            study_id=participant.study_id,
+            closing=[c for c in closing if c in (*latest.failed_criteria, *latest.unknown_criteria)]
+            or closing,
+            open_arms=list(open_arms),
         )

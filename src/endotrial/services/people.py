@@ -1,91 +1,158 @@
 """Sites and study-team accounts (the roles decide who may do what: see permissions).
 
-A new installation has no account: while none exists, anyone may add the site and the first
-account, which must be an investigator's; from then on only an investigator adds sites and users.
+A new database has no account: `set_up_study` creates the first site and the first account,
+which is an investigator's, and signs her in; from then on only an investigator adds sites and
+accounts. An investigator attached to a site adds accounts at her site only; accounts that work
+at every site (central staff) and new sites are a central investigator's to create.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
-from sqlalchemy import Engine, select
+from pydantic import Field
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from endotrial.services.errors import NotFoundError, RuleViolation
-from endotrial.services.permissions import Operation, authorize, authorize_setup
-from endotrial.store import Role, Site, User, hash_password, unit_of_work
+from endotrial.services._common import check_site, get_row, meaningful_reason, site_codes
+from endotrial.services._input import Label, RecordId, ServiceInput, as_text
+from endotrial.services.context import (
+    USERNAME_FORM,
+    Actor,
+    Study,
+    Tx,
+    account_by_name,
+    check_new_password,
+    setting_up,
+    sign_in,
+    writing,
+)
+from endotrial.services.errors import InvalidInput, NotFoundError, PermissionDenied, RuleViolation
+from endotrial.services.permissions import Operation
+from endotrial.store import Role, Site, User
+from endotrial.store.auth import revoke_user_sessions
 
 
-@dataclass(frozen=True)
-class TeamMember:
-    username: str
-    full_name: str
+class SiteInput(ServiceInput):
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+    name: Label
+
+
+class TeamMember(ServiceInput):
+    """A new account: username (any case; usernames ignore case), name, role and password."""
+
+    username: Annotated[str, Field(min_length=2, max_length=64)]
+    full_name: Label
     role: Role
-    password: str
+    password: Annotated[str, Field(max_length=1000)]
+    site_id: RecordId | None = None
+    """Her site; None for central staff, who work on every site's data."""
 
 
-def add_site(engine: Engine, *, code: str, name: str, user: str) -> int:
-    """Create a site (or return the id of the one with this code)."""
-    with unit_of_work(engine, user=user) as session:
-        authorize_setup(session, user, Operation.ADD_SITE)
-        site = session.scalar(select(Site).where(Site.code == code))
-        if site is None:
-            site = Site(code=code, name=name)
-            session.add(site)
-            session.flush()
-        return site.id
+def set_up_study(study: Study, site: SiteInput, investigator: TeamMember) -> Actor:
+    """On a new database: create the first site and the first account (an investigator's,
+    attached to no site, since she then adds sites and the team), and sign her in."""
+    if investigator.role is not Role.INVESTIGATOR:
+        raise PermissionDenied("setup.first_account", field="role", role=investigator.role.value)
+    username = _new_username(investigator.username)
+    password_hash = check_new_password(username, investigator.password)
+    with setting_up(study, username) as session:
+        session.add(Site(code=site.code, name=site.name))
+        session.add(_account(investigator, username, password_hash, site_id=None))
+    return sign_in(study, username, investigator.password)
 
 
-def add_user(engine: Engine, member: TeamMember, *, site_id: int | None, user: str) -> int:
-    """Create a study-team account; a taken username is refused. The first account of an
-    installation may be created by anyone and must be an investigator's."""
-    with unit_of_work(engine, user=user) as session:
-        authorize_setup(session, user, Operation.ADD_USER, new_role=member.role)
-        if session.scalar(select(User).where(User.username == member.username)) is not None:
-            raise RuleViolation(f"username '{member.username}' is taken: choose another")
-        account = User(
-            username=member.username,
-            full_name=member.full_name,
-            role=member.role,
-            site_id=site_id,
-            password_hash=hash_password(member.password),
-            active=True,
-        )
-        session.add(account)
-        session.flush()
+def add_site(study: Study, actor: Actor, site: SiteInput) -> int:
+    """Create a site (a central investigator's act); a taken code is refused."""
+    with writing(study, actor, Operation.ADD_SITE) as tx:
+        _require_central(tx, "add a site")
+        if tx.session.scalar(select(Site).where(func.lower(Site.code) == site.code.lower())):
+            raise RuleViolation("site.code_taken", field="code", code=site.code)
+        row = Site(code=site.code, name=site.name)
+        tx.session.add(row)
+        tx.session.flush()
+        return row.id
+
+
+def add_user(study: Study, actor: Actor, member: TeamMember) -> int:
+    """Create a study-team account at the investigator's site (or, for a central investigator,
+    at any site or none); a username taken in any letter case is refused."""
+    username = _new_username(member.username)
+    password_hash = check_new_password(username, member.password)
+    with writing(study, actor, Operation.ADD_USER) as tx:
+        if member.site_id is None:
+            _require_central(tx, "create an account that works at every site")
+        else:
+            get_row(tx.session, Site, member.site_id)
+            check_site(tx, member.site_id, "the team")
+        existing = account_by_name(tx.session, username)
+        if existing is not None:
+            raise InvalidInput(
+                "input.username_taken", field="username", username=username,
+                existing=existing.username,
+            )  # fmt: skip
+        account = _account(member, username, password_hash, site_id=member.site_id)
+        tx.session.add(account)
+        tx.session.flush()
         return account.id
 
 
 def set_account_active(
-    engine: Engine, username: str, *, active: bool, reason: str, user: str
+    study: Study, actor: Actor, username: str, *, active: bool, reason: str
 ) -> None:
     """Deactivate an account (someone leaves the team; her entries stay hers in the audit
-    trail) or reactivate it, with the reason. The last active investigator stays active, or no
-    one could manage the team any more."""
-    if not reason.strip():
-        raise RuleViolation("give the reason (e.g. 'left the study team on 2026-03-01')")
+    trail, and her sessions end at once) or reactivate it, with the reason. The last active
+    investigator stays active, or no one could manage the team any more."""
+    why = meaningful_reason(reason, "deactivating or reactivating an account")
+    name = as_text(username, "username", max_length=64)
+    if not isinstance(active, bool):
+        raise InvalidInput("input.invalid", field="active", what="active", problems="give a flag")
     verb = "reactivated" if active else "deactivated"
-    with unit_of_work(engine, user=user, reason=f"account {verb}: {reason.strip()}") as session:
-        authorize(session, user, Operation.SET_ACCOUNT_ACTIVE)
-        account = session.scalar(select(User).where(User.username == username))
-        if account is None:
-            raise NotFoundError(f"no account '{username}': check the username")
+    with writing(study, actor, Operation.SET_ACCOUNT_ACTIVE, reason=f"account {verb}: {why}") as tx:
+        account = account_by_name(tx.session, name)
+        if account is None or not tx.ctx.may_access(account.site_id):
+            raise NotFoundError("account.not_found", field="username", username=name)
         if account.active == active:
-            raise RuleViolation(f"the account '{username}' is already {verb}")
-        if not active and account.role is Role.INVESTIGATOR and _active_investigators(session) == 1:
-            raise RuleViolation(
-                f"'{username}' is the last active investigator: add or reactivate another "
-                "investigator first"
-            )
+            raise RuleViolation("account.already", field="active", username=name, state=verb)
+        if not active and account.role is Role.INVESTIGATOR:
+            _keep_an_investigator(tx.session, name)
         account.active = active
+        if not active:
+            revoke_user_sessions(tx.session, account.id)
 
 
-def _active_investigators(session: Session) -> int:
-    """Counted under row locks (PostgreSQL), so two investigators deactivating each other at
-    once cannot both pass the last-investigator rule; SQLite serializes writers anyway."""
-    query = (
-        select(User.id)
-        .where(User.role == Role.INVESTIGATOR, User.active.is_(True))
-        .with_for_update()
+def _keep_an_investigator(session: Session, username: str) -> None:
+    """Counted under the write lock every operation takes first, so two investigators
+    deactivating each other at once cannot both pass."""
+    query = select(func.count()).where(User.role == Role.INVESTIGATOR, User.active.is_(True))
+    if int(session.scalar(query) or 0) <= 1:
+        raise RuleViolation("account.last_investigator", field="username", username=username)
+
+
+def _require_central(tx: Tx, doing: str) -> None:
+    if tx.ctx.site_id is not None:
+        raise PermissionDenied(
+            "auth.central_only",
+            doing=doing,
+            username=tx.ctx.username,
+            their_sites=site_codes(tx.session, tx.ctx),
+        )
+
+
+def _new_username(username: str) -> str:
+    """Usernames ignore case: stored in lower case, so 'Coord.Li' and 'coord.li' are one."""
+    name = username.strip().lower()
+    if not USERNAME_FORM.match(name):
+        raise InvalidInput("input.username_form", field="username", username=username[:64])
+    return name
+
+
+def _account(member: TeamMember, username: str, password_hash: str, site_id: int | None) -> User:
+    return User(
+        username=username,
+        full_name=member.full_name,
+        role=member.role,
+        site_id=site_id,
+        password_hash=password_hash,
+        active=True,
     )
-    return len(session.scalars(query).all())

@@ -1,17 +1,14 @@
 """Who may do what: every operation of the services and the roles allowed to do it.
 
-Each service calls `authorize` first thing in its unit of work, so a refused user writes
-nothing. Reading (lists of queries, derived outcomes, lock state) needs no role. Edit checks
-that open queries inside another operation act for that operation, not for a user.
+Each operation authorizes its signed-in actor first thing in its transaction (services.context),
+so a refused user writes nothing; reads are operations too, with the roles that may read. Edit
+checks that open queries inside another operation act for that operation, not for a user.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from endotrial.services.errors import PermissionDenied
 from endotrial.store import Role, User
@@ -42,6 +39,8 @@ class Operation(enum.StrEnum):
     ADD_SITE = "add a site"
     ADD_USER = "add a study-team account"
     SET_ACCOUNT_ACTIVE = "deactivate or reactivate an account"
+    READ_TRIAL_DATA = "read participants' trial data"
+    READ_QUERIES = "read data queries"
 
 
 INVESTIGATOR = Role.INVESTIGATOR
@@ -89,45 +88,33 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.ADD_SITE: frozenset({INVESTIGATOR}),
     Operation.ADD_USER: frozenset({INVESTIGATOR}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({INVESTIGATOR}),
+    # Reading: everyone on the team reads the trial's data of her sites (the statistician and
+    # the safety board read it for the analysis; identifying data are never part of it).
+    Operation.READ_TRIAL_DATA: frozenset(Role),
+    Operation.READ_QUERIES: frozenset(Role),
 }
 
 
-def authorize(session: Session, username: str, operation: Operation) -> User:
-    """The active account `username`, refused unless her role may do `operation`."""
-    username = username.strip()
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise PermissionDenied(
-            f"'{username}' has no account and may not {operation}: {_who_may(operation)}"
-        )
+def authorize(user: User, operation: Operation) -> None:
+    """Refuse unless the active account `user` has a role that may do `operation`."""
     if not user.active:
         raise PermissionDenied(
-            f"the account '{username}' ({user.role.value}) is deactivated and may not "
-            f"{operation}: {_who_may(operation)}"
+            "auth.deactivated",
+            username=user.username,
+            role=user.role.value,
+            operation=str(operation),
+            who_may=who_may(operation),
         )
     if user.role not in PERMISSIONS[operation]:
         raise PermissionDenied(
-            f"'{username}' ({user.role.value}) may not {operation}: {_who_may(operation)}"
+            "auth.role",
+            username=user.username,
+            role=user.role.value,
+            operation=str(operation),
+            who_may=who_may(operation),
         )
-    return user
 
 
-def authorize_setup(
-    session: Session, username: str, operation: Operation, *, new_role: Role | None = None
-) -> User | None:
-    """`authorize`, except on a new installation (no account yet): then anyone may add the site
-    and the first account, which must be an investigator's, since she adds the rest of the team.
-    Returns None while bootstrapping."""
-    if session.scalar(select(User.id).limit(1)) is not None:
-        return authorize(session, username, operation)
-    if new_role is not None and new_role is not Role.INVESTIGATOR:
-        raise PermissionDenied(
-            f"the first account must be an investigator's, not a {new_role.value}'s: "
-            "create the investigator first; she then adds the team"
-        )
-    return None
-
-
-def _who_may(operation: Operation) -> str:
+def who_may(operation: Operation) -> str:
     roles = " or ".join(sorted(r.value for r in PERMISSIONS[operation]))
     return f"only an active {roles} may"

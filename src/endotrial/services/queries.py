@@ -1,10 +1,17 @@
-"""Data queries: opened by edit checks or by a monitor, answered by the site, then closed."""
+"""Data queries: opened by edit checks or by a monitor, answered by the site, then closed.
+
+A query is on one field of one record; whoever works on that record's site may see and act on
+it, no one else (a monitor of site B cannot close site A's queries).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Annotated
 
-from sqlalchemy import Engine, select
+from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import (
@@ -13,88 +20,131 @@ from endotrial.services._common import (
     trial_table,
     writable_participant,
 )
-from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize
-from endotrial.store import DataQuery, QueryStatus, unit_of_work
+from endotrial.services._input import RecordId, ServiceInput, Text
+from endotrial.services.context import Actor, Context, Study, Tx, reading, writing
+from endotrial.services.errors import NotFoundError, PermissionDenied, RuleViolation
+from endotrial.services.permissions import Operation
+from endotrial.store import Audited, DataQuery, Participant, QueryStatus, Site
 from endotrial.store.types import utc_now
+
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class QueryInput(ServiceInput):
+    entity: Name
+    row_id: RecordId
+    field: Name
+    text: Text
+
+
+class QueryAnswer(ServiceInput):
+    query_id: RecordId
+    answer: Text
+
+
+class QueryClosure(ServiceInput):
+    query_id: RecordId
+    note: Text = "resolved"
 
 
 @dataclass(frozen=True)
-class QueryInput:
+class QueryView:
+    """A query as its readers see it."""
+
+    query_id: int
     entity: str
-    row_id: int
+    row_id: str
     field: str
     text: str
+    status: QueryStatus
+    opened_by: str
+    opened_at: dt.datetime
+    answer: str | None
+    answered_by: str | None
+    answered_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    participant_id: int | None
+    site_id: int | None
 
 
-def open_query(engine: Engine, query: QueryInput, *, user: str) -> int:
+def open_query(study: Study, actor: Actor, query: QueryInput) -> int:
     """Open a query on one field of one record (e.g. a monitor's source-data check).
 
-    The record and field must exist, and the participant's data must not be locked.
+    The record and field must exist, be of a site the monitor works on, and the participant's
+    data must not be locked.
     """
-    if not query.text.strip():
-        raise RuleViolation("a query needs its question text")
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.OPEN_QUERY)
-        _check_queried_field(session, query.entity, query.row_id, query.field)
+    with writing(study, actor, Operation.OPEN_QUERY) as tx:
+        model = trial_table(query.entity)
+        if query.field not in model.__table__.columns:
+            fields = sorted(c.name for c in model.__table__.columns)
+            raise RuleViolation(
+                "record.no_field", field="field", entity=query.entity, fields=fields
+            )
+        _writable_record(tx, query.entity, query.row_id)
         row = DataQuery(
             entity=query.entity,
             row_id=str(query.row_id),
             field=query.field,
-            text=query.text.strip(),
+            text=query.text,
             status=QueryStatus.OPEN,
-            opened_by=user,
+            opened_by=tx.ctx.username,
             opened_at=utc_now(),
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         return row.id
 
 
-def answer_query(engine: Engine, query_id: int, *, answer: str, user: str) -> None:
+def answer_query(study: Study, actor: Actor, answer: QueryAnswer) -> None:
     """Answer an open query (the site's response)."""
-    if not answer.strip():
-        raise RuleViolation("an answer cannot be empty")
-    with unit_of_work(engine, user=user, reason="query answered") as session:
-        authorize(session, user, Operation.ANSWER_QUERY)
-        row = get_row(session, DataQuery, query_id)
+    with writing(study, actor, Operation.ANSWER_QUERY, reason="query answered") as tx:
+        row = _query(tx, answer.query_id)
         if row.status is not QueryStatus.OPEN:
-            raise RuleViolation(f"query #{query_id} is {row.status.value}: only open ones")
-        _writable_record(session, row.entity, int(row.row_id))
-        row.answer = answer.strip()
-        row.answered_by = user
+            raise RuleViolation("query.not_open", query_id=answer.query_id, status=row.status.value)
+        _writable_record(tx, row.entity, int(row.row_id))
+        row.answer = answer.answer
+        row.answered_by = tx.ctx.username
         row.answered_at = utc_now()
         row.status = QueryStatus.ANSWERED
 
 
-def close_query(engine: Engine, query_id: int, *, user: str, note: str = "resolved") -> None:
-    """Close an answered query (or an open one the opener withdraws)."""
-    with unit_of_work(engine, user=user, reason=f"query closed: {note}") as session:
-        authorize(session, user, Operation.CLOSE_QUERY)
-        row = get_row(session, DataQuery, query_id)
+def close_query(study: Study, actor: Actor, closure: QueryClosure) -> None:
+    """Close an answered query (or an open one the opener withdraws), saying why."""
+    reason = f"query closed: {closure.note}"
+    with writing(study, actor, Operation.CLOSE_QUERY, reason=reason) as tx:
+        row = _query(tx, closure.query_id)
         if row.status is QueryStatus.CLOSED:
-            raise RuleViolation(f"query #{query_id} is already closed")
+            raise RuleViolation("query.closed", query_id=closure.query_id)
         row.status = QueryStatus.CLOSED
         row.closed_at = utc_now()
 
 
 def list_queries(
-    engine: Engine, *, status: QueryStatus | None = None, entity: str | None = None
-) -> list[DataQuery]:
-    """Queries, oldest first, optionally of one status and one table."""
-    with unit_of_work(engine, user="reader") as session:
+    study: Study,
+    actor: Actor,
+    *,
+    status: QueryStatus | None = None,
+    entity: str | None = None,
+) -> list[QueryView]:
+    """The queries on records of the reader's sites, oldest first, optionally of one status
+    and one table."""
+    with reading(study, actor, Operation.READ_QUERIES) as tx:
         statement = select(DataQuery).order_by(DataQuery.id)
         if status is not None:
-            statement = statement.where(DataQuery.status == status)
+            statement = statement.where(DataQuery.status == QueryStatus(status))
         if entity is not None:
             statement = statement.where(DataQuery.entity == entity)
-        return list(session.scalars(statement))
+        views = (_view(tx.session, q) for q in tx.session.scalars(statement))
+        return [v for v in views if _visible(tx.ctx, v)]
 
 
-def participant_queries(engine: Engine, participant_id: int) -> list[DataQuery]:
+def participant_queries(study: Study, actor: Actor, participant_id: int) -> list[QueryView]:
     """The participant's queries not yet closed (they must be closed before sign-off)."""
-    with unit_of_work(engine, user="reader") as session:
-        return unresolved_queries(session, participant_id)
+    with reading(study, actor, Operation.READ_QUERIES) as tx:
+        participant = tx.session.get(Participant, participant_id)
+        if participant is None or not tx.ctx.may_access(participant.site_id):
+            raise NotFoundError("record.not_found", table="participants", row_id=participant_id)
+        return [_view(tx.session, q) for q in unresolved_queries(tx.session, participant_id)]
 
 
 def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]:
@@ -102,30 +152,76 @@ def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]
     pending = session.scalars(
         select(DataQuery).where(DataQuery.status != QueryStatus.CLOSED).order_by(DataQuery.id)
     )
-    return [q for q in pending if _participant_of(session, q.entity, q.row_id) == participant_id]
+    return [q for q in pending if _owner(session, q.entity, q.row_id)[0] == participant_id]
 
 
-def _participant_of(session: Session, entity: str, row_id: str) -> int | None:
-    """Whose record the query is on; None when it names no trial record (e.g. a query stored
-    before queries had to name a real table), so it cannot hold up anyone's sign-off."""
+def _query(tx: Tx, query_id: int) -> DataQuery:
+    """The query, refused (as not found) when it is on another site's record."""
+    row = tx.session.get(DataQuery, query_id)
+    if row is None or not _visible(tx.ctx, _view(tx.session, row)):
+        raise NotFoundError("record.not_found", table="data_queries", row_id=query_id)
+    return row
+
+
+def _visible(ctx: Context, view: QueryView) -> bool:
+    """Central staff see every query; site staff those on their site's records."""
+    return ctx.site_id is None or (view.site_id is not None and ctx.may_access(view.site_id))
+
+
+def _view(session: Session, query: DataQuery) -> QueryView:
+    participant_id, site_id = _owner(session, query.entity, query.row_id)
+    return QueryView(
+        query_id=query.id,
+        entity=query.entity,
+        row_id=query.row_id,
+        field=query.field,
+        text=query.text,
+        status=query.status,
+        opened_by=query.opened_by,
+        opened_at=query.opened_at,
+        answer=query.answer,
+        answered_by=query.answered_by,
+        answered_at=query.answered_at,
+        closed_at=query.closed_at,
+        participant_id=participant_id,
+        site_id=site_id,
+    )
+
+
+def _owner(session: Session, entity: str, row_id: str) -> tuple[int | None, int | None]:
+    """Whose record a query is on: (participant, site); (None, None) when it names no trial
+    record (it then holds up no one's sign-off, and only central staff see it)."""
     try:
         record = session.get(trial_table(entity), int(row_id))
     except (RuleViolation, ValueError):
-        return None
-    return None if record is None else participant_of_record(session, record)
+        return None, None
+    if record is None:
+        return None, None
+    return participant_of_record(session, record), _site_of(session, record)
 
 
-def _check_queried_field(session: Session, entity: str, row_id: int, field: str) -> None:
-    model = trial_table(entity)
-    if field not in model.__table__.columns:
-        columns = sorted(c.name for c in model.__table__.columns)
-        raise RuleViolation(f"table '{entity}' has no field '{field}': use one of {columns}")
-    _writable_record(session, entity, row_id)
-
-
-def _writable_record(session: Session, entity: str, row_id: int) -> None:
-    """The queried record exists and its participant (if any) is not locked."""
-    record = get_row(session, trial_table(entity), row_id)
+def _site_of(session: Session, record: Audited) -> int | None:
     participant_id = participant_of_record(session, record)
     if participant_id is not None:
-        writable_participant(session, participant_id)
+        participant = session.get(Participant, participant_id)
+        return participant.site_id if participant is not None else None
+    if isinstance(record, Site):
+        return record.id
+    site_id = getattr(record, "site_id", None)
+    return int(site_id) if site_id is not None else None
+
+
+def _writable_record(tx: Tx, entity: str, row_id: int) -> None:
+    """The queried record exists, is of a site the user works on, and its participant (if
+    any) is not locked."""
+    record = get_row(tx.session, trial_table(entity), row_id)
+    participant_id = participant_of_record(tx.session, record)
+    if participant_id is not None:
+        writable_participant(tx, participant_id)
+        return
+    site_id = _site_of(tx.session, record)
+    if not tx.ctx.may_access(site_id) or (site_id is None and tx.ctx.site_id is not None):
+        raise PermissionDenied(
+            "auth.other_site", username=tx.ctx.username, their_sites=str(tx.ctx.site_id),
+            what=f"{entity} #{row_id}", site=str(site_id),
+        )  # fmt: skip

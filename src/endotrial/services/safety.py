@@ -3,71 +3,80 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from sqlalchemy import Engine
+from pydantic import Field
+from sqlalchemy import select
 
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import check_not_future, writable_participant
+from endotrial.services._common import (
+    check_not_before_enrolment,
+    check_site,
+    check_study_dates,
+    get_row,
+    writable_participant,
+)
+from endotrial.services._input import Label, RecordId, ServiceInput, Text
+from endotrial.services.context import Actor, Study, Tx, writing
 from endotrial.services.enrolment import COUNTED_STATUSES, WITHDRAWN
 from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize
+from endotrial.services.permissions import Operation
 from endotrial.store import (
     AdverseEvent,
+    Consent,
     Participant,
     ProtocolDeviation,
     Relatedness,
+    Site,
     Withdrawal,
-    unit_of_work,
 )
 
 REPORT_HOURS_SETTING = "serious_ae_report_hours"
 
 
-@dataclass(frozen=True)
-class AdverseEventInput:
-    participant_id: int
-    term: str
-    ctcae_grade: int
+class AdverseEventInput(ServiceInput):
+    participant_id: RecordId
+    term: Label
+    ctcae_grade: Annotated[int, Field(ge=1, le=5)]
     serious: bool
     onset_date: dt.date
     related_procedure: Relatedness = Relatedness.NOT_RELATED
     related_cells: Relatedness = Relatedness.NOT_RELATED
     related_hrt: Relatedness = Relatedness.NOT_RELATED
     onset_at: dt.datetime | None = None
-    """The moment of onset when known (aware UTC); else the start of the onset date (UTC)."""
+    """The moment of onset when known (with its time zone); else the start of the onset date
+    (UTC)."""
     resolution_date: dt.date | None = None
-    outcome: str | None = None
-    action_taken: str | None = None
+    outcome: Annotated[str, Field(max_length=64)] | None = None
+    action_taken: Annotated[str, Field(max_length=200)] | None = None
 
 
-def report_adverse_event(
-    engine: Engine, protocol: Protocol, event: AdverseEventInput, *, user: str
-) -> int:
+def report_adverse_event(study: Study, actor: Actor, event: AdverseEventInput) -> int:
     """Record an AE; a serious one gets its expedited report due `serious_ae_report_hours`
-    after onset, and `expected` is set from the protocol's list of expected events."""
+    after onset, and `expected` is set from the protocol's list of expected events. An event
+    before her consent is medical history, not an AE of the trial, and is refused."""
     _check_ae(event)
-    check_not_future(onset_date=event.onset_date, resolution_date=event.resolution_date)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.REPORT_ADVERSE_EVENT)
-        writable_participant(session, event.participant_id)
+    with writing(study, actor, Operation.REPORT_ADVERSE_EVENT) as tx:
+        check_study_dates(tx, onset_date=event.onset_date, resolution_date=event.resolution_date)
+        participant = writable_participant(tx, event.participant_id)
+        _check_after_consent(tx, participant, event.onset_date)
         row = AdverseEvent(
-            participant_id=event.participant_id,
-            term=event.term.strip(),
+            participant_id=participant.id,
+            term=event.term,
             ctcae_grade=event.ctcae_grade,
             serious=event.serious,
             related_procedure=event.related_procedure,
             related_cells=event.related_cells,
             related_hrt=event.related_hrt,
-            expected=is_expected(protocol, event.term),
+            expected=is_expected(tx.protocol, event.term),
             onset_date=event.onset_date,
             resolution_date=event.resolution_date,
             outcome=event.outcome,
             action_taken=event.action_taken,
-            expedited_report_due_at=report_due_at(protocol, event) if event.serious else None,
+            expedited_report_due_at=report_due_at(tx.protocol, event) if event.serious else None,
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         return row.id
 
 
@@ -87,92 +96,114 @@ def is_expected(protocol: Protocol, term: str) -> bool:
 
 
 def _check_ae(event: AdverseEventInput) -> None:
-    if not event.term.strip():
-        raise RuleViolation("give the adverse event's term (CTCAE v5)")
-    if not 1 <= event.ctcae_grade <= 5:
-        raise RuleViolation(f"ctcae_grade {event.ctcae_grade} must be 1-5 (CTCAE v5)")
     if event.ctcae_grade >= 4 and not event.serious:
-        raise RuleViolation(
-            f"a grade {event.ctcae_grade} event is life-threatening or fatal: mark it serious"
-        )
+        raise RuleViolation("ae.grade_serious", field="serious", grade=event.ctcae_grade)
     if event.onset_at is not None and event.onset_at.tzinfo is None:
-        raise RuleViolation("onset_at has no time zone: give it in UTC")
+        raise RuleViolation("date.no_time_zone", field="onset_at", moment=event.onset_at)
+    if event.onset_at is not None and event.onset_at.date() != event.onset_date:
+        onset_day = event.onset_at.date()
+        if abs((onset_day - event.onset_date).days) > 1:  # a day apart across time zones
+            raise RuleViolation(
+                "ae.onset_moment", field="onset_at", onset_at=event.onset_at,
+                onset_date=event.onset_date,
+            )  # fmt: skip
     if event.resolution_date is not None and event.resolution_date < event.onset_date:
-        raise RuleViolation("resolution_date is before onset_date: correct one of them")
+        raise RuleViolation(
+            "date.end_before_start",
+            field="resolution_date",
+            end_field="resolution_date",
+            end=event.resolution_date,
+            start_field="onset_date",
+            start=event.onset_date,
+        )
 
 
-@dataclass(frozen=True)
-class DeviationInput:
+def _check_after_consent(tx: Tx, participant: Participant, onset: dt.date) -> None:
+    first_consent = tx.session.scalar(
+        select(Consent.consent_date)
+        .where(Consent.participant_id == participant.id)
+        .order_by(Consent.consent_date)
+        .limit(1)
+    )
+    if first_consent is not None and onset < first_consent:
+        raise RuleViolation(
+            "date.before_consent",
+            field="onset_date",
+            date=onset,
+            study_id=participant.study_id,
+            consent_date=first_consent,
+        )
+
+
+class DeviationInput(ServiceInput):
     occurred_on: dt.date
-    category: str
-    description: str
-    participant_id: int | None = None
-    site_id: int | None = None
+    category: Annotated[Label, Field(max_length=64)]
+    description: Text
+    participant_id: RecordId | None = None
+    site_id: RecordId | None = None
     major: bool = False
 
 
-def record_deviation(engine: Engine, deviation: DeviationInput, *, user: str) -> int:
-    """Record a protocol deviation of a participant or of a site."""
-    if not deviation.description.strip() or not deviation.category.strip():
-        raise RuleViolation("a deviation needs a category and a description")
-    check_not_future(occurred_on=deviation.occurred_on)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.RECORD_DEVIATION)
+def record_deviation(study: Study, actor: Actor, deviation: DeviationInput) -> int:
+    """Record a protocol deviation of a participant, of a site, or (central staff) of the
+    whole trial."""
+    with writing(study, actor, Operation.RECORD_DEVIATION) as tx:
+        check_study_dates(tx, occurred_on=deviation.occurred_on)
+        site_id = deviation.site_id
         if deviation.participant_id is not None:
-            writable_participant(session, deviation.participant_id)
+            participant = writable_participant(tx, deviation.participant_id)
+            if site_id is not None and site_id != participant.site_id:
+                raise RuleViolation("deviation.site_mismatch", field="site_id")
+            site_id = participant.site_id
+        elif site_id is not None:
+            get_row(tx.session, Site, site_id)
+            check_site(tx, site_id, "deviations")
+        elif tx.ctx.site_id is not None:
+            site_id = tx.ctx.site_id  # a site's team records its own site's deviations
         row = ProtocolDeviation(
             participant_id=deviation.participant_id,
-            site_id=deviation.site_id,
+            site_id=site_id,
             occurred_on=deviation.occurred_on,
-            category=deviation.category.strip(),
+            category=deviation.category,
             major=deviation.major,
-            description=deviation.description.strip(),
-            reported_by=user,
+            description=deviation.description,
+            reported_by=tx.ctx.username,
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         return row.id
 
 
 WITHDRAWAL_INITIATORS = ("participant", "investigator", "sponsor")
 
 
-@dataclass(frozen=True)
-class WithdrawalInput:
-    participant_id: int
+class WithdrawalInput(ServiceInput):
+    participant_id: RecordId
     withdrawn_on: dt.date
-    initiated_by: str
-    reason: str
+    initiated_by: Literal["participant", "investigator", "sponsor"]
+    reason: Text
     data_use_allowed: bool = True
 
 
-def withdraw(engine: Engine, withdrawal: WithdrawalInput, *, user: str) -> int:
+def withdraw(study: Study, actor: Actor, withdrawal: WithdrawalInput) -> int:
     """Withdraw an enrolled participant (she still counts as enrolled for the analysis)."""
-    if withdrawal.initiated_by not in WITHDRAWAL_INITIATORS:
-        raise RuleViolation(f"initiated_by must be one of {list(WITHDRAWAL_INITIATORS)}")
-    if not withdrawal.reason.strip():
-        raise RuleViolation("a withdrawal needs its reason")
-    check_not_future(withdrawn_on=withdrawal.withdrawn_on)
-    with unit_of_work(engine, user=user, reason=f"withdrawal: {withdrawal.reason}") as session:
-        authorize(session, user, Operation.WITHDRAW)
-        participant = writable_participant(session, withdrawal.participant_id)
-        _check_withdrawable(participant)
+    reason = f"withdrawal: {withdrawal.reason}"
+    with writing(study, actor, Operation.WITHDRAW, reason=reason) as tx:
+        check_study_dates(tx, withdrawn_on=withdrawal.withdrawn_on)
+        participant = writable_participant(tx, withdrawal.participant_id)
+        if participant.status not in COUNTED_STATUSES or participant.status == WITHDRAWN:
+            raise RuleViolation(
+                "withdrawal.not_enrolled", study_id=participant.study_id, status=participant.status
+            )
+        check_not_before_enrolment(participant, "withdrawn_on", withdrawal.withdrawn_on)
         row = Withdrawal(
             participant_id=participant.id,
             withdrawn_on=withdrawal.withdrawn_on,
             initiated_by=withdrawal.initiated_by,
-            reason=withdrawal.reason.strip(),
+            reason=withdrawal.reason,
             data_use_allowed=withdrawal.data_use_allowed,
         )
-        session.add(row)
+        tx.session.add(row)
         participant.status = WITHDRAWN
-        session.flush()
+        tx.session.flush()
         return row.id
-
-
-def _check_withdrawable(participant: Participant) -> None:
-    if participant.status not in COUNTED_STATUSES or participant.status == WITHDRAWN:
-        raise RuleViolation(
-            f"participant {participant.study_id} is '{participant.status}': only an enrolled "
-            "participant can be withdrawn (once)"
-        )

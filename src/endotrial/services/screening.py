@@ -1,91 +1,143 @@
-"""Screening: every candidate screened is kept (the screening log), eligible or not."""
+"""Screening: every candidate screened is kept (the screening log), eligible or not.
+
+A candidate id belongs to its site: SC-888 at one hospital is not SC-888 at another, so every
+look-up of a candidate's screenings and participant is by site and id together.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, select
+from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.eligibility import screen_table
+from endotrial.eligibility.plan import build_plan
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import check_site, writable_participant
-from endotrial.services.permissions import Operation, authorize
-from endotrial.store import Screening, ScreeningDecision, unit_of_work
+from endotrial.services._common import check_site, get_row, writable_participant
+from endotrial.services._input import Label, RecordId, ServiceInput
+from endotrial.services.context import Actor, Study, Tx, writing
+from endotrial.services.errors import InvalidInput, PermissionDenied
+from endotrial.services.permissions import Operation
+from endotrial.store import Screening, ScreeningDecision, Site
 from endotrial.store.types import utc_now
 
+#: A screening item's value: what a form, a CSV cell or a JSON body can hold.
+ItemValue = Annotated[str, Field(max_length=1000)] | bool | int | float | dt.date | None
+Items = dict[str, ItemValue]
 
-@dataclass(frozen=True)
-class CandidateInput:
-    """One candidate's screening items (names as in the protocol's data items)."""
 
-    candidate_ref: str
-    items: Mapping[str, object]
-    site_id: int | None = None
+class CandidateInput(ServiceInput):
+    """One candidate's screening items (names as in the protocol's data items). `site_id` may
+    be left out by a team member of one site (her site is meant)."""
+
+    candidate_ref: Annotated[Label, Field(max_length=64)]
+    items: Annotated[Items, Field(max_length=500)]
+    site_id: RecordId | None = None
 
 
 @dataclass(frozen=True)
 class ScreeningRecord:
     screening_id: int
     candidate_ref: str
+    site_id: int
     decision: ScreeningDecision
     failed_criteria: tuple[str, ...]
     unknown_criteria: tuple[str, ...]
     eligible_arms: tuple[str, ...]
 
 
-def screen(
-    engine: Engine, protocol: Protocol, candidate: CandidateInput, *, user: str
-) -> ScreeningRecord:
+def screen(study: Study, actor: Actor, candidate: CandidateInput) -> ScreeningRecord:
     """Screen one candidate and store the result in the screening log."""
-    return screen_many(engine, protocol, [candidate], user=user)[0]
+    return screen_many(study, actor, [candidate])[0]
 
 
 def screen_many(
-    engine: Engine,
-    protocol: Protocol,
-    candidates: Sequence[CandidateInput],
-    *,
-    user: str,
-    today: dt.date | None = None,
+    study: Study, actor: Actor, candidates: Sequence[CandidateInput]
 ) -> list[ScreeningRecord]:
     """Screen candidates in one run of the eligibility engine and log all of them together.
 
-    A candidate whose values cannot be read (e.g. a text where a number belongs) is refused
-    with the field named, and nothing is stored.
+    A candidate with an item the protocol does not know (a misspelt name would otherwise be
+    dropped and read as "not recorded"), or whose values cannot be read, is refused with the
+    item named, and nothing is stored.
     """
     if not candidates:
         return []
-    rows = _screened_rows(protocol, candidates, today)
+    for candidate in candidates:
+        if not isinstance(candidate, CandidateInput):
+            raise InvalidInput(
+                "input.wrong_type", what="a candidate", expected="CandidateInput",
+                given=type(candidate).__name__,
+            )  # fmt: skip
+        _check_item_names(study.protocol, candidate)
+    rows = _screened_rows(study.protocol, candidates)
     screened_at = utc_now()
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.SCREEN)
+    with writing(study, actor, Operation.SCREEN) as tx:
         records = []
         for candidate, row in zip(candidates, rows, strict=True):
-            check_site(session, candidate.site_id, f"candidate {candidate.candidate_ref}")
-            screening = _screening_row(protocol, candidate, row, screened_at, user)
-            screening.participant_id = _consented_as(session, candidate.candidate_ref)
-            session.add(screening)
+            site_id = _candidate_site(tx, candidate)
+            screening = _screening_row(tx, candidate, site_id, row, screened_at)
+            screening.participant_id = _consented_as(tx, site_id, candidate.candidate_ref)
+            tx.session.add(screening)
             records.append(screening)
-        session.flush()
-        return [_record(protocol, s) for s in records]
+        tx.session.flush()
+        return [screening_record(study.protocol, s) for s in records]
 
 
-def _consented_as(session: Session, candidate_ref: str) -> int | None:
-    """The participant a candidate already became (by consenting), so that a re-screening
-    joins her record: enrolment and allocation then read it."""
-    query = select(Screening.participant_id).where(
-        Screening.candidate_ref == candidate_ref, Screening.participant_id.is_not(None)
+def _check_item_names(protocol: Protocol, candidate: CandidateInput) -> None:
+    known = [item.name for item in protocol.data_items]
+    unknown = sorted(set(candidate.items) - set(known))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], known, n=1, cutoff=0.75)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise InvalidInput(
+        "input.unknown_items",
+        field=f"items.{unknown[0]}",
+        candidate=candidate.candidate_ref,
+        items=unknown,
+        protocol=protocol.protocol_id,
+        hint=hint,
     )
-    participant_id = session.scalars(query).first()
-    if participant_id is not None:
-        writable_participant(session, participant_id)  # her signed-off data stay as they are
-    return participant_id
+
+
+def _candidate_site(tx: Tx, candidate: CandidateInput) -> int:
+    """The site the candidate is screened at: the one given, else the screener's own; central
+    staff say which. A site she does not work at is refused."""
+    site_id = candidate.site_id if candidate.site_id is not None else tx.ctx.site_id
+    if site_id is None:
+        raise PermissionDenied(
+            "auth.site_required", field="site_id", what="candidate", username=tx.ctx.username
+        )
+    get_row(tx.session, Site, site_id)
+    check_site(tx, site_id, f"candidate {candidate.candidate_ref}")
+    return site_id
+
+
+def candidate_screenings(
+    session: Session, site_id: int | None, candidate_ref: str
+) -> list[Screening]:
+    """The candidate's screenings at her site, oldest first."""
+    site = Screening.site_id.is_(None) if site_id is None else Screening.site_id == site_id
+    query = select(Screening).where(site, Screening.candidate_ref == candidate_ref)
+    return list(session.scalars(query.order_by(Screening.screened_at, Screening.id)))
+
+
+def _consented_as(tx: Tx, site_id: int, candidate_ref: str) -> int | None:
+    """The participant this site's candidate already became (by consenting), so that a
+    re-screening joins her record: enrolment and allocation then read it."""
+    for screening in candidate_screenings(tx.session, site_id, candidate_ref):
+        if screening.participant_id is not None:
+            writable_participant(tx, screening.participant_id)  # signed-off data stay as they are
+            return screening.participant_id
+    return None
 
 
 def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:
@@ -104,58 +156,78 @@ def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:
 
 
 def _screened_rows(
-    protocol: Protocol, candidates: Sequence[CandidateInput], today: dt.date | None
+    protocol: Protocol, candidates: Sequence[CandidateInput]
 ) -> list[dict[str, Any]]:
     table = pa.Table.from_pylist([{**c.items, "candidate_id": c.candidate_ref} for c in candidates])
-    rows = screen_table(protocol, table, label="screening form", today=today).rows()
+    try:
+        rows = screen_table(protocol, table, label="screening form").rows()
+    except InputError as error:
+        raise InvalidInput("input.invalid", what="candidates", problems=str(error)) from None
     for candidate, row in zip(candidates, rows, strict=True):
         if row["decision"] == "invalid" or row["errors"]:
-            problems = "; ".join(row["errors"])
-            raise InputError(
-                f"candidate {candidate.candidate_ref}: {problems}; correct these items and "
-                "screen again (nothing was stored)"
+            raise InvalidInput(
+                "input.candidate_values",
+                candidate=candidate.candidate_ref,
+                problems="; ".join(row["errors"]),
             )
     return rows
 
 
 def _screening_row(
-    protocol: Protocol,
+    tx: Tx,
     candidate: CandidateInput,
+    site_id: int,
     row: Mapping[str, Any],
     screened_at: dt.datetime,
-    user: str,
 ) -> Screening:
-    arm_failed, open_arms = [], []
+    arm_failed: list[str] = []
+    arm_unknown: list[str] = []
+    open_arms: list[str] = []
     if row["decision"] != "ineligible":  # an ineligible candidate has no open arm at all
         open_arms = list(row["eligible_arms"])
-        arm_failed = _arm_specific_failed(protocol, open_arms)
+        arm_failed, arm_unknown = _arm_criteria_closing(tx.protocol, open_arms, candidate.items)
     return Screening(
         candidate_ref=candidate.candidate_ref,
-        site_id=candidate.site_id,
+        site_id=site_id,
         item_values=_jsonable(candidate.items),
         decision=ScreeningDecision(row["decision"]),
         failed_criteria=[*row["failed_criteria"], *arm_failed],
-        unknown_criteria=list(row["unknown_criteria"]),
+        unknown_criteria=[*row["unknown_criteria"], *arm_unknown],
         eligible_arms=open_arms,
         screened_at=screened_at,
-        screened_by=user,
+        screened_by=tx.ctx.username,
     )
 
 
-def _arm_specific_failed(protocol: Protocol, open_arms: Sequence[str]) -> list[str]:
-    """Arm-specific criteria that closed every arm they apply to (listed with the failed
-    criteria, so the screening log says why an arm is closed)."""
-    return [c.id for c in protocol.criteria if c.arms and not set(c.arms) & set(open_arms)]
+def _arm_criteria_closing(
+    protocol: Protocol, open_arms: Sequence[str], items: Mapping[str, object]
+) -> tuple[list[str], list[str]]:
+    """Arm-specific criteria that closed every arm they apply to, as (failed, unknown): an
+    arm stays closed while an item its criterion reads is not recorded, so the screening log
+    says why an arm is closed and what would open it."""
+    plan = build_plan(protocol)
+    failed: list[str] = []
+    unknown: list[str] = []
+    for criterion in plan.arm_specific:
+        if set(criterion.arms) & set(open_arms):
+            continue
+        read = {n for i in criterion.expression.items for n in (i, *plan.inputs_of(i))}
+        recorded = all(items.get(i) is not None for i in criterion.expression.items) or any(
+            items.get(i) is not None for i in read - set(criterion.expression.items)
+        )
+        (failed if recorded else unknown).append(criterion.id)
+    return failed, unknown
 
 
 def _jsonable(items: Mapping[str, object]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in items.items()}
 
 
-def _record(protocol: Protocol, screening: Screening) -> ScreeningRecord:
+def screening_record(protocol: Protocol, screening: Screening) -> ScreeningRecord:
     return ScreeningRecord(
         screening_id=screening.id,
         candidate_ref=screening.candidate_ref,
+        site_id=screening.site_id or 0,
         decision=screening.decision,
         failed_criteria=tuple(screening.failed_criteria),
         unknown_criteria=tuple(screening.unknown_criteria),

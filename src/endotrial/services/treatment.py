@@ -3,118 +3,132 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated
 
-from sqlalchemy import Engine, select
+from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
+from endotrial.errors import InputError
+from endotrial.protocol.models import Procedure as ProcedureSpec
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
-    check_finite,
     check_moments,
     check_not_before_enrolment,
-    check_not_future,
-    check_protocol_cycle,
+    check_protocol_id,
+    check_study_dates,
     check_window,
     cycle_of,
+    meaningful_reason,
     open_edit_query,
     require_role,
     scheduled_events,
 )
-from endotrial.services.errors import RuleViolation
-from endotrial.services.permissions import Operation, authorize
+from endotrial.services._input import Label, OptionalText, RecordId, ServiceInput
+from endotrial.services.context import Actor, Study, Tx, writing
+from endotrial.services.errors import InvalidInput, RuleViolation
+from endotrial.services.permissions import Operation
 from endotrial.store import (
     Cycle,
     MedicationRecord,
     Participant,
     Procedure,
     Role,
-    unit_of_work,
+    Screening,
 )
 
+ProtocolId = Annotated[Label, Field(max_length=32)]
 
-def start_cycle(
-    engine: Engine,
-    protocol: Protocol,
-    *,
-    participant_id: int,
-    cycle: str,
-    start_date: dt.date,
-    user: str,
-) -> int:
-    """Record day 1 of the protocol's cycle `cycle` (cycles start in the protocol's order); a
-    start outside its schedule window opens a query."""
-    check_protocol_cycle(protocol, cycle)
-    check_not_future(start_date=start_date)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.START_CYCLE)
-        participant = allocated_participant(session, participant_id)
-        check_not_before_enrolment(participant, "start_date", start_date)
-        if cycle_of(session, participant_id, cycle) is not None:
+
+class CycleStartInput(ServiceInput):
+    participant_id: RecordId
+    cycle: ProtocolId
+    start_date: dt.date
+
+
+def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
+    """Record day 1 of the protocol's cycle `cycle` (cycles start in the protocol's order, once
+    each); a start outside its schedule window opens a query."""
+    cycle = check_protocol_id(study.protocol, "cycle", start.cycle, "cycle")
+    with writing(study, actor, Operation.START_CYCLE) as tx:
+        check_study_dates(tx, start_date=start.start_date)
+        participant = allocated_participant(tx, start.participant_id)
+        check_not_before_enrolment(participant, "start_date", start.start_date)
+        if cycle_of(tx.session, participant.id, cycle) is not None:
             raise RuleViolation(
-                f"participant {participant.study_id} already has a {cycle} cycle: "
-                "a cycle starts once (if its date was wrong, record a deviation saying so)"
+                "cycle.already", field="cycle", study_id=participant.study_id, cycle=cycle
             )
-        _check_earlier_cycles_started(session, protocol, participant_id, cycle, start_date)
-        row = Cycle(participant_id=participant_id, kind=cycle, start_date=start_date)
-        session.add(row)
-        start_event = protocol.cycle(cycle).start_event
-        check_window(session, protocol, participant, row, "start_date", start_event, start_date)
-        session.flush()
+        _check_earlier_cycles_started(tx, participant.id, cycle, start.start_date)
+        row = Cycle(participant_id=participant.id, kind=cycle, start_date=start.start_date)
+        tx.session.add(row)
+        start_event = tx.protocol.cycle(cycle).start_event
+        check_window(tx, participant, row, "start_date", start_event, start.start_date)
+        tx.session.flush()
         return row.id
 
 
 def _check_earlier_cycles_started(
-    session: Session, protocol: Protocol, participant_id: int, cycle: str, start_date: dt.date
+    tx: Tx, participant_id: int, cycle: str, start_date: dt.date
 ) -> None:
-    order = [c.id for c in protocol.cycles]
+    order = [c.id for c in tx.protocol.cycles]
     for earlier in order[: order.index(cycle)]:
-        previous = cycle_of(session, participant_id, earlier)
+        previous = cycle_of(tx.session, participant_id, earlier)
         if previous is None:
-            raise RuleViolation(f"start the {earlier} cycle before the {cycle} cycle")
+            raise RuleViolation("cycle.earlier_first", field="cycle", earlier=earlier, cycle=cycle)
         if start_date <= previous.start_date:
             raise RuleViolation(
-                f"the {cycle} cycle cannot start on {start_date}: her {earlier} cycle started "
-                f"on {previous.start_date}, and cycles follow one another"
+                "cycle.overlaps",
+                field="start_date",
+                cycle=cycle,
+                start_date=start_date,
+                earlier=earlier,
+                earlier_start=previous.start_date,
             )
 
 
-@dataclass(frozen=True)
-class MedicationInput:
+class MedicationInput(ServiceInput):
     """Doses of one regimen taken over `days` days ending on `taken_on` (1 = that day only)."""
 
-    participant_id: int
-    regimen_id: str
+    participant_id: RecordId
+    regimen_id: ProtocolId
     taken_on: dt.date
-    doses_taken: int
-    days: int = 1
+    doses_taken: Annotated[int, Field(ge=0, le=10_000)]
+    days: Annotated[int, Field(ge=1, le=366)] = 1
 
 
-def record_medication(
-    engine: Engine, protocol: Protocol, medication: MedicationInput, *, user: str
-) -> int:
+def record_medication(study: Study, actor: Actor, medication: MedicationInput) -> int:
     """Record doses of a regimen of the participant's arm, within its cycle. Doses outside the
     drug's days in her schedule are kept (they happened) and open a query."""
-    regimen = protocol.regimen(medication.regimen_id)
+    regimen = study.protocol.regimen(
+        check_protocol_id(study.protocol, "regimen", medication.regimen_id, "regimen_id")
+    )
     doses_planned = regimen.doses_per_day * medication.days
-    check_not_future(taken_on=medication.taken_on)
-    if not 0 <= medication.doses_taken <= doses_planned or medication.days < 1:
+    if medication.doses_taken > doses_planned:
         raise RuleViolation(
-            f"doses_taken {medication.doses_taken} must lie between 0 and {doses_planned} "
-            f"({regimen.doses_per_day} a day for {medication.days} day(s)) for {regimen.id}"
+            "medication.doses",
+            field="doses_taken",
+            doses_taken=medication.doses_taken,
+            doses_planned=doses_planned,
+            per_day=regimen.doses_per_day,
+            days=medication.days,
+            regimen=regimen.id,
         )
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.RECORD_MEDICATION)
-        participant = allocated_participant(session, medication.participant_id)
-        if regimen.id not in protocol.arm(participant.arm or "").regimens:
-            raise RuleViolation(f"regimen {regimen.id} is not part of arm '{participant.arm}'")
-        cycle = cycle_of(session, participant.id, regimen.cycle)
+    with writing(study, actor, Operation.RECORD_MEDICATION) as tx:
+        period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
+        check_study_dates(tx, taken_on=medication.taken_on, first_day=period_start)
+        participant = allocated_participant(tx, medication.participant_id)
+        if regimen.id not in tx.protocol.arm(participant.arm or "").regimens:
+            raise RuleViolation(
+                "medication.not_in_arm", field="regimen_id", regimen=regimen.id, arm=participant.arm
+            )
+        check_not_before_enrolment(participant, "taken_on", period_start)
+        cycle = cycle_of(tx.session, participant.id, regimen.cycle)
         if cycle is None:
-            raise RuleViolation(f"start the {regimen.cycle} cycle before recording {regimen.id}")
+            raise RuleViolation("medication.no_cycle", cycle=regimen.cycle, regimen=regimen.id)
         row = MedicationRecord(
             participant_id=participant.id,
             cycle_id=cycle.id,
@@ -123,55 +137,59 @@ def record_medication(
             doses_taken=medication.doses_taken,
             doses_planned=doses_planned,
         )
-        session.add(row)
-        session.flush()
-        _check_regimen_days(session, protocol, participant, row, medication)
+        tx.session.add(row)
+        tx.session.flush()
+        _check_regimen_days(tx, participant, row, period_start)
         return row.id
 
 
 def _check_regimen_days(
-    session: Session,
-    protocol: Protocol,
-    participant: Participant,
-    row: MedicationRecord,
-    medication: MedicationInput,
+    tx: Tx, participant: Participant, row: MedicationRecord, period_start: dt.date
 ) -> None:
     """Doses outside the drug's start and stop in her schedule (which follows her recorded
     dates, so a drug tied to the transfer moves with it) open a query on the record."""
     regimen_id = row.regimen_id
     start, stop = scheduled_events(
-        session, protocol, participant, f"{regimen_id}_start", f"{regimen_id}_stop"
+        tx.session, tx.protocol, participant, f"{regimen_id}_start", f"{regimen_id}_stop"
     )
     if start is None or stop is None:
         return  # her schedule cannot be dated yet: nothing to compare with
-    period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
-    if start.date <= period_start and medication.taken_on <= stop.date:
+    if start.date <= period_start and row.taken_on <= stop.date:
         return
     text = (
-        f"{regimen_id} is given {protocol.regimen(regimen_id).days_text()} ({start.date} to "
-        f"{stop.date} for her); {period_start} to {medication.taken_on} falls outside: "
+        f"{regimen_id} is given {tx.protocol.regimen(regimen_id).days_text()} ({start.date} to "
+        f"{stop.date} for her); {period_start} to {row.taken_on} falls outside: "
         "confirm the dates, or record a deviation"
     )
-    open_edit_query(session, row, "taken_on", text, "medication_days")
+    open_edit_query(tx.session, row, "taken_on", text, "medication_days")
 
 
-@dataclass(frozen=True)
-class ProcedureInput:
-    """The infusion as done: the weight and viability decide the dose the protocol wants."""
+ResultValue = Annotated[str, Field(max_length=64)] | float
+Cells = Annotated[int, Field(ge=0, lt=10**13)]
 
-    participant_id: int
+
+class ProcedureInput(ServiceInput):
+    """The procedure (the infusion) as done: the weight and viability decide the dose the
+    protocol wants; each pre-check is recorded as one of its coded results."""
+
+    participant_id: RecordId
     procedure_date: dt.date
-    weight_kg: float
-    viability_pct: float
-    dose_given_cells: int
-    release_results: Mapping[str, float | str]
-    pre_checks: Mapping[str, str] = field(default_factory=dict)
-    checklist: Mapping[str, Any] = field(default_factory=dict)
-    cell_lot: str | None = None
+    weight_kg: Annotated[float, Field(gt=0, le=500)]
+    viability_pct: Annotated[float, Field(gt=0, le=100)]
+    dose_given_cells: Cells
+    release_results: Annotated[dict[str, ResultValue], Field(max_length=100)]
+    pre_checks: Annotated[dict[str, Annotated[str, Field(max_length=64)]], Field(max_length=50)]
+    procedure_id: ProtocolId | None = None
+    """The protocol's procedure; may be left out when her arm has one."""
+    checklist: Annotated[
+        dict[str, Annotated[str, Field(max_length=200)] | bool | int | float | None],
+        Field(max_length=100, default_factory=dict),
+    ]
+    cell_lot: Annotated[str, Field(max_length=64)] | None = None
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
-    complications: str | None = None
-    override_reason: str | None = None
+    complications: OptionalText = None
+    override_reason: OptionalText = None
 
 
 @dataclass(frozen=True)
@@ -182,109 +200,186 @@ class ProcedureRecord:
     problems: tuple[str, ...]
 
 
-def record_procedure(
-    engine: Engine, protocol: Protocol, procedure: ProcedureInput, *, user: str
-) -> ProcedureRecord:
-    """Record the infusion with the dose computed by the protocol's dose rule.
+@dataclass(frozen=True)
+class _Problem:
+    text: str
+    overridable: bool
 
-    A dose out of tolerance or a product not released (a failed or untested check) is refused
-    unless the acting user is an investigator who gives `override_reason`. A positive iodine
-    allergy test blocks the procedure outright.
+
+def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> ProcedureRecord:
+    """Record the procedure with the dose computed by the protocol's dose rule.
+
+    Safety checks fail closed: each pre-check needs a coded result that passes, every release
+    test a result, and the dose must lie in tolerance. A failure the protocol lets an
+    investigator accept (a viability just under its limit, a dose out of tolerance) needs an
+    investigator's override with a reason that says something; any other failure (a positive
+    allergy or sterility test, a result missing) refuses the procedure outright.
     """
-    check_not_future(procedure_date=procedure.procedure_date)
-    check_finite(weight_kg=procedure.weight_kg, viability_pct=procedure.viability_pct)
-    check_moments(procedure.started_at, procedure.ended_at)
-    plan = compute_dose(
-        protocol,
-        procedure.weight_kg,
-        viability_pct=procedure.viability_pct,
-        release_results=procedure.release_results,
-    )
-    problems = _dose_problems(plan, procedure.dose_given_cells)
-    with unit_of_work(engine, user=user) as session:
-        authorize(session, user, Operation.RECORD_PROCEDURE)
-        participant = allocated_participant(session, procedure.participant_id)
-        spec = _arm_procedure(protocol, participant)
-        _check_pre_checks(protocol, spec, procedure.pre_checks)
-        overridden = _check_override(session, problems, procedure.override_reason, user)
-        _check_once(session, participant)
-        row = _procedure_row(session, procedure, plan, protocol.procedure(spec).cycle)
-        check_window(
-            session, protocol, participant, row, "procedure_date", spec, procedure.procedure_date
+    with writing(study, actor, Operation.RECORD_PROCEDURE) as tx:
+        check_study_dates(tx, procedure_date=procedure.procedure_date)
+        check_moments(tx, procedure.started_at, procedure.ended_at)
+        participant = allocated_participant(tx, procedure.participant_id)
+        spec = _arm_procedure(tx.protocol, participant, procedure.procedure_id)
+        check_not_before_enrolment(participant, "procedure_date", procedure.procedure_date)
+        pre_checks, problems = _pre_check_problems(spec, procedure.pre_checks)
+        plan = _dose_plan(tx.protocol, spec, procedure)
+        problems += _dose_problems(tx.protocol, spec, plan, procedure.dose_given_cells)
+        overridden = _check_override(tx, problems, procedure.override_reason)
+        cycle = _procedure_cycle(tx, participant, spec)
+        row = _procedure_row(tx.session, procedure, spec, plan, cycle, pre_checks, overridden)
+        check_window(tx, participant, row, "procedure_date", spec.id, procedure.procedure_date)
+        _check_weight(tx, participant, row)
+        return ProcedureRecord(row.id, plan, overridden, tuple(p.text for p in problems))
+
+
+def _arm_procedure(
+    protocol: Protocol, participant: Participant, procedure_id: str | None
+) -> ProcedureSpec:
+    """The protocol procedure being recorded: the one named, which must be her arm's, or her
+    arm's only one."""
+    procedures = protocol.arm(participant.arm or "").procedures
+    if procedure_id is None and len(procedures) == 1:
+        procedure_id = procedures[0]
+    if procedure_id is None or procedure_id not in procedures:
+        raise RuleViolation(
+            "procedure.not_in_arm",
+            field="procedure_id",
+            procedure=procedure_id or "(not given)",
+            arm=participant.arm,
+            study_id=participant.study_id,
+            known=list(procedures),
         )
-        return ProcedureRecord(row.id, plan, overridden, problems)
+    return protocol.procedure(procedure_id)
 
 
-def _dose_problems(plan: DosePlan, dose_given_cells: int) -> tuple[str, ...]:
+def _pre_check_problems(
+    spec: ProcedureSpec, given: dict[str, str]
+) -> tuple[dict[str, str], list[_Problem]]:
+    """Each pre-check's result as its protocol code, and those that do not let the procedure
+    go ahead. A check left out, or a result that is not one of its codes ('pos', '+', '阳性'
+    for 'positive'), is refused: a safety check is recorded exactly, never guessed."""
+    known = {check.id: check for check in spec.pre_checks}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise InvalidInput(
+            "procedure.pre_check_unknown", field=f"pre_checks.{unknown[0]}", ids=unknown,
+            known=sorted(known), procedure=spec.id,
+        )  # fmt: skip
+    coded: dict[str, str] = {}
+    problems: list[_Problem] = []
+    for check in spec.pre_checks:
+        result = given.get(check.id)
+        if result is None or not result.strip():
+            raise RuleViolation(
+                "procedure.pre_check_missing", field=f"pre_checks.{check.id}", check=check.label,
+                id=check.id, results=check.results,
+            )  # fmt: skip
+        code = check.coded(result)
+        if code is None:
+            raise InvalidInput(
+                "procedure.pre_check_code", field=f"pre_checks.{check.id}", check=check.label,
+                given=result, results=check.results,
+            )  # fmt: skip
+        coded[check.id] = code
+        if not check.passed(code):
+            text = f"pre-check '{check.label}' is {code} (goes ahead only on {check.passes})"
+            problems.append(_Problem(text, check.override_allowed))
+    return coded, problems
+
+
+def _dose_plan(protocol: Protocol, spec: ProcedureSpec, procedure: ProcedureInput) -> DosePlan:
+    try:
+        return compute_dose(
+            protocol,
+            procedure.weight_kg,
+            viability_pct=procedure.viability_pct,
+            release_results=procedure.release_results,
+            rule_id=spec.dose_rule,
+        )
+    except InputError as error:
+        raise InvalidInput(
+            "input.invalid", field=error.field, what="the procedure's dose", problems=str(error)
+        ) from None
+
+
+def _dose_problems(
+    protocol: Protocol, spec: ProcedureSpec, plan: DosePlan, dose_given_cells: int
+) -> list[_Problem]:
     problems = [
-        f"release check {c.criterion_id} {c.status.value} (value {c.value}, limit {c.limit})"
+        _Problem(
+            f"release check {c.criterion_id} {c.status.value} (value {c.value}, limit {c.limit})",
+            c.override_allowed and c.status is ReleaseStatus.failed,
+        )
         for c in plan.release_checks
         if c.status is not ReleaseStatus.passed
     ]
     if not dose_within_tolerance(plan, dose_given_cells):
+        rule = protocol.dose_rule(spec.dose_rule)
         problems.append(
-            f"dose given {dose_given_cells:.3g} cells is outside "
-            f"{plan.dose_min_viable_cells:.3g}-{plan.dose_max_viable_cells:.3g} "
-            f"(±{plan.tolerance_pct:g}% of {plan.dose_viable_cells:.3g})"
-        )
-    return tuple(problems)
-
-
-def _arm_procedure(protocol: Protocol, participant: Participant) -> str:
-    procedures = protocol.arm(participant.arm or "").procedures
-    if not procedures:
-        raise RuleViolation(
-            f"arm '{participant.arm}' of participant {participant.study_id} has no procedure"
-        )
-    return procedures[0]
-
-
-def _check_pre_checks(protocol: Protocol, procedure_id: str, results: Mapping[str, str]) -> None:
-    for check in protocol.procedure(procedure_id).pre_checks:
-        blocker = check.blocks_procedure_if
-        if blocker is not None and results.get(check.id, "").strip().lower() == blocker:
-            raise RuleViolation(
-                f"pre-check '{check.label}' is {blocker}: the procedure cannot be done "
-                "(record an adverse event or withdrawal as appropriate)"
+            _Problem(
+                f"dose given {dose_given_cells:.3g} cells is outside "
+                f"{plan.dose_min_viable_cells:.3g}-{plan.dose_max_viable_cells:.3g} "
+                f"(±{plan.tolerance_pct:g}% of {plan.dose_viable_cells:.3g})",
+                rule.override_out_of_tolerance,
             )
+        )
+    return problems
 
 
-def _check_override(
-    session: Session, problems: tuple[str, ...], override_reason: str | None, user: str
-) -> bool:
+def _check_override(tx: Tx, problems: list[_Problem], override_reason: str | None) -> bool:
+    """Go ahead when nothing failed; else only on an investigator's override with a reason,
+    and only when the protocol lets every one of the failures be overridden."""
     if not problems:
         return False
-    if not (override_reason or "").strip():
-        raise RuleViolation(
-            "the infusion cannot be recorded as given: "
-            + "; ".join(problems)
-            + ". An investigator may override with a reason (override_reason)"
-        )
-    require_role(session, user, Role.INVESTIGATOR, "overriding the dose or release checks")
+    never = [p.text for p in problems if not p.overridable]
+    if never:
+        raise RuleViolation("procedure.blocked", problems=never)
+    if override_reason is None:
+        raise RuleViolation("procedure.needs_override", problems=[p.text for p in problems])
+    require_role(tx, Role.INVESTIGATOR, "overriding a failed check or the dose tolerance")
+    meaningful_reason(override_reason, "an override")
     return True
 
 
-def _check_once(session: Session, participant: Participant) -> None:
-    existing = session.scalar(select(Procedure).where(Procedure.participant_id == participant.id))
-    if existing is not None:
-        raise RuleViolation(
-            f"participant {participant.study_id} already had the infusion on "
-            f"{existing.procedure_date} (single intervention)"
+def _procedure_cycle(tx: Tx, participant: Participant, spec: ProcedureSpec) -> Cycle:
+    """Her cycle of the procedure; a procedure is given once per cycle (the database's
+    unique index backs the rule if two saves race)."""
+    cycle = cycle_of(tx.session, participant.id, spec.cycle)
+    if cycle is None:
+        raise RuleViolation("procedure.no_cycle", cycle=spec.cycle, procedure=spec.id)
+    done = tx.session.scalar(
+        select(Procedure).where(
+            Procedure.participant_id == participant.id,
+            Procedure.procedure_id.in_((spec.id, "")),
         )
+    )
+    if done is not None:
+        raise RuleViolation(
+            "procedure.once",
+            study_id=participant.study_id,
+            procedure=spec.name,
+            done_on=done.procedure_date,
+            frequency=spec.frequency,
+        )
+    return cycle
 
 
 def _procedure_row(
-    session: Session, procedure: ProcedureInput, plan: DosePlan, cycle_id: str
+    session: Session,
+    procedure: ProcedureInput,
+    spec: ProcedureSpec,
+    plan: DosePlan,
+    cycle: Cycle,
+    pre_checks: dict[str, str],
+    overridden: bool,
 ) -> Procedure:
-    cycle = cycle_of(session, procedure.participant_id, cycle_id)
-    if cycle is None:
-        raise RuleViolation(f"start the {cycle_id} cycle before recording the procedure")
     row = Procedure(
         participant_id=procedure.participant_id,
+        procedure_id=spec.id,
         cycle_id=cycle.id,
         procedure_date=procedure.procedure_date,
         checklist=dict(procedure.checklist),
-        pre_checks={**procedure.pre_checks, "release_results": dict(procedure.release_results)},
+        pre_checks={**pre_checks, "release_results": dict(procedure.release_results)},
         cell_lot=procedure.cell_lot,
         viability_pct=procedure.viability_pct,
         weight_kg=procedure.weight_kg,
@@ -293,8 +388,43 @@ def _procedure_row(
         started_at=procedure.started_at,
         ended_at=procedure.ended_at,
         complications=procedure.complications,
-        override_reason=(procedure.override_reason or "").strip() or None,
+        override_reason=procedure.override_reason if overridden else None,
     )
     session.add(row)
     session.flush()
     return row
+
+
+WEIGHT_CHANGE_SETTING = "weight_change_query_pct"
+
+
+def _check_weight(tx: Tx, participant: Participant, row: Procedure) -> None:
+    """A weight far from her screening weight (the protocol's percentage) opens a query: the
+    dose follows the weight, and a mistyped weight gives a wrong dose."""
+    limit = tx.protocol.settings.get(WEIGHT_CHANGE_SETTING)
+    screened = _screening_weight(tx.session, participant.id)
+    if limit is None or screened is None or row.weight_kg is None:
+        return
+    change_pct = abs(Decimal(str(row.weight_kg)) - screened) / screened * 100
+    if change_pct <= Decimal(str(limit.value)):
+        return
+    text = (
+        f"weight_kg {row.weight_kg:g} differs by {change_pct:.0f}% from her screening weight "
+        f"{screened} kg (the protocol queries more than {limit.value}%): confirm the weight "
+        "and the dose"
+    )
+    open_edit_query(tx.session, row, "weight_kg", text, "weight_change")
+
+
+def _screening_weight(session: Session, participant_id: int) -> Decimal | None:
+    screening = session.scalars(
+        select(Screening)
+        .where(Screening.participant_id == participant_id)
+        .order_by(Screening.screened_at.desc(), Screening.id.desc())
+    ).first()
+    value = screening.item_values.get("weight_kg") if screening is not None else None
+    try:
+        weight = Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+    return weight if weight is not None and weight.is_finite() and weight > 0 else None

@@ -1,0 +1,186 @@
+"""Who acts, on which trial: the signed-in actor, the study, and the context of one operation.
+
+Every operation takes a `Study` (the database and the protocol it runs) and an `Actor` (what
+`sign_in` returned). The operation resolves the actor once, inside its transaction, into a
+`Context`: the account, its role, its site and that site's date, all read from the database, so
+a forged or stale actor (an unknown token, a deactivated account) can do nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from endotrial.protocol.models import Protocol
+from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied
+from endotrial.services.permissions import Operation, authorize
+from endotrial.store import Role, User, verify_password
+from endotrial.store.audit import USER_ID_KEY
+from endotrial.store.auth import (
+    open_auth_session,
+    recent_failures,
+    record_attempt,
+    revoke_auth_session,
+    signed_in_user,
+)
+from endotrial.store.passwords import hash_password
+from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
+
+#: How long a sign-in lasts (a working day); the web shortens it with an idle timeout.
+SESSION_LIFETIME = dt.timedelta(hours=12)
+#: Failed sign-ins allowed for one username within the window before it is throttled.
+MAX_FAILED_SIGN_INS = 5
+FAILED_SIGN_IN_WINDOW = dt.timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A trial database and the protocol it runs."""
+
+    engine: Engine
+    protocol: Protocol
+
+
+def open_study(engine: Engine, protocol: Protocol) -> Study:
+    """The study run by `protocol` in the database behind `engine`."""
+    return Study(engine, protocol)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in team member, as `sign_in` returns her. The token is her proof; keep it
+    secret (it is never printed)."""
+
+    username: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The acting account as the database knows it, for one operation."""
+
+    user_id: int
+    username: str
+    role: Role
+    site_id: int | None
+    """Her site; None for central staff (a central monitor, the sponsor's investigator), who
+    work on every site's data."""
+
+    @property
+    def central(self) -> bool:
+        return self.site_id is None
+
+    def may_access(self, site_id: int | None) -> bool:
+        """Whether she works on data of `site_id` (central staff work on every site's)."""
+        return self.site_id is None or self.site_id == site_id
+
+    def today(self) -> dt.date:
+        """Her date (the site's calendar day: the server's until sites carry a time zone)."""
+        return dt.date.today()
+
+
+def sign_in(study: Study, username: str, password: str) -> Actor:
+    """Check the password of an active account and open a session; refused (without saying
+    which of the two was wrong) for a bad username or password, a deactivated account, or
+    after too many recent failures for the username."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidInput("input.invalid", what="sign-in", problems="give text")
+    key = username.strip().lower()[:64]
+    with session_factory(study.engine).begin() as session:
+        if recent_failures(session, key, FAILED_SIGN_IN_WINDOW) >= MAX_FAILED_SIGN_INS:
+            minutes = int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)
+            raise PermissionDenied("auth.throttled", username=key, minutes=minutes)
+        user = account_by_name(session, key)
+        ok = user is not None and user.active and verify_password(user.password_hash, password)
+        record_attempt(session, key, succeeded=ok)
+        token = open_auth_session(session, user.id, SESSION_LIFETIME) if ok and user else None
+        name = user.username if user is not None else key
+    if token is None:
+        raise NotSignedIn("auth.bad_credentials")
+    return Actor(name, token)
+
+
+def sign_out(study: Study, actor: Actor) -> None:
+    """End the actor's session; its token no longer works anywhere."""
+    with session_factory(study.engine).begin() as session:
+        revoke_auth_session(session, actor.token)
+
+
+def account_by_name(session: Session, username: str) -> User | None:
+    """The account whose username equals `username` ignoring case."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+@dataclass
+class Tx:
+    """One operation's transaction: its session, who acts, and the protocol."""
+
+    session: Session
+    ctx: Context
+    protocol: Protocol
+
+
+@contextmanager
+def writing(
+    study: Study,
+    actor: Actor,
+    operation: Operation,
+    *,
+    reason: str | None = None,
+    dry_run: bool = False,
+) -> Iterator[Tx]:
+    """The transaction of a write: the write lock taken first, the actor proven by her token,
+    her role checked for `operation`; commits at the end of the block, or writes nothing."""
+    _check_actor(actor)
+    with unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session:
+        user = session.get(User, session.info[USER_ID_KEY])
+        assert user is not None  # unit_of_work found her by her token
+        authorize(user, operation)
+        yield Tx(session, context_of(user), study.protocol)
+
+
+@contextmanager
+def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
+    """A read-only transaction for a signed-in actor whose role may do `operation`."""
+    _check_actor(actor)
+    with read_session(study.engine) as session:
+        user = signed_in_user(session, actor.token)
+        if user is None:
+            raise NotSignedIn("auth.not_signed_in")
+        authorize(user, operation)
+        yield Tx(session, context_of(user), study.protocol)
+
+
+@contextmanager
+def setting_up(study: Study, username: str) -> Iterator[Session]:
+    """The transaction that creates the first site and account of a new database (refused once
+    any account exists)."""
+    with unit_of_work(study.engine, setup_user=username) as session:
+        yield session
+
+
+def context_of(user: User) -> Context:
+    return Context(user.id, user.username, user.role, user.site_id)
+
+
+def _check_actor(actor: object) -> None:
+    if not isinstance(actor, Actor):
+        raise NotSignedIn("auth.not_signed_in")
+
+
+USERNAME_FORM = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def check_new_password(username: str, password: str, minimum: int = 10) -> str:
+    """A password long enough, not containing the username; returns its argon2 hash."""
+    if not isinstance(password, str) or len(password) < minimum:
+        raise InvalidInput("input.password_short", field="password", minimum=minimum)
+    if username.lower() in password.lower():
+        raise InvalidInput("input.password_like_username", field="password")
+    return hash_password(password)
