@@ -432,3 +432,56 @@ def _check_design(p1: float, p2: float, alpha: float, *, allow_equal: bool = Tru
     check_probability(alpha, "alpha")
     if not allow_equal and p1 == p2:
         raise InputError("p1 and p2 are equal")
+
+
+def power_report(
+    *,
+    p1: float,
+    p2: float,
+    n: int | None = None,
+    power: float | None = None,
+    alpha: float = 0.05,
+    exact: bool = False,
+) -> list[AnalysisResult]:
+    """What `endotrial power` prints: power for n per group, or n per group for a power.
+
+    The analytic answer always (R's power.prop.test, two-sided); with `exact`, also that of
+    Fisher's exact test and of Boschloo's test by enumeration.
+    """
+    if (n is None) == (power is None):
+        raise InputError("give either --n (participants per group) or --power (e.g. 0.8)")
+    design = f"p1 = {p1:g}, p2 = {p2:g}, two-sided alpha = {alpha:g}"
+    if n is not None:
+        analytic = power_prop_test(n=n, p1=p1, p2=p2, alpha=alpha)
+        results = [
+            AnalysisResult(
+                quantity="power",
+                method="normal approximation (as R power.prop.test)",
+                estimate=analytic,
+                n=2 * n,
+                notes=(f"n = {n} per group, {design}",),
+            )
+        ]
+        if exact:
+            results += [
+                exact_power(p1=p1, p2=p2, n1=n, alpha=alpha, test=test)
+                for test in ("fisher", "boschloo")
+            ]
+        return results
+    assert power is not None
+    needed = sample_size_prop_test(p1=p1, p2=p2, power=power, alpha=alpha)
+    results = [
+        AnalysisResult(
+            quantity="sample size per group",
+            method="normal approximation (as R power.prop.test)",
+            estimate=float(math.ceil(needed)),
+            n=2 * math.ceil(needed),
+            notes=(f"n = {needed:.2f} before rounding up, power {power:g}, {design}",),
+        )
+    ]
+    if exact:
+        results += [
+            exact_sample_size(p1=p1, p2=p2, power=power, alpha=alpha, test=test)
+            for test in ("fisher", "boschloo")
+        ]
+    return results

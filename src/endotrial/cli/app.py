@@ -80,6 +80,7 @@ def _register_commands() -> None:
         protocol_commands,
         schedule_commands,
         screen_commands,
+        stats_commands,
     )
 
 
