@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from endotrial.analysis.power import power_report
-from endotrial.analysis.proportions import TwoGroups, compare_proportions
-from endotrial.analysis.results import AnalysisResult, results_json
 from endotrial.cli.app import app, user_errors
+
+if TYPE_CHECKING:
+    from endotrial.analysis.results import AnalysisResult
+
+# scipy and statsmodels are imported inside the commands: every other command starts faster.
 
 stats_app = typer.Typer(
     help="Statistics for two groups: every interval and test.", no_args_is_help=True
@@ -38,6 +40,8 @@ def compare_proportions_command(
 ) -> None:
     """Rates, risk difference (Newcombe, Miettinen-Nurminen), risk and odds ratios, Fisher's
     and Boschloo's tests for A against B."""
+    from endotrial.analysis.proportions import TwoGroups, compare_proportions
+
     groups = TwoGroups(events[0], totals[0], events[1], totals[1], labels[0], labels[1])
     _print(compare_proportions(groups, confidence=confidence), as_json)
 
@@ -61,10 +65,14 @@ def power_command(
     as_json: JsonOption = False,
 ) -> None:
     """Power or sample size for comparing two proportions (two-sided)."""
+    from endotrial.analysis.power import power_report
+
     _print(power_report(p1=p1, p2=p2, n=n, power=power, alpha=alpha, exact=exact), as_json)
 
 
 def _print(results: list[AnalysisResult], as_json: bool) -> None:
+    from endotrial.analysis.results import results_json
+
     if as_json:
         typer.echo(results_json(results))
         return
