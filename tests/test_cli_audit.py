@@ -6,7 +6,16 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from endotrial.cli import app
-from endotrial.store import Site, make_engine, unit_of_work, upgrade_database
+from endotrial.protocol import load_protocol
+from endotrial.services import (
+    SiteInput,
+    TeamMember,
+    add_user,
+    open_study,
+    set_account_active,
+    set_up_study,
+)
+from endotrial.store import Role, make_engine, upgrade_database
 
 runner = CliRunner()
 
@@ -15,11 +24,20 @@ def _database_with_history(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'trial.db'}"
     upgrade_database(url)
     engine = make_engine(url)
-    with unit_of_work(engine, user="coord1") as session:
-        session.add(Site(code="SYSU6", name="Sixth Affiliated Hospital"))
-    with unit_of_work(engine, user="monitor1", reason="official name") as session:
-        site = session.query(Site).one()
-        site.name = "Sixth Affiliated Hospital, Sun Yat-sen University"
+    study = open_study(engine, load_protocol())
+    investigator = TeamMember(
+        username="pi1", full_name="PI", role=Role.INVESTIGATOR, password="a long passphrase"
+    )
+    pi = set_up_study(study, SiteInput(code="SYSU6", name="Sixth Affiliated Hospital"), investigator)
+    coordinator = TeamMember(
+        username="coord1",
+        full_name="Coordinator",
+        role=Role.COORDINATOR,
+        password="coordinator passphrase",
+        site_id=1,
+    )
+    add_user(study, pi, coordinator)  # users #2
+    set_account_active(study, pi, "coord1", active=False, reason="left the study team")
     engine.dispose()
     return url
 
@@ -40,12 +58,13 @@ def test_verify_passes_then_finds_a_raw_sql_edit(tmp_path: Path) -> None:
 
 def test_history_shows_who_changed_what_and_why(tmp_path: Path) -> None:
     url = _database_with_history(tmp_path)
-    result = runner.invoke(app, ["audit", "history", "sites", "1", "name", "--database", url])
+    result = runner.invoke(app, ["audit", "history", "users", "2", "active", "--database", url])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 2
-    assert "coord1 insert" in lines[0]
-    assert "monitor1 update" in lines[1] and "(official name)" in lines[1]
+    assert "pi1 insert" in lines[0]
+    assert "pi1 update" in lines[1]
+    assert "(account deactivated: left the study team)" in lines[1]
 
 
 def test_verify_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -58,12 +77,12 @@ def test_verify_on_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_history_prints_values_as_a_reader_writes_them(tmp_path: Path) -> None:
     url = _database_with_history(tmp_path)
-    result = runner.invoke(app, ["audit", "history", "sites", "1", "name", "--database", url])
+    result = runner.invoke(app, ["audit", "history", "users", "2", "active", "--database", url])
     assert result.exit_code == 0, result.output
     first, second = result.output.splitlines()
-    assert "insert: (blank) → Sixth Affiliated Hospital" in first
-    assert "update: Sixth Affiliated Hospital → Sixth Affiliated Hospital, Sun Yat-sen" in second
-    assert "None" not in result.output and "'" not in result.output
+    assert "insert: (blank) → yes" in first
+    assert "update: yes → no" in second
+    assert "None" not in result.output and "True" not in result.output
 
 
 def test_history_refuses_an_unknown_table_or_field(tmp_path: Path) -> None:
