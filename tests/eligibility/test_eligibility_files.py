@@ -273,11 +273,24 @@ def test_a_missing_file_or_id_column_is_refused(tmp_path: Path, seed_protocol: P
         screen_file(seed_protocol, path)
 
 
-def test_a_ragged_csv_is_refused(tmp_path: Path, seed_protocol: Protocol) -> None:
+def test_a_ragged_row_is_invalid_naming_its_line_and_the_others_are_screened(
+    tmp_path: Path, seed_protocol: Protocol
+) -> None:
     path = tmp_path / "ragged.csv"
-    path.write_text("candidate_id,age_years\nC1,30,extra\n")
-    with pytest.raises(InputError, match=r"ragged\.csv: not a readable CSV"):
-        screen_file(seed_protocol, path)
+    path.write_text("candidate_id,age_years\nC1,30\nC2,31,extra\nC3\nC4,32\n")
+    rows = screen_file(seed_protocol, path).rows()
+    assert [(r["row"], r["candidate_id"], r["decision"]) for r in rows] == [
+        (1, "C1", "incomplete"),
+        (2, "C2", "invalid"),
+        (3, "C3", "invalid"),
+        (4, "C4", "incomplete"),
+    ]
+    assert rows[1]["errors"] == [
+        "row 2 (line 3): 3 fields where the header has 2, so the values cannot be matched to "
+        "columns; the row was not screened: check its commas (quote a value holding a comma) "
+        "and screen it again"
+    ]
+    assert rows[2]["errors"][0].startswith("row 3 (line 4): 1 field where the header has 2")
 
 
 def _typed_table(rows: list[dict[str, Any]]) -> pa.Table:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from endotrial.cli.app import app, user_errors
+from endotrial.cli.app import INTERRUPTED_EXIT, app, user_errors
 from endotrial.cli.options import DatabaseOption, ProtocolOption
 from endotrial.demo import DEFAULT_SEED, check_seed, create_demo, render_summary
+from endotrial.demo.target import demo_file
 from endotrial.protocol import load_protocol
 from endotrial.store.engine import shown_url
 
@@ -21,13 +22,30 @@ def demo(
         int, typer.Option("--seed", help="Random seed, 0 or more; same seed, same trial.")
     ] = DEFAULT_SEED,
     replace: Annotated[
-        bool, typer.Option("--replace", help="Delete an existing SQLite demo file first.")
+        bool,
+        typer.Option(
+            "--replace",
+            help="Delete the SQLite file first, if `endotrial demo` made it (any other file, "
+            "such as a real trial's database, is refused and kept).",
+        ),
     ] = False,
     protocol_id: ProtocolOption = None,
 ) -> None:
     """Create a database holding a realistic, reproducible, SYNTHETIC run of the trial."""
     check_seed(seed)
     protocol = load_protocol(protocol_id)
-    summary = create_demo(database, seed=seed, replace=replace, protocol=protocol)
+    target = demo_file(database)
+    builds_a_new_file = target is not None and (replace or not target.exists())
+    try:
+        summary = create_demo(database, seed=seed, replace=replace, protocol=protocol)
+    except KeyboardInterrupt:
+        # create_demo removes a file it created when the build stops half-way.
+        kept = (
+            "nothing was kept"
+            if builds_a_new_file
+            else "the database may hold part of the demo; empty it before building again"
+        )
+        typer.echo(f"interrupted: {kept}", err=True)
+        raise typer.Exit(code=INTERRUPTED_EXIT) from None
     typer.echo(f"database: {shown_url(database)}")
     typer.echo(render_summary(summary))

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from endotrial.cli.app import app, user_errors
+from endotrial.cli.output import write_output
 from endotrial.eligibility.sql import FALSE_WORDS, ID_COLUMN, TRUE_WORDS
 from endotrial.errors import InputError
+from endotrial.files import escape_cell
 from endotrial.protocol import bundled_protocol_files, load_protocol, load_protocol_file
 from endotrial.protocol.models import DataItem, ItemType
 from endotrial.protocol.summary import assumptions, overview
@@ -92,8 +94,8 @@ def items(
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         typer.echo("  ".join([*cells, row[-1]]).rstrip())
     if template is not None:
-        header = ",".join(row[0] for row in rows[1:])
-        template.write_text(header + "\n", encoding="utf-8")
+        header = ",".join(_csv_cell(row[0]) for row in rows[1:])
+        write_output((header + "\n").encode("utf-8"), template, force=False)
         typer.echo(f"wrote {template}: the header of a candidate file for {protocol.protocol_id}")
 
 
@@ -121,6 +123,14 @@ def _allowed(item: DataItem) -> str:
     if low is not None:
         return f"≥ {low:g}"
     return f"≤ {high:g}" if high is not None else ""
+
+
+def _csv_cell(name: str) -> str:
+    """A column name as a CSV cell: quoted when it needs to be, never run as a formula."""
+    cell = escape_cell(name)
+    if any(c in cell for c in ',"\n\r'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def _check_template_path(path: Path) -> None:

@@ -10,7 +10,9 @@ import typer
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption, parse_date, parse_pairs
+from endotrial.cli.output import ForceOption, write_output
 from endotrial.errors import InputError
+from endotrial.files import check_output_file
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.schedule import (
     build_schedule,
@@ -40,7 +42,10 @@ def schedule(
     output_format: Annotated[
         ScheduleFormat, typer.Option("--format", help="table, json or ics.")
     ] = ScheduleFormat.table,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file (an existing one only with --force)."),
+    ] = None,
     participant: Annotated[
         str | None,
         typer.Option(
@@ -50,21 +55,24 @@ def schedule(
             "and their UIDs so several participants' calendars can be imported into one.",
         ),
     ] = None,
+    force: ForceOption = False,
     protocol_id: ProtocolOption = None,
 ) -> None:
     """The calendar of every event with its window, for one arm."""
+    if out is not None:
+        check_output_file(out, inputs=_protocol_file(protocol_id), force=force)
     protocol = load_protocol(protocol_id)
     anchors = {_root_event(protocol): parse_date(cycle_start, "--cycle-start")}
     for event_id, text in parse_pairs(actual or [], "--actual").items():
         anchors[event_id] = parse_date(text, f"--actual {event_id}")
     built = build_schedule(protocol, arm, anchors)
     if output_format == ScheduleFormat.ics:
-        _emit_bytes(render_schedule_ics(built, participant=participant), out)
+        _emit_bytes(render_schedule_ics(built, participant=participant), out, force)
         return
     renderer = (
         render_schedule_json if output_format == ScheduleFormat.json else render_schedule_table
     )
-    _emit_bytes(renderer(built, participant).encode("utf-8"), out)
+    _emit_bytes(renderer(built, participant).encode("utf-8"), out, force)
 
 
 def _root_event(protocol: Protocol) -> str:
@@ -76,9 +84,16 @@ def _root_event(protocol: Protocol) -> str:
     return start
 
 
-def _emit_bytes(content: bytes, out: Path | None) -> None:
+def _emit_bytes(content: bytes, out: Path | None, force: bool) -> None:
     if out is None:
         typer.echo(content.decode("utf-8"), nl=False)
         return
-    out.write_bytes(content)
+    write_output(content, out, force=force)
     typer.echo(f"wrote {out}", err=True)
+
+
+def _protocol_file(protocol_id: str | None) -> tuple[Path, ...]:
+    """The protocol file named by --protocol, when it names a file: never to be overwritten."""
+    if protocol_id is None or not Path(protocol_id).is_file():
+        return ()
+    return (Path(protocol_id),)

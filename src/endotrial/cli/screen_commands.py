@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,8 +12,10 @@ import typer
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption
-from endotrial.eligibility import screen_file
-from endotrial.eligibility.results import checked_output_path
+from endotrial.cli.output import ForceOption, progress_bar
+from endotrial.eligibility import stream_file
+from endotrial.eligibility.results import JsonWriter, checked_output_path, result_file
+from endotrial.files import check_output_file
 from endotrial.protocol import load_protocol
 
 
@@ -21,28 +25,50 @@ def screen(
     path: Annotated[Path, typer.Argument(help="Candidates as .csv or .parquet, one per row.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write one row per candidate (.csv, .parquet or .pq)."),
+        typer.Option(
+            "--out",
+            help="Write one row per candidate (.csv, .parquet or .pq); an existing file only "
+            "with --force, never the input.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    force: ForceOption = False,
     protocol_id: ProtocolOption = None,
 ) -> None:
-    """Decide eligible, ineligible or incomplete for each candidate, naming criteria and items."""
-    if out is not None:
-        checked_output_path(out)  # before screening, so a wrong name costs no wait
+    """Decide eligible, ineligible or incomplete for each candidate, naming criteria and items.
+
+    The file is read and screened in batches, so any length fits in memory; a progress bar
+    shows on a terminal. Without --out or --json each candidate is listed, then the summary."""
+    if out is not None:  # before screening, so a wrong name costs no wait
+        check_output_file(checked_output_path(out), inputs=(path,), force=force)
     protocol = load_protocol(protocol_id)
-    run = screen_file(protocol, path)
+    stream = stream_file(protocol, path)
     kinds = {criterion.id: criterion.kind for criterion in protocol.criteria}
-    if as_json:
-        typer.echo(run.to_json())
-    else:
-        typer.echo(run.summary())
-        if out is None:
-            typer.echo("")
-            for row in run.rows():
-                typer.echo(_row_line(row, kinds))
+    list_rows = out is None and not as_json
+    # The bar only where it cannot mix with rows printed on the same terminal.
+    shows_bar = not (as_json or list_rows) or not sys.stdout.isatty()
+    with ExitStack() as stack:
+        results = stack.enter_context(result_file(out)) if out is not None else None
+        json_out = JsonWriter(_echo, stream.header()) if as_json else None
+        advance = stack.enter_context(progress_bar(stream.total, "screening", enabled=shows_bar))
+        for batch in stream:
+            if results is not None:
+                results.write(batch)
+            if json_out is not None:
+                json_out.write(batch)
+            elif list_rows:
+                _echo("".join(_row_line(row, kinds) + "\n" for row in batch.to_pylist()))
+            advance(batch.num_rows)
+        if json_out is not None:
+            json_out.finish(stream.counts)
+    if not as_json:
+        typer.echo(("\n" if list_rows else "") + stream.summary())
     if out is not None:
-        run.write(out)
-        typer.echo(f"wrote {run.total} results to {out}", err=True)
+        typer.echo(f"wrote {stream.screened} results to {out}", err=True)
+
+
+def _echo(text: str) -> None:
+    typer.echo(text, nl=False)
 
 
 def _row_line(row: dict[str, Any], kinds: Mapping[str, str]) -> str:

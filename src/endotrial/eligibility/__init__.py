@@ -1,6 +1,7 @@
 """Eligibility screening: the protocol's criteria as one SQL query, three-valued, at any scale.
 
-`screen_file` and `screen_table` screen many candidates, `screen_candidate` one from a form;
+`screen_file` and `screen_table` screen many candidates (`stream_file` in bounded memory, as
+batches), `screen_candidate` one from a form;
 `criteria_sql` gives the criteria in another SQL dialect for a data warehouse.
 """
 
@@ -9,6 +10,7 @@ from endotrial.eligibility.engine import (
     screen_candidate,
     screen_file,
     screen_table,
+    stream_file,
 )
 from endotrial.eligibility.plan import ScreeningPlan, build_plan
 from endotrial.eligibility.results import (
@@ -17,6 +19,7 @@ from endotrial.eligibility.results import (
     CandidateResult,
     Decision,
     ScreeningRun,
+    ScreeningStream,
 )
 from endotrial.eligibility.sql import screening_query
 
@@ -27,10 +30,12 @@ __all__ = [
     "Decision",
     "ScreeningPlan",
     "ScreeningRun",
+    "ScreeningStream",
     "build_plan",
     "criteria_sql",
     "screen_candidate",
     "screen_file",
     "screen_table",
     "screening_query",
+    "stream_file",
 ]

@@ -1,8 +1,11 @@
 """Screen candidates against a protocol's criteria: a file, a table, or one candidate from a form.
 
 All three run the same generated SQL through DuckDB, so there is one rule engine whatever the
-scale. Bad values are reported per row and treated as missing; only a file that cannot be read at
-all (or has no candidate id column, or no rows) raises `InputError`.
+scale. The rows stream through it: a source is read in batches, screened as DuckDB reads them and
+handed on as result batches (`stream_file`), so a file of any length is screened in bounded memory;
+`screen_file` and `screen_table` collect the batches into one table. Bad values are reported per
+row and treated as missing; only a file that cannot be read at all (or has no candidate id column,
+or no rows) raises `InputError`.
 """
 
 from __future__ import annotations
@@ -10,26 +13,36 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import tempfile
 import threading
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot.errors
 
 from endotrial.eligibility.plan import ScreeningPlan, build_plan
-from endotrial.eligibility.results import CandidateResult, ScreeningRun, count_decisions
-from endotrial.eligibility.sources import TABLE_NAME, Source, from_file, from_frame
+from endotrial.eligibility.results import (
+    RESULT_SCHEMA,
+    CandidateResult,
+    ScreeningRun,
+    ScreeningStream,
+)
+from endotrial.eligibility.sources import (
+    TABLE_NAME,
+    DuplicateRows,
+    RowBatches,
+    RowIssue,
+    Source,
+    from_file,
+    from_frame,
+)
 from endotrial.eligibility.sql import (
     ID_COLUMN,
-    ID_HASH_COLUMN,
     ROW_COLUMN,
     ColumnKind,
     QueryOptions,
@@ -39,11 +52,13 @@ from endotrial.eligibility.sql import (
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 
-DUPLICATES_TABLE = "__duplicates"
+IDS_TABLE = "__candidate_ids"
 FORM_CANDIDATE_ID = "candidate"
 #: Up to this many labels a mask column is decoded through a table of every possible mask, with
 #: no hashing of the column first.
 SMALL_MASK_BITS = 8
+#: Result rows per batch handed on (to a writer, a printer, a progress bar).
+RESULT_BATCH_ROWS = 65_536
 
 _database: tuple[int, duckdb.DuckDBPyConnection] | None = None
 _database_lock = threading.Lock()
@@ -56,22 +71,58 @@ def _connection() -> duckdb.DuckDBPyConnection:
     global _database
     with _database_lock:
         if _database is None or _database[0] != os.getpid():
-            _database = (os.getpid(), duckdb.connect())
+            _database = (os.getpid(), _sandboxed_database())
         return _database[1].cursor()
+
+
+#: What the screening database may use: DuckDB's defaults are 80 % of the machine's memory and a
+#: thread per core. Past the memory limit it spills to its own temporary folder, up to its limit.
+DATABASE_MEMORY_LIMIT = "1GB"
+DATABASE_MAX_THREADS = 4
+DATABASE_TEMP_LIMIT = "4GB"
+
+
+def _sandboxed_database() -> duckdb.DuckDBPyConnection:
+    """An in-memory database that reads only the tables registered into it: no file, network,
+    extension or database can be opened from a query (the rows reach it as Arrow batches read
+    by the sources), and its limits and this sandbox cannot be changed once it is open."""
+    temp_folder = Path(tempfile.gettempdir()) / f"endotrial-duckdb-{os.getpid()}"
+    database = duckdb.connect(
+        config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "memory_limit": DATABASE_MEMORY_LIMIT,
+            "threads": min(os.cpu_count() or 1, DATABASE_MAX_THREADS),
+            "temp_directory": str(temp_folder),
+            "max_temp_directory_size": DATABASE_TEMP_LIMIT,
+        }
+    )
+    database.execute("SET lock_configuration = true")
+    return database
 
 
 def screen_file(
     protocol: Protocol, path: str | Path, *, today: dt.date | None = None
 ) -> ScreeningRun:
     """Screen every row of a CSV or Parquet file (by suffix; anything else is read as CSV)."""
-    return _screen(protocol, from_file(Path(path)), today=today)
+    return stream_file(protocol, path, today=today).collect()
+
+
+def stream_file(
+    protocol: Protocol, path: str | Path, *, today: dt.date | None = None
+) -> ScreeningStream:
+    """Screen a CSV or Parquet file as a stream of result batches, in bounded memory whatever
+    its length. The file is checked (and its ids read, to find repeats) before this returns; a
+    file that cannot be read part-way raises `InputError` while the stream is iterated."""
+    return _stream(protocol, from_file(Path(path)), today=today)
 
 
 def screen_table(
     protocol: Protocol, table: Any, *, label: str = "table", today: dt.date | None = None
 ) -> ScreeningRun:
     """Screen a pandas DataFrame or Arrow table held in memory."""
-    return _screen(protocol, from_frame(table, label), today=today)
+    return _stream(protocol, from_frame(table, label), today=today).collect()
 
 
 def screen_candidate(
@@ -81,7 +132,8 @@ def screen_candidate(
     values = {ID_COLUMN: FORM_CANDIDATE_ID, **items}
     table = pa.table({name: _one_value(value) for name, value in values.items()})
     plan = build_plan(protocol)
-    run = _screen(protocol, from_frame(table, "form"), today=today, plan=plan, per_field=True)
+    stream = _stream(protocol, from_frame(table, "form"), today=today, plan=plan, per_field=True)
+    run = stream.collect()
     row = run.rows()[0]
     unknown_errors = tuple(f"{w}" for w in run.file_warnings if "not a data item" in w)
     return _candidate_result(plan, protocol, row, unknown_errors)
@@ -109,94 +161,160 @@ def _one_value(value: object) -> pa.Array:
     return pa.array([str(value)])
 
 
-def _screen(
+def _stream(
     protocol: Protocol,
     source: Source,
     *,
     today: dt.date | None,
     plan: ScreeningPlan | None = None,
     per_field: bool = False,
-) -> ScreeningRun:
+) -> ScreeningStream:
+    """Check the source, find its repeated ids, and set up the screening of its rows."""
     plan = plan or build_plan(protocol)
-    _check_source(source)
+    if ID_COLUMN not in source.columns:
+        raise InputError(
+            f"{source.label}: no '{ID_COLUMN}' column; add it with one unique id per candidate"
+        )
+    duplicates, row_count = _repeated_ids(source)
+    if row_count == 0:
+        raise InputError(f"{source.label}: no candidate rows; the file has only its header")
     options = QueryOptions(
-        source_sql=source.source_sql,
+        source_sql=TABLE_NAME,
         columns={n: k for n, k in source.columns.items() if n in plan.item_names},
         id_kind=source.columns[ID_COLUMN],
         today=today or dt.date.today(),
         per_field_messages=per_field,
-        id_hashes=True,
+        first_row_column=duplicates is not None,
     )
-    connection = _connection()
-    try:
-        if source.table is not None:
-            connection.register(TABLE_NAME, source.table)
-        results, counts = _screen_rows(connection, plan, source, options)
-    except duckdb.Error as error:
-        raise InputError(f"{source.label}: cannot screen the rows: {error}") from None
-    finally:
-        connection.close()
-    return ScreeningRun(
+    reading = source.open(None, duplicates)
+    return ScreeningStream(
         protocol_id=protocol.protocol_id,
         source=source.label,
-        results=results,
+        total=row_count,
+        batches=_screened(plan, source.label, options, reading),
         file_warnings=tuple(_file_warnings(plan, source)),
         to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
-        counts=counts,
     )
 
 
-def _screen_rows(
-    connection: duckdb.DuckDBPyConnection,
-    plan: ScreeningPlan,
-    source: Source,
-    options: QueryOptions,
-) -> tuple[pa.Table, dict[str, int]]:
-    """The results and their decision counts, in one pass over the rows for the common file whose
-    ids are all distinct (its id hashes are); only when two hashes meet are the ids compared and
-    the rows screened again with the repeats marked invalid. The hash check and the counting run
-    beside the mask decoding (Arrow's and pandas' kernels release the GIL)."""
+def _repeated_ids(source: Source) -> tuple[DuplicateRows | None, int]:
+    """Each row whose trimmed id an earlier row already has, with that row (None when no id
+    repeats), and the number of rows: one pass over the ids alone, before the screening, so the
+    screening itself streams (a repeat found at the end could not mark rows already handed on).
+    The ids are trimmed by DuckDB, as the screening trims them; the ids alone of a million rows
+    take about 20 MB."""
+    trimmed = f"NULLIF(trim(CAST({quote(ID_COLUMN)} AS VARCHAR)), '')"
+    sql = f"SELECT {quote(ROW_COLUMN)}, {trimmed} AS id FROM {quote(IDS_TABLE)}"
+    reading = source.open([ID_COLUMN], None)
+    connection = _connection()
+    try:
+        connection.register(IDS_TABLE, reading.reader())
+        ids = connection.sql(sql).to_arrow_table()
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as error:
+        raise reading.failure or _screening_failure(source.label, error) from None
+    finally:
+        connection.close()
+    return _duplicates(ids.column(ROW_COLUMN), ids.column("id")), reading.rows_read
+
+
+def _duplicates(rows: pa.ChunkedArray, ids: pa.ChunkedArray) -> DuplicateRows | None:
+    """Rows (ascending) whose id an earlier row has, with that earlier row; None for none."""
+    codes = pc.dictionary_encode(ids.combine_chunks()).indices
+    present = codes.is_valid().to_numpy(zero_copy_only=False)
+    if not present.any():
+        return None
+    numbers = rows.to_numpy()[present]
+    codes_given = codes.drop_null().to_numpy()
+    _, first_position = np.unique(codes_given, return_index=True)
+    first_row_of_code = np.zeros(int(codes_given.max()) + 1, np.int64)
+    first_row_of_code[codes_given[first_position]] = numbers[first_position]
+    first_rows = first_row_of_code[codes_given]
+    repeated = numbers > first_rows
+    if not repeated.any():
+        return None
+    return DuplicateRows(numbers[repeated], first_rows[repeated])
+
+
+def _screened(
+    plan: ScreeningPlan, label: str, options: QueryOptions, reading: RowBatches
+) -> Iterator[pa.RecordBatch]:
+    """The result batches, in row order, as DuckDB screens the batches the source reads."""
     query = screening_query(plan, options)
-    table = connection.sql(query.sql).to_arrow_table()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        repeats = pool.map(_hashes_repeat, [table.column(ID_HASH_COLUMN)])
-        counts = pool.map(count_decisions, [table])
-        decoded = _decode_masks(table.drop_columns([ID_HASH_COLUMN]), query.masked_columns, pool)
-        if not next(repeats):
-            return decoded, next(counts)
-        has_duplicates = _register_duplicates(connection, source)
-        options = replace(
-            options,
-            id_hashes=False,
-            duplicates_table=DUPLICATES_TABLE if has_duplicates else None,
-        )
-        query = screening_query(plan, options)
-        table = connection.sql(query.sql).to_arrow_table()
-        return _decode_masks(table, query.masked_columns, pool), count_decisions(table)
+    connection = _connection()
+    try:
+        connection.register(TABLE_NAME, reading.reader())
+        results = connection.sql(query.sql).to_arrow_reader(RESULT_BATCH_ROWS)
+        for batch in _rebatched(results, RESULT_BATCH_ROWS):
+            decoded = _decode_masks(batch, query.masked_columns)
+            yield _with_issues(decoded, reading.issues) if reading.issues else decoded
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as error:
+        raise reading.failure or _screening_failure(label, error) from None
+    finally:
+        connection.close()
 
 
-def _hashes_repeat(hashes: pa.ChunkedArray) -> bool:
-    """Whether two ids share a hash: cheap, and never misses a repeat (equal ids hash equal)."""
-    values = pc.drop_null(hashes).to_numpy()
-    return bool(pd.Series(values).duplicated().any())
+def _rebatched(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """The batches joined into batches of at least `rows` rows (DuckDB hands on one per batch
+    read, a few thousand rows each; every step after it costs per batch)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield _joined(pending)
+            pending, count = [], 0
+    if pending:
+        yield _joined(pending)
 
 
-def _decode_masks(
-    table: pa.Table, masked: Mapping[str, tuple[str, ...]], pool: ThreadPoolExecutor
-) -> pa.Table:
-    """Turn each bit-mask column into its list of labels. Arrow's kernels release the GIL, so
-    the columns decode side by side on the pool's threads."""
-    columns = [(table.column(name), labels) for name, labels in masked.items()]
-    decoded = pool.map(lambda pair: _decode_mask(*pair), columns)
-    for name, lists in zip(masked, decoded, strict=True):
-        table = table.set_column(table.column_names.index(name), name, lists)
-    return table
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
-def _decode_mask(column: pa.ChunkedArray, labels: tuple[str, ...]) -> pa.Array:
+def _screening_failure(label: str, error: duckdb.Error) -> InputError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InputError(f"{label}: cannot screen the rows: {reason}")
+
+
+def _with_issues(batch: pa.RecordBatch, issues: dict[int, RowIssue]) -> pa.RecordBatch:
+    """Rows the reader could not read (a ragged CSV row, blank in the stream, so invalid) get
+    the id they seem to have and the reader's message instead of 'blank id'."""
+    rows = batch.column(batch.schema.get_field_index("row")).to_numpy()
+    hit = np.flatnonzero(np.isin(rows, np.fromiter(issues, dtype=np.int64, count=len(issues))))
+    if len(hit) == 0:
+        return batch
+    ids = batch.column(batch.schema.get_field_index(ID_COLUMN)).to_pylist()
+    errors = batch.column(batch.schema.get_field_index("errors")).to_pylist()
+    for index in hit:
+        issue = issues.pop(int(rows[index]))
+        ids[index], errors[index] = issue.candidate_id, [issue.message]
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+    columns[ID_COLUMN] = pa.array(ids, pa.string())
+    columns["errors"] = pa.array(errors, pa.list_(pa.string()))
+    return pa.RecordBatch.from_arrays(list(columns.values()), schema=RESULT_SCHEMA)
+
+
+def _decode_masks(batch: pa.RecordBatch, masked: Mapping[str, tuple[str, ...]]) -> pa.RecordBatch:
+    """Turn each bit-mask column into its list of labels, in the result's schema."""
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+    for name, labels in masked.items():
+        columns[name] = _decode_mask(columns[name], labels)
+    arrays = [columns[f.name] for f in RESULT_SCHEMA]
+    if any(a.type != f.type for a, f in zip(arrays, RESULT_SCHEMA, strict=True)):
+        arrays = [a.cast(f.type) for a, f in zip(arrays, RESULT_SCHEMA, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=RESULT_SCHEMA)
+
+
+def _decode_mask(masks: pa.Array, labels: tuple[str, ...]) -> pa.Array:
     """Decode each distinct mask once (a file has few distinct patterns), then gather. With few
     labels every possible mask is decoded and the column itself is the index into them."""
-    masks = column.combine_chunks()
     if len(labels) <= SMALL_MASK_BITS:
         every = np.arange(1 << len(labels), dtype=np.int64)
         return _label_lists(every, labels).take(masks)
@@ -212,29 +330,6 @@ def _label_lists(masks: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
     offsets = np.concatenate(([0], np.cumsum(bits.sum(axis=1)))).astype(np.int32)
     values = pa.array(labels, pa.string()).take(pa.array(positions))
     return pa.ListArray.from_arrays(pa.array(offsets), values)
-
-
-def _check_source(source: Source) -> None:
-    if ID_COLUMN not in source.columns:
-        raise InputError(
-            f"{source.label}: no '{ID_COLUMN}' column; add it with one unique id per candidate"
-        )
-    if source.row_count == 0:
-        raise InputError(f"{source.label}: no candidate rows; the file has only its header")
-
-
-def _register_duplicates(connection: duckdb.DuckDBPyConnection, source: Source) -> bool:
-    """Each row whose id an earlier row already has, with that row; whether there is any."""
-    row, cid = quote(ROW_COLUMN), quote(ID_COLUMN)
-    trimmed = f"NULLIF(trim(CAST({cid} AS VARCHAR)), '')"
-    ids = f"SELECT {row}, {trimmed} AS id FROM {source.source_sql}"
-    connection.execute(
-        f"CREATE TEMP TABLE {quote(DUPLICATES_TABLE)} AS "
-        f"SELECT {row}, __first_row FROM (SELECT {row}, min({row}) OVER (PARTITION BY id) "
-        f"AS __first_row FROM ({ids}) WHERE id IS NOT NULL) WHERE {row} > __first_row"
-    )
-    repeats = connection.sql(f"SELECT count(*) FROM {quote(DUPLICATES_TABLE)}").fetchall()
-    return bool(repeats[0][0])
 
 
 def _file_warnings(plan: ScreeningPlan, source: Source) -> list[str]:
