@@ -20,7 +20,9 @@ class ServiceError(EndotrialError):
     def __init__(
         self, code: str, /, *, field: str | None = None, record: str | None = None, **params: Any
     ) -> None:
-        super().__init__(render(code, params), code=code, field=field, record=record, params=params)
+        # Messages name the field concerned ('{field} ... is in the future'), so it is theirs too.
+        message = render(code, {"field": field, **params})
+        super().__init__(message, code=code, field=field, record=record, params=params)
 
 
 class RuleViolation(ServiceError):

@@ -33,8 +33,8 @@ MESSAGES: dict[str, str] = {
     "auth.role": "'{username}' ({role}) may not {operation}: {who_may}",
     "auth.needs_role": "{doing} needs an active {role}; '{username}' is not one",
     "auth.other_site": (
-        "'{username}' works at site(s) {their_sites} and may not {what} of site {site}: ask "
-        "that site's team"
+        "'{username}' works at site(s) {their_sites} and may not work on {what} of site {site}: "
+        "ask that site's team"
     ),
     "auth.site_required": (
         "say which site the {what} belongs to (site_id): '{username}' works at every site"
