@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from endotrial.errors import EndotrialError
 from endotrial.protocol import Protocol
 from endotrial.services import (
     Actor,
@@ -18,6 +19,7 @@ from endotrial.services import (
     CycleStartInput,
     EnrolmentInput,
     ProcedureInput,
+    QueryView,
     ServiceError,
     SiteInput,
     Study,
@@ -25,14 +27,14 @@ from endotrial.services import (
     add_user,
     allocate,
     enrol,
+    list_queries,
     record_consent,
     screen,
     set_up_study,
     sign_in,
     start_cycle,
 )
-from endotrial.errors import EndotrialError
-from endotrial.store import AuditEntry, Role
+from endotrial.store import AuditEntry, QueryStatus, Role
 
 SCREENED_ON = dt.date(2025, 10, 1)
 TREATMENT_START = dt.date(2025, 10, 6)
@@ -257,3 +259,10 @@ def audit_rows(engine: Engine) -> int:
     """How many audit entries the database holds (a refusal must add none)."""
     with Session(engine) as session:
         return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+def queries(
+    trial: Trial, *, status: QueryStatus | None = None, entity: str | None = None
+) -> list[QueryView]:
+    """The trial's queries as the site's monitor sees them."""
+    return list_queries(trial.study, trial.actor(MONITOR), status=status, entity=entity)
