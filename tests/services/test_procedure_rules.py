@@ -1,15 +1,19 @@
-"""The infusion: dose from the dose rule, release checks, override by an investigator."""
+"""The infusion: dose from the dose rule, pre-checks and release checks that fail closed,
+override by an investigator only where the protocol allows it."""
 
 import datetime as dt
 
-import pytest
 from services_helpers import (
     COORDINATOR,
     INVESTIGATOR,
+    PASSED_PRE_CHECKS,
     RADIOLOGIST,
     RELEASED,
+    Trial,
     allocated,
     infusion,
+    queries,
+    refused,
     set_up_trial,
 )
 from sqlalchemy import Engine, select
@@ -17,40 +21,54 @@ from sqlalchemy.orm import Session
 
 from endotrial.protocol import Protocol
 from endotrial.services import (
+    InvalidInput,
     MedicationInput,
     PermissionDenied,
+    ProcedureInput,
+    ProcedureRecord,
     RuleViolation,
-    list_queries,
     record_medication,
     record_procedure,
 )
 from endotrial.store import Procedure
 
+#: A reason that says what happened and why.
+OVERRIDE_REASON = "cells short after expansion; PI accepts the lower dose"
+
+
+def _record(trial: Trial, procedure: ProcedureInput, user: str = RADIOLOGIST) -> ProcedureRecord:
+    return record_procedure(trial.study, trial.actor(user), procedure)
+
 
 def test_dose_in_tolerance_is_recorded(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
-    record = record_procedure(engine, seed_protocol, infusion(pid, 58_000_000), user=RADIOLOGIST)
+    record = _record(trial, infusion(pid, 58_000_000))
     assert record.plan.dose_viable_cells == 58_000_000 and not record.overridden
     with Session(engine) as session:
         row = session.get_one(Procedure, record.procedure_id)
         assert (row.dose_cells, row.volume_ml, row.override_reason) == (58_000_000, 15, None)
-    assert list_queries(engine) == []
+        assert {k: row.pre_checks[k] for k in PASSED_PRE_CHECKS} == PASSED_PRE_CHECKS
+    assert queries(trial) == []
 
 
-def test_dose_out_of_tolerance_needs_investigator_override(
+def test_dose_out_of_tolerance_needs_investigator_override_with_a_reason(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
     too_much = infusion(pid, 70_000_000)
-    with pytest.raises(RuleViolation, match=r"outside .*investigator may override"):
-        record_procedure(engine, seed_protocol, too_much, user=RADIOLOGIST)
+    with refused("procedure.needs_override", kind=RuleViolation) as caught:
+        _record(trial, too_much)
+    assert "outside" in str(caught.value) and "investigator may override" in str(caught.value)
     reason = "extra vial thawed; PI judged safe"
     overridden = infusion(pid, 70_000_000, override_reason=reason)
-    with pytest.raises(PermissionDenied, match="investigator"):
-        record_procedure(engine, seed_protocol, overridden, user=RADIOLOGIST)
-    record = record_procedure(engine, seed_protocol, overridden, user=INVESTIGATOR)
+    with refused("auth.needs_role", kind=PermissionDenied) as caught:
+        _record(trial, overridden)
+    assert "investigator" in str(caught.value)
+    with refused("input.reason_required", kind=InvalidInput):
+        _record(trial, infusion(pid, 70_000_000, override_reason="ok"), INVESTIGATOR)
+    record = _record(trial, overridden, INVESTIGATOR)
     assert record.overridden and "outside" in record.problems[0]
     with Session(engine) as session:
         assert session.get_one(Procedure, record.procedure_id).override_reason == reason
@@ -59,20 +77,22 @@ def test_dose_out_of_tolerance_needs_investigator_override(
 def test_failed_or_untested_release_check_is_refused(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
+    """A release test without a result stops the infusion even for an investigator giving a
+    reason; a viability under its limit needs her override."""
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
     untested = {k: v for k, v in RELEASED.items() if k != "mycoplasma"}
-    with pytest.raises(RuleViolation, match="mycoplasma"):
-        record_procedure(
-            engine,
-            seed_protocol,
-            infusion(pid, 58_000_000, release_results=untested),
-            user=RADIOLOGIST,
+    with refused("procedure.blocked") as caught:
+        _record(
+            trial,
+            infusion(pid, 58_000_000, release_results=untested, override_reason=OVERRIDE_REASON),
+            INVESTIGATOR,
         )
-    with pytest.raises(RuleViolation, match="viability_pct"):
-        record_procedure(
-            engine, seed_protocol, infusion(pid, 58_000_000, viability_pct=60.0), user=RADIOLOGIST
-        )
+    assert "mycoplasma" in str(caught.value)
+    low_viability = infusion(pid, 58_000_000, viability_pct=60.0)
+    with refused("procedure.needs_override") as caught:
+        _record(trial, low_viability)
+    assert "viability_pct" in str(caught.value)
 
 
 def test_positive_iodine_test_blocks_even_with_override(
@@ -80,9 +100,11 @@ def test_positive_iodine_test_blocks_even_with_override(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
-    blocked = infusion(pid, 58_000_000, pre_checks={"iodine_allergy_test": "positive"})
-    with pytest.raises(RuleViolation, match="cannot be done"):
-        record_procedure(engine, seed_protocol, blocked, user=INVESTIGATOR)
+    allergic = {**PASSED_PRE_CHECKS, "iodine_allergy_test": "positive"}
+    blocked = infusion(pid, 58_000_000, pre_checks=allergic, override_reason=OVERRIDE_REASON)
+    with refused("procedure.blocked") as caught:
+        _record(trial, blocked, INVESTIGATOR)
+    assert "Iodine (contrast) allergy test" in str(caught.value)
 
 
 def test_control_arm_has_no_infusion_and_single_intervention(
@@ -90,12 +112,13 @@ def test_control_arm_has_no_infusion_and_single_intervention(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     control = allocated(trial, "c1", "control")
-    with pytest.raises(RuleViolation, match="no procedure"):
-        record_procedure(engine, seed_protocol, infusion(control, 58_000_000), user=RADIOLOGIST)
+    with refused("procedure.not_in_arm", field="procedure_id"):
+        _record(trial, infusion(control, 58_000_000))
     pid = allocated(trial, "c2", "hbmsc")
-    record_procedure(engine, seed_protocol, infusion(pid, 58_000_000), user=RADIOLOGIST)
-    with pytest.raises(RuleViolation, match="single intervention"):
-        record_procedure(engine, seed_protocol, infusion(pid, 58_000_000), user=RADIOLOGIST)
+    _record(trial, infusion(pid, 58_000_000))
+    with refused("procedure.once") as caught:
+        _record(trial, infusion(pid, 58_000_000))
+    assert "Single intervention" in str(caught.value)
     with Session(engine) as session:
         assert len(session.scalars(select(Procedure)).all()) == 1
 
@@ -104,8 +127,8 @@ def test_infusion_off_day_10_opens_a_window_query(engine: Engine, seed_protocol:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
     late = infusion(pid, 58_000_000, procedure_date=dt.date(2025, 10, 18))
-    record = record_procedure(engine, seed_protocol, late, user=RADIOLOGIST)
-    (query,) = list_queries(engine)
+    record = _record(trial, late)
+    (query,) = queries(trial)
     assert (query.entity, query.row_id, query.field) == (
         "procedures",
         str(record.procedure_id),
@@ -120,13 +143,25 @@ def test_medication_outside_the_regimen_days_opens_a_query(
     """Doses on the drug's days are recorded quietly; doses outside them are kept (they were
     taken) and open a query naming the drug's days for her."""
     trial = set_up_trial(engine, seed_protocol)
+    coordinator = trial.actor(COORDINATOR)
     pid = allocated(trial, "c1", "control")
-    course = MedicationInput(pid, "tx_dydrogesterone", dt.date(2025, 11, 2), 19, days=10)
-    record_medication(engine, seed_protocol, course, user=COORDINATOR)
-    assert list_queries(engine) == []
-    early = MedicationInput(pid, "tx_dydrogesterone", dt.date(2025, 10, 10), 2)
-    early_id = record_medication(engine, seed_protocol, early, user=COORDINATOR)
-    (query,) = list_queries(engine)
+    course = MedicationInput(
+        participant_id=pid,
+        regimen_id="tx_dydrogesterone",
+        taken_on=dt.date(2025, 11, 2),
+        doses_taken=19,
+        days=10,
+    )
+    record_medication(trial.study, coordinator, course)
+    assert queries(trial) == []
+    early = MedicationInput(
+        participant_id=pid,
+        regimen_id="tx_dydrogesterone",
+        taken_on=dt.date(2025, 10, 10),
+        doses_taken=2,
+    )
+    early_id = record_medication(trial.study, coordinator, early)
+    (query,) = queries(trial)
     assert (query.entity, query.row_id, query.field) == (
         "medication_records",
         str(early_id),
@@ -134,6 +169,12 @@ def test_medication_outside_the_regimen_days_opens_a_query(
     )
     assert query.opened_by == "edit_check:medication_days"
     assert "cycle days 19-28 (2025-10-24 to 2025-11-02 for her)" in query.text
-    too_many = MedicationInput(pid, "tx_estradiol_valerate", dt.date(2025, 10, 10), 3)
-    with pytest.raises(RuleViolation, match="between 0 and 2"):
-        record_medication(engine, seed_protocol, too_many, user=COORDINATOR)
+    too_many = MedicationInput(
+        participant_id=pid,
+        regimen_id="tx_estradiol_valerate",
+        taken_on=dt.date(2025, 10, 10),
+        doses_taken=3,
+    )
+    with refused("medication.doses", field="doses_taken") as caught:
+        record_medication(trial.study, coordinator, too_many)
+    assert "between 0 and 2" in str(caught.value)

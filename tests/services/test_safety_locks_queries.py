@@ -2,8 +2,16 @@
 
 import datetime as dt
 
-import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, allocated, set_up_trial
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    MONITOR,
+    Trial,
+    allocated,
+    queries,
+    refused,
+    set_up_trial,
+)
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -11,9 +19,12 @@ from endotrial.protocol import Protocol
 from endotrial.services import (
     AdverseEventInput,
     DeviationInput,
+    InvalidInput,
     LockedError,
     NotFoundError,
     PermissionDenied,
+    QueryAnswer,
+    QueryClosure,
     QueryInput,
     RuleViolation,
     UltrasoundInput,
@@ -35,28 +46,72 @@ from endotrial.store import (
     AdverseEvent,
     DataQuery,
     Participant,
+    ProtocolDeviation,
     QueryStatus,
     Relatedness,
-    unit_of_work,
 )
+from endotrial.store.unit_of_work import unit_of_work
 
 ONSET = dt.date(2025, 10, 16)
+
+
+def _report(trial: Trial, **event: object) -> int:
+    values: dict[str, object] = {
+        "participant_id": 0,
+        "term": "Fever",
+        "ctcae_grade": 1,
+        "serious": False,
+        "onset_date": ONSET,
+    }
+    values.update(event)
+    return report_adverse_event(trial.study, trial.actor(COORDINATOR), AdverseEventInput(**values))
+
+
+def _ask(trial: Trial, entity: str, row_id: int, field: str, text: str = "source?") -> int:
+    question = QueryInput(entity=entity, row_id=row_id, field=field, text=text)
+    return open_query(trial.study, trial.actor(MONITOR), question)
+
+
+def _answer(trial: Trial, query_id: int, answer: str = "checked against the CRF") -> None:
+    answer_query(
+        trial.study, trial.actor(COORDINATOR), QueryAnswer(query_id=query_id, answer=answer)
+    )
+
+
+def _close(trial: Trial, query_id: int) -> None:
+    close_query(trial.study, trial.actor(MONITOR), QueryClosure(query_id=query_id))
+
+
+def _lock(trial: Trial, pid: int) -> None:
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), pid)
+
+
+def _unlock(trial: Trial, pid: int, reason: str) -> None:
+    unlock_participant(trial.study, trial.actor(INVESTIGATOR), pid, reason=reason)
+
+
+def _locked(trial: Trial, pid: int) -> bool:
+    return is_locked(trial.study, trial.actor(COORDINATOR), pid)
 
 
 def test_serious_ae_is_due_24_hours_after_onset(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
     onset_at = dt.datetime(2025, 10, 16, 14, 30, tzinfo=dt.UTC)
-    event = AdverseEventInput(
-        pid, "Hematoma", 3, True, ONSET, related_procedure=Relatedness.DEFINITE, onset_at=onset_at
+    ae_id = _report(
+        trial,
+        participant_id=pid,
+        term="Hematoma",
+        ctcae_grade=3,
+        serious=True,
+        related_procedure=Relatedness.DEFINITE,
+        onset_at=onset_at,
     )
-    ae_id = report_adverse_event(engine, seed_protocol, event, user=COORDINATOR)
-    mild = AdverseEventInput(pid, "Fever", 1, False, ONSET)
-    mild_id = report_adverse_event(engine, seed_protocol, mild, user=COORDINATOR)
+    mild_id = _report(trial, participant_id=pid)
     with Session(engine) as session:
         serious = session.get_one(AdverseEvent, ae_id)
         assert serious.expedited_report_due_at == dt.datetime(2025, 10, 17, 14, 30, tzinfo=dt.UTC)
-        assert serious.expected
+        assert serious.expected and serious.related_procedure is Relatedness.DEFINITE
         assert session.get_one(AdverseEvent, mild_id).expedited_report_due_at is None
 
 
@@ -65,46 +120,56 @@ def test_serious_ae_without_time_is_due_24h_after_onset_day_start(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    event = AdverseEventInput(pid, "Pulmonary embolism", 4, True, ONSET)
-    ae_id = report_adverse_event(engine, seed_protocol, event, user=COORDINATOR)
+    ae_id = _report(
+        trial, participant_id=pid, term="Pulmonary embolism", ctcae_grade=4, serious=True
+    )
     with Session(engine) as session:
         row = session.get_one(AdverseEvent, ae_id)
         assert row.expedited_report_due_at == dt.datetime(2025, 10, 17, tzinfo=dt.UTC)
         assert not row.expected
-    with pytest.raises(RuleViolation, match="mark it serious"):
-        report_adverse_event(
-            engine,
-            seed_protocol,
-            AdverseEventInput(pid, "Sepsis", 4, False, ONSET),
-            user=COORDINATOR,
-        )
+    with refused("ae.grade_serious", field="serious", kind=RuleViolation) as caught:
+        _report(trial, participant_id=pid, term="Sepsis", ctcae_grade=4, serious=False)
+    assert "mark it serious" in str(caught.value)
 
 
 def test_withdrawal_and_deviation(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
+    coordinator = trial.actor(COORDINATOR)
     pid = allocated(trial, "c1", "control")
-    deviation = DeviationInput(ONSET, "visit window", "scan 3 days late", participant_id=pid)
-    record_deviation(engine, deviation, user=COORDINATOR)
-    withdrawal = WithdrawalInput(pid, ONSET, "participant", "moved to another city")
-    withdraw(engine, withdrawal, user=COORDINATOR)
+    deviation = DeviationInput(
+        occurred_on=ONSET,
+        category="visit window",
+        description="scan 3 days late",
+        participant_id=pid,
+    )
+    deviation_id = record_deviation(trial.study, coordinator, deviation)
+    withdrawal = WithdrawalInput(
+        participant_id=pid,
+        withdrawn_on=ONSET,
+        initiated_by="participant",
+        reason="moved to another city",
+    )
+    withdraw(trial.study, coordinator, withdrawal)
     with Session(engine) as session:
         assert session.get_one(Participant, pid).status == "withdrawn"
-    with pytest.raises(RuleViolation, match="withdrawn"):
-        withdraw(engine, withdrawal, user=COORDINATOR)
+        row = session.get_one(ProtocolDeviation, deviation_id)
+        assert (row.site_id, row.reported_by) == (trial.site_id, COORDINATOR)
+    with refused("withdrawal.not_enrolled") as caught:
+        withdraw(trial.study, coordinator, withdrawal)
+    assert "withdrawn" in str(caught.value)
 
 
 def test_query_workflow(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    query_id = open_query(
-        engine, QueryInput("participants", pid, "status", "source document?"), user=MONITOR
-    )
-    answer_query(engine, query_id, answer="checked against the CRF", user=COORDINATOR)
-    with pytest.raises(RuleViolation, match="only open"):
-        answer_query(engine, query_id, answer="again", user=COORDINATOR)
-    close_query(engine, query_id, user=MONITOR)
-    with pytest.raises(RuleViolation, match="already closed"):
-        close_query(engine, query_id, user=MONITOR)
+    query_id = _ask(trial, "participants", pid, "status", "source document?")
+    _answer(trial, query_id)
+    with refused("query.not_open") as caught:
+        _answer(trial, query_id, "again")
+    assert "only open" in str(caught.value)
+    _close(trial, query_id)
+    with refused("query.closed"):
+        _close(trial, query_id)
     with Session(engine) as session:
         row = session.get_one(DataQuery, query_id)
         assert (row.status, row.answered_by, row.opened_by) == (
@@ -113,32 +178,34 @@ def test_query_workflow(engine: Engine, seed_protocol: Protocol) -> None:
             MONITOR,
         )
         assert row.answered_at is not None and row.closed_at is not None
-    assert list_queries(engine, status=QueryStatus.OPEN) == []
+    assert queries(trial, status=QueryStatus.OPEN) == []
+    (closed,) = queries(trial, status=QueryStatus.CLOSED)
+    assert (closed.query_id, closed.answer) == (query_id, "checked against the CRF")
 
 
 def test_lock_refuses_writes_until_unlocked(engine: Engine, seed_protocol: Protocol) -> None:
     trial = set_up_trial(engine, seed_protocol)
+    coordinator = trial.actor(COORDINATOR)
     pid = allocated(trial, "c1", "control")
-    with pytest.raises(PermissionDenied, match="investigator"):
-        lock_participant(engine, pid, user=COORDINATOR)
-    lock_participant(engine, pid, user=INVESTIGATOR)
-    assert is_locked(engine, pid)
-    scan = UltrasoundInput(pid, dt.date(2025, 10, 14), 6.0)
-    with pytest.raises(LockedError, match="locked"):
-        record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
-    with pytest.raises(LockedError):
-        report_adverse_event(
-            engine,
-            seed_protocol,
-            AdverseEventInput(pid, "Fever", 1, False, ONSET),
-            user=COORDINATOR,
-        )
-    with pytest.raises(RuleViolation, match="reason"):
-        unlock_participant(engine, pid, reason=" ", user=INVESTIGATOR)
-    unlock_participant(engine, pid, reason="late scan to enter", user=INVESTIGATOR)
-    record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
-    lock_participant(engine, pid, user=INVESTIGATOR)
-    assert is_locked(engine, pid)
+    with refused("auth.role", kind=PermissionDenied) as caught:
+        lock_participant(trial.study, coordinator, pid)
+    assert "investigator" in str(caught.value)
+    _lock(trial, pid)
+    assert _locked(trial, pid)
+    scan = UltrasoundInput(participant_id=pid, scan_date=dt.date(2025, 10, 14), thickness_mm=6.0)
+    with refused("record.locked", kind=LockedError):
+        record_ultrasound(trial.study, coordinator, scan)
+    with refused("record.locked", kind=LockedError):
+        _report(trial, participant_id=pid)
+    for empty in (" ", "ok", "fixed"):
+        with refused("input.reason_required", field="reason", kind=InvalidInput):
+            _unlock(trial, pid, empty)
+    assert _locked(trial, pid)
+    _unlock(trial, pid, "late scan to enter")
+    assert not _locked(trial, pid)
+    record_ultrasound(trial.study, coordinator, scan)
+    _lock(trial, pid)
+    assert _locked(trial, pid)
 
 
 def test_queries_name_a_real_field_and_block_sign_off_until_closed(
@@ -146,25 +213,29 @@ def test_queries_name_a_real_field_and_block_sign_off_until_closed(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    with pytest.raises(RuleViolation, match="no trial table 'patients'"):
-        open_query(engine, QueryInput("patients", pid, "status", "?"), user=MONITOR)
-    with pytest.raises(RuleViolation, match="no field 'colour'"):
-        open_query(engine, QueryInput("participants", pid, "colour", "?"), user=MONITOR)
-    with pytest.raises(NotFoundError, match="#999"):
-        open_query(engine, QueryInput("participants", 999, "status", "?"), user=MONITOR)
-    query_id = open_query(
-        engine, QueryInput("participants", pid, "status", "source document?"), user=MONITOR
-    )
-    assert [q.id for q in participant_queries(engine, pid)] == [query_id]
-    with pytest.raises(RuleViolation, match=rf"unresolved queries #{query_id}"):
-        lock_participant(engine, pid, user=INVESTIGATOR)
-    answer_query(engine, query_id, answer="checked", user=COORDINATOR)
-    with pytest.raises(RuleViolation, match="answered"):
-        lock_participant(engine, pid, user=INVESTIGATOR)
-    close_query(engine, query_id, user=MONITOR)
-    lock_participant(engine, pid, user=INVESTIGATOR)
-    with pytest.raises(LockedError):
-        open_query(engine, QueryInput("participants", pid, "arm", "?"), user=MONITOR)
+    with refused("record.no_table", field="entity") as caught:
+        _ask(trial, "patients", pid, "status")
+    assert "no trial table 'patients'" in str(caught.value)
+    with refused("record.no_field", field="field") as caught:
+        _ask(trial, "participants", pid, "colour")
+    assert "status" in caught.value.params["fields"]
+    with refused("record.not_found", kind=NotFoundError) as caught:
+        _ask(trial, "participants", 999, "status")
+    assert "#999" in str(caught.value)
+    query_id = _ask(trial, "participants", pid, "status", "source document?")
+    pending = participant_queries(trial.study, trial.actor(COORDINATOR), pid)
+    assert [q.query_id for q in pending] == [query_id]
+    with refused("lock.open_queries") as caught:
+        _lock(trial, pid)
+    assert f"unresolved queries #{query_id}" in str(caught.value)
+    _answer(trial, query_id, "checked")
+    with refused("lock.open_queries") as caught:
+        _lock(trial, pid)
+    assert "answered" in str(caught.value)
+    _close(trial, query_id)
+    _lock(trial, pid)
+    with refused("record.locked", kind=LockedError):
+        _ask(trial, "participants", pid, "arm")
 
 
 def test_locked_data_takes_no_new_query_on_any_of_her_records(
@@ -174,28 +245,28 @@ def test_locked_data_takes_no_new_query_on_any_of_her_records(
     her records (here a scan) is then refused until an investigator unlocks her data."""
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    scan = UltrasoundInput(pid, dt.date(2025, 10, 14), 60.0)
-    scan_id = record_ultrasound(engine, seed_protocol, scan, user=COORDINATOR)
-    (query,) = participant_queries(engine, pid)
+    scan = UltrasoundInput(participant_id=pid, scan_date=dt.date(2025, 10, 14), thickness_mm=60.0)
+    scan_id = record_ultrasound(trial.study, trial.actor(COORDINATOR), scan)
+    (query,) = participant_queries(trial.study, trial.actor(COORDINATOR), pid)
     assert (query.entity, query.row_id) == ("ultrasounds", str(scan_id))
-    answer_query(engine, query.id, answer="confirmed on the source images", user=COORDINATOR)
-    close_query(engine, query.id, user=MONITOR)
-    lock_participant(engine, pid, user=INVESTIGATOR)
-    question = QueryInput("ultrasounds", scan_id, "thickness_mm", "really 60 mm?")
-    with pytest.raises(LockedError, match="locked"):
-        open_query(engine, question, user=MONITOR)
-    unlock_participant(engine, pid, reason="monitor's question", user=INVESTIGATOR)
-    assert open_query(engine, question, user=MONITOR) > query.id
+    _answer(trial, query.query_id, "confirmed on the source images")
+    _close(trial, query.query_id)
+    _lock(trial, pid)
+    with refused("record.locked", kind=LockedError):
+        _ask(trial, "ultrasounds", scan_id, "thickness_mm", "really 60 mm?")
+    _unlock(trial, pid, "monitor's question")
+    assert _ask(trial, "ultrasounds", scan_id, "thickness_mm", "really 60 mm?") > query.query_id
 
 
 def test_a_legacy_query_on_no_trial_table_holds_up_no_sign_off(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
     """A query stored before queries had to name a real table (here 'consent') is on no one's
-    record: it does not block an unrelated participant's sign-off."""
+    record: it does not block an unrelated participant's sign-off, and only central staff see
+    it."""
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    with unit_of_work(engine, user="migration") as session:
+    with unit_of_work(engine, token=trial.actor(INVESTIGATOR).token) as session:
         legacy = DataQuery(
             entity="consent",
             row_id="1",
@@ -206,6 +277,9 @@ def test_a_legacy_query_on_no_trial_table_holds_up_no_sign_off(
             opened_at=dt.datetime(2025, 10, 2, tzinfo=dt.UTC),
         )
         session.add(legacy)
-    assert participant_queries(engine, pid) == []
-    lock_participant(engine, pid, user=INVESTIGATOR)
-    assert is_locked(engine, pid)
+    assert participant_queries(trial.study, trial.actor(COORDINATOR), pid) == []
+    assert queries(trial) == []  # the site's monitor: not her site's record
+    (seen,) = list_queries(trial.study, trial.actor(INVESTIGATOR))  # central
+    assert (seen.entity, seen.participant_id, seen.site_id) == ("consent", None, None)
+    _lock(trial, pid)
+    assert _locked(trial, pid)

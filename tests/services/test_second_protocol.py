@@ -1,10 +1,17 @@
-"""The services run a different protocol (other cycle, arms, items, schedule) unchanged: they
-know no trial by name."""
+"""The services run a different protocol (other cycle, arms, items, schedule, pre-checks)
+unchanged: they know no trial by name."""
 
 import datetime as dt
 
-import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, set_up_trial
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    RADIOLOGIST,
+    Trial,
+    queries,
+    refused,
+    set_up_trial,
+)
 from sqlalchemy import Engine
 
 from endotrial.protocol import Protocol
@@ -12,14 +19,16 @@ from endotrial.services import (
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    CycleStartInput,
+    EnrolmentInput,
     MedicationInput,
-    RuleViolation,
+    ProcedureInput,
     UltrasoundInput,
     allocate,
     enrol,
-    list_queries,
     record_consent,
     record_medication,
+    record_procedure,
     record_ultrasound,
     screen,
     start_cycle,
@@ -29,7 +38,7 @@ SCREENED_ON = dt.date(2026, 3, 2)
 CYCLE_DAY_1 = dt.date(2026, 3, 9)
 
 
-def _candidate(ref: str, **changes: object) -> dict[str, object]:
+def _candidate(**changes: object) -> dict[str, object]:
     items: dict[str, object] = {
         "screening_date": SCREENED_ON,
         "age_years": 33,
@@ -42,54 +51,93 @@ def _candidate(ref: str, **changes: object) -> dict[str, object]:
     return {**items, **changes}
 
 
+def _allocated_to_the_scaffold(trial: Trial) -> int:
+    coordinator = trial.actor(COORDINATOR)
+    candidate = CandidateInput(candidate_ref="t1", items=_candidate(), site_id=trial.site_id)
+    record = screen(trial.study, coordinator, candidate)
+    assert record.eligible_arms == ("hrt_only", "scaffold_msc")
+    consent = ConsentInput(
+        screening_id=record.screening_id,
+        form_version="v2",
+        consent_date=SCREENED_ON,
+        taken_by=COORDINATOR,
+    )
+    participant_id = record_consent(trial.study, coordinator, consent)
+    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
+    enrol(trial.study, coordinator, enrolment)
+    allocation = AllocationInput(
+        participant_id=participant_id,
+        arm="scaffold_msc",
+        basis="randomised",
+        allocated_on=SCREENED_ON,
+    )
+    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
+    return participant_id
+
+
+def _cycle_start(participant_id: int, cycle: str) -> CycleStartInput:
+    return CycleStartInput(participant_id=participant_id, cycle=cycle, start_date=CYCLE_DAY_1)
+
+
 def test_a_participant_of_the_second_protocol_from_screening_to_medication(
     engine: Engine, second_protocol: Protocol
 ) -> None:
     trial = set_up_trial(engine, second_protocol)
-    record = screen(
-        engine,
-        second_protocol,
-        CandidateInput("t1", _candidate("t1"), trial.site_id),
-        user=COORDINATOR,
-    )
-    assert record.eligible_arms == ("hrt_only", "scaffold_msc")
-    consent = ConsentInput(record.screening_id, "v2", SCREENED_ON, COORDINATOR)
-    participant_id = record_consent(engine, consent, user=COORDINATOR)
-    enrol(
-        engine,
-        second_protocol,
-        screening_id=record.screening_id,
-        enrolled_on=SCREENED_ON,
-        user=COORDINATOR,
-    )
-    allocation = AllocationInput(participant_id, "scaffold_msc", "randomised", SCREENED_ON)
-    allocate(engine, second_protocol, allocation, user=INVESTIGATOR)
-    with pytest.raises(RuleViolation, match=r"no cycle 'treatment': use one of \['main'\]"):
-        start_cycle(
-            engine,
-            second_protocol,
-            participant_id=participant_id,
-            cycle="treatment",
-            start_date=CYCLE_DAY_1,
-            user=COORDINATOR,
-        )
-    start_cycle(
-        engine,
-        second_protocol,
-        participant_id=participant_id,
-        cycle="main",
-        start_date=CYCLE_DAY_1,
-        user=COORDINATOR,
-    )
+    coordinator = trial.actor(COORDINATOR)
+    participant_id = _allocated_to_the_scaffold(trial)
+    with refused("protocol.unknown", field="cycle") as caught:
+        start_cycle(trial.study, coordinator, _cycle_start(participant_id, "treatment"))
+    assert caught.value.params["known"] == ["main"]
+    assert "no cycle 'treatment': use one of main" in str(caught.value)
+    start_cycle(trial.study, coordinator, _cycle_start(participant_id, "main"))
     # Baseline scan on cycle day 8 (window ±1): day 11 is out of it and opens a query.
     late_scan = UltrasoundInput(
-        participant_id, CYCLE_DAY_1 + dt.timedelta(days=10), 6.4, True, "baseline_scan"
+        participant_id=participant_id,
+        scan_date=CYCLE_DAY_1 + dt.timedelta(days=10),
+        thickness_mm=6.4,
+        trilaminar=True,
+        event_id="baseline_scan",
     )
-    record_ultrasound(engine, second_protocol, late_scan, user=COORDINATOR)
+    record_ultrasound(trial.study, coordinator, late_scan)
     # The patch runs on cycle days 3-24: days 1-2 open a query too.
     early_patch = MedicationInput(
-        participant_id, "e2_patch", CYCLE_DAY_1 + dt.timedelta(days=1), 2, days=2
+        participant_id=participant_id,
+        regimen_id="e2_patch",
+        taken_on=CYCLE_DAY_1 + dt.timedelta(days=1),
+        doses_taken=2,
+        days=2,
     )
-    record_medication(engine, second_protocol, early_patch, user=COORDINATOR)
-    checks = sorted(q.opened_by for q in list_queries(engine))
+    record_medication(trial.study, coordinator, early_patch)
+    checks = sorted(q.opened_by for q in queries(trial))
     assert checks == ["edit_check:medication_days", "edit_check:visit_window"]
+
+
+def test_the_second_protocols_pre_check_and_dose_rule_decide_its_procedure(
+    engine: Engine, second_protocol: Protocol
+) -> None:
+    """Its own pre-check (a pregnancy test, coded negative/positive) guards its own procedure,
+    and its own dose rule (2×10⁶ cells/kg, capped) gives the dose."""
+    trial = set_up_trial(engine, second_protocol)
+    participant_id = _allocated_to_the_scaffold(trial)
+    start_cycle(trial.study, trial.actor(COORDINATOR), _cycle_start(participant_id, "main"))
+
+    def placement(pre_checks: dict[str, str]) -> ProcedureInput:
+        return ProcedureInput(
+            participant_id=participant_id,
+            procedure_date=CYCLE_DAY_1 + dt.timedelta(days=11),
+            weight_kg=60.0,
+            viability_pct=95.0,
+            dose_given_cells=120_000_000,
+            release_results={"sterility": "negative"},
+            pre_checks=pre_checks,
+        )
+
+    radiologist = trial.actor(RADIOLOGIST)
+    with refused("procedure.pre_check_unknown", field="pre_checks.iodine_allergy_test"):
+        record_procedure(trial.study, radiologist, placement({"iodine_allergy_test": "negative"}))
+    with refused("procedure.blocked") as caught:
+        record_procedure(trial.study, radiologist, placement({"pregnancy_test": "positive"}))
+    assert "Urine pregnancy test" in str(caught.value)
+    record = record_procedure(trial.study, radiologist, placement({"pregnancy_test": "negative"}))
+    assert record.plan.dose_viable_cells == 120_000_000 and record.plan.volume_ml == 10
+    assert queries(trial) == []
