@@ -1,5 +1,6 @@
 """Who may do what: every operation of the permission table, done by a role it allows and refused
-(with nothing written) for a role it does not, an unknown username and a deactivated account."""
+(with nothing written) for a role it does not, a forged or ended sign-in and a deactivated
+account."""
 
 import datetime as dt
 import inspect
@@ -11,16 +12,19 @@ from services_helpers import (
     COORDINATOR,
     INVESTIGATOR,
     MONITOR,
+    PASSWORD,
     SCREENED_ON,
     TEAM,
     TRANSFER_DAY,
     TREATMENT_START,
     Trial,
     allocated,
+    audit_rows,
     consented,
     eligible_items,
     enrolled,
     infusion,
+    refused,
     screened,
     set_up_trial,
     start_transfer_cycle,
@@ -32,31 +36,44 @@ from endotrial import services
 from endotrial.protocol import Protocol
 from endotrial.services import (
     PERMISSIONS,
+    Actor,
     AdverseEventInput,
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    CycleStartInput,
     DeviationInput,
+    EnrolmentInput,
+    InvalidInput,
     MedicationInput,
+    NotSignedIn,
     Operation,
     OutcomeInput,
     PermissionDenied,
+    QueryAnswer,
+    QueryClosure,
     QueryInput,
     RuleViolation,
+    SiteInput,
+    Study,
     TeamMember,
     TransferInput,
+    UltrasoundCorrection,
     UltrasoundInput,
     WithdrawalInput,
     add_site,
     add_user,
     allocate,
     answer_query,
-    authorize,
     close_query,
     correct_ultrasound,
     enrol,
+    is_locked,
+    list_queries,
     lock_participant,
     open_query,
+    participant_queries,
+    pregnancy_outcome,
     record_consent,
     record_deviation,
     record_medication,
@@ -68,25 +85,32 @@ from endotrial.services import (
     screen,
     screen_many,
     set_account_active,
+    set_up_study,
+    sign_in,
+    sign_out,
     start_cycle,
     unlock_participant,
     withdraw,
 )
-from endotrial.store import AuditEntry, Role
+from endotrial.services.permissions import authorize
+from endotrial.store import AuditEntry, EmbryoTransfer, Role, User
 
 DEACTIVATED = "former.pi"
-UNKNOWN = "nobody"
 ON = dt.date(2025, 10, 14)
+#: Operations that only read: every role reads the trial's data of her sites.
+READS = frozenset({Operation.READ_TRIAL_DATA, Operation.READ_QUERIES})
+WRITES = frozenset(Operation) - READS
 
-Act = Callable[[Trial, int, str], None]
+Act = Callable[[Trial, int, Actor], object]
 
 
 @dataclass(frozen=True)
 class Case:
-    """One operation: a role that may and one that may not, the state it needs, the act."""
+    """One operation: a role that may and one that may not (None: every role may), the state
+    it needs, the act."""
 
     allowed: Role
-    refused: Role
+    refused: Role | None
     prepare: Callable[[Trial], int]
     act: Act
     services: tuple[Callable[..., object], ...]
@@ -115,8 +139,8 @@ def _consented(trial: Trial) -> int:
 
 
 def _scan(trial: Trial) -> int:
-    scan = UltrasoundInput(_participant(trial), ON, 6.5)
-    return record_ultrasound(trial.engine, trial.protocol, scan, user=COORDINATOR)
+    scan = UltrasoundInput(participant_id=_participant(trial), scan_date=ON, thickness_mm=6.5)
+    return record_ultrasound(trial.study, trial.actor(COORDINATOR), scan)
 
 
 def _in_transfer_cycle(trial: Trial) -> int:
@@ -124,129 +148,172 @@ def _in_transfer_cycle(trial: Trial) -> int:
 
 
 def _transferred(trial: Trial) -> int:
-    transfer = TransferInput(_in_transfer_cycle(trial), TRANSFER_DAY, ("4AA",))
-    return record_transfer(trial.engine, trial.protocol, transfer, user=COORDINATOR)
+    transfer = TransferInput(
+        participant_id=_in_transfer_cycle(trial), transfer_date=TRANSFER_DAY, embryo_grades=["4AA"]
+    )
+    return record_transfer(trial.study, trial.actor(COORDINATOR), transfer)
 
 
 def _open_query(trial: Trial) -> int:
-    question = QueryInput("participants", _participant(trial), "status", "source document?")
-    return open_query(trial.engine, question, user=MONITOR)
+    question = QueryInput(
+        entity="participants", row_id=_participant(trial), field="status", text="source?"
+    )
+    return open_query(trial.study, trial.actor(MONITOR), question)
 
 
 def _answered_query(trial: Trial) -> int:
     query_id = _open_query(trial)
-    answer_query(trial.engine, query_id, answer="checked", user=COORDINATOR)
+    answer = QueryAnswer(query_id=query_id, answer="checked against the CRF")
+    answer_query(trial.study, trial.actor(COORDINATOR), answer)
     return query_id
 
 
 def _locked(trial: Trial) -> int:
     pid = _participant(trial)
-    lock_participant(trial.engine, pid, user=INVESTIGATOR)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), pid)
     return pid
 
 
-def _screen(t: Trial, _: int, user: str) -> None:
-    screen(t.engine, t.protocol, CandidateInput("c9", eligible_items(), t.site_id), user=user)
+def _screen(t: Trial, _: int, actor: Actor) -> None:
+    candidate = CandidateInput(candidate_ref="c9", items=eligible_items(), site_id=t.site_id)
+    screen(t.study, actor, candidate)
 
 
-def _consent(t: Trial, screening_id: int, user: str) -> None:
-    consent = ConsentInput(screening_id, "v1.0", SCREENED_ON, COORDINATOR)
-    record_consent(t.engine, consent, user=user)
+def _consent(t: Trial, screening_id: int, actor: Actor) -> None:
+    consent = ConsentInput(
+        screening_id=screening_id,
+        form_version="v1.0",
+        consent_date=SCREENED_ON,
+        taken_by=COORDINATOR,
+    )
+    record_consent(t.study, actor, consent)
 
 
-def _enrol(t: Trial, screening_id: int, user: str) -> None:
-    enrol(t.engine, t.protocol, screening_id=screening_id, enrolled_on=SCREENED_ON, user=user)
+def _enrol(t: Trial, screening_id: int, actor: Actor) -> None:
+    enrol(t.study, actor, EnrolmentInput(screening_id=screening_id, enrolled_on=SCREENED_ON))
 
 
-def _allocate(t: Trial, pid: int, user: str) -> None:
-    allocation = AllocationInput(pid, "control", "participant preference", SCREENED_ON)
-    allocate(t.engine, t.protocol, allocation, user=user)
+def _allocate(t: Trial, pid: int, actor: Actor) -> None:
+    allocation = AllocationInput(
+        participant_id=pid, arm="control", basis="participant preference", allocated_on=SCREENED_ON
+    )
+    allocate(t.study, actor, allocation)
 
 
-def _start_cycle(t: Trial, pid: int, user: str) -> None:
-    start_cycle(
-        t.engine,
-        t.protocol,
-        participant_id=pid,
-        cycle="treatment",
-        start_date=TREATMENT_START,
-        user=user,
+def _start_cycle(t: Trial, pid: int, actor: Actor) -> None:
+    start = CycleStartInput(participant_id=pid, cycle="treatment", start_date=TREATMENT_START)
+    start_cycle(t.study, actor, start)
+
+
+def _medication(t: Trial, pid: int, actor: Actor) -> None:
+    course = MedicationInput(
+        participant_id=pid, regimen_id="tx_estradiol_valerate", taken_on=ON, doses_taken=2
+    )
+    record_medication(t.study, actor, course)
+
+
+def _procedure(t: Trial, pid: int, actor: Actor) -> None:
+    record_procedure(t.study, actor, infusion(pid, 58_000_000))
+
+
+def _ultrasound(t: Trial, pid: int, actor: Actor) -> None:
+    record_ultrasound(
+        t.study, actor, UltrasoundInput(participant_id=pid, scan_date=ON, thickness_mm=6.5)
     )
 
 
-def _medication(t: Trial, pid: int, user: str) -> None:
-    course = MedicationInput(pid, "tx_estradiol_valerate", ON, 2)
-    record_medication(t.engine, t.protocol, course, user=user)
+def _correct(t: Trial, scan_id: int, actor: Actor) -> None:
+    correction = UltrasoundCorrection(
+        scan_id=scan_id, thickness_mm=6.0, reason="transcription error, source document p.3"
+    )
+    correct_ultrasound(t.study, actor, correction)
 
 
-def _procedure(t: Trial, pid: int, user: str) -> None:
-    record_procedure(t.engine, t.protocol, infusion(pid, 58_000_000), user=user)
+def _transfer(t: Trial, pid: int, actor: Actor) -> None:
+    transfer = TransferInput(participant_id=pid, transfer_date=TRANSFER_DAY, embryo_grades=["4AA"])
+    record_transfer(t.study, actor, transfer)
 
 
-def _ultrasound(t: Trial, pid: int, user: str) -> None:
-    record_ultrasound(t.engine, t.protocol, UltrasoundInput(pid, ON, 6.5), user=user)
+def _outcome(t: Trial, transfer_id: int, actor: Actor) -> None:
+    facts = OutcomeInput(
+        transfer_id=transfer_id,
+        beta_hcg_miu_ml=250.0,
+        beta_hcg_date=TRANSFER_DAY + dt.timedelta(days=12),
+    )
+    record_outcome(t.study, actor, facts)
 
 
-def _correct(t: Trial, scan_id: int, user: str) -> None:
-    correct_ultrasound(t.engine, scan_id, thickness_mm=6.0, reason="typo", user=user)
+def _adverse_event(t: Trial, pid: int, actor: Actor) -> None:
+    event = AdverseEventInput(
+        participant_id=pid, term="Fever", ctcae_grade=1, serious=False, onset_date=ON
+    )
+    report_adverse_event(t.study, actor, event)
 
 
-def _transfer(t: Trial, pid: int, user: str) -> None:
-    transfer = TransferInput(pid, TRANSFER_DAY, ("4AA",))
-    record_transfer(t.engine, t.protocol, transfer, user=user)
+def _deviation(t: Trial, pid: int, actor: Actor) -> None:
+    deviation = DeviationInput(
+        occurred_on=ON, category="visit window", description="scan 3 days late", participant_id=pid
+    )
+    record_deviation(t.study, actor, deviation)
 
 
-def _outcome(t: Trial, transfer_id: int, user: str) -> None:
-    facts = OutcomeInput(transfer_id, 250.0, TRANSFER_DAY + dt.timedelta(days=12))
-    record_outcome(t.engine, t.protocol, facts, user=user)
+def _withdraw(t: Trial, pid: int, actor: Actor) -> None:
+    withdrawal = WithdrawalInput(
+        participant_id=pid, withdrawn_on=ON, initiated_by="participant", reason="moved away"
+    )
+    withdraw(t.study, actor, withdrawal)
 
 
-def _adverse_event(t: Trial, pid: int, user: str) -> None:
-    event = AdverseEventInput(pid, "Fever", 1, False, ON)
-    report_adverse_event(t.engine, t.protocol, event, user=user)
+def _open(t: Trial, pid: int, actor: Actor) -> None:
+    question = QueryInput(entity="participants", row_id=pid, field="status", text="?")
+    open_query(t.study, actor, question)
 
 
-def _deviation(t: Trial, pid: int, user: str) -> None:
-    deviation = DeviationInput(ON, "visit window", "scan 3 days late", participant_id=pid)
-    record_deviation(t.engine, deviation, user=user)
+def _answer(t: Trial, query_id: int, actor: Actor) -> None:
+    answer_query(t.study, actor, QueryAnswer(query_id=query_id, answer="checked against the CRF"))
 
 
-def _withdraw(t: Trial, pid: int, user: str) -> None:
-    withdrawal = WithdrawalInput(pid, ON, "participant", "moved to another city")
-    withdraw(t.engine, withdrawal, user=user)
+def _close(t: Trial, query_id: int, actor: Actor) -> None:
+    close_query(t.study, actor, QueryClosure(query_id=query_id))
 
 
-def _open(t: Trial, pid: int, user: str) -> None:
-    open_query(t.engine, QueryInput("participants", pid, "status", "?"), user=user)
+def _lock(t: Trial, pid: int, actor: Actor) -> None:
+    lock_participant(t.study, actor, pid)
 
 
-def _answer(t: Trial, query_id: int, user: str) -> None:
-    answer_query(t.engine, query_id, answer="checked against the CRF", user=user)
+def _unlock(t: Trial, pid: int, actor: Actor) -> None:
+    unlock_participant(t.study, actor, pid, reason="late lab result to enter")
 
 
-def _close(t: Trial, query_id: int, user: str) -> None:
-    close_query(t.engine, query_id, user=user)
+def _add_site(t: Trial, _: int, actor: Actor) -> None:
+    add_site(t.study, actor, SiteInput(code="GZ7", name="Second site"))
 
 
-def _lock(t: Trial, pid: int, user: str) -> None:
-    lock_participant(t.engine, pid, user=user)
+def _add_user(t: Trial, _: int, actor: Actor) -> None:
+    member = TeamMember(
+        username="coord2",
+        full_name="COORD2",
+        role=Role.COORDINATOR,
+        password=PASSWORD,
+        site_id=t.site_id,
+    )
+    add_user(t.study, actor, member)
 
 
-def _unlock(t: Trial, pid: int, user: str) -> None:
-    unlock_participant(t.engine, pid, reason="late lab result", user=user)
+def _deactivate(t: Trial, _: int, actor: Actor) -> None:
+    set_account_active(t.study, actor, MONITOR, active=False, reason="left the study team")
 
 
-def _add_site(t: Trial, _: int, user: str) -> None:
-    add_site(t.engine, code="GZ7", name="Second site", user=user)
+def _read_trial_data(t: Trial, transfer_id: int, actor: Actor) -> object:
+    with Session(t.engine) as session:
+        pid = session.get_one(EmbryoTransfer, transfer_id).participant_id
+    return pregnancy_outcome(t.study, actor, transfer_id), is_locked(t.study, actor, pid)
 
 
-def _add_user(t: Trial, _: int, user: str) -> None:
-    member = TeamMember("coord2", "COORD2", Role.COORDINATOR, "correct horse battery")
-    add_user(t.engine, member, site_id=t.site_id, user=user)
-
-
-def _deactivate(t: Trial, _: int, user: str) -> None:
-    set_account_active(t.engine, MONITOR, active=False, reason="left the team", user=user)
+def _read_queries(t: Trial, query_id: int, actor: Actor) -> object:
+    views = list_queries(t.study, actor)
+    assert [v.query_id for v in views] == [query_id]
+    return participant_queries(t.study, actor, views[0].participant_id or 0)
 
 
 R = Role
@@ -297,38 +364,53 @@ CASES: dict[Operation, Case] = {
     Operation.SET_ACCOUNT_ACTIVE: Case(
         R.INVESTIGATOR, R.MONITOR, _nothing, _deactivate, (set_account_active,)
     ),
+    Operation.READ_TRIAL_DATA: Case(
+        R.STATISTICIAN, None, _transferred, _read_trial_data, (pregnancy_outcome, is_locked)
+    ),
+    Operation.READ_QUERIES: Case(
+        R.SAFETY_BOARD, None, _open_query, _read_queries, (list_queries, participant_queries)
+    ),
 }
 
 
 def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> None:
-    """A new operation (or a new service taking `user`) fails here until it is tested below."""
+    """A new operation (or a new service taking an `actor`) fails here until it is tested
+    below; signing out is the actor ending her own session, no operation on trial data."""
     assert set(CASES) == set(PERMISSIONS) == set(Operation)
     acting = {
         name
         for name in services.__all__
         if inspect.isfunction(getattr(services, name))
-        and "user" in inspect.signature(getattr(services, name)).parameters
+        and "actor" in inspect.signature(getattr(services, name)).parameters
     }
-    assert acting == {f.__name__ for case in CASES.values() for f in case.services}
+    assert acting - {"sign_out"} == {f.__name__ for case in CASES.values() for f in case.services}
     for operation, case in CASES.items():
         assert case.allowed in PERMISSIONS[operation], operation
-        assert case.refused not in PERMISSIONS[operation], operation
+        if case.refused is None:
+            assert PERMISSIONS[operation] == frozenset(Role), operation
+        else:
+            assert case.refused not in PERMISSIONS[operation], operation
 
 
-def _team(engine: Engine, protocol: Protocol) -> Trial:
-    """One account per role, and a deactivated investigator."""
+def _team(engine: Engine, protocol: Protocol) -> tuple[Trial, Actor]:
+    """One signed-in account per role, and an investigator who signed in and was then
+    deactivated (her session is returned: it must no longer work)."""
     trial = set_up_trial(engine, protocol)
-    member = TeamMember(DEACTIVATED, "Former PI", Role.INVESTIGATOR, "correct horse battery")
-    add_user(engine, member, site_id=trial.site_id, user=INVESTIGATOR)
-    set_account_active(
-        engine, DEACTIVATED, active=False, reason="left the study team", user=INVESTIGATOR
+    for username in TEAM.values():
+        trial.actor(username)
+    member = TeamMember(
+        username=DEACTIVATED,
+        full_name="Former PI",
+        role=Role.INVESTIGATOR,
+        password=PASSWORD,
+        site_id=trial.site_id,
     )
-    return trial
-
-
-def _audit_rows(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+    add_user(trial.study, trial.actor(INVESTIGATOR), member)
+    former = sign_in(trial.study, DEACTIVATED, PASSWORD)
+    set_account_active(
+        trial.study, trial.actor(INVESTIGATOR), DEACTIVATED, active=False, reason="left the team"
+    )
+    return trial, former
 
 
 def _written_by(engine: Engine, since: int) -> set[str]:
@@ -342,38 +424,57 @@ def _last_seq(engine: Engine) -> int:
         return int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
 
 
+def _signed_out(study: Study, username: str) -> Actor:
+    actor = sign_in(study, username, PASSWORD)
+    sign_out(study, actor)
+    return actor
+
+
 @pytest.mark.parametrize("operation", list(CASES), ids=[o.name.lower() for o in CASES])
 def test_operation_is_refused_to_other_roles_and_done_by_an_allowed_one(
     engine: Engine, seed_protocol: Protocol, operation: Operation
 ) -> None:
     case = CASES[operation]
-    trial = _team(engine, seed_protocol)
+    trial, former = _team(engine, seed_protocol)
     state = case.prepare(trial)
-    before, last = _audit_rows(engine), _last_seq(engine)
-    for user in (TEAM[case.refused], UNKNOWN, DEACTIVATED):
-        with pytest.raises(PermissionDenied, match=str(operation)):
-            case.act(trial, state, user)
-        assert _audit_rows(engine) == before, f"{user} was refused but something was written"
-    case.act(trial, state, TEAM[case.allowed])
-    assert _audit_rows(engine) > before
-    assert _written_by(engine, last) == {TEAM[case.allowed]}
+    allowed = trial.actor(TEAM[case.allowed])
+    signed_out = _signed_out(trial.study, TEAM[case.allowed])
+    before, last = audit_rows(engine), _last_seq(engine)
+    if case.refused is not None:
+        with refused("auth.role", kind=PermissionDenied) as caught:
+            case.act(trial, state, trial.actor(TEAM[case.refused]))
+        assert str(operation) in str(caught.value)
+    forged = Actor(TEAM[case.allowed], "not-a-token")
+    for actor in (forged, signed_out, former):
+        with refused("auth.not_signed_in", kind=NotSignedIn):
+            case.act(trial, state, actor)
+    assert audit_rows(engine) == before, "a refused actor wrote something"
+    case.act(trial, state, allowed)
+    if operation in READS:
+        assert audit_rows(engine) == before
+    else:
+        assert audit_rows(engine) > before
+        assert _written_by(engine, last) == {TEAM[case.allowed]}
 
 
 def test_refusal_names_operation_user_role_and_the_roles_that_may(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
-    trial = _team(engine, seed_protocol)
+    trial, former = _team(engine, seed_protocol)
     pid = _stem_cell_arm(trial)
-    with pytest.raises(PermissionDenied) as refused:
-        _procedure(trial, pid, MONITOR)
-    assert str(refused.value) == (
+    with refused("auth.role", kind=PermissionDenied) as caught:
+        _procedure(trial, pid, trial.actor(MONITOR))
+    assert str(caught.value) == (
         "'monitor1' (monitor) may not record the infusion procedure: only an active "
         "investigator or radiologist may"
     )
-    with pytest.raises(PermissionDenied, match="'nobody' has no account and may not enrol"):
-        _enrol(trial, 1, UNKNOWN)
-    with pytest.raises(PermissionDenied, match=r"'former.pi' \(investigator\) is deactivated"):
-        _screen(trial, 0, DEACTIVATED)
+    with refused("auth.not_signed_in", kind=NotSignedIn) as caught:
+        is_locked(trial.study, Actor("nobody", "not-a-token"), pid)
+    assert "needs a signed-in team member" in str(caught.value)
+    with refused("auth.not_signed_in", kind=NotSignedIn):
+        is_locked(trial.study, former, pid)
+    with refused("auth.bad_credentials", kind=NotSignedIn):
+        sign_in(trial.study, DEACTIVATED, PASSWORD)
 
 
 def test_authorize_follows_the_table_for_every_role(
@@ -383,71 +484,117 @@ def test_authorize_follows_the_table_for_every_role(
     with Session(engine) as session:
         for operation, roles in PERMISSIONS.items():
             for role, username in TEAM.items():
+                user = session.scalars(select(User).where(User.username == username)).one()
                 if role in roles:
-                    assert authorize(session, username, operation).role is role
+                    authorize(user, operation)
                 else:
-                    with pytest.raises(PermissionDenied):
-                        authorize(session, username, operation)
+                    with refused("auth.role", kind=PermissionDenied):
+                        authorize(user, operation)
+            former = session.scalars(select(User).where(User.username == DEACTIVATED)).one()
+            with refused("auth.deactivated", kind=PermissionDenied):
+                authorize(former, operation)
 
 
 def test_statistician_and_safety_board_write_nothing() -> None:
     """They analyse and review; their independence depends on writing no trial data."""
-    for roles in PERMISSIONS.values():
-        assert not roles & {Role.STATISTICIAN, Role.SAFETY_BOARD, Role.CELL_LAB}
+    for operation in WRITES:
+        assert not PERMISSIONS[operation] & {Role.STATISTICIAN, Role.SAFETY_BOARD, Role.CELL_LAB}
 
 
-def test_a_new_installation_starts_with_an_investigator(engine: Engine) -> None:
-    """While no account exists anyone may add the site and the first account, which must be an
-    investigator's; from then on the table applies."""
-    coordinator = TeamMember("coord1", "Coordinator", Role.COORDINATOR, "correct horse battery")
-    investigator = TeamMember("pi1", "Investigator", Role.INVESTIGATOR, "correct horse battery")
-    with pytest.raises(PermissionDenied, match="first account must be an investigator"):
-        add_user(engine, coordinator, site_id=None, user="installer")
-    assert _audit_rows(engine) == 0
-    site_id = add_site(engine, code="GZ6", name="Sixth Affiliated Hospital", user="installer")
-    add_user(engine, investigator, site_id=site_id, user="installer")
-    with pytest.raises(PermissionDenied, match="'installer' has no account"):
-        add_user(engine, coordinator, site_id=site_id, user="installer")
-    with pytest.raises(PermissionDenied, match="'installer' has no account"):
-        add_site(engine, code="GZ7", name="Second site", user="installer")
-    add_user(engine, coordinator, site_id=site_id, user="pi1")
+def test_a_new_installation_starts_with_an_investigator(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    """On a new database the first site and account are set up without signing in, and the
+    account must be an investigator's (central: attached to no site); from then on she signs in
+    and the table applies."""
+    study = Study(engine, seed_protocol)
+    site = SiteInput(code="GZ6", name="Sixth Affiliated Hospital")
+    coordinator = TeamMember(
+        username="coord1", full_name="Coordinator", role=Role.COORDINATOR, password=PASSWORD
+    )
+    site_coordinator = TeamMember(
+        username="coord1",
+        full_name="Coordinator",
+        role=Role.COORDINATOR,
+        password=PASSWORD,
+        site_id=1,
+    )
+    investigator = TeamMember(
+        username="pi1", full_name="Investigator", role=Role.INVESTIGATOR, password=PASSWORD
+    )
+    with refused("setup.first_account", field="role", kind=PermissionDenied) as caught:
+        set_up_study(study, site, coordinator)
+    assert "first account must be an investigator" in str(caught.value)
+    assert audit_rows(engine) == 0
+    pi = set_up_study(study, site, investigator)
+    with refused("setup.done", kind=NotSignedIn):
+        set_up_study(study, SiteInput(code="GZ7", name="Second site"), investigator)
+    with Session(engine) as session:
+        account = session.scalars(select(User)).one()
+        assert (account.username, account.role, account.site_id) == (
+            "pi1",
+            Role.INVESTIGATOR,
+            None,
+        )
+    add_user(study, pi, site_coordinator)
+    assert sign_in(study, "coord1", PASSWORD).username == "coord1"
 
 
 def test_a_deactivated_account_can_do_nothing_until_reactivated(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
-    with pytest.raises(RuleViolation, match="give the reason"):
-        set_account_active(engine, MONITOR, active=False, reason=" ", user=INVESTIGATOR)
-    set_account_active(engine, MONITOR, active=False, reason="left the team", user=INVESTIGATOR)
-    question = QueryInput("participants", _participant(trial), "status", "source?")
-    with pytest.raises(PermissionDenied, match="deactivated"):
-        open_query(engine, question, user=MONITOR)
-    with pytest.raises(RuleViolation, match="already deactivated"):
-        set_account_active(engine, MONITOR, active=False, reason="again", user=INVESTIGATOR)
-    with pytest.raises(RuleViolation, match="last active investigator"):
-        set_account_active(engine, INVESTIGATOR, active=False, reason="leaving", user=INVESTIGATOR)
-    set_account_active(engine, MONITOR, active=True, reason="back on the trial", user=INVESTIGATOR)
-    assert open_query(engine, question, user=MONITOR) > 0
+    pi = trial.actor(INVESTIGATOR)
+    monitor = trial.actor(MONITOR)
+    for says_nothing in (" ", "ok", "done"):
+        with refused("input.reason_required", field="reason", kind=InvalidInput):
+            set_account_active(trial.study, pi, MONITOR, active=False, reason=says_nothing)
+    set_account_active(trial.study, pi, MONITOR, active=False, reason="left the team")
+    question = QueryInput(
+        entity="participants", row_id=_participant(trial), field="status", text="source?"
+    )
+    with refused("auth.not_signed_in", kind=NotSignedIn):
+        open_query(trial.study, monitor, question)  # her session ended with the account
+    with refused("auth.bad_credentials", kind=NotSignedIn):
+        sign_in(trial.study, MONITOR, PASSWORD)
+    with refused("account.already", field="active", kind=RuleViolation):
+        set_account_active(trial.study, pi, MONITOR, active=False, reason="left the team twice")
+    with refused("account.last_investigator", field="username", kind=RuleViolation):
+        set_account_active(
+            trial.study, pi, INVESTIGATOR, active=False, reason="leaving the study team"
+        )
+    set_account_active(trial.study, pi, MONITOR, active=True, reason="back on the trial")
+    assert open_query(trial.study, sign_in(trial.study, MONITOR, PASSWORD), question) > 0
 
 
 def test_a_site_team_works_on_its_own_sites_data(engine: Engine, seed_protocol: Protocol) -> None:
     """A coordinator of a second site can neither screen for nor record on the first site's
     participants; a monitor attached to no site (central monitoring) may query any site."""
     trial = set_up_trial(engine, seed_protocol)
+    pi = trial.actor(INVESTIGATOR)
     pid = _participant(trial)
-    other_site = add_site(engine, code="GZ7", name="Second site", user=INVESTIGATOR)
-    member = TeamMember("coord.gz7", "Coordinator GZ7", Role.COORDINATOR, "correct horse battery")
-    add_user(engine, member, site_id=other_site, user=INVESTIGATOR)
-    central = TeamMember("cra.central", "Central CRA", Role.MONITOR, "correct horse battery")
-    add_user(engine, central, site_id=None, user=INVESTIGATOR)
-    before = _audit_rows(engine)
-    scan = UltrasoundInput(pid, ON, 6.5)
-    with pytest.raises(PermissionDenied, match="works at site GZ7 and may not change participant"):
-        record_ultrasound(engine, seed_protocol, scan, user="coord.gz7")
-    candidate = CandidateInput("c9", eligible_items(), trial.site_id)
-    with pytest.raises(PermissionDenied, match="may not change candidate c9 of site GZ6"):
-        screen(engine, seed_protocol, candidate, user="coord.gz7")
-    assert _audit_rows(engine) == before
-    question = QueryInput("participants", pid, "status", "source document?")
-    assert open_query(engine, question, user="cra.central") > 0
+    other_site = add_site(trial.study, pi, SiteInput(code="GZ7", name="Second site"))
+    for username, role, site_id in (
+        ("coord.gz7", Role.COORDINATOR, other_site),
+        ("cra.central", Role.MONITOR, None),
+    ):
+        member = TeamMember(
+            username=username, full_name=username, role=role, password=PASSWORD, site_id=site_id
+        )
+        add_user(trial.study, pi, member)
+    other = sign_in(trial.study, "coord.gz7", PASSWORD)
+    central = sign_in(trial.study, "cra.central", PASSWORD)
+    before = audit_rows(engine)
+    scan = UltrasoundInput(participant_id=pid, scan_date=ON, thickness_mm=6.5)
+    with refused("auth.other_site", kind=PermissionDenied) as caught:
+        record_ultrasound(trial.study, other, scan)
+    assert "works at site(s) GZ7 and may not work on participant GZ6-001 of site GZ6" in str(
+        caught.value
+    )
+    candidate = CandidateInput(candidate_ref="c9", items=eligible_items(), site_id=trial.site_id)
+    with refused("auth.other_site", kind=PermissionDenied) as caught:
+        screen(trial.study, other, candidate)
+    assert "candidate c9 of site GZ6" in str(caught.value)
+    assert audit_rows(engine) == before
+    question = QueryInput(entity="participants", row_id=pid, field="status", text="source?")
+    assert open_query(trial.study, central, question) > 0
