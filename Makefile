@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/endotrial db status
 	$(BIN)/endotrial protocol show nct07176143
 	$(BIN)/endotrial screen examples/candidates.csv
-	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv
+	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv --force
 	$(BIN)/endotrial schedule --arm hbmsc --cycle-start 2026-01-05
 	$(BIN)/endotrial dose --weight-kg 58 --viability-pct 92
 

@@ -14,7 +14,12 @@ from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import ProtocolOption
 from endotrial.cli.output import ForceOption, progress_bar
 from endotrial.eligibility import stream_file
-from endotrial.eligibility.results import JsonWriter, checked_output_path, result_file
+from endotrial.eligibility.results import (
+    JsonWriter,
+    checked_output_path,
+    python_rows,
+    result_file,
+)
 from endotrial.files import check_output_file
 from endotrial.protocol import load_protocol
 
@@ -57,7 +62,8 @@ def screen(
             if json_out is not None:
                 json_out.write(batch)
             elif list_rows:
-                _echo("".join(_row_line(row, kinds) + "\n" for row in batch.to_pylist()))
+                for rows in python_rows(batch):
+                    _echo("".join(_row_line(row, kinds) + "\n" for row in rows))
             advance(batch.num_rows)
         if json_out is not None:
             json_out.finish(stream.counts)

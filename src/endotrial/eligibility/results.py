@@ -272,6 +272,18 @@ def result_file(path: str | Path) -> Iterator[ResultWriter]:
         writer.close()
 
 
+#: Rows turned into Python objects at a time: a dict of lists per row costs far more memory than
+#: the row in Arrow, so a batch is converted a slice at a time.
+PYTHON_ROWS = 4096
+
+
+def python_rows(batch: pa.RecordBatch) -> Iterator[list[dict[str, Any]]]:
+    """The batch's rows as plain dicts, a slice of PYTHON_ROWS at a time."""
+    for start in range(0, batch.num_rows, PYTHON_ROWS):
+        rows: list[dict[str, Any]] = batch.slice(start, PYTHON_ROWS).to_pylist()
+        yield rows
+
+
 class JsonWriter:
     """The results as one JSON document written as they arrive: the file's facts, then the
     candidates one per line, then the counts (known only at the end)."""
@@ -283,12 +295,13 @@ class JsonWriter:
         self._first = True
 
     def write(self, batch: pa.RecordBatch) -> None:
-        lines = [json.dumps(row, ensure_ascii=False) for row in batch.to_pylist()]
-        if not lines:
-            return
-        separator = "\n    " if self._first else ",\n    "
-        self._out(separator + ",\n    ".join(lines))
-        self._first = False
+        for rows in python_rows(batch):
+            lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+            if not lines:
+                continue
+            separator = "\n    " if self._first else ",\n    "
+            self._out(separator + ",\n    ".join(lines))
+            self._first = False
 
     def finish(self, counts: Mapping[str, int]) -> None:
         closing = "\n  ]" if not self._first else "]"

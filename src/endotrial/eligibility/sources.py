@@ -194,31 +194,50 @@ def from_file(path: Path) -> Source:
 
 
 def _csv_header(path: Path) -> list[str]:
+    """The header's names as the CSV reader itself parses them (a quoted line break in a name
+    stays inside it), so that the header and the rows are split the same way."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), [])
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
+            parse_options=_parse_options(lambda _row: "skip"),
+        )
+        names = list(reader.schema.names)
+        reader.close()
     except UnicodeDecodeError:
         raise InputError(f"{path}: line 1 is not UTF-8 text; save the CSV as UTF-8") from None
-    except csv.Error as error:
-        raise InputError(f"{path}: line 1 is not a CSV header ({error}); fix it") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the file: {error.strerror}") from None
-    names = [name.strip() for name in header]
-    if not any(names):
+    except (pa.ArrowInvalid, OSError) as error:
+        raise _csv_problem(path, error, 0) from None
+    if any("\ufffd" in name for name in names):
+        raise InputError(f"{path}: line 1 is not UTF-8 text; save the CSV as UTF-8")
+    if not any(name.strip() for name in names):
         raise InputError(f"{path}: the first line must name the columns (candidate_id, ...)")
     return names
 
 
+def _parse_options(on_ragged: Callable[[Any], str]) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_ragged)
+
+
 def _csv(path: Path) -> Source:
-    names = _csv_header(path)
+    line = _first_non_utf8_line(path)
+    if line is not None:
+        raise InputError(
+            f"{path}: line {line} is not UTF-8 text; save the CSV as UTF-8 (a spreadsheet's "
+            '"CSV UTF-8")'
+        )
+    raw_names = _csv_header(path)
+    names = [name.strip() for name in raw_names]
     _check_names(names, str(path))
     schema = pa.schema([pa.field(name, pa.string()) for name in names])
+    raw_of = dict(zip(names, raw_names, strict=True))
 
     def open_csv(columns: Sequence[str] | None, duplicates: DuplicateRows | None) -> RowBatches:
         selected = _selected(schema, columns)
         numbered = _numbered_schema(selected, duplicates)
         reading = RowBatches(numbered, iter(()))
-        reading.batches = _csv_batches(path, names, selected, duplicates, reading)
+        raw_selected = [raw_of[name] for name in selected.names]
+        reading.batches = _csv_batches(path, names, raw_selected, numbered, duplicates, reading)
         return reading
 
     return Source(str(path), _kinds(schema), open_csv)
@@ -227,7 +246,8 @@ def _csv(path: Path) -> Source:
 def _csv_batches(
     path: Path,
     names: list[str],
-    selected: pa.Schema,
+    raw_selected: list[str],
+    numbered: pa.Schema,
     duplicates: DuplicateRows | None,
     reading: RowBatches,
 ) -> Iterator[pa.RecordBatch]:
@@ -246,29 +266,24 @@ def _csv_batches(
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, use_threads=False, block_size=CSV_BLOCK_BYTES
-            ),
-            parse_options=pacsv.ParseOptions(
-                newlines_in_values=True, invalid_row_handler=on_ragged
-            ),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
+            parse_options=_parse_options(on_ragged),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                include_columns=selected.names,
+                column_types=dict.fromkeys(raw_selected, pa.string()),
+                include_columns=raw_selected,
                 null_values=[""],
                 strings_can_be_null=True,
             ),
         )
     except (pa.ArrowInvalid, OSError) as error:
         raise _csv_problem(path, error, 0) from None
-    numbered = _numbered_schema(selected, duplicates)
     next_row = 1
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             break
-        except (pa.ArrowInvalid, OSError) as error:
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
             raise _csv_problem(path, error, next_row) from None
         rows, skipped = _rows_of(next_row, batch.num_rows, ragged)
         ragged = [row for row in ragged if row > rows[-1]] if len(rows) else ragged
@@ -305,7 +320,10 @@ def _with_placeholders(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatc
 
 def _ragged_issue(row: Any, line: int, names: list[str]) -> RowIssue:
     fields = int(row.actual_columns)
-    text = str(row.text or "")
+    try:
+        text = str(row.text or "")
+    except UnicodeDecodeError:  # the row's id cannot be shown; its line still can
+        text = ""
     candidate_id = None
     if ID_COLUMN in names:
         parsed = next(csv.reader(io.StringIO(text)), [])
@@ -326,7 +344,7 @@ def _csv_problem(path: Path, error: Exception, next_row: int) -> InputError:
     text = str(error)
     if isinstance(error, OSError) and not isinstance(error, pa.ArrowException):
         return InputError(f"{path}: cannot read the file: {error.strerror or text}")
-    if "UTF8" in text or "UTF-8" in text:
+    if "utf8" in text.lower() or "utf-8" in text.lower():
         line = _first_non_utf8_line(path)
         where = f"line {line}" if line else "the file"
         return InputError(
@@ -343,17 +361,36 @@ def _csv_problem(path: Path, error: Exception, next_row: int) -> InputError:
 
 
 def _first_non_utf8_line(path: Path) -> int | None:
-    """The 1-based line of the first byte that is not UTF-8 (read in chunks, on failure only)."""
+    """The 1-based line of the first byte that is not UTF-8, None when the text is UTF-8.
+
+    Checked before parsing because the CSV parser decodes a ragged row's text itself and would
+    fail inside its callback. Blocks of plain ASCII (most candidate files) skip the decoding."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
+    offset = 0
     with path.open("rb") as handle:
         while chunk := handle.read(CSV_BLOCK_BYTES):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                return line + chunk.count(b"\n", 0, error.start)
-            line += chunk.count(b"\n")
+            pending = bool(decoder.getstate()[0])
+            if pending or not chunk.isascii():
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    return _line_at(path, offset + max(error.start, 0))
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return _line_at(path, offset)
     return None
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line holding byte `offset` of the file."""
+    lines, done = 1, 0
+    with path.open("rb") as handle:
+        while done < offset and (chunk := handle.read(min(CSV_BLOCK_BYTES, offset - done))):
+            lines += chunk.count(b"\n")
+            done += len(chunk)
+    return lines
 
 
 def _parquet(path: Path) -> Source:
