@@ -18,6 +18,7 @@ Problem = tuple[tuple[str | int, ...], str]
 
 def consistency_problems(protocol: Protocol) -> list[Problem]:
     return [
+        *_inclusion_criteria(protocol),
         *_duplicate_ids(protocol),
         *_references(protocol),
         *_days_within_cycles(protocol),
@@ -26,6 +27,16 @@ def consistency_problems(protocol: Protocol) -> list[Problem]:
         *_arm_anchors(protocol),
         *_regimen_order(protocol),
     ]
+
+
+def _inclusion_criteria(protocol: Protocol) -> Iterator[Problem]:
+    """A protocol with no inclusion criterion would find every candidate eligible."""
+    if not any(c.kind == "inclusion" for c in protocol.criteria):
+        yield (
+            ("criteria",),
+            "the protocol has no inclusion criterion, so every candidate would be eligible: "
+            "list the registry's inclusion criteria",
+        )
 
 
 def _duplicate_ids(protocol: Protocol) -> Iterator[Problem]:

@@ -3,17 +3,23 @@
 Validation has two stages: pydantic checks shapes and types; `consistency_problems` checks what
 spans the file (references between sections, expressions against data items, schedule anchors).
 Every problem found is reported at once, each with the line it comes from.
+
+The YAML itself is read defensively: at most MAX_PROTOCOL_BYTES, at most MAX_YAML_DEPTH levels
+deep, each key once per mapping (a second `cells_per_kg` would otherwise silently change the
+dose), and no anchors or aliases, which a protocol does not need and which let a few lines
+expand to gigabytes (a "billion laughs") or into a loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.composer import Composer
 
 from endotrial.errors import ProtocolError
 from endotrial.protocol.checks import consistency_problems
@@ -23,10 +29,89 @@ Location = tuple[str | int, ...]
 BUNDLED_PACKAGE = "endotrial.protocol.protocols"
 
 
-class _ProtocolLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a date-shaped value that is no real date (2025-02-30)
-    stays text: the model then reports it like any other bad value, with its line and field,
-    instead of the resolver's bare `ValueError: day is out of range for month`."""
+#: Largest protocol file read; the seed's is about 40 kB.
+MAX_PROTOCOL_BYTES = 2_000_000
+#: Deepest nesting of YAML mappings and lists (a value counts one level); the seed's is 7.
+MAX_YAML_DEPTH = 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but a protocol file may not use; reported with its line."""
+
+    def __init__(self, mark: Any, problem: str) -> None:  # PyYAML's Mark or libyaml's
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+try:
+    from yaml import CSafeLoader
+
+    class _SafeLoader(Composer, CSafeLoader):
+        """libyaml's parser (about 8 times faster than PyYAML's own) under PyYAML's composer,
+        whose steps the protocol loader checks."""
+
+        def __init__(self, stream: str) -> None:
+            CSafeLoader.__init__(self, stream)
+            Composer.__init__(self)
+
+except ImportError:  # PyYAML built without libyaml
+    _SafeLoader = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class _ProtocolLoader(_SafeLoader):
+    """YAML's safe loader, refusing what a protocol file may not hold (anchors and aliases,
+    duplicate keys, merge keys, nesting past MAX_YAML_DEPTH). A date-shaped value that is no
+    real date (2025-02-30) stays text: the model then reports it like any other bad value, with
+    its line and field, instead of the resolver's bare `ValueError: day is out of range`."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        assert event is not None  # the composer asks for a node only where an event is
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(
+                event.start_mark,
+                "anchors (&name) and aliases (*name) are not allowed in a protocol file: "
+                "write each value out in full",
+            )
+        if self.depth >= MAX_YAML_DEPTH:
+            raise _Refused(
+                event.start_mark,
+                f"nested more than {MAX_YAML_DEPTH} levels deep; a protocol file needs far fewer",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(
+                    key_node.start_mark, "merge keys (<<) are not allowed: write the fields out"
+                )
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML refuses it below, with its line
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise _Refused(
+                    key_node.start_mark,
+                    f"key '{str(key)[:80]}' is given twice in one mapping "
+                    f"(lines {first_lines[key]} and {line}); keep one of them",
+                )
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as error:  # e.g. an integer of 5000 digits
+            raise _Refused(node.start_mark, f"cannot read this value: {error}") from None
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
@@ -63,12 +148,21 @@ def load_protocol(id_or_path: str | Path | None = None) -> Protocol:
     if key in bundled:
         return load_protocol_file(bundled[key])
     path = Path(id_or_path)
-    if not path.exists():
+    if not _exists(path):
         raise ProtocolError(
             f"no protocol '{id_or_path}': give a file path or one of the bundled ids "
             f"{sorted(bundled)}"
         )
     return load_protocol_file(path)
+
+
+def _exists(path: Path) -> bool:
+    """Whether the path names something; a name no file can have (a NUL byte, too long) does
+    not."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_protocol_file(path: Path) -> Protocol:
@@ -86,23 +180,39 @@ def load_protocol_file(path: Path) -> Protocol:
 
 
 def _read(path: Path) -> str:
+    """The file's text, reading no more than one byte past the size limit (a device or a
+    growing file is never read whole)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            content = handle.read(MAX_PROTOCOL_BYTES + 1)
     except OSError as error:
         raise ProtocolError(f"{path}: cannot read the protocol file: {error.strerror}") from None
+    if len(content) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(
+            f"{path}: the protocol file is larger than {MAX_PROTOCOL_BYTES // 1_000_000} MB, "
+            "the most a protocol file may be; check that this is the protocol file"
+        )
+    try:
+        return content.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(f"{path}: not UTF-8 text; save the protocol file as UTF-8") from None
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Location, int]]:
+    loader = _ProtocolLoader(text)
     try:
-        data = yaml.load(text, Loader=_ProtocolLoader)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _Refused as error:
+        where = f"{path}:{error.problem_mark.line + 1}" if error.problem_mark else str(path)
+        raise ProtocolError(f"{where}: {error.problem}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error)
         raise ProtocolError(f"{where}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ProtocolError(f"{path}:1: the protocol file must be a YAML mapping of sections")
     return data, dict(_node_lines(root, ()))
