@@ -29,6 +29,7 @@ from endotrial.store.auth import (
     revoke_auth_session,
     signed_in_user,
 )
+from endotrial.store.errors import AuthenticationError
 from endotrial.store.passwords import hash_password
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
 
@@ -138,7 +139,10 @@ def writing(
     """The transaction of a write: the write lock taken first, the actor proven by her token,
     her role checked for `operation`; commits at the end of the block, or writes nothing."""
     _check_actor(actor)
-    with unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session:
+    with (
+        _as_service_errors(),
+        unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session,
+    ):
         user = session.get(User, session.info[USER_ID_KEY])
         assert user is not None  # unit_of_work found her by her token
         authorize(user, operation)
@@ -161,8 +165,17 @@ def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
 def setting_up(study: Study, username: str) -> Iterator[Session]:
     """The transaction that creates the first site and account of a new database (refused once
     any account exists)."""
-    with unit_of_work(study.engine, setup_user=username) as session:
+    with _as_service_errors(), unit_of_work(study.engine, setup_user=username) as session:
         yield session
+
+
+@contextmanager
+def _as_service_errors() -> Iterator[None]:
+    """The store's refusal of an unproven writer, as the services' error of the same code."""
+    try:
+        yield
+    except AuthenticationError as error:
+        raise NotSignedIn(error.code) from None
 
 
 def context_of(user: User) -> Context:
