@@ -256,6 +256,7 @@ def test_json_names_units(seed: Protocol) -> None:
         "unit": "%",
         "value": 92.0,
         "status": "pass",
+        "override_allowed": True,
     }
     assert data["released"] is False
 

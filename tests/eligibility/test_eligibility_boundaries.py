@@ -149,10 +149,11 @@ def test_iodine_allergy_leaves_the_trial_open_through_the_control_arm(screen) ->
     assert "not the trial" in note
 
 
-def test_unknown_iodine_allergy_is_noted_without_closing_an_arm(screen) -> None:
+def test_unknown_iodine_allergy_keeps_its_arm_closed_and_says_why(screen) -> None:
+    """Fail closed: the arm the allergy guards opens only once the allergy is recorded."""
     result = screen(iodine_allergy=None)
     assert result.decision == "eligible"
-    assert result.eligible_arms == ("control", "hbmsc")
+    assert result.eligible_arms == ("control",)
     assert result.arm_notes == (
         "IODINE: iodine_allergy not recorded; needed before allocation to hbmsc",
     )

@@ -61,7 +61,7 @@ def test_infusion_day_10_with_its_checks_and_observation(hbmsc: Schedule) -> Non
     assert (infusion.earliest, infusion.latest) == (day(10), day(11))
     iodine = hbmsc.event("iodine_allergy_test")
     assert (iodine.date, iodine.cycle_day, iodine.anchor) == (day(9), 9, "hbmsc_infusion")
-    assert iodine.note is not None and "positive" in iodine.note
+    assert iodine.note is not None and "only if negative" in iodine.note
     assert hbmsc.event("groin_preparation").date == day(10)
     observation = hbmsc.event("hbmsc_infusion_observation_end")
     assert observation.label.startswith("48 h observation ends")

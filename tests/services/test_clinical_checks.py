@@ -32,7 +32,6 @@ from endotrial.services import (
 from endotrial.store import (
     PregnancyOutcome,
     QueryStatus,
-    ReasonRequiredError,
     TransferredEmbryo,
 )
 
@@ -145,7 +144,7 @@ def test_updating_outcome_needs_a_reason_that_says_something(
     transfer_id = _transfer(trial, pid, "4AA")
     _outcome(trial, OutcomeInput(transfer_id=transfer_id, beta_hcg_miu_ml=3.0))
     corrected = OutcomeInput(transfer_id=transfer_id, beta_hcg_miu_ml=5.0)
-    with refused("store.reason_required", kind=ReasonRequiredError):
+    with refused("change.reason_required", field="reason", kind=InvalidInput):
         _outcome(trial, corrected)
     with refused("input.reason_required", field="reason", kind=InvalidInput):
         _outcome(trial, corrected, reason="typo")

@@ -143,7 +143,7 @@ _EMPTY_WORDS = frozenset(
 )
 
 
-def meaningful_reason(text: str | None, what: str) -> str:
+def meaningful_reason(text: str | None, what: str, field: str = "reason") -> str:
     """A reason that says something: two words or more (four Chinese characters), not only
     filler such as 'ok', 'fixed' or 'override'. Returns it stripped."""
     cleaned = (text or "").strip() if isinstance(text, str) else ""
@@ -154,7 +154,7 @@ def meaningful_reason(text: str | None, what: str) -> str:
         or (len(words) >= 2 and sum(map(len, words)) >= 12 and set(words) - _EMPTY_WORDS)
     )
     if not says_something or len(cleaned) > 2000:
-        raise InvalidInput("input.reason_required", field="reason", what=what, given=cleaned[:40])
+        raise InvalidInput("input.reason_required", field=field, what=what, given=cleaned[:40])
     return cleaned
 
 

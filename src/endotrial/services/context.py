@@ -29,7 +29,7 @@ from endotrial.store.auth import (
     revoke_auth_session,
     signed_in_user,
 )
-from endotrial.store.errors import AuthenticationError
+from endotrial.store.errors import AuthenticationError, ReasonRequiredError
 from endotrial.store.passwords import hash_password
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
 
@@ -171,11 +171,15 @@ def setting_up(study: Study, username: str) -> Iterator[Session]:
 
 @contextmanager
 def _as_service_errors() -> Iterator[None]:
-    """The store's refusal of an unproven writer, as the services' error of the same code."""
+    """The store's refusals as the services' errors: an unproven writer, and a change to
+    data already entered without a reason (a service that forgot to ask for one)."""
     try:
         yield
     except AuthenticationError as error:
         raise NotSignedIn(error.code) from None
+    except ReasonRequiredError as error:
+        what = str(error).split(" needs a reason")[0]  # e.g. "update of ultrasounds #3 (...)"
+        raise InvalidInput("change.reason_required", field="reason", what=what) from None
 
 
 def context_of(user: User) -> Context:

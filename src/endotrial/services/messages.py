@@ -43,6 +43,10 @@ MESSAGES: dict[str, str] = {
         "only a central investigator (one attached to no site) may {doing}: '{username}' works "
         "at site(s) {their_sites}"
     ),
+    "change.reason_required": (
+        "{what}: data already entered change only with a reason for the audit trail (e.g. "
+        "'transcription error, source document p.3'); give one and save again"
+    ),
     "setup.done": (
         "this database already has accounts: sign in as an investigator to add sites and the team"
     ),
@@ -229,7 +233,7 @@ MESSAGES: dict[str, str] = {
     ),
     "record.no_arm": "participant {study_id} has no arm yet: enrol and allocate her first",
     "record.no_table": "no trial table '{entity}': use one of {tables}",
-    "record.no_field": "table '{entity}' has no field '{field}': use one of {fields}",
+    "record.no_field": "table '{entity}' has no field '{name}': use one of {fields}",
     "protocol.unknown": "protocol {protocol} has no {kind} '{name}': use one of {known}",
     # --- dates
     "date.future": (

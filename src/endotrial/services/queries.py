@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from endotrial.services._common import (
     get_row,
     participant_of_record,
+    site_codes,
     trial_table,
     writable_participant,
 )
@@ -78,7 +79,11 @@ def open_query(study: Study, actor: Actor, query: QueryInput) -> int:
         if query.field not in model.__table__.columns:
             fields = sorted(c.name for c in model.__table__.columns)
             raise RuleViolation(
-                "record.no_field", field="field", entity=query.entity, fields=fields
+                "record.no_field",
+                field="field",
+                entity=query.entity,
+                name=query.field,
+                fields=fields,
             )
         _writable_record(tx, query.entity, query.row_id)
         row = DataQuery(
@@ -221,7 +226,9 @@ def _writable_record(tx: Tx, entity: str, row_id: int) -> None:
         return
     site_id = _site_of(tx.session, record)
     if not tx.ctx.may_access(site_id) or (site_id is None and tx.ctx.site_id is not None):
+        site = tx.session.get(Site, site_id) if site_id is not None else None
         raise PermissionDenied(
-            "auth.other_site", username=tx.ctx.username, their_sites=str(tx.ctx.site_id),
-            what=f"{entity} #{row_id}", site=str(site_id),
+            "auth.other_site", username=tx.ctx.username,
+            their_sites=site_codes(tx.session, tx.ctx), what=f"{entity} #{row_id}",
+            site=site.code if site is not None else "(none: central records)",
         )  # fmt: skip

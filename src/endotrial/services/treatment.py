@@ -337,7 +337,7 @@ def _check_override(tx: Tx, problems: list[_Problem], override_reason: str | Non
     if override_reason is None:
         raise RuleViolation("procedure.needs_override", problems=[p.text for p in problems])
     require_role(tx, Role.INVESTIGATOR, "overriding a failed check or the dose tolerance")
-    meaningful_reason(override_reason, "an override")
+    meaningful_reason(override_reason, "an override", field="override_reason")
     return True
 
 
