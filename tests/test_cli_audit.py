@@ -28,7 +28,9 @@ def _database_with_history(tmp_path: Path) -> str:
     investigator = TeamMember(
         username="pi1", full_name="PI", role=Role.INVESTIGATOR, password="a long passphrase"
     )
-    pi = set_up_study(study, SiteInput(code="SYSU6", name="Sixth Affiliated Hospital"), investigator)
+    pi = set_up_study(
+        study, SiteInput(code="SYSU6", name="Sixth Affiliated Hospital"), investigator
+    )
     coordinator = TeamMember(
         username="coord1",
         full_name="Coordinator",

@@ -115,9 +115,9 @@ class TransferInput(ServiceInput):
 
     participant_id: RecordId
     transfer_date: dt.date
-    embryo_grades: Annotated[
-        list[Annotated[str, Field(max_length=8)]], Field(max_length=6, default_factory=list)
-    ]
+    embryo_grades: Annotated[list[Annotated[str, Field(max_length=8)]], Field(max_length=6)] = (
+        Field(default_factory=list)
+    )
     embryo_day: int = 5
     cancel_reason: OptionalText = None
 

@@ -183,8 +183,8 @@ class ProcedureInput(ServiceInput):
     """The protocol's procedure; may be left out when her arm has one."""
     checklist: Annotated[
         dict[str, Annotated[str, Field(max_length=200)] | bool | int | float | None],
-        Field(max_length=100, default_factory=dict),
-    ]
+        Field(max_length=100),
+    ] = Field(default_factory=dict)
     cell_lot: Annotated[str, Field(max_length=64)] | None = None
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
