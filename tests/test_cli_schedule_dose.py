@@ -95,3 +95,15 @@ def test_dose_text_lists_the_release_ids_to_give() -> None:
         assert f"  {criterion_id}  " in result.output
     assert "--release ID=VALUE" in result.output
     assert "--release sterility=negative" in result.output
+
+
+def test_dose_refuses_a_result_given_twice_and_an_impossible_one() -> None:
+    """Issue 6, finding 3: sterility=positive then sterility=negative showed a pass."""
+    twice = ["--release", "sterility=positive", "--release", "sterility=negative"]
+    result = runner.invoke(app, ["dose", "--weight-kg", "58", *twice])
+    assert result.exit_code == 2, result.output
+    assert "sterility is given twice" in result.output
+    for impossible in ("endotoxin_eu_ml=-1", "cd105_pct=150"):
+        result = runner.invoke(app, ["dose", "--weight-kg", "58", "--release", impossible])
+        assert result.exit_code == 2, result.output
+        assert "impossible" in result.output

@@ -38,11 +38,17 @@ def parse_date(text: str, what: str) -> dt.date:
 
 
 def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
-    """KEY=VALUE options into a mapping; a malformed pair names the option."""
+    """KEY=VALUE options into a mapping; a malformed pair names the option, and a key given
+    twice is refused (`sterility=positive` then `sterility=negative` must not read as a pass)."""
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InputError(f"{what}: '{pair}' is not KEY=VALUE")
+        if key.strip() in parsed:
+            raise InputError(
+                f"{what}: {key.strip()} is given twice ({parsed[key.strip()]!r} and "
+                f"{value.strip()!r}): give each result once"
+            )
         parsed[key.strip()] = value.strip()
     return parsed
