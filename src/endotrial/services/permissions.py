@@ -39,6 +39,7 @@ class Operation(enum.StrEnum):
     ADD_SITE = "add a site"
     ADD_USER = "add a study-team account"
     SET_ACCOUNT_ACTIVE = "deactivate or reactivate an account"
+    UNBLOCK_SIGN_IN = "unblock an account's sign-in"
     READ_TRIAL_DATA = "read participants' trial data"
     READ_QUERIES = "read data queries"
 
@@ -88,6 +89,7 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.ADD_SITE: frozenset({INVESTIGATOR}),
     Operation.ADD_USER: frozenset({INVESTIGATOR}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({INVESTIGATOR}),
+    Operation.UNBLOCK_SIGN_IN: frozenset({INVESTIGATOR}),
     # Reading: everyone on the team reads the trial's data of her sites (the statistician and
     # the safety board read it for the analysis; identifying data are never part of it).
     Operation.READ_TRIAL_DATA: frozenset(Role),
