@@ -159,6 +159,7 @@ def test_nothing_is_given_after_a_withdrawal(engine: Engine, seed_protocol: Prot
 def test_an_override_has_bounds(
     engine: Engine, seed_protocol: Protocol, changes: dict[str, Any]
 ) -> None:
+    changes = dict(changes)  # the same parameters serve SQLite and PostgreSQL: do not consume
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "p-4", "hbmsc")
     values: dict[str, Any] = {"override_reason": "the lab prepared another vial by mistake"}
