@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_manager
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -26,11 +27,13 @@ import pyarrow.compute as pc
 import sqlglot.errors
 
 from endotrial.eligibility.plan import ScreeningPlan, build_plan
+from endotrial.eligibility.prepared import OneRowScreener
 from endotrial.eligibility.results import (
     RESULT_SCHEMA,
     CandidateResult,
     ScreeningRun,
     ScreeningStream,
+    count_decisions,
 )
 from endotrial.eligibility.sources import (
     TABLE_NAME,
@@ -38,8 +41,9 @@ from endotrial.eligibility.sources import (
     RowBatches,
     RowIssue,
     Source,
+    arrow_table,
+    from_arrow,
     from_file,
-    from_frame,
 )
 from endotrial.eligibility.sql import (
     ID_COLUMN,
@@ -82,6 +86,22 @@ DATABASE_MAX_THREADS = 4
 DATABASE_TEMP_LIMIT = "4GB"
 
 
+_screener: tuple[int, OneRowScreener | None] | None = None
+
+
+def _one_row_screener() -> OneRowScreener | None:
+    """The process's screener of one-row tables (a forked child opens its own); None where its
+    database cannot be opened, and one-row tables are screened the long way."""
+    global _screener
+    with _database_lock:
+        if _screener is None or _screener[0] != os.getpid():
+            try:
+                _screener = (os.getpid(), OneRowScreener())
+            except adbc_driver_manager.Error:
+                _screener = (os.getpid(), None)
+        return _screener[1]
+
+
 def _sandboxed_database() -> duckdb.DuckDBPyConnection:
     """An in-memory database that reads only the tables registered into it: no file, network,
     extension or database can be opened from a query (the rows reach it as Arrow batches read
@@ -121,21 +141,40 @@ def stream_file(
 def screen_table(
     protocol: Protocol, table: Any, *, label: str = "table", today: dt.date | None = None
 ) -> ScreeningRun:
-    """Screen a pandas DataFrame or Arrow table held in memory."""
-    return _stream(protocol, from_frame(table, label), today=today).collect()
+    """Screen a pandas DataFrame or Arrow table held in memory (one row through the prepared
+    query, as a form's candidate)."""
+    rows = arrow_table(table)
+    source = from_arrow(rows, label)
+    row = _one_row(protocol, source, rows, today=today, per_field=False)
+    if row is None:
+        return _stream(protocol, source, today=today).collect()
+    plan = build_plan(protocol)
+    results = pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
+    return ScreeningRun(
+        protocol_id=protocol.protocol_id,
+        source=source.label,
+        results=results,
+        file_warnings=_file_warnings(plan, source),
+        to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
+        counts=count_decisions(results),
+    )
 
 
 def screen_candidate(
     protocol: Protocol, items: Mapping[str, object], *, today: dt.date | None = None
 ) -> CandidateResult:
-    """Screen one candidate's items (as typed in a form) through the same query as a file."""
+    """Screen one candidate's items (as typed in a form) through the same query as a file,
+    prepared once per column layout (see `prepared`)."""
     values = {ID_COLUMN: FORM_CANDIDATE_ID, **items}
     table = pa.table({name: _one_value(value) for name, value in values.items()})
     plan = build_plan(protocol)
-    stream = _stream(protocol, from_frame(table, "form"), today=today, plan=plan, per_field=True)
-    run = stream.collect()
-    row = run.rows()[0]
-    unknown_errors = tuple(f"{w}" for w in run.file_warnings if "not a data item" in w)
+    source = from_arrow(table, "form")
+    row = _one_row(protocol, source, table, today=today, per_field=True)
+    warnings = _file_warnings(plan, source)
+    if row is None:
+        run = _stream(protocol, source, today=today, plan=plan, per_field=True).collect()
+        row, warnings = run.rows()[0], run.file_warnings
+    unknown_errors = tuple(f"{w}" for w in warnings if "not a data item" in w)
     return _candidate_result(plan, protocol, row, unknown_errors)
 
 
@@ -149,6 +188,27 @@ def criteria_sql(protocol: Protocol, dialect: str = "duckdb") -> dict[str, str]:
         }
     except (ValueError, sqlglot.errors.SqlglotError) as error:
         raise InputError(f"cannot write the criteria in SQL dialect '{dialect}': {error}") from None
+
+
+def _one_row(
+    protocol: Protocol, source: Source, table: pa.Table, *, today: dt.date | None, per_field: bool
+) -> dict[str, Any] | None:
+    """The result row of a one-row table, through its prepared query; None for any other table,
+    or where the query could not be prepared or run (the caller screens the table the long way,
+    with the same result or the same error)."""
+    if table.num_rows != 1:
+        return None
+    _check_id_column(source)
+    screener = _one_row_screener()
+    if screener is None:
+        return None
+    return screener.screen(
+        build_plan(protocol),
+        table,
+        source.columns,
+        today=today or dt.date.today(),
+        per_field=per_field,
+    )
 
 
 def _one_value(value: object) -> pa.Array:
@@ -171,10 +231,7 @@ def _stream(
 ) -> ScreeningStream:
     """Check the source, find its repeated ids, and set up the screening of its rows."""
     plan = plan or build_plan(protocol)
-    if ID_COLUMN not in source.columns:
-        raise InputError(
-            f"{source.label}: no '{ID_COLUMN}' column; add it with one unique id per candidate"
-        )
+    _check_id_column(source)
     duplicates, row_count = _repeated_ids(source)
     if row_count == 0:
         raise InputError(f"{source.label}: no candidate rows; the file has only its header")
@@ -192,9 +249,16 @@ def _stream(
         source=source.label,
         total=row_count,
         batches=_screened(plan, source.label, options, reading),
-        file_warnings=tuple(_file_warnings(plan, source)),
+        file_warnings=_file_warnings(plan, source),
         to_confirm=tuple((c.id, c.enforced_by or "") for c in plan.to_confirm),
     )
+
+
+def _check_id_column(source: Source) -> None:
+    if ID_COLUMN not in source.columns:
+        raise InputError(
+            f"{source.label}: no '{ID_COLUMN}' column; add it with one unique id per candidate"
+        )
 
 
 def _repeated_ids(source: Source) -> tuple[DuplicateRows | None, int]:
@@ -332,8 +396,27 @@ def _label_lists(masks: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _file_warnings(plan: ScreeningPlan, source: Source) -> list[str]:
+#: Warnings by plan, source label and column layout: a form sends the same layout again and again.
+_WARNINGS: dict[tuple[object, ...], tuple[ScreeningPlan, tuple[str, ...]]] = {}
+_WARNINGS_KEPT = 32
+
+
+def _file_warnings(plan: ScreeningPlan, source: Source) -> tuple[str, ...]:
     """Unknown columns are ignored (named once), and absent items count as missing everywhere."""
+    key = (id(plan), source.label, tuple(source.columns.items()))
+    with _database_lock:
+        cached = _WARNINGS.get(key)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    warnings = tuple(_new_file_warnings(plan, source))
+    with _database_lock:
+        if len(_WARNINGS) >= _WARNINGS_KEPT:
+            _WARNINGS.pop(next(iter(_WARNINGS)))
+        _WARNINGS[key] = (plan, warnings)
+    return warnings
+
+
+def _new_file_warnings(plan: ScreeningPlan, source: Source) -> list[str]:
     known = set(plan.item_names)
     warnings = []
     for name in source.columns:

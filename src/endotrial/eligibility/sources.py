@@ -449,10 +449,14 @@ def _table_batches(
 
 def from_frame(frame: Any, label: str) -> Source:
     """A pandas DataFrame or an Arrow table; mixed-type columns are read as text."""
+    return from_arrow(arrow_table(frame), label)
+
+
+def arrow_table(frame: Any) -> pa.Table:
+    """A pandas DataFrame as an Arrow table (mixed-type columns as text); an Arrow table as is."""
     if isinstance(frame, pa.Table):
-        return from_arrow(frame, label)
+        return frame
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        table = pa.Table.from_pandas(frame.astype("string"), preserve_index=False)
-    return from_arrow(table, label)
+        return pa.Table.from_pandas(frame.astype("string"), preserve_index=False)

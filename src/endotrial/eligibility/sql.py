@@ -9,8 +9,9 @@ comes from the protocol's checked expressions; every identifier and literal is q
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from sqlglot import exp
@@ -22,6 +23,7 @@ from endotrial.protocol.models import DataItem, ItemType
 ID_COLUMN = "candidate_id"
 ROW_COLUMN = "__row"
 FIRST_ROW_COLUMN = "__first_row"
+TODAY_COLUMN = "__today"
 ID_HASH_COLUMN = "__id_hash"
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
@@ -84,6 +86,13 @@ class QueryOptions:
     id_hashes: bool = False
     """Also return a hash of each (trimmed) id, NULL for a blank one, as `__id_hash`: the caller
     finds repeated ids from it without a second pass over the rows."""
+    today_column: bool = False
+    """The source has a `__today` column (DATE) to read today from, instead of `today` written
+    into the query: a query prepared once then serves any day (the column is a parameter, named
+    once: DuckDB binds a prepared query again on every run when a parameter appears twice)."""
+    bit_masks: bool = True
+    """Return each list of labels as a bit mask the caller decodes (far cheaper per row of a
+    file); else as the list itself (one candidate: fewer expressions for DuckDB to set up)."""
 
 
 #: How far a typed number may sit from the value computed from its inputs (rounding, e.g. a
@@ -148,6 +157,7 @@ class _Generator:
         self.given = [item for item in plan.items if item.name in options.columns]
         self.masked_columns: dict[str, tuple[str, ...]] = {}
         self._forcing_of: dict[str, list[str]] = {}
+        self._flagged_items: list[str] | None = None
 
     # --- stage 1: text -------------------------------------------------------------------
     def _source_kind(self, item: DataItem) -> ColumnKind:
@@ -181,6 +191,8 @@ class _Generator:
         ]
         if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
+        if self.options.today_column:
+            columns.append(quote(TODAY_COLUMN))
         for item in self.given:
             column = quote(item.name)
             if self._source_kind(item) == ColumnKind.text and not self._trims_late(item):
@@ -232,6 +244,8 @@ class _Generator:
         columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
         if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
+        if self.options.today_column:
+            columns.append(quote(TODAY_COLUMN))
         for item in self.given:
             columns.append(f"{self._parse(item)} AS {_p(item.name)}")
             if self._source_kind(item) == ColumnKind.text:
@@ -309,9 +323,7 @@ class _Generator:
     def _later_date_checks(self, item: DataItem) -> list[tuple[str, str]]:
         parsed = _p(item.name)
         if item.name == REFERENCE_DATE_ITEM:
-            today = self.options.today.isoformat()
-            problem = f"' is a date in the future (today is {today}); correct the date"
-            return [(f"{parsed} > DATE {literal(today)}", self._message(item, problem))]
+            return [self._future_check(item)]
         if item.not_after_screening and REFERENCE_DATE_ITEM in self.options.columns:
             reference = _p(REFERENCE_DATE_ITEM)
             message = (
@@ -321,6 +333,21 @@ class _Generator:
             )
             return [(f"{parsed} > {reference}", message)]
         return []
+
+    def _future_check(self, item: DataItem) -> tuple[str, str]:
+        """The reference date after today: today written in, or read from the today column."""
+        parsed = _p(item.name)
+        if not self.options.today_column:
+            today = self.options.today.isoformat()
+            problem = f"' is a date in the future (today is {today}); correct the date"
+            return f"{parsed} > DATE {literal(today)}", self._message(item, problem)
+        today_sql = quote(TODAY_COLUMN)
+        message = (
+            f"{self._where(item.name)} || '''' || {self._raw(item)} || "
+            f"''' is a date in the future (today is ' || CAST({today_sql} AS VARCHAR) || "
+            "'); correct the date'"
+        )
+        return f"{parsed} > {today_sql}", message
 
     def checked_stage(self) -> str:
         """Flag each bad value once; the messages are built later, only for flagged rows."""
@@ -360,12 +387,17 @@ class _Generator:
         columns = [quote(ROW_COLUMN), quote(ID_COLUMN)]
         if self.options.first_row_column:
             columns.append(quote(FIRST_ROW_COLUMN))
+        if self.options.today_column:
+            columns.append(quote(TODAY_COLUMN))
         return columns
 
     # --- stage 4: items (derived filled in; a typed value must agree with it) -------------
     def _flagged(self) -> list[str]:
-        """Given items whose bad values were flagged (and made NULL) in the clean stage."""
-        return [item.name for item in self.given if self._checks(item)]
+        """Given items whose bad values were flagged (and made NULL) in the clean stage (asked
+        once per criterion and item list: worked out once)."""
+        if self._flagged_items is None:
+            self._flagged_items = [item.name for item in self.given if self._checks(item)]
+        return self._flagged_items
 
     def derived_stage(self) -> str:
         """Items not in the file as NULL columns, then each derived item computed from them
@@ -486,7 +518,7 @@ class _Generator:
     def mask_stage(self) -> str:
         """The failed criteria as one bit mask: it decides ineligibility and is the list too."""
         failed = self._failed_entries()
-        if len(failed) > MASK_BITS:
+        if not self._as_mask(failed):
             return "SELECT * FROM criteria_stage"
         return f"SELECT *, {_bits(failed)} AS __failed_mask FROM criteria_stage"
 
@@ -496,7 +528,7 @@ class _Generator:
         if self.options.first_row_column:
             invalid += f" OR {quote(FIRST_ROW_COLUMN)} IS NOT NULL"
         ineligible = _any(condition for _, condition in self._failed_entries())
-        if len(self._failed_entries()) <= MASK_BITS:
+        if self._as_mask(self._failed_entries()):
             ineligible = "__failed_mask <> 0"
         unknown = _any(f"{_c(c)} IS NULL" for c in trial_wide)
         return (
@@ -505,6 +537,9 @@ class _Generator:
             f"(NOT ({invalid}) AND NOT ({ineligible}) AND ({unknown})) AS __incomplete "
             "FROM mask_stage"
         )
+
+    def _as_mask(self, entries: list[tuple[str, str]]) -> bool:
+        return self.options.bit_masks and len(entries) <= MASK_BITS
 
     def _failed_entries(self) -> list[tuple[str, str]]:
         return [(c.id, _rules_out(c)) for c in self.plan.trial_wide]
@@ -540,7 +575,7 @@ class _Generator:
     def _list_column(self, name: str, guard: str, entries: list[tuple[str, str]]) -> str:
         """A list of labels as a bit mask the caller decodes (one integer per row is far cheaper
         than a list per row), or as a list when there are too many labels for one integer."""
-        if len(entries) <= MASK_BITS:
+        if self._as_mask(entries):
             self.masked_columns[name] = tuple(label for label, _ in entries)
             bits = "__failed_mask" if name == "failed_criteria" else _bits(entries)
             return f"CASE WHEN {guard} THEN {bits} ELSE 0 END AS {quote(name)}"
@@ -682,6 +717,32 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+#: Queries generated in this process, by plan (identity) and options: writing one costs about
+#: 10-20 ms, which a screening of one candidate would otherwise pay on every call.
+_QUERIES: dict[tuple[object, ...], tuple[ScreeningPlan, ScreeningQuery]] = {}
+_QUERIES_KEPT = 32
+_QUERIES_LOCK = threading.Lock()
+
+
 def screening_query(plan: ScreeningPlan, options: QueryOptions) -> ScreeningQuery:
     """The whole screening as one SQL query over `options.source_sql`."""
-    return _Generator(plan, options).query()
+    key = (id(plan), *_option_key(options))
+    with _QUERIES_LOCK:
+        cached = _QUERIES.get(key)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    query = _Generator(plan, options).query()
+    with _QUERIES_LOCK:
+        if len(_QUERIES) >= _QUERIES_KEPT:
+            _QUERIES.pop(next(iter(_QUERIES)))
+        _QUERIES[key] = (plan, query)
+    return query
+
+
+def _option_key(options: QueryOptions) -> tuple[object, ...]:
+    values = {f.name: getattr(options, f.name) for f in fields(options)}
+    if options.today_column:
+        del values["today"]  # read from the source, not written into the query
+    return tuple(
+        tuple(value.items()) if isinstance(value, Mapping) else value for value in values.values()
+    )
