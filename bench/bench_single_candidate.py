@@ -169,7 +169,9 @@ def report(label: str, times: dict[str, list[float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="warm calls of the new path")
-    parser.add_argument("--before-calls", type=int, default=60, help="warm calls of the old one")
+    parser.add_argument(
+        "--before-calls", type=int, default=60, help="warm calls of the old one (0: after alone)"
+    )
     args = parser.parse_args()
     protocol = load_protocol("nct07176143")
     old = before_package()
@@ -180,7 +182,7 @@ def main() -> None:
         paths: dict[str, Callable[[int], object]] = {
             "after": lambda n: screen_candidate(protocol, items[n % len(items)], today=TODAY)
         }
-        if old is not None:
+        if old is not None and args.before_calls > 0:
             paths["before"] = lambda n: old.screen_candidate(
                 protocol, items[n % len(items)], today=TODAY
             )
@@ -191,7 +193,7 @@ def main() -> None:
         paths: dict[str, Callable[[int], object]] = {
             "after": lambda n: screen_table(protocol, tables[n % len(tables)], today=TODAY)
         }
-        if old is not None:
+        if old is not None and args.before_calls > 0:
             paths["before"] = lambda n: old.screen_table(
                 protocol, tables[n % len(tables)], today=TODAY
             )

@@ -334,3 +334,11 @@ def test_the_form_database_settings_are_locked(
     form_connection: adbc_driver_manager.AdbcConnection, setting: str
 ) -> None:
     assert "locked" in _refused(form_connection, f"SET {setting}")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_forms_values_are_typed_as_one_value_at_a_time_would_type_them(case: str) -> None:
+    """The one-step table of a form's values has the columns the value-by-value one has."""
+    values = _candidate(case)
+    one_by_one = pa.table({name: engine._one_value(value) for name, value in values.items()})
+    assert engine._one_row_table(values).equals(one_by_one, check_metadata=True)

@@ -165,8 +165,7 @@ def screen_candidate(
 ) -> CandidateResult:
     """Screen one candidate's items (as typed in a form) through the same query as a file,
     prepared once per column layout (see `prepared`)."""
-    values = {ID_COLUMN: FORM_CANDIDATE_ID, **items}
-    table = pa.table({name: _one_value(value) for name, value in values.items()})
+    table = _one_row_table({ID_COLUMN: FORM_CANDIDATE_ID, **items})
     plan = build_plan(protocol)
     source = from_arrow(table, "form")
     row = _one_row(protocol, source, table, today=today, per_field=True)
@@ -211,9 +210,24 @@ def _one_row(
     )
 
 
+#: Python types Arrow types itself (any other value is passed as its text).
+_ARROW_TYPED = (str, bool, int, float, dt.date)
+
+
+def _one_row_table(values: Mapping[str, object]) -> pa.Table:
+    """The values as a one-row table, each column typed as `_one_value` types it: in one step
+    where Arrow takes every value as it is (a form's values almost always), else value by value."""
+    if all(value is None or isinstance(value, _ARROW_TYPED) for value in values.values()):
+        try:
+            return pa.Table.from_pydict({name: [value] for name, value in values.items()})
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+    return pa.table({name: _one_value(value) for name, value in values.items()})
+
+
 def _one_value(value: object) -> pa.Array:
     """A one-row column; a value Arrow cannot type is passed as its text."""
-    if value is None or isinstance(value, str | bool | int | float | dt.date):
+    if value is None or isinstance(value, _ARROW_TYPED):
         try:
             return pa.array([value])
         except (pa.ArrowInvalid, OverflowError):

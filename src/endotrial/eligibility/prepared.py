@@ -94,7 +94,8 @@ class OneRowScreener:
         answer or the same error."""
         known = {ID_COLUMN, *plan.item_names}
         read = [name for name in table.column_names if name in known]
-        table = table.select(read)  # the columns the query reads; others are only named
+        if len(read) < table.num_columns:
+            table = table.select(read)  # the columns the query reads; others are only named
         layout: Layout = tuple((f.name, str(f.type)) for f in table.schema)
         key = (id(plan), per_field, layout)
         with self._lock:
@@ -209,7 +210,10 @@ def _source_sql(schema: pa.Schema, types: Mapping[str, str]) -> str:
 
 
 def _parameters(table: pa.Table, bound: tuple[str, ...], today: dt.date) -> pa.RecordBatch:
-    return _batch([pa.array([today], pa.date32()), *(table.column(name) for name in bound)])
+    """Today's date, then the values of the bound columns, in parameter order."""
+    values = table.select(bound) if len(bound) < table.num_columns else table
+    arrays = [pa.array([today], pa.date32()), *(c.combine_chunks() for c in values.columns)]
+    return pa.RecordBatch.from_arrays(arrays, names=[TODAY_COLUMN, *values.column_names])
 
 
 def _batch(columns: list[pa.Array | pa.ChunkedArray]) -> pa.RecordBatch:

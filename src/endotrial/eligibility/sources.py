@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,8 +116,10 @@ class Source:
     given, with the earlier row of each repeated id as a column when duplicates are given."""
 
 
+@functools.lru_cache(maxsize=256)
 def column_kind(arrow_type: pa.DataType) -> ColumnKind:
-    """Group Arrow types by what parsing they need."""
+    """Group Arrow types by what parsing they need (once per type: a form's table comes again
+    and again with the same few types)."""
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return ColumnKind.text
     if pa.types.is_string_view(arrow_type) or pa.types.is_dictionary(arrow_type):
