@@ -44,8 +44,6 @@ PREPARED_KEPT = 16
 FORM_DATABASE_MEMORY_LIMIT = "256MB"
 FORM_DATABASE_TEMP_LIMIT = "1GB"
 
-Layout = tuple[tuple[str, str], ...]
-
 
 @dataclass(frozen=True)
 class _Prepared:
@@ -53,9 +51,10 @@ class _Prepared:
 
     plan: ScreeningPlan
     statement: adbc_driver_manager.AdbcStatement | None
-    bound: tuple[str, ...]
-    """The columns bound as parameters 2, 3... in this order (null-typed columns are written
-    into the query as NULL instead)."""
+    bound: tuple[int, ...]
+    """The positions of the table's columns bound as parameters 1, 2... in this order: the
+    columns the query reads, but null-typed ones (written into the query as NULL); today's date
+    is the parameter after them."""
 
 
 class OneRowScreener:
@@ -92,12 +91,7 @@ class OneRowScreener:
         (with `kinds`, its columns' kinds, the id among them), or None when its layout cannot be
         prepared or the run fails: the caller then screens it the long way, which gives the same
         answer or the same error."""
-        known = {ID_COLUMN, *plan.item_names}
-        read = [name for name in table.column_names if name in known]
-        if len(read) < table.num_columns:
-            table = table.select(read)  # the columns the query reads; others are only named
-        layout: Layout = tuple((f.name, str(f.type)) for f in table.schema)
-        key = (id(plan), per_field, layout)
+        key = (id(plan), per_field, table.schema)
         with self._lock:
             prepared = self._prepared.get(key)
             if prepared is None or prepared.plan is not plan:
@@ -135,14 +129,21 @@ class OneRowScreener:
         per_field: bool,
     ) -> _Prepared:
         """Prepare the query for this layout: each value is cast to the type DuckDB itself gives
-        the Arrow column (asked once, so the value is never converted)."""
-        bound = tuple(f.name for f in table.schema if not pa.types.is_null(f.type))
+        the Arrow column (asked once, so the value is never converted). Columns the query does
+        not read (not data items of the plan) are left out; the caller names them."""
+        known = {ID_COLUMN, *plan.item_names}
+        read = [name for name in table.column_names if name in known]
+        bound = tuple(
+            n
+            for n, f in enumerate(table.schema)
+            if f.name in known and not pa.types.is_null(f.type)
+        )
         statement = None
         try:
             types = self._duckdb_types(table, bound)
             options = QueryOptions(
-                source_sql=_source_sql(table.schema, types),
-                columns={n: kinds[n] for n in table.column_names if n != ID_COLUMN},
+                source_sql=_source_sql(table.select(read).schema, types),
+                columns={n: kinds[n] for n in read if n != ID_COLUMN},
                 id_kind=kinds[ID_COLUMN],
                 today=dt.date.min,  # not read: today is a parameter
                 per_field_messages=per_field,
@@ -158,19 +159,20 @@ class OneRowScreener:
             return _Prepared(plan, None, bound)
         return _Prepared(plan, statement, bound)
 
-    def _duckdb_types(self, table: pa.Table, bound: tuple[str, ...]) -> dict[str, str]:
+    def _duckdb_types(self, table: pa.Table, bound: tuple[int, ...]) -> dict[str, str]:
+        """The DuckDB type of each bound column, by name, as DuckDB reads the Arrow value."""
         if not bound:
             return {}
         probe = ", ".join(f"typeof(${n + 1}) AS t{n}" for n in range(len(bound)))
         statement = adbc_driver_manager.AdbcStatement(self._connection)
         try:
             statement.set_sql_query(f"SELECT {probe}")
-            statement.bind(_batch([table.column(name) for name in bound]))
+            statement.bind(_values(table, bound))
             handle, _ = statement.execute_query()
             (row,) = pa.RecordBatchReader.from_stream(handle).read_all().to_pylist()
         finally:
             statement.close()
-        return {name: str(row[f"t{n}"]) for n, name in enumerate(bound)}
+        return {table.column_names[c]: str(row[f"t{n}"]) for n, c in enumerate(bound)}
 
     def _execute(
         self, statement: adbc_driver_manager.AdbcStatement, parameters: pa.RecordBatch
@@ -195,27 +197,27 @@ class OneRowScreener:
 
 
 def _source_sql(schema: pa.Schema, types: Mapping[str, str]) -> str:
-    """The one row as a subquery of parameters, today's date first. Each parameter is named
-    once: DuckDB binds a prepared query again on every run when one appears twice."""
-    columns = [f"CAST($1 AS DATE) AS {quote(TODAY_COLUMN)}"]
-    number = 2
+    """The one row as a subquery of parameters, today's date after the values. Each parameter
+    is named once: DuckDB binds a prepared query again on every run when one appears twice."""
+    columns = []
+    number = 1
     for field in schema:
         if field.name in types:
             columns.append(f"CAST(${number} AS {types[field.name]}) AS {quote(field.name)}")
             number += 1
         else:
             columns.append(f"NULL AS {quote(field.name)}")
+    columns.append(f"CAST(${number} AS DATE) AS {quote(TODAY_COLUMN)}")
     columns.append(f"CAST(1 AS BIGINT) AS {quote(ROW_COLUMN)}")
     return f"(SELECT {', '.join(columns)})"
 
 
-def _parameters(table: pa.Table, bound: tuple[str, ...], today: dt.date) -> pa.RecordBatch:
-    """Today's date, then the values of the bound columns, in parameter order."""
-    values = table.select(bound) if len(bound) < table.num_columns else table
-    arrays = [pa.array([today], pa.date32()), *(c.combine_chunks() for c in values.columns)]
-    return pa.RecordBatch.from_arrays(arrays, names=[TODAY_COLUMN, *values.column_names])
+def _parameters(table: pa.Table, bound: tuple[int, ...], today: dt.date) -> pa.RecordBatch:
+    """The values of the bound columns, then today's date: the parameters in their order."""
+    return _values(table, bound).append_column(TODAY_COLUMN, pa.array([today], pa.date32()))
 
 
-def _batch(columns: list[pa.Array | pa.ChunkedArray]) -> pa.RecordBatch:
-    arrays = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
-    return pa.RecordBatch.from_arrays(arrays, names=[f"p{n + 1}" for n in range(len(arrays))])
+def _values(table: pa.Table, bound: tuple[int, ...]) -> pa.RecordBatch:
+    """The one row's bound columns as one record batch (no copy where it is one already)."""
+    (batch,) = table.combine_chunks().to_batches()
+    return batch if len(bound) == batch.num_columns else batch.select(list(bound))

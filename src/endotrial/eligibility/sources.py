@@ -141,8 +141,21 @@ def column_kind(arrow_type: pa.DataType) -> ColumnKind:
     return ColumnKind.other
 
 
+#: Column kinds by schema: a form sends the same layout again and again.
+_KINDS: dict[pa.Schema, dict[str, ColumnKind]] = {}
+_KINDS_KEPT = 64
+
+
 def _kinds(schema: pa.Schema) -> dict[str, ColumnKind]:
-    return {field.name: column_kind(field.type) for field in schema if field.name != ROW_COLUMN}
+    kinds = _KINDS.get(schema)
+    if kinds is None:
+        kinds = {
+            field.name: column_kind(field.type) for field in schema if field.name != ROW_COLUMN
+        }
+        if len(_KINDS) >= _KINDS_KEPT:
+            _KINDS.clear()
+        _KINDS[schema] = kinds
+    return dict(kinds)
 
 
 def _check_names(names: Sequence[str], label: str) -> None:
