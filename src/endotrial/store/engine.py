@@ -132,7 +132,44 @@ def _connection_problem(url: URL, error: OperationalError) -> str:
     )
 
 
-def open_existing(url: str | None = None) -> Engine:
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """A read-only connection changes nothing, not even the journal mode."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def read_only_engine(url: str | None = None) -> Engine:
+    """An engine that can only read: a SQLite file is opened read-only (so a monitor's copy on
+    a read-only disk verifies, and nothing is written into the file inspected); PostgreSQL
+    sessions are read-only transactions."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        options = "-c default_transaction_read_only=on"
+        return _create(parsed, pool_pre_ping=True, connect_args={"options": options})
+    path = os.path.abspath(str(parsed.database))
+    for mode in ({"mode": "ro"}, {"immutable": "1"}):
+        read_only = parsed.set(database=f"file:{path}", query={**mode, "uri": "true"})
+        engine = _create(read_only, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        try:
+            with engine.connect():
+                return engine
+        except OperationalError:
+            # A WAL database in a folder that cannot be written (its shared-memory file
+            # cannot be made) opens only as an immutable file: a copy nobody writes.
+            engine.dispose()
+    raise StoreError(
+        f"cannot open the SQLite database '{parsed.database}' for reading: check the path and "
+        "that you may read it",
+        code="store.unavailable",
+    )
+
+
+def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
     """An engine on a database that already holds endotrial's tables, or a clear error.
 
     Read-only commands use it so that a mistyped URL is reported instead of creating an empty file.
@@ -149,7 +186,7 @@ def open_existing(url: str | None = None) -> Engine:
             "--database) to the trial's database, create an empty one with `endotrial db "
             "upgrade`, or build a synthetic one with `endotrial demo`"
         )
-    engine = open_database(url)
+    engine = connected(read_only_engine(url)) if read_only else open_database(url)
     if not inspect(engine).has_table("audit_log"):
         engine.dispose()
         raise StoreError(
