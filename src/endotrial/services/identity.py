@@ -160,6 +160,9 @@ def erase_identity(study: Study, actor: Actor, erasure: ErasureInput) -> None:
     why = meaningful_reason(erasure.reason, "erasing a participant's identity")
     with writing(study, actor, Operation.ERASE_IDENTITY, reason=f"identity erased: {why}") as tx:
         participant = writable_participant(tx, erasure.participant_id)
+        people = [get_row(tx.session, Person, p) for p in _person_ids(tx.session, participant)]
+        if not [p for p in people if p.wrapped_key is not None]:
+            raise RuleViolation("identity.erased", study_id=participant.study_id)
         for person_id in _person_ids(tx.session, participant):
             person = get_row(tx.session, Person, person_id)
             for row in _sealed_rows(tx.session, person.id):

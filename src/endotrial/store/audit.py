@@ -346,6 +346,8 @@ def _forget_tip(session: Session, transaction: SessionTransaction) -> None:
     """After a commit, rollback or savepoint end the tip may have moved: read it again."""
     if transaction.nested or transaction.parent is None:
         session.info.pop(_TIP_KEY, None)
+    if transaction.nested:  # a savepoint may have been rolled back: sign nothing it appended
+        session.info.pop(APPENDED_KEY, None)
 
 
 def _append(session: Session, changes: Iterable[_Change]) -> None:

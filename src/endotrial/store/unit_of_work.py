@@ -28,7 +28,6 @@ from endotrial.store.audit import (
     USER_ID_KEY,
     USER_KEY,
     WRITER_KEY,
-    AuditChainHead,
     take_write_lock,
 )
 from endotrial.store.auth import signed_in_user
@@ -93,17 +92,15 @@ def unit_of_work(
         appended = session.info.pop(APPENDED_KEY, None)
         session.close()
     if appended is not None and keys is not None and not dry_run:
-        _sign_tip(engine, keys)
+        _sign_tip(keys, *appended)
 
 
-def _sign_tip(engine: Engine, keys: TrialKeys) -> None:
+def _sign_tip(keys: TrialKeys, seq: int, entry_hash: str) -> None:
     """Sign the committed tip into the checkpoint log. The write is already acknowledged: a
     log that cannot be written (a full disk) loses only this checkpoint, and `audit verify`
     says how far the latest one lags."""
-    with engine.connect() as connection:
-        head = connection.execute(select(AuditChainHead.last_seq, AuditChainHead.last_hash)).one()
     with contextlib.suppress(OSError):
-        append_checkpoint(keys, int(head.last_seq), str(head.last_hash))
+        append_checkpoint(keys, seq, entry_hash)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, inspect, select
 
 from endotrial.store.audit import (
     GENESIS_HASH,
@@ -90,8 +90,10 @@ def verify_trail(
     walk = _Walk(keys, first_keyed)
     with engine.connect() as connection:
         head = connection.execute(select(_HEAD.c.last_seq, _HEAD.c.last_hash)).one()
+        present = {c["name"] for c in inspect(connection).get_columns("audit_log")}
+        columns = [c for c in _LOG.c if c.name in present]  # an older revision has no MACs
         rows = connection.execute(
-            select(_LOG).order_by(_LOG.c.seq).execution_options(yield_per=2000)
+            select(*columns).order_by(_LOG.c.seq).execution_options(yield_per=2000)
         )
         with rows:
             walk.run(rows)
@@ -158,7 +160,8 @@ class _Walk:
             return
         if seq < self.first_keyed:
             return  # written before the trail had keys
-        if row.mac is None or not hmac.compare_digest(row.mac, self.keys.mac(row.hash)):
+        mac = getattr(row, "mac", None)
+        if mac is None or not hmac.compare_digest(mac, self.keys.mac(row.hash)):
             self.findings.append(
                 Finding(seq, "its MAC is wrong or missing: the entry was written or rewritten "
                         "by someone without the trial's key (forged, re-attributed or backdated)")
