@@ -257,6 +257,7 @@ def test_json_names_units(seed: Protocol) -> None:
         "value": 92.0,
         "status": "pass",
         "override_allowed": True,
+        "override_limit": 70.0,
     }
     assert data["released"] is False
 

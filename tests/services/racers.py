@@ -78,7 +78,14 @@ def _deactivate(study: Study, actor: Actor, username: str) -> Any:
     return username
 
 
+def _guess(study: Study, actor: Actor, username: str) -> Any:
+    """A wrong password for someone else's account (the throttle's race)."""
+    del actor
+    return sign_in(study, username, "a wrong guess")
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
+    "guess": _guess,
     "consent": _consent,
     "enrol": _enrol,
     "start_cycle": _start_cycle,

@@ -129,7 +129,7 @@ def test_a_birth_date_giving_an_age_of_126_is_refused(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
-    items = eligible_items(birth_date=dt.date(1899, 6, 1))
+    items = eligible_items(birth_date=dt.date(1900, 6, 1))
     del items["age_years"]
     candidate = CandidateInput(candidate_ref="c1", items=items, site_id=trial.site_id)
     with pytest.raises(InvalidInput) as refused:

@@ -89,7 +89,7 @@ def test_failed_or_untested_release_check_is_refused(
             INVESTIGATOR,
         )
     assert "mycoplasma" in str(caught.value)
-    low_viability = infusion(pid, 58_000_000, viability_pct=60.0)
+    low_viability = infusion(pid, 58_000_000, viability_pct=75.0)
     with refused("procedure.needs_override") as caught:
         _record(trial, low_viability)
     assert "viability_pct" in str(caught.value)

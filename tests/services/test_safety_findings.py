@@ -234,7 +234,7 @@ def test_an_override_needs_a_reason_that_says_something(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
-    low_dose = infusion(pid, 40_000_000, override_reason=reason)
+    low_dose = infusion(pid, 45_000_000, override_reason=reason)
     with pytest.raises(InvalidInput) as refused:
         record_procedure(trial.study, trial.actor(INVESTIGATOR), low_dose)
     assert refused.value.code == "input.reason_required"
@@ -247,7 +247,7 @@ def test_an_overridable_failure_goes_ahead_on_an_investigators_reason(
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "hbmsc")
     reason = "细胞扩增不足，研究者同意较低剂量"  # cells short after expansion; PI accepts
-    low_dose = infusion(pid, 40_000_000, override_reason=reason)
+    low_dose = infusion(pid, 45_000_000, override_reason=reason)
     with pytest.raises(RuleViolation) as radiologist:
         record_procedure(trial.study, trial.actor(RADIOLOGIST), low_dose)
     assert radiologist.value.code == "auth.needs_role"

@@ -130,6 +130,7 @@ def test_the_second_protocols_pre_check_and_dose_rule_decide_its_procedure(
             dose_given_cells=120_000_000,
             release_results={"sterility": "negative"},
             pre_checks=pre_checks,
+            cell_lot="LOT-7",
         )
 
     radiologist = trial.actor(RADIOLOGIST)

@@ -104,7 +104,7 @@ def test_another_sites_queries_can_be_neither_seen_nor_closed(
     pid = allocated(trial, "c1", "control")
     query = QueryInput(entity="participants", row_id=pid, field="status", text="Source check?")
     query_id = open_query(trial.study, trial.actor(MONITOR), query)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFoundError):
         open_query(trial.study, site_b.monitor, query)
     answer_query(
         trial.study, trial.actor(COORDINATOR), QueryAnswer(query_id=query_id, answer="checked")
@@ -128,9 +128,10 @@ def test_a_coordinator_cannot_consent_another_sites_candidate(
     consent = ConsentInput(
         screening_id=screening_id, form_version="v1", consent_date=SCREENED_ON, taken_by="coord.b"
     )
-    with pytest.raises(PermissionDenied) as refused:
+    with pytest.raises(NotFoundError) as refused:
         record_consent(trial.study, site_b.coordinator, consent)
-    assert refused.value.code == "auth.other_site"
+    assert refused.value.code == "record.not_found"
+    assert "SC-1" not in str(refused.value)  # another site's candidate is not even named
 
 
 def test_a_consent_taken_by_another_sites_member_is_refused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -52,6 +53,21 @@ class ReleaseCheck:
     status: ReleaseStatus
     override_allowed: bool = False
     """Whether the protocol lets an investigator accept this check's failure, with a reason."""
+    override_limit: float | None = None
+    """The result beyond which no override passes."""
+
+    @property
+    def overridable(self) -> bool:
+        """A failure an investigator may accept: allowed by the protocol, and within its
+        override limit (a missing result is never accepted)."""
+        if self.status is not ReleaseStatus.failed or not self.override_allowed:
+            return False
+        if self.override_limit is None or isinstance(self.value, str) or self.value is None:
+            return self.kind == "equals"
+        value = float(self.value)
+        return (
+            value >= self.override_limit if self.kind == "minimum" else value <= self.override_limit
+        )
 
 
 @dataclass(frozen=True)
@@ -338,6 +354,7 @@ def _check(criterion: ReleaseCriterion, value: float | str | None) -> ReleaseChe
         value=value,
         status=status,
         override_allowed=criterion.override_allowed,
+        override_limit=criterion.override_limit,
     )
 
 
@@ -350,11 +367,19 @@ def _passes(criterion: ReleaseCriterion, value: float | str) -> bool:
 
 
 def _number_or_text(value: float | str) -> Decimal | str:
-    """Compare '0.50' and 0.5 as numbers, 'Negative' and 'negative' as the same word."""
+    """Compare '0.50' and 0.5 as numbers, 'Negative' and 'negative' as the same word. Only
+    plain ASCII numbers count as numbers ('0.1', '1e-3'): full-width digits or '1_0', which
+    Python would read, are text and refused as results."""
+    text = str(value).strip()
+    if not _PLAIN_NUMBER.fullmatch(text) and not isinstance(value, int | float):
+        return text.casefold()
     try:
-        return Decimal(str(value).strip())
+        return Decimal(text)
     except ArithmeticError:
-        return str(value).strip().casefold()
+        return text.casefold()
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _number(criterion: ReleaseCriterion, value: float | str) -> Decimal:

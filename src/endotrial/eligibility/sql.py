@@ -57,6 +57,8 @@ _NATIVE_KINDS: dict[ItemType, tuple[ColumnKind, ...]] = {
     ItemType.date: (ColumnKind.date, ColumnKind.timestamp),
     ItemType.category: (ColumnKind.text,),
 }
+#: No date of a candidate's history lies before this one: an earlier date is a typing slip.
+EARLIEST_DATE = "1900-01-01"
 SQL_TYPES = {
     ItemType.number: "DOUBLE",
     ItemType.integer: "DOUBLE",
@@ -298,6 +300,14 @@ class _Generator:
         parsed = _p(item.name)
         if item.type != ItemType.date:
             return []
+        ancient = (
+            f"{parsed} < DATE '{EARLIEST_DATE}'",
+            self._message(item, f"' is before {EARLIEST_DATE}: check the year"),
+        )
+        return [ancient, *self._later_date_checks(item)]
+
+    def _later_date_checks(self, item: DataItem) -> list[tuple[str, str]]:
+        parsed = _p(item.name)
         if item.name == REFERENCE_DATE_ITEM:
             today = self.options.today.isoformat()
             problem = f"' is a date in the future (today is {today}); correct the date"

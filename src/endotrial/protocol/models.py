@@ -229,7 +229,21 @@ class ReleaseCriterion(Strict):
     possible_min: float | None = None
     possible_max: float | None = None
     override_allowed: bool = False
+    override_limit: float | None = None
+    """With `override_allowed`, the result beyond which no override passes (a viability of
+    1 % is no product to infuse, whatever the reason)."""
     assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _override_has_a_limit(self) -> ReleaseCriterion:
+        if self.override_allowed and self.kind != "equals" and self.override_limit is None:
+            raise ValueError(
+                "`override_allowed` needs `override_limit`: the result beyond which no "
+                "override passes"
+            )
+        if self.override_limit is not None and not isinstance(self.value, int | float):
+            raise ValueError("`override_limit` is for a numeric limit")
+        return self
 
     def possible_range(self) -> tuple[float, float | None]:
         """Lowest and highest possible result: a percentage lies in 0-100, any other
@@ -252,8 +266,10 @@ class DoseRule(Strict):
     max_total_cells: float | None = Field(default=None, gt=0)
     round_to_cells: float = Field(default=1.0, gt=0)
     tolerance_pct: float = Field(default=10.0, ge=0)
-    #: Whether an investigator may record a dose outside the tolerance, with a reason.
+    #: Whether an investigator may record a dose outside the tolerance, with a reason...
     override_out_of_tolerance: bool = False
+    #: ...but never beyond ± this percentage of the computed dose (nor above the cap).
+    override_within_pct: float | None = Field(default=None, gt=0, le=100)
     release_criteria: list[ReleaseCriterion] = []
     assumption: Assumption | None = None
 
@@ -261,6 +277,11 @@ class DoseRule(Strict):
     def _weight_range(self) -> DoseRule:
         if self.weight_max_kg <= self.weight_min_kg:
             raise ValueError("weight_max_kg must be above weight_min_kg")
+        if self.override_out_of_tolerance and self.override_within_pct is None:
+            raise ValueError(
+                "`override_out_of_tolerance` needs `override_within_pct`: how far from the "
+                "computed dose an override may go"
+            )
         return self
 
 

@@ -55,6 +55,7 @@ from endotrial.services.people import (
     add_user,
     set_account_active,
     set_up_study,
+    unblock_sign_in,
 )
 from endotrial.services.permissions import PERMISSIONS, Operation
 from endotrial.services.queries import (
@@ -165,6 +166,7 @@ __all__ = [
     "sign_in",
     "sign_out",
     "start_cycle",
+    "unblock_sign_in",
     "unlock_participant",
     "withdraw",
 ]

@@ -34,6 +34,7 @@ from endotrial.store import (
     Role,
     Site,
     TransferredEmbryo,
+    Withdrawal,
 )
 from endotrial.store.audit import audited_models
 from endotrial.store.types import utc_now
@@ -192,20 +193,29 @@ def check_site(tx: Tx, site_id: int | None, what: str) -> None:
     )
 
 
-def readable_participant(tx: Tx, participant_id: int) -> Participant:
+def readable_participant(
+    tx: Tx, participant_id: int, *, via: tuple[str, int] | None = None
+) -> Participant:
     """The participant, refused (as not found) when she is another site's: her existence is
-    not another site's business."""
+    not another site's business (see `writable_participant` for `via`)."""
     participant = tx.session.get(Participant, participant_id)
     if participant is None or not tx.ctx.may_access(participant.site_id):
-        raise NotFoundError("record.not_found", table="participants", row_id=participant_id)
+        table, row_id = via or ("participants", participant_id)
+        raise NotFoundError("record.not_found", table=table, row_id=row_id)
     return participant
 
 
-def writable_participant(tx: Tx, participant_id: int) -> Participant:
-    """The participant, refused when she is another site's or an investigator has locked her
-    data."""
-    participant = get_row(tx.session, Participant, participant_id)
-    check_site(tx, participant.site_id, f"participant {participant.study_id}")
+def writable_participant(
+    tx: Tx, participant_id: int, *, via: tuple[str, int] | None = None
+) -> Participant:
+    """The participant, refused when an investigator has locked her data. Another site's
+    participant is "not found", as a missing one is (her existence, her study id and her
+    site are not another site's business); `via` names the record the user asked for (a
+    scan, a transfer), which is then what is not found."""
+    participant = tx.session.get(Participant, participant_id)
+    if participant is None or not tx.ctx.may_access(participant.site_id):
+        table, row_id = via or ("participants", participant_id)
+        raise NotFoundError("record.not_found", table=table, row_id=row_id)
     lock = tx.session.scalar(
         select(ParticipantLock).where(ParticipantLock.participant_id == participant_id)
     )
@@ -239,11 +249,33 @@ def participant_of_record(session: Session, record: Audited) -> int | None:
     return int(participant_id) if participant_id is not None else None
 
 
-def allocated_participant(tx: Tx, participant_id: int) -> Participant:
-    """A writable participant who has an arm; refused before allocation."""
-    participant = writable_participant(tx, participant_id)
+#: Her status once withdrawn (she still counts as enrolled for the analysis).
+WITHDRAWN = "withdrawn"
+
+
+def allocated_participant(
+    tx: Tx,
+    participant_id: int,
+    *,
+    treatment: bool = False,
+    via: tuple[str, int] | None = None,
+) -> Participant:
+    """A writable participant who has an arm; refused before allocation. After her withdrawal
+    nothing of the trial is given to her any more (`treatment`: a cycle, a drug, a procedure,
+    a transfer), and nothing more is recorded when she refused further use of her data."""
+    participant = writable_participant(tx, participant_id, via=via)
     if participant.arm is None:
         raise RuleViolation("record.no_arm", study_id=participant.study_id)
+    if participant.status == WITHDRAWN:
+        withdrawal = tx.session.scalar(
+            select(Withdrawal).where(Withdrawal.participant_id == participant.id)
+        )
+        if treatment or (withdrawal is not None and not withdrawal.data_use_allowed):
+            raise RuleViolation(
+                "record.withdrawn",
+                study_id=participant.study_id,
+                withdrawn_on=withdrawal.withdrawn_on if withdrawal else "(unknown)",
+            )
     return participant
 
 

@@ -20,12 +20,15 @@ RecordId = Annotated[int, Field(gt=0, lt=2**53)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     """Text as typed, without surrounding blanks; control characters (a NUL pasted from a
-    binary file) are refused rather than stored."""
-    if _CONTROL.search(text):
+    binary file, a terminal escape) and lone surrogates are refused rather than stored."""
+    if _CONTROL.search(text) or _SURROGATE.search(text):
         raise ValueError("contains control characters: retype it")
     return text.strip()
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _nonblank(text: str) -> str:
@@ -35,9 +38,9 @@ def _nonblank(text: str) -> str:
 
 
 #: A short label or code (an id, a version, a term), not blank.
-Label = Annotated[str, AfterValidator(_clean), AfterValidator(_nonblank), Field(max_length=200)]
+Label = Annotated[str, AfterValidator(clean_text), AfterValidator(_nonblank), Field(max_length=200)]
 #: Free text (a description, an answer), not blank.
-Text = Annotated[str, AfterValidator(_clean), AfterValidator(_nonblank), Field(max_length=4000)]
+Text = Annotated[str, AfterValidator(clean_text), AfterValidator(_nonblank), Field(max_length=4000)]
 
 
 def _optional(text: str | None) -> str | None:
@@ -45,11 +48,15 @@ def _optional(text: str | None) -> str | None:
         return None
     if len(text) > 4000:
         raise ValueError("is longer than 4000 characters")
-    return _clean(text) or None
+    return clean_text(text) or None
 
 
 #: Optional free text: blank is the same as not given.
 OptionalText = Annotated[str | None, AfterValidator(_optional)]
+#: An optional short label or code (a lot number, an outcome word).
+OptionalLabel = Annotated[Label | None, Field(default=None)]
+#: A table or field name.
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class ServiceInput(BaseModel):
@@ -81,7 +88,9 @@ def _problem(entry: Any) -> str:
     if entry["type"] == "missing":
         message = "is required"
     given = entry.get("input")
-    shown = "" if entry["type"] in ("missing", "extra_forbidden") else f" (given {given!r:.60})"
+    secret = any("password" in str(part) for part in entry["loc"])
+    quiet = secret or entry["type"] in ("missing", "extra_forbidden")
+    shown = "" if quiet else f" (given {given!r:.60})"
     return f"{where} {message}{shown}"
 
 
@@ -113,6 +122,6 @@ def as_text(value: object, field: str, *, max_length: int = 4000) -> str:
             problems=f"give text of at most {max_length} characters",
         )
     try:
-        return _clean(value)
+        return clean_text(value)
     except ValueError as error:
         raise InvalidInput("input.invalid", field=field, what=field, problems=str(error)) from None

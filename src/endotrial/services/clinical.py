@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import Field
@@ -32,7 +33,7 @@ from endotrial.services._common import (
     readable_participant,
     transfer_event,
 )
-from endotrial.services._input import OptionalText, RecordId, ServiceInput
+from endotrial.services._input import OptionalText, RecordId, ServiceInput, as_id
 from endotrial.services.context import Actor, Study, Tx, reading, writing
 from endotrial.services.errors import InvalidInput, RuleViolation
 from endotrial.services.permissions import Operation
@@ -106,7 +107,7 @@ def correct_ultrasound(study: Study, actor: Actor, correction: UltrasoundCorrect
     reason = meaningful_reason(correction.reason, "a correction")
     with writing(study, actor, Operation.CORRECT_ULTRASOUND, reason=reason) as tx:
         scan = get_row(tx.session, Ultrasound, correction.scan_id)
-        allocated_participant(tx, scan.participant_id)
+        allocated_participant(tx, scan.participant_id, via=("ultrasounds", scan.id))
         scan.thickness_mm = correction.thickness_mm
 
 
@@ -129,7 +130,7 @@ def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
     _check_transfer_shape(transfer, cancelled)
     with writing(study, actor, Operation.RECORD_TRANSFER) as tx:
         check_study_dates(tx, transfer_date=transfer.transfer_date)
-        participant = allocated_participant(tx, transfer.participant_id)
+        participant = allocated_participant(tx, transfer.participant_id, treatment=True)
         check_not_before_enrolment(participant, "transfer_date", transfer.transfer_date)
         cycle = cycle_on(tx.session, participant.id, transfer.transfer_date)
         expected = _transfer_cycle(tx.protocol)
@@ -244,7 +245,8 @@ def record_outcome(
     why = None if reason is None else meaningful_reason(reason, "changing a recorded outcome")
     with writing(study, actor, Operation.RECORD_OUTCOME, reason=why) as tx:
         transfer = get_row(tx.session, EmbryoTransfer, facts.transfer_id)
-        participant = allocated_participant(tx, transfer.participant_id)
+        via = ("embryo_transfers", transfer.id)
+        participant = allocated_participant(tx, transfer.participant_id, via=via)
         _check_outcome_dates(tx, transfer, facts)
         embryos = _embryos(tx.session, transfer.id)
         _check_counts(len(embryos), facts)
@@ -259,9 +261,10 @@ def record_outcome(
 
 def pregnancy_outcome(study: Study, actor: Actor, transfer_id: int) -> DerivedOutcome:
     """The outcomes of one transfer, derived again from the stored facts."""
+    transfer_id = as_id(transfer_id, "transfer_id")
     with reading(study, actor, Operation.READ_TRIAL_DATA) as tx:
         transfer = get_row(tx.session, EmbryoTransfer, transfer_id)
-        readable_participant(tx, transfer.participant_id)
+        readable_participant(tx, transfer.participant_id, via=("embryo_transfers", transfer_id))
         row = tx.session.scalar(
             select(PregnancyOutcome).where(PregnancyOutcome.transfer_id == transfer_id)
         )
@@ -415,6 +418,23 @@ def _check_consistency(
     if row.birth_date is not None and row.live_born_count is None:
         text = "a delivery date is recorded without the number of babies born alive: add it"
         open_edit_query(session, row, "live_born_count", text, "consistency")
+    for field, contradiction in _contradictions(row, derived):
+        open_edit_query(session, row, field, f"{contradiction}: confirm", "contradiction")
+
+
+def _contradictions(row: PregnancyOutcome, derived: DerivedOutcome) -> Iterator[tuple[str, str]]:
+    """Facts that cannot all be true of one pregnancy: each opens a query on a field."""
+    born_alive = (row.live_born_count or 0) > 0
+    if born_alive and row.ectopic:
+        yield "ectopic", "an ectopic pregnancy is recorded together with a baby born alive"
+    if row.birth_date is not None and row.miscarriage_date is not None:
+        yield "miscarriage_date", "both a pregnancy loss and a delivery are recorded"
+    if born_alive and derived.positive_hcg is False:
+        yield "beta_hcg_miu_ml", "a baby born alive after a negative beta-hCG"
+    if born_alive and row.birth_date is None:
+        yield "birth_date", "babies born alive are recorded without the delivery date"
+    if born_alive and row.fetal_heartbeat is False:
+        yield "fetal_heartbeat", "no fetal heartbeat at 12 weeks, yet a baby born alive"
 
 
 def _check_dates(

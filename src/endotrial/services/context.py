@@ -21,7 +21,7 @@ from endotrial.protocol.models import Protocol
 from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import Role, User, verify_password
-from endotrial.store.audit import USER_ID_KEY
+from endotrial.store.audit import USER_ID_KEY, take_write_lock
 from endotrial.store.auth import (
     open_auth_session,
     recent_failures,
@@ -50,6 +50,11 @@ class Study:
 
 def open_study(engine: Engine, protocol: Protocol) -> Study:
     """The study run by `protocol` in the database behind `engine`."""
+    if not isinstance(engine, Engine) or not isinstance(protocol, Protocol):
+        raise InvalidInput(
+            "input.wrong_type", what="a study", expected="open_study(Engine, Protocol)",
+            given=f"{type(engine).__name__}, {type(protocol).__name__}",
+        )  # fmt: skip
     return Study(engine, protocol)
 
 
@@ -88,27 +93,65 @@ class Context:
 
 def sign_in(study: Study, username: str, password: str) -> Actor:
     """Check the password of an active account and open a session; refused (without saying
-    which of the two was wrong) for a bad username or password, a deactivated account, or
-    after too many recent failures for the username."""
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise InvalidInput("input.invalid", what="sign-in", problems="give text")
-    key = username.strip().lower()[:64]
-    with session_factory(study.engine).begin() as session:
+    which of the two was wrong, and in the same time) for a bad username or password, a
+    deactivated account, or after too many recent failures for the username.
+
+    The attempt is counted as failed under the write lock before the password is checked, so
+    guesses sent in parallel are throttled as surely as guesses in a row; a success then
+    clears the count."""
+    key = _sign_in_name(username)
+    if not isinstance(password, str) or not _encodable(password) or len(password) > 1000:
+        raise NotSignedIn("auth.bad_credentials")
+    factory = session_factory(study.engine)
+    with factory.begin() as session:
+        take_write_lock(session)
         if recent_failures(session, key, FAILED_SIGN_IN_WINDOW) >= MAX_FAILED_SIGN_INS:
             minutes = int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)
             raise PermissionDenied("auth.throttled", username=key, minutes=minutes)
+        record_attempt(session, key, succeeded=False)
+    with factory() as session:
         user = account_by_name(session, key)
-        ok = user is not None and user.active and verify_password(user.password_hash, password)
-        record_attempt(session, key, succeeded=ok)
-        token = open_auth_session(session, user.id, SESSION_LIFETIME) if ok and user else None
-        name = user.username if user is not None else key
-    if token is None:
+        known = user is not None and user.active
+        stored = user.password_hash if user is not None and known else _dummy_hash()
+        ok = verify_password(stored, password) and known
+    if not ok or user is None:
         raise NotSignedIn("auth.bad_credentials")
-    return Actor(name, token)
+    with factory.begin() as session:
+        record_attempt(session, key, succeeded=True)
+        token = open_auth_session(session, user.id, SESSION_LIFETIME)
+    return Actor(user.username, token)
+
+
+def _sign_in_name(username: object) -> str:
+    """The username as accounts are kept (lower case); anything that cannot be one is a
+    failed sign-in, never an error from the database."""
+    if not isinstance(username, str) or not _encodable(username) or "\x00" in username:
+        raise NotSignedIn("auth.bad_credentials")
+    return username.strip().lower()[:64]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry
+        return False
+    return True
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to check an unknown user's password against, so she takes as long as a known
+    one (the time must not tell which usernames exist)."""
+    if not _DUMMY:
+        _DUMMY.append(hash_password("no account has this password"))
+    return _DUMMY[0]
 
 
 def sign_out(study: Study, actor: Actor) -> None:
     """End the actor's session; its token no longer works anywhere."""
+    _check_actor(actor)
     with session_factory(study.engine).begin() as session:
         revoke_auth_session(session, actor.token)
 
@@ -187,7 +230,7 @@ def context_of(user: User) -> Context:
 
 
 def _check_actor(actor: object) -> None:
-    if not isinstance(actor, Actor):
+    if not isinstance(actor, Actor) or not isinstance(actor.token, str):
         raise NotSignedIn("auth.not_signed_in")
 
 

@@ -15,18 +15,18 @@ from endotrial.eligibility.plan import REFERENCE_DATE_ITEM, build_plan
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
+    WITHDRAWN,
     check_not_before_enrolment,
     check_protocol_id,
-    check_site,
     check_study_dates,
     get_row,
     writable_participant,
 )
 from endotrial.services._input import Label, RecordId, ServiceInput, Text
 from endotrial.services.context import Actor, Study, Tx, account_by_name, writing
-from endotrial.services.errors import RuleViolation
+from endotrial.services.errors import NotFoundError, RuleViolation
 from endotrial.services.identity import CANDIDATE_REF, shown_ref, tx_keys, unsealed_values
-from endotrial.services.permissions import Operation
+from endotrial.services.permissions import PERMISSIONS, Operation
 from endotrial.services.screening import candidate_screenings, eligible_arms
 from endotrial.store import (
     Allocation,
@@ -40,7 +40,6 @@ from endotrial.store import (
 CONSENTED = "consented"
 ENROLLED = "enrolled"
 ALLOCATED = "allocated"
-WITHDRAWN = "withdrawn"
 #: Statuses that count toward the enrolment target (a withdrawal stays enrolled).
 COUNTED_STATUSES = (ENROLLED, ALLOCATED, WITHDRAWN)
 
@@ -130,7 +129,7 @@ def allocate(study: Study, actor: Actor, allocation: AllocationInput) -> int:
                 "allocation.not_enrolled", study_id=participant.study_id, status=participant.status
             )
         check_not_before_enrolment(participant, "allocated_on", allocation.allocated_on)
-        _check_arm_open(tx, participant, arm)
+        check_arm_open(tx, participant, arm)
         row = Allocation(
             participant_id=participant.id,
             arm=arm,
@@ -152,8 +151,9 @@ def enrolled_count(session: Session) -> int:
 
 def _screening(tx: Tx, screening_id: int) -> Screening:
     """The screening, refused when it is another site's."""
-    screening = get_row(tx.session, Screening, screening_id)
-    check_site(tx, screening.site_id, f"candidate {screening.candidate_ref}")
+    screening = tx.session.get(Screening, screening_id)
+    if screening is None or not tx.ctx.may_access(screening.site_id):
+        raise NotFoundError("record.not_found", table="screenings", row_id=screening_id)
     return screening
 
 
@@ -164,6 +164,7 @@ def _consent_taker(tx: Tx, screening: Screening, taken_by: str) -> str:
     if (
         account is None
         or not account.active
+        or account.role not in PERMISSIONS[Operation.RECORD_CONSENT]
         or (account.site_id is not None and account.site_id != screening.site_id)
     ):
         raise RuleViolation("consent.taker", field="taken_by", taken_by=taken_by)
@@ -286,9 +287,11 @@ def _as_of(protocol: Protocol, item_values: Mapping[str, Any], on: dt.date) -> d
     return values
 
 
-def _check_arm_open(tx: Tx, participant: Participant, arm: str) -> None:
+def check_arm_open(tx: Tx, participant: Participant, arm: str) -> None:
     """The arm must be open to her by her latest screening: an arm whose own criterion is
-    failed or still unknown (an iodine allergy not recorded) stays closed."""
+    failed or still unknown (an iodine allergy not recorded) stays closed, and an ineligible
+    re-screening closes every arm. Checked at allocation and again before the procedure:
+    an allergy found after allocation stops the infusion."""
     screenings = tx.session.scalars(
         select(Screening)
         .where(Screening.participant_id == participant.id)

@@ -6,8 +6,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import (
-    check_site,
-    get_row,
     meaningful_reason,
     readable_participant,
 )
@@ -25,8 +23,7 @@ def lock_participant(study: Study, actor: Actor, participant_id: int) -> None:
     participant_id = as_id(participant_id, "participant_id")
     reason = "investigator sign-off: data locked"
     with writing(study, actor, Operation.LOCK, reason=reason) as tx:
-        participant = get_row(tx.session, Participant, participant_id)
-        check_site(tx, participant.site_id, f"participant {participant.study_id}")
+        participant = readable_participant(tx, participant_id)
         lock = _lock_of(tx.session, participant_id)
         if lock is not None and lock.locked:
             raise RuleViolation("lock.already", study_id=participant.study_id)
@@ -44,8 +41,7 @@ def unlock_participant(study: Study, actor: Actor, participant_id: int, *, reaso
     participant_id = as_id(participant_id, "participant_id")
     why = meaningful_reason(reason, "unlocking a participant's data")
     with writing(study, actor, Operation.UNLOCK, reason=f"unlocked: {why}") as tx:
-        participant = get_row(tx.session, Participant, participant_id)
-        check_site(tx, participant.site_id, f"participant {participant.study_id}")
+        participant = readable_participant(tx, participant_id)
         lock = _lock_of(tx.session, participant_id)
         if lock is None or not lock.locked:
             raise RuleViolation("lock.not_locked", study_id=participant.study_id)

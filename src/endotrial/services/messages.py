@@ -24,7 +24,7 @@ MESSAGES: dict[str, str] = {
     ),
     "auth.throttled": (
         "too many failed sign-ins for '{username}': wait {minutes} minutes, or ask an "
-        "investigator to check the account"
+        "investigator to unblock the account (after checking who tried)"
     ),
     "auth.no_account": "'{username}' has no account and may not {operation}: {who_may}",
     "auth.deactivated": (
@@ -62,8 +62,8 @@ MESSAGES: dict[str, str] = {
     ),
     # --- consent, enrolment, allocation
     "consent.taker": (
-        "taken_by '{taken_by}' is not an active team member of the candidate's site: give the "
-        "username of the person who took the consent"
+        "taken_by '{taken_by}' is not an active coordinator or investigator of the candidate's "
+        "site: give the username of the person who took the consent"
     ),
     "consent.no_site": (
         "candidate {candidate} was screened without a site (before sites were required): "
@@ -148,6 +148,12 @@ MESSAGES: dict[str, str] = {
         "with a reason that says why (override_reason)"
     ),
     "procedure.no_cycle": "start the {cycle} cycle before recording the procedure {procedure}",
+    "procedure.time_off_date": (
+        "{field} {moment} is not on the procedure's date {date}: check both"
+    ),
+    "procedure.no_lot": (
+        "give the cell product's lot (cell_lot): an infused product must be traceable"
+    ),
     "procedure.once": ("participant {study_id} already had {procedure} on {done_on} ({frequency})"),
     # --- scans, transfers, outcomes
     "scan.unknown_event": (
@@ -179,6 +185,10 @@ MESSAGES: dict[str, str] = {
     ),
     # --- safety
     "ae.grade_serious": "a grade {grade} event is life-threatening or fatal: mark it serious",
+    "ae.fatal_outcome": (
+        "a grade 5 event is a death: its outcome is 'fatal', not '{outcome}'; correct the grade "
+        "or the outcome"
+    ),
     "ae.onset_moment": (
         "onset_at {onset_at} is not on the onset date {onset_date}: correct one of them"
     ),
@@ -191,6 +201,10 @@ MESSAGES: dict[str, str] = {
     # --- queries and sign-off
     "query.not_open": "query #{query_id} is {status}: only open queries can be answered",
     "query.closed": "query #{query_id} is already closed",
+    "query.unanswered": (
+        "query #{query_id} has no answer yet: the site answers it first (only who raised it, "
+        "{opened_by}, may withdraw it unanswered, with a reason)"
+    ),
     "lock.already": "participant {study_id} is already locked",
     "lock.not_locked": "participant {study_id} is not locked",
     "lock.open_queries": (
@@ -236,6 +250,11 @@ MESSAGES: dict[str, str] = {
     "record.locked": (
         "participant {study_id} is locked (signed off by {locked_by} on {locked_on}): ask an "
         "investigator to unlock her data, with a reason"
+    ),
+    "record.withdrawn": (
+        "participant {study_id} withdrew on {withdrawn_on}: nothing of the trial is given to "
+        "her any more (and nothing is recorded when she refused further use of her data); "
+        "record an adverse event if one occurred"
     ),
     "record.no_arm": "participant {study_id} has no arm yet: enrol and allocate her first",
     "record.no_table": "no trial table '{entity}': use one of {tables}",

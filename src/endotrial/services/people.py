@@ -30,7 +30,7 @@ from endotrial.services.context import (
 from endotrial.services.errors import InvalidInput, NotFoundError, PermissionDenied, RuleViolation
 from endotrial.services.permissions import Operation
 from endotrial.store import Role, Site, User
-from endotrial.store.auth import revoke_user_sessions
+from endotrial.store.auth import record_attempt, revoke_user_sessions
 
 
 class SiteInput(ServiceInput):
@@ -119,6 +119,19 @@ def set_account_active(
         account.active = active
         if not active:
             revoke_user_sessions(tx.session, account.id)
+
+
+def unblock_sign_in(study: Study, actor: Actor, username: str, *, reason: str) -> None:
+    """Lift the throttle on an account after failed sign-ins (someone else may have guessed
+    at it to lock her out): her next sign-in is checked at once. Recorded as a successful
+    attempt by the investigator, with her reason, in the sign-in log."""
+    meaningful_reason(reason, "unblocking a sign-in")
+    name = as_text(username, "username", max_length=64).lower()
+    with writing(study, actor, Operation.UNBLOCK_SIGN_IN) as tx:
+        account = account_by_name(tx.session, name)
+        if account is None or not tx.ctx.may_access(account.site_id):
+            raise NotFoundError("account.not_found", field="username", username=name)
+        record_attempt(tx.session, account.username, succeeded=True)
 
 
 def _keep_an_investigator(session: Session, username: str) -> None:

@@ -42,6 +42,7 @@ class Operation(enum.StrEnum):
     RECORD_IDENTITY = "record who a participant is"
     READ_IDENTITY = "read who a participant is"
     ERASE_IDENTITY = "erase a participant's identity"
+    UNBLOCK_SIGN_IN = "unblock an account's sign-in"
     READ_TRIAL_DATA = "read participants' trial data"
     READ_QUERIES = "read data queries"
 
@@ -99,6 +100,7 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
         {COORDINATOR, INVESTIGATOR, RADIOLOGIST, EMBRYOLOGIST, MONITOR}
     ),
     Operation.ERASE_IDENTITY: frozenset({INVESTIGATOR}),
+    Operation.UNBLOCK_SIGN_IN: frozenset({INVESTIGATOR}),
     # Reading: everyone on the team reads the trial's data of her sites (the statistician and
     # the safety board read it for the analysis; identifying data are never part of it).
     Operation.READ_TRIAL_DATA: frozenset(Role),

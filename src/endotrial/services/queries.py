@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated
 
-from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import (
     get_row,
+    meaningful_reason,
     participant_of_record,
-    site_codes,
     trial_table,
     writable_participant,
 )
-from endotrial.services._input import RecordId, ServiceInput, Text
+from endotrial.services._input import Name, RecordId, ServiceInput, Text, as_id
 from endotrial.services.context import Actor, Context, Study, Tx, reading, writing
-from endotrial.services.errors import NotFoundError, PermissionDenied, RuleViolation
+from endotrial.services.errors import InvalidInput, NotFoundError, RuleViolation
 from endotrial.services.permissions import Operation
 from endotrial.store import Audited, DataQuery, Participant, QueryStatus, Site
 from endotrial.store.types import utc_now
-
-Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class QueryInput(ServiceInput):
@@ -120,6 +116,8 @@ def close_query(study: Study, actor: Actor, closure: QueryClosure) -> None:
         row = _query(tx, closure.query_id)
         if row.status is QueryStatus.CLOSED:
             raise RuleViolation("query.closed", query_id=closure.query_id)
+        if row.status is QueryStatus.OPEN:
+            _check_withdrawal(tx, row, closure.note)
         row.status = QueryStatus.CLOSED
         row.closed_at = utc_now()
 
@@ -133,18 +131,34 @@ def list_queries(
 ) -> list[QueryView]:
     """The queries on records of the reader's sites, oldest first, optionally of one status
     and one table."""
+    wanted = _status(status)
+    if entity is not None and not isinstance(entity, str):
+        raise InvalidInput("input.invalid", field="entity", what="entity", problems="give a table")
     with reading(study, actor, Operation.READ_QUERIES) as tx:
         statement = select(DataQuery).order_by(DataQuery.id)
-        if status is not None:
-            statement = statement.where(DataQuery.status == QueryStatus(status))
+        if wanted is not None:
+            statement = statement.where(DataQuery.status == wanted)
         if entity is not None:
-            statement = statement.where(DataQuery.entity == entity)
+            statement = statement.where(DataQuery.entity == entity[:64])
         views = (_view(tx.session, q) for q in tx.session.scalars(statement))
         return [v for v in views if _visible(tx.ctx, v)]
 
 
+def _status(status: object) -> QueryStatus | None:
+    if status is None:
+        return None
+    try:
+        return QueryStatus(str(status))
+    except ValueError:
+        known = [s.value for s in QueryStatus]
+        raise InvalidInput(
+            "input.invalid", field="status", what="status", problems=f"use one of {known}"
+        ) from None
+
+
 def participant_queries(study: Study, actor: Actor, participant_id: int) -> list[QueryView]:
     """The participant's queries not yet closed (they must be closed before sign-off)."""
+    participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_QUERIES) as tx:
         participant = tx.session.get(Participant, participant_id)
         if participant is None or not tx.ctx.may_access(participant.site_id):
@@ -158,6 +172,16 @@ def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]
         select(DataQuery).where(DataQuery.status != QueryStatus.CLOSED).order_by(DataQuery.id)
     )
     return [q for q in pending if _owner(session, q.entity, q.row_id)[0] == participant_id]
+
+
+def _check_withdrawal(tx: Tx, row: DataQuery, note: str) -> None:
+    """A query not yet answered is closed only by whoever raised it, withdrawing it with a
+    reason; an edit check's query is answered by the site first (it asks about the data)."""
+    if row.opened_by != tx.ctx.username:
+        raise RuleViolation(
+            "query.unanswered", field="query_id", query_id=row.id, opened_by=row.opened_by
+        )
+    meaningful_reason(note, "withdrawing a query", field="note")
 
 
 def _query(tx: Tx, query_id: int) -> DataQuery:
@@ -222,13 +246,8 @@ def _writable_record(tx: Tx, entity: str, row_id: int) -> None:
     record = get_row(tx.session, trial_table(entity), row_id)
     participant_id = participant_of_record(tx.session, record)
     if participant_id is not None:
-        writable_participant(tx, participant_id)
+        writable_participant(tx, participant_id, via=(entity, row_id))
         return
     site_id = _site_of(tx.session, record)
     if not tx.ctx.may_access(site_id) or (site_id is None and tx.ctx.site_id is not None):
-        site = tx.session.get(Site, site_id) if site_id is not None else None
-        raise PermissionDenied(
-            "auth.other_site", username=tx.ctx.username,
-            their_sites=site_codes(tx.session, tx.ctx), what=f"{entity} #{row_id}",
-            site=site.code if site is not None else "(none: central records)",
-        )  # fmt: skip
+        raise NotFoundError("record.not_found", table=entity, row_id=row_id)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
+    WITHDRAWN,
     check_not_before_enrolment,
     check_site,
     check_study_dates,
@@ -18,7 +19,7 @@ from endotrial.services._common import (
 )
 from endotrial.services._input import Label, RecordId, ServiceInput, Text
 from endotrial.services.context import Actor, Study, Tx, writing
-from endotrial.services.enrolment import COUNTED_STATUSES, WITHDRAWN
+from endotrial.services.enrolment import COUNTED_STATUSES
 from endotrial.services.errors import RuleViolation
 from endotrial.services.permissions import Operation
 from endotrial.store import (
@@ -47,8 +48,8 @@ class AdverseEventInput(ServiceInput):
     """The moment of onset when known (with its time zone); else the start of the onset date
     (UTC)."""
     resolution_date: dt.date | None = None
-    outcome: Annotated[str, Field(max_length=64)] | None = None
-    action_taken: Annotated[str, Field(max_length=200)] | None = None
+    outcome: Annotated[Label, Field(max_length=64)] | None = None
+    action_taken: Label | None = None
 
 
 def report_adverse_event(study: Study, actor: Actor, event: AdverseEventInput) -> int:
@@ -98,6 +99,8 @@ def is_expected(protocol: Protocol, term: str) -> bool:
 def _check_ae(event: AdverseEventInput) -> None:
     if event.ctcae_grade >= 4 and not event.serious:
         raise RuleViolation("ae.grade_serious", field="serious", grade=event.ctcae_grade)
+    if event.ctcae_grade == 5 and (event.outcome or "fatal").strip().casefold() != "fatal":
+        raise RuleViolation("ae.fatal_outcome", field="outcome", outcome=event.outcome)
     if event.onset_at is not None and event.onset_at.tzinfo is None:
         raise RuleViolation("date.no_time_zone", field="onset_at", moment=event.onset_at)
     if event.onset_at is not None and event.onset_at.date() != event.onset_date:

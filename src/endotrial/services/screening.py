@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,8 +24,8 @@ from endotrial.eligibility.engine import derived_values
 from endotrial.eligibility.plan import build_plan
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import check_site, get_row, writable_participant
-from endotrial.services._input import Label, RecordId, ServiceInput
+from endotrial.services._common import check_site, get_row, open_edit_query, writable_participant
+from endotrial.services._input import RecordId, ServiceInput, clean_text
 from endotrial.services.context import Actor, Study, Tx, writing
 from endotrial.services.errors import InvalidInput, PermissionDenied
 from endotrial.services.identity import (
@@ -37,15 +39,40 @@ from endotrial.store import Person, Screening, ScreeningDecision, Site
 from endotrial.store.types import utc_now
 
 #: A screening item's value: what a form, a CSV cell or a JSON body can hold.
-ItemValue = Annotated[str, Field(max_length=1000)] | bool | int | float | dt.date | None
+ItemValue = (
+    Annotated[str, Field(max_length=1000), AfterValidator(clean_text)]
+    | bool
+    | Annotated[int, Field(ge=-(2**53), le=2**53)]
+    | float
+    | dt.date
+    | None
+)
 Items = dict[str, ItemValue]
+
+
+def _candidate_id(text: str) -> str:
+    """One spelling per candidate id, so one woman cannot be screened (and enrolled) twice as
+    'sc-1', 'SC-1' and 'SC‑1' with a non-breaking hyphen or an invisible character: the text
+    is normalised (NFKC, every dash a '-', upper case) and must then be letters, digits and
+    ' . _ / -', starting with a letter or a digit."""
+    normal = unicodedata.normalize("NFKC", text)
+    normal = "".join("-" if unicodedata.category(c) == "Pd" else c for c in normal).strip()
+    if not _CANDIDATE_ID.fullmatch(normal):
+        raise ValueError(
+            "must be letters (A-Z), digits and . _ / - (no spaces at the ends, no invisible "
+            "or control characters), starting with a letter or digit"
+        )
+    return normal.upper()
+
+
+_CANDIDATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}")
 
 
 class CandidateInput(ServiceInput):
     """One candidate's screening items (names as in the protocol's data items). `site_id` may
     be left out by a team member of one site (her site is meant)."""
 
-    candidate_ref: Annotated[Label, Field(max_length=64)]
+    candidate_ref: Annotated[str, Field(max_length=200), AfterValidator(_candidate_id)]
     items: Annotated[Items, Field(max_length=500)]
     site_id: RecordId | None = None
 
@@ -93,12 +120,29 @@ def screen_many(
             site_id = _candidate_site(tx, candidate)
             person, key = person_for(tx, site_id, candidate.candidate_ref)
             seal_values(tx, person, key, _identifying(tx.protocol, candidate))
+            earlier = candidate_screenings(tx.session, site_id, person.pseudonym)
             screening = _screening_row(tx, candidate, person, row, screened_at)
             screening.participant_id = _consented_as(tx, site_id, person.pseudonym)
             tx.session.add(screening)
+            _check_reversals(tx, earlier, screening)
             records.append((screening, candidate.candidate_ref))
         tx.session.flush()
         return [screening_record(study.protocol, s, shown=ref) for s, ref in records]
+
+
+def _check_reversals(tx: Tx, earlier: Sequence[Screening], screening: Screening) -> None:
+    """An arm-specific criterion that failed at an earlier screening and passes now (an
+    allergy recorded, then not) opens the arm it guarded: confirm it from the source."""
+    arm_criteria = {c.id for c in tx.protocol.criteria if c.arms}
+    before = {c for s in earlier for c in s.failed_criteria if c in arm_criteria}
+    reversed_ = sorted(before - set(screening.failed_criteria) - set(screening.unknown_criteria))
+    if reversed_:
+        text = (
+            f"{', '.join(reversed_)} failed at an earlier screening of this candidate and "
+            "passes now, which opens an arm it had closed: confirm the new value from the "
+            "source document"
+        )
+        open_edit_query(tx.session, screening, "item_values", text, "reversed_arm_criterion")
 
 
 def _check_item_names(protocol: Protocol, candidate: CandidateInput) -> None:
@@ -246,11 +290,16 @@ def _arm_criteria_closing(
         if set(criterion.arms) & set(open_arms):
             continue
         read = {n for i in criterion.expression.items for n in (i, *plan.inputs_of(i))}
-        recorded = all(items.get(i) is not None for i in criterion.expression.items) or any(
-            items.get(i) is not None for i in read - set(criterion.expression.items)
+        recorded = all(_given(items.get(i)) for i in criterion.expression.items) or any(
+            _given(items.get(i)) for i in read - set(criterion.expression.items)
         )
         (failed if recorded else unknown).append(criterion.id)
     return failed, unknown
+
+
+def _given(value: object) -> bool:
+    """A value was recorded: not missing, not blank text (which the engine reads as missing)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _jsonable(items: Mapping[str, object]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
 from endotrial.errors import InputError
+from endotrial.protocol.models import DoseRule, Protocol
 from endotrial.protocol.models import Procedure as ProcedureSpec
-from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     allocated_participant,
     check_moments,
@@ -30,6 +30,7 @@ from endotrial.services._common import (
 )
 from endotrial.services._input import Label, OptionalText, RecordId, ServiceInput
 from endotrial.services.context import Actor, Study, Tx, writing
+from endotrial.services.enrolment import check_arm_open
 from endotrial.services.errors import InvalidInput, RuleViolation
 from endotrial.services.permissions import Operation
 from endotrial.store import (
@@ -56,7 +57,7 @@ def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
     cycle = check_protocol_id(study.protocol, "cycle", start.cycle, "cycle")
     with writing(study, actor, Operation.START_CYCLE) as tx:
         check_study_dates(tx, start_date=start.start_date)
-        participant = allocated_participant(tx, start.participant_id)
+        participant = allocated_participant(tx, start.participant_id, treatment=True)
         check_not_before_enrolment(participant, "start_date", start.start_date)
         if cycle_of(tx.session, participant.id, cycle) is not None:
             raise RuleViolation(
@@ -120,7 +121,7 @@ def record_medication(study: Study, actor: Actor, medication: MedicationInput) -
     with writing(study, actor, Operation.RECORD_MEDICATION) as tx:
         period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
         check_study_dates(tx, taken_on=medication.taken_on, first_day=period_start)
-        participant = allocated_participant(tx, medication.participant_id)
+        participant = allocated_participant(tx, medication.participant_id, treatment=True)
         if regimen.id not in tx.protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(
                 "medication.not_in_arm", field="regimen_id", regimen=regimen.id, arm=participant.arm
@@ -182,10 +183,10 @@ class ProcedureInput(ServiceInput):
     procedure_id: ProtocolId | None = None
     """The protocol's procedure; may be left out when her arm has one."""
     checklist: Annotated[
-        dict[str, Annotated[str, Field(max_length=200)] | bool | int | float | None],
+        dict[Annotated[Label, Field(max_length=64)], Label | bool | int | float | None],
         Field(max_length=100),
     ] = Field(default_factory=dict)
-    cell_lot: Annotated[str, Field(max_length=64)] | None = None
+    cell_lot: Annotated[Label, Field(max_length=64)] | None = None
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     complications: OptionalText = None
@@ -218,8 +219,10 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
     with writing(study, actor, Operation.RECORD_PROCEDURE) as tx:
         check_study_dates(tx, procedure_date=procedure.procedure_date)
         check_moments(tx, procedure.started_at, procedure.ended_at)
-        participant = allocated_participant(tx, procedure.participant_id)
+        _check_on_procedure_day(procedure)
+        participant = allocated_participant(tx, procedure.participant_id, treatment=True)
         spec = _arm_procedure(tx.protocol, participant, procedure.procedure_id)
+        check_arm_open(tx, participant, participant.arm or "")  # her latest screening decides
         check_not_before_enrolment(participant, "procedure_date", procedure.procedure_date)
         pre_checks, problems = _pre_check_problems(spec, procedure.pre_checks)
         plan = _dose_plan(tx.protocol, spec, procedure)
@@ -230,6 +233,18 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         check_window(tx, participant, row, "procedure_date", spec.id, procedure.procedure_date)
         _check_weight(tx, participant, row)
         return ProcedureRecord(row.id, plan, overridden, tuple(p.text for p in problems))
+
+
+def _check_on_procedure_day(procedure: ProcedureInput) -> None:
+    """Its start and end are on the procedure's date (a day either side, for time zones);
+    and a cell product given is traceable to its lot."""
+    for field, moment in (("started_at", procedure.started_at), ("ended_at", procedure.ended_at)):
+        if moment is not None and abs((moment.date() - procedure.procedure_date).days) > 1:
+            raise RuleViolation(
+                "procedure.time_off_date", field=field, moment=moment, date=procedure.procedure_date
+            )
+    if procedure.cell_lot is None:
+        raise RuleViolation("procedure.no_lot", field="cell_lot")
 
 
 def _arm_procedure(
@@ -307,8 +322,10 @@ def _dose_problems(
 ) -> list[_Problem]:
     problems = [
         _Problem(
-            f"release check {c.criterion_id} {c.status.value} (value {c.value}, limit {c.limit})",
-            c.override_allowed and c.status is ReleaseStatus.failed,
+            f"release check {c.criterion_id} {c.status.value} (value {c.value}, limit {c.limit}"
+            + (f", no override beyond {c.override_limit:g}" if c.override_limit is not None else "")
+            + ")",
+            c.overridable,
         )
         for c in plan.release_checks
         if c.status is not ReleaseStatus.passed
@@ -319,11 +336,29 @@ def _dose_problems(
             _Problem(
                 f"dose given {dose_given_cells:.3g} cells is outside "
                 f"{plan.dose_min_viable_cells:.3g}-{plan.dose_max_viable_cells:.3g} "
-                f"(±{plan.tolerance_pct:g}% of {plan.dose_viable_cells:.3g})",
-                rule.override_out_of_tolerance,
+                f"(±{plan.tolerance_pct:g}% of {plan.dose_viable_cells:.3g})"
+                + _override_bound_text(rule),
+                _dose_overridable(rule, plan, dose_given_cells),
             )
         )
     return problems
+
+
+def _dose_overridable(rule: DoseRule, plan: DosePlan, dose_given_cells: int) -> bool:
+    """Within ±override_within_pct of the computed dose, never above the cap, never none."""
+    if not rule.override_out_of_tolerance or rule.override_within_pct is None:
+        return False
+    spread = plan.dose_viable_cells * rule.override_within_pct / 100
+    low, high = plan.dose_viable_cells - spread, plan.dose_viable_cells + spread
+    if rule.max_total_cells is not None:
+        high = min(high, rule.max_total_cells)
+    return dose_given_cells > 0 and low <= dose_given_cells <= high
+
+
+def _override_bound_text(rule: DoseRule) -> str:
+    if not rule.override_out_of_tolerance or rule.override_within_pct is None:
+        return ""
+    return f"; no override beyond ±{rule.override_within_pct:g}% or above the cap"
 
 
 def _check_override(tx: Tx, problems: list[_Problem], override_reason: str | None) -> bool:

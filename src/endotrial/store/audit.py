@@ -11,6 +11,7 @@ chain and any edit, removal or reordering done outside the application is detect
 import enum
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 from sqlalchemy.orm.state import InstanceState
-from sqlalchemy.sql import Delete, Update
+from sqlalchemy.sql import Delete, Insert, Update
 
 from endotrial.store.base import Audited, Base
 from endotrial.store.errors import AuditError, ReasonRequiredError
@@ -45,8 +46,9 @@ USER_KEY: Final = "endotrial.user"
 #: The acting account's id (0 while the first account is being set up).
 USER_ID_KEY: Final = "endotrial.user_id"
 REASON_KEY: Final = "endotrial.reason"
-#: Set by `unit_of_work` only: trial data may be written in no other session.
-WRITER_KEY: Final = "endotrial.writer"
+#: The sessions `unit_of_work` opened, with their proven acting user: the only sessions that
+#: write trial data. Kept here, not in `session.info`, which any caller can set.
+_WRITERS: weakref.WeakKeyDictionary[Session, str] = weakref.WeakKeyDictionary()
 #: Set by `read_session`: nothing at all may be written.
 READ_ONLY_KEY: Final = "endotrial.read_only"
 #: The trial's keys (store.keys.TrialKeys), set by `unit_of_work`: every entry gets its MAC.
@@ -264,7 +266,7 @@ def _refuse_unchecked_writes(session: Session) -> None:
     pending = (*session.new, *session.dirty, *session.deleted)
     if session.info.get(READ_ONLY_KEY) and pending:
         raise AuditError("this session only reads: nothing may be written through it")
-    if not session.info.get(WRITER_KEY) and any(isinstance(o, Audited) for o in pending):
+    if session not in _WRITERS and any(isinstance(o, Audited) for o in pending):
         raise AuditError(
             "trial data are written only through the services (endotrial.services), by a "
             "signed-in team member: nothing was written"
@@ -287,11 +289,7 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             change = _Change("delete", obj, _deleted_fields(obj))
             _require_reason(session, change)
             changes.append(change)
-    if changes and not (session.info.get(USER_KEY) or "").strip():
-        raise AuditError(
-            "no acting user for this change: open the session with "
-            "unit_of_work(..., user=<username>) so the audit trail can say who did it"
-        )
+
     touched = [(c.obj.__tablename__, c.obj.id) for c in changes if c.action != "insert"]
     for change in changes:
         if change.action != "insert":
@@ -359,7 +357,7 @@ def _append(session: Session, changes: Iterable[_Change]) -> None:
             "(open the database through the services)"
         )
     occurred_at = utc_now()
-    user = session.info[USER_KEY]
+    user = _WRITERS[session]  # proven by the unit of work, never what session.info says
     reason = (session.info.get(REASON_KEY) or "").strip() or None
     rows = []
     for change in changes:
@@ -390,13 +388,31 @@ def _append(session: Session, changes: Iterable[_Change]) -> None:
     session.info[APPENDED_KEY] = (last_seq, last_hash)
 
 
+def grant_write(session: Session, username: str) -> None:
+    """Let `session` write trial data as `username` (for `unit_of_work`, once it has proven
+    who acts)."""
+    _WRITERS[session] = username
+
+
 def _refuse_bulk_audit_edits(state: ORMExecuteState) -> None:
-    """ORM-level UPDATE/DELETE statements may not target the audit tables either."""
+    """INSERT, UPDATE and DELETE statements through a session would change rows without the
+    flush that records them: refused on the trail's tables and on every audited table (the
+    services write record by record)."""
     statement = state.statement
-    if isinstance(statement, Update | Delete) and (
-        getattr(statement.table, "name", None) in _PROTECTED_TABLES
-    ):
+    if not isinstance(statement, Update | Delete | Insert):
+        return
+    name = getattr(statement.table, "name", None)
+    if name in _PROTECTED_TABLES:
         raise AuditError("audit trail entries are append-only and cannot be changed")
+    if name in _audited_table_names():
+        raise AuditError(
+            f"bulk {type(statement).__name__.upper()} on {name} would bypass the audit trail: "
+            "trial data are written record by record through the services"
+        )
+
+
+def _audited_table_names() -> frozenset[str]:
+    return frozenset(audited_models())
 
 
 _PROTECTED_TABLES: Final = frozenset({"audit_log", "audit_chain_head", "trail_keys"})

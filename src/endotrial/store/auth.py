@@ -45,7 +45,7 @@ class SignInAttempt(Base):
 
 
 def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode(errors="surrogatepass")).hexdigest()
 
 
 def open_auth_session(session: Session, user_id: int, lifetime: timedelta) -> str:

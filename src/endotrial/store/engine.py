@@ -34,8 +34,10 @@ def parse_database_url(url: str | None = None) -> URL:
         )
     given = url or database_url()
     try:
-        return make_url(given)
-    except ArgumentError:
+        parsed = make_url(given)
+        _ = parsed.port  # a port that is not a number is found here, not at connect time
+        return parsed
+    except (ArgumentError, ValueError):
         origin = f" (from {DATABASE_URL_ENV})" if url is None else ""
         raise StoreError(
             f"database '{_masked(given)}'{origin} is not a database URL: write a SQLAlchemy URL "
@@ -46,7 +48,8 @@ def parse_database_url(url: str | None = None) -> URL:
 def shown_url(url: str | URL | None = None) -> str:
     """The database URL as it may be printed: the password hidden."""
     parsed = url if isinstance(url, URL) else parse_database_url(url)
-    return parsed.render_as_string(hide_password=True)
+    secret = {k: "***" for k in parsed.query if k.lower() in ("password", "passwd", "pwd")}
+    return parsed.update_query_dict(secret).render_as_string(hide_password=True)
 
 
 def _masked(text: str) -> str:
@@ -190,7 +193,7 @@ def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
     if not inspect(engine).has_table("audit_log"):
         engine.dispose()
         raise StoreError(
-            f"database {parsed.render_as_string(hide_password=True)} holds no endotrial tables: "
+            f"database {shown_url(parsed)} holds no endotrial tables: "
             "point to the trial's database, create the schema with `endotrial db upgrade`, or "
             "build a synthetic trial with `endotrial demo`"
         )

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
-from endotrial.store.engine import make_engine, open_existing
+from endotrial.store.engine import make_engine, open_existing, shown_url
 from endotrial.store.errors import StoreError
 from endotrial.store.keys import ensure_keys
 from endotrial.store.metadata import target_metadata
@@ -65,7 +65,7 @@ def refuse_foreign_tables(engine: Engine) -> None:
     if tables:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(
-            f"the database {engine.url.render_as_string(hide_password=True)} holds tables that "
+            f"the database {shown_url(engine.url)} holds tables that "
             f"are not endotrial's ({shown}) and no endotrial revision: nothing was changed. "
             "Point --database to the trial's database, or to a new, empty one"
         )

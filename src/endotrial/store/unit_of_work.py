@@ -27,7 +27,7 @@ from endotrial.store.audit import (
     TOUCHED_KEY,
     USER_ID_KEY,
     USER_KEY,
-    WRITER_KEY,
+    grant_write,
     take_write_lock,
 )
 from endotrial.store.auth import signed_in_user
@@ -71,14 +71,9 @@ def unit_of_work(
             take_write_lock(session)
             username, user_id = _acting_user(session, token, setup_user)
             session.info.update(
-                {
-                    USER_KEY: username,
-                    USER_ID_KEY: user_id,
-                    REASON_KEY: reason,
-                    WRITER_KEY: True,
-                    KEYS_KEY: keys,
-                }
+                {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, KEYS_KEY: keys}
             )
+            grant_write(session, username)
             yield session
             if dry_run:
                 session.flush()
