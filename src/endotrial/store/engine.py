@@ -2,13 +2,15 @@
 
 import os
 import re
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from endotrial.store.errors import StoreError
+from endotrial.store.health import damaged
 
 DEFAULT_DATABASE_URL = "sqlite:///endotrial.db"
 DATABASE_URL_ENV = "ENDOTRIAL_DATABASE_URL"
@@ -189,8 +191,15 @@ def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
             "--database) to the trial's database, create an empty one with `endotrial db "
             "upgrade`, or build a synthetic one with `endotrial demo`"
         )
-    engine = connected(read_only_engine(url)) if read_only else open_database(url)
-    if not inspect(engine).has_table("audit_log"):
+    engine = read_only_engine(url) if read_only else make_engine(url)
+    try:
+        holds_trail = inspect(connected(engine)).has_table("audit_log")
+    except DatabaseError as error:
+        engine.dispose()
+        if not _is_damage(error):
+            raise
+        raise damaged(engine, str(error.orig).strip()) from None
+    if not holds_trail:
         engine.dispose()
         raise StoreError(
             f"database {shown_url(parsed)} holds no endotrial tables: "
@@ -198,3 +207,11 @@ def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
             "build a synthetic trial with `endotrial demo`"
         )
     return engine
+
+
+def _is_damage(error: DatabaseError) -> bool:
+    """SQLite's "file is not a database" and "database disk image is malformed" (a damaged or
+    foreign file), as opposed to a busy or unreachable one."""
+    return isinstance(error.orig, sqlite3.DatabaseError) and not isinstance(
+        error.orig, sqlite3.OperationalError
+    )
