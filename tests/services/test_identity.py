@@ -122,7 +122,9 @@ def test_erasure_leaves_nothing_identifying_and_the_trail_whole(
     pid = _identified(trial)
     with pytest.raises(PermissionDenied):
         erase_identity(
-            trial.study, trial.actor(COORDINATOR), ErasureInput(participant_id=pid, reason="x y")
+            trial.study,
+            trial.actor(COORDINATOR),
+            ErasureInput(participant_id=pid, reason="her request to be forgotten"),
         )
     with pytest.raises(InvalidInput):
         erase_identity(

@@ -27,9 +27,11 @@ from endotrial.store import (
     upgrade_database,
 )
 from endotrial.store.backup import (
+    backup_database,
     backup_sqlite,
     chain_tip,
     checkpoints_beside,
+    restore_database,
     restore_sqlite,
 )
 from endotrial.store.checkpoints import latest, read_checkpoints
@@ -344,3 +346,54 @@ def test_a_backup_does_not_replace_an_existing_file_unless_forced(
     assert dest.read_text() == "not a backup\n"
     _backup(trial, dest, force=True)
     _check_backup(trial, dest)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+def test_a_postgresql_backup_is_a_pg_dump_archive_verified_when_restored(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(database_url)
+    schema = _search_path(database_url)
+    try:
+        _write_scans(engine, 3)
+        dest = tmp_path / "trial.dump"
+        made = backup_database(database_url, dest, verify=_verify)
+        assert dest.read_bytes()[:5] == b"PGDMP" and made.reached is not None
+        _write_scans(engine, 2)  # acknowledged after the archive was made
+        with engine.begin() as connection:  # the trial's schema lost (a dropped database)
+            connection.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_lost"'))
+    finally:
+        engine.dispose()
+    try:
+        with pytest.raises(StoreError, match=r"acknowledged entries would be lost"):
+            restore_database(dest, database_url, verify=_verify)
+        assert not _schema_exists(database_url, schema)  # refused before anything was restored
+        restored = restore_database(dest, database_url, accept_loss=True, verify=_verify)
+        assert restored.lost > 0 and restored.verdict.ok
+        with pytest.raises(StoreError, match=r"already holds a trial database"):
+            restore_database(dest, database_url, accept_loss=True, verify=_verify)
+    finally:
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_lost" CASCADE'))
+        engine.dispose()
+
+
+def _search_path(url: str) -> str:
+    options = parse_database_url(url).query["options"]
+    assert isinstance(options, str)
+    return options.split("=", 1)[1]
+
+
+def _schema_exists(url: str, schema: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema},
+            ).first()
+    finally:
+        engine.dispose()
+    return found is not None

@@ -13,8 +13,10 @@ from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
 from endotrial.services.verification import verify_everything
 from endotrial.store import head_revision, open_existing, schema_drift
+from endotrial.store.checkpoints import sign_current_tip
 from endotrial.store.health import check_integrity
 from endotrial.store.history import record_field_history
+from endotrial.store.keys import engine_keys
 from endotrial.store.migrate import refuse_unknown_revision
 
 audit_app = typer.Typer(
@@ -128,3 +130,20 @@ def _shown(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+@audit_app.command("checkpoint")
+@user_errors
+def checkpoint(database: DatabaseOption = None) -> None:
+    """Sign the chain's current tip and print it (one JSON line) with the trial's public key,
+    for a monitor to keep outside the trial's systems: `audit verify --checkpoints FILE
+    --public-key KEY` later proves that the database still reaches it."""
+    engine = open_existing(database, read_only=True)
+    try:
+        check_integrity(engine)
+        keys = engine_keys(engine)
+        signed = sign_current_tip(engine, keys)
+    finally:
+        engine.dispose()
+    typer.echo(signed.line())
+    typer.echo(f"public key: {keys.public_key_hex}", err=True)

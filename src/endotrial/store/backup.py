@@ -20,6 +20,7 @@ database and verified there.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -357,10 +358,7 @@ def _check_backup(
             code="restore.keys_mismatch",
         )
     tip, tip_hash = chain_tip(copy)
-    files = [keys.checkpoint_file, checkpoints_beside(backup), *checkpoint_files]
-    found = _Trial(keys.database_id, keys.public_key_hex).checkpoints(files)
-    newest = latest(found.valid)
-    lost = newest.seq - tip if newest is not None and newest.seq > tip else 0
+    found, newest, lost = _loss(backup, keys, checkpoint_files, tip)
     if not accept_loss:
         _refuse_loss(backup, tip, newest, lost)
     notes = []
@@ -373,8 +371,19 @@ def _check_backup(
     return _CheckedBackup(tip, tip_hash, newest, lost, reached, tuple(notes))
 
 
+def _loss(
+    backup: Path, keys: TrialKeys, checkpoint_files: Sequence[Path], tip: int
+) -> tuple[_Found, Checkpoint | None, int]:
+    """The trial's checkpoints (the log beside the key file, the one beside the backup, and any
+    given), the latest, and how many entries past `tip` it signed."""
+    files = [keys.checkpoint_file, checkpoints_beside(backup), *checkpoint_files]
+    found = _Trial(keys.database_id, keys.public_key_hex).checkpoints(files)
+    newest = latest(found.valid)
+    return found, newest, (newest.seq - tip if newest is not None and newest.seq > tip else 0)
+
+
 def _refuse_loss(backup: Path, tip: int, newest: Checkpoint | None, lost: int) -> None:
-    if newest is None:
+    if newest is None and tip > 0:
         raise StoreError(
             f"no signed checkpoint of this database was found (the log beside the key file, "
             f"{checkpoints_beside(backup).name}, --checkpoints): nothing tells whether the "
@@ -382,7 +391,7 @@ def _refuse_loss(backup: Path, tip: int, newest: Checkpoint | None, lost: int) -
             "log, or give --accept-loss to restore it anyway",
             code="restore.no_checkpoints",
         )
-    if lost:
+    if newest is not None and lost:
         raise StoreError(
             f"the backup ends at entry {tip}; the latest checkpoint is {newest.seq} (signed "
             f"at {newest.signed_at}): {lost} acknowledged entries would be lost. Look for a "
@@ -616,6 +625,10 @@ def restore_postgres(
         raise StoreError(f"backup {backup} does not exist: check the path", code="restore.missing")
     keys = load_keys(key_file_for(url))
     _refuse_non_empty(url)
+    tip = _archive_tip(backup)
+    if not accept_loss:  # known before anything is restored
+        _, newest, lost = _loss(backup, keys, checkpoint_files, tip)
+        _refuse_loss(backup, tip, newest, lost)
     restore = [_tool("pg_restore"), "--no-owner", "--no-acl", "--exit-on-error"]
     _run([*restore, f"--dbname={url.database}", str(backup)], url)
     engine = read_only_engine(url.render_as_string(hide_password=False))
@@ -645,6 +658,23 @@ def restore_postgres(
         shown_url(url), checked.tip, checked.latest, checked.lost, None, archived, verdict,
         checked.notes,
     )  # fmt: skip
+
+
+def _archive_tip(backup: Path) -> int:
+    """The audit chain's tip recorded in a pg_dump archive (read by pg_restore, not restored)."""
+    command = [_tool("pg_restore"), "--data-only", "--table=audit_chain_head", "--file=-"]
+    script = _run([*command, str(backup)], None).splitlines()
+    for number, line in enumerate(script[:-1]):
+        if line.startswith("COPY ") and ".audit_chain_head (" in line:
+            columns = line[line.index("(") + 1 : line.index(")")].split(", ")
+            values = dict(zip(columns, script[number + 1].split("\t"), strict=False))
+            with contextlib.suppress(KeyError, ValueError):
+                return int(values["last_seq"])
+    raise StoreError(
+        f"{backup} is not a pg_dump archive of an endotrial database (it holds no audit chain "
+        "tip): check the file",
+        code="restore.not_a_backup",
+    )
 
 
 def _refuse_non_empty(url: URL) -> None:
@@ -683,7 +713,7 @@ def _search_path(url: URL) -> str | None:
     return None
 
 
-def _run(command: list[str], url: URL | None) -> None:
+def _run(command: list[str], url: URL | None) -> str:
     """Run a PostgreSQL tool against `url` (its password passed in the environment, never on
     the command line); its failure is reported with what it said."""
     env = dict(os.environ)
@@ -697,6 +727,7 @@ def _run(command: list[str], url: URL | None) -> None:
             "nothing was written",
             code="backup.tool_failed",
         )
+    return result.stdout
 
 
 def _libpq_environment(url: URL) -> dict[str, str]:

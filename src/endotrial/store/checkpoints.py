@@ -17,7 +17,9 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine, select
 
+from endotrial.store.audit import AuditChainHead
 from endotrial.store.keys import TrialKeys
 
 CHECKPOINT_FORMAT = "endotrial-checkpoint/1"
@@ -103,3 +105,10 @@ def read_checkpoints(path: Path) -> CheckpointFile:
 
 def latest(checkpoints: Iterable[Checkpoint]) -> Checkpoint | None:
     return max(checkpoints, key=lambda c: c.seq, default=None)
+
+
+def sign_current_tip(engine: Engine, keys: TrialKeys) -> Checkpoint:
+    """Sign the chain's tip as the database holds it now (and log it beside the key)."""
+    with engine.connect() as connection:
+        head = connection.execute(select(AuditChainHead.last_seq, AuditChainHead.last_hash)).one()
+    return append_checkpoint(keys, int(head.last_seq), str(head.last_hash))

@@ -153,7 +153,9 @@ def read_only_engine(url: str | None = None) -> Engine:
     sessions are read-only transactions."""
     parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        options = "-c default_transaction_read_only=on"
+        given = parsed.query.get("options")  # e.g. a search_path: kept, not replaced
+        given_text = given if isinstance(given, str) else " ".join(given or ())
+        options = f"{given_text} -c default_transaction_read_only=on".strip()
         return _create(parsed, pool_pre_ping=True, connect_args={"options": options})
     path = os.path.abspath(str(parsed.database))
     for mode in ({"mode": "ro"}, {"immutable": "1"}):

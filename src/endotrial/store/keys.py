@@ -15,6 +15,7 @@ fully verified, so keep a copy where the database's backups are not.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -40,7 +41,7 @@ KEY_FORMAT = "endotrial-keys/1"
 DEFAULT_KEY_FILE = "endotrial.key"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrialKeys:
     """The keys of one trial database (see the module's docstring)."""
 
@@ -57,7 +58,7 @@ class TrialKeys:
         message = f"{self.database_id}|{entry_hash}".encode()
         return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest()
 
-    @property
+    @functools.cached_property
     def public_key_hex(self) -> str:
         return public_key_hex(self.signing_key.public_key())
 
