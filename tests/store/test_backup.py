@@ -346,6 +346,10 @@ def test_a_backup_does_not_replace_an_existing_file_unless_forced(
     assert dest.read_text() == "not a backup\n"
     _backup(trial, dest, force=True)
     _check_backup(trial, dest)
+    with pytest.raises(StoreError, match=r"the folder .*nowhere does not exist"):
+        _backup(trial, tmp_path / "nowhere" / "backup.db")
+    with pytest.raises(StoreError, match=r"is a folder"):
+        _backup(trial, tmp_path, force=True)
 
 
 @pytest.mark.postgres

@@ -302,6 +302,11 @@ def restore_sqlite(
 ) -> RestoreResult:
     target = sqlite_file(url)
     _refuse_backup_is_target(backup, target)
+    if not target.parent.is_dir():
+        raise StoreError(
+            f"the folder {target.parent} does not exist: create it, or restore elsewhere",
+            code="restore.no_folder",
+        )
     if target.exists() and not force:
         raise StoreError(
             f"{target} exists: give --force to replace it (it is kept as "
@@ -436,7 +441,7 @@ def _put_in_place(copy: Engine, target: Path) -> Path | None:
         kept = False
         if target.exists():
             _refuse_in_use(target)
-            os.link(target, replaced)
+            _keep(target, replaced)
             kept = True
         for suffix in ("-wal", "-shm", "-journal"):
             side = Path(f"{target}{suffix}")
@@ -470,9 +475,18 @@ def _restart_log(keys: TrialKeys, reached_log: Path) -> Path:
     log = keys.checkpoint_file
     archived = log.with_name(f"{log.name}.before-restore-{_stamp()}")
     if log.exists():
-        os.link(log, archived)
+        _keep(log, archived)
     _install(reached_log, log)
     return archived
+
+
+def _keep(path: Path, kept: Path) -> None:
+    """A second name for `path` (it stays in place until replaced), or a copy where the file
+    system has no hard links."""
+    try:
+        os.link(path, kept)
+    except OSError:
+        shutil.copy2(path, kept)
 
 
 def _stamp() -> str:
@@ -520,14 +534,19 @@ def _refuse_backup_is_target(backup: Path, target: Path) -> None:
 
 
 def _refuse_existing(dest: Path, force: bool) -> None:
+    if not dest.parent.is_dir():
+        raise StoreError(
+            f"the folder {dest.parent} does not exist: create it, or give another path",
+            code="backup.no_folder",
+        )
+    if dest.is_dir():
+        raise StoreError(f"{dest} is a folder: give the backup's file name", code="backup.folder")
     if dest.exists() and not force:
         raise StoreError(
             f"{dest} exists: give --force to replace it (the new backup replaces it only once "
             "it is complete and verified), or choose another file",
             code="backup.exists",
         )
-    if dest.is_dir():
-        raise StoreError(f"{dest} is a folder: give the backup's file name", code="backup.folder")
 
 
 @contextmanager

@@ -200,7 +200,7 @@ def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
         engine.dispose()
         if not _is_damage(error):
             raise
-        raise damaged(engine, str(error.orig).strip()) from None
+        raise damaged(engine, _damage_found(error)) from None
     if not holds_trail:
         engine.dispose()
         raise StoreError(
@@ -217,3 +217,10 @@ def _is_damage(error: DatabaseError) -> bool:
     return isinstance(error.orig, sqlite3.DatabaseError) and not isinstance(
         error.orig, sqlite3.OperationalError
     )
+
+
+def _damage_found(error: DatabaseError) -> str:
+    said = str(error.orig).strip()
+    if "not a database" in said:
+        return "not a SQLite database, or its first page is damaged"
+    return said
