@@ -12,12 +12,11 @@ from sqlalchemy import Engine
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
-from endotrial.services.verification import AuditReport, check_actors
+from endotrial.services.verification import AuditReport, verify_everything
 from endotrial.store import (
     current_revision,
     head_revision,
     open_existing,
-    reconcile_with_trail,
     upgrade_database,
 )
 from endotrial.store.backup import BackupResult, RestoreResult, backup_database, restore_database
@@ -25,7 +24,6 @@ from endotrial.store.engine import open_database, shown_url
 from endotrial.store.health import check_integrity
 from endotrial.store.keys import TrialKeys
 from endotrial.store.migrate import is_known_revision
-from endotrial.store.verify import verify_trail
 
 db_app = typer.Typer(
     help="Create, migrate, inspect, back up and restore the trial database.",
@@ -172,8 +170,7 @@ def verify_copy(
     """What `audit verify` checks, on a copy: its trail with the live key file (a copy has none
     beside it) against the given checkpoints, the acting users, and every row (when the copy
     is at this endotrial's revision)."""
-    trail = verify_trail(engine, keys=keys, checkpoint_files=checkpoint_files)
-    actors = tuple(check_actors(engine))
     reconcile = current_revision(engine) == head_revision()
-    data = reconcile_with_trail(engine) if reconcile else None
-    return AuditReport(trail, actors, data)
+    return verify_everything(
+        engine, keys=keys, checkpoint_files=checkpoint_files, reconcile=reconcile
+    )

@@ -75,10 +75,11 @@ def verify_everything(
     checkpoint_files: Sequence[Path] = (),
     public_key: str | None = None,
     reconcile: bool = True,
+    keys: TrialKeys | None = None,
 ) -> AuditReport:
-    """The chain (with the key file when present), the checkpoints, the acting users and, when
-    `reconcile`, every row of every table against the trail."""
-    keys = trial_keys_if_present(engine)
+    """The chain (with `keys`, else the key file when present), the checkpoints, the acting
+    users and, when `reconcile`, every row of every table against the trail."""
+    keys = keys or trial_keys_if_present(engine)
     files = list(checkpoint_files)
     if keys is not None and not files and keys.checkpoint_file.exists():
         files = [keys.checkpoint_file]

@@ -32,9 +32,14 @@ def check_integrity(engine: Engine) -> None:
 
 
 def damaged(engine: Engine, problem: str) -> StoreError:
-    where = engine.url.render_as_string(hide_password=True)
+    url = engine.url
+    if url.get_backend_name() == "sqlite":  # the file as the user named it, not its URI form
+        where = str(url.database).removeprefix("file:").split("?")[0]
+    else:
+        where = url.render_as_string(hide_password=True)
+    problem = " ".join(problem.split())[:300]
     return StoreError(
-        f"the database {where} is damaged ({problem[:300]}): this is damage to the file, not "
+        f"the database {where} is damaged ({problem}): this is damage to the file, not "
         "a finding about the audit trail. Stop writing to it, keep it for investigation, and "
         "restore the last backup (`endotrial db restore`)",
         code="store.damaged",
