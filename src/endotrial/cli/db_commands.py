@@ -24,6 +24,7 @@ from endotrial.store.engine import open_database, shown_url
 from endotrial.store.health import check_integrity
 from endotrial.store.keys import TrialKeys
 from endotrial.store.migrate import is_known_revision
+from endotrial.store.roles import grant_app_role
 
 db_app = typer.Typer(
     help="Create, migrate, inspect, back up and restore the trial database.",
@@ -47,6 +48,22 @@ def upgrade(database: DatabaseOption = None) -> None:
         typer.echo(f"{shown_url(database)}: already at revision {after}")
     else:
         typer.echo(f"{shown_url(database)}: revision {before or 'none (empty)'} → {after}")
+
+
+@db_app.command("grant-app-role")
+@user_errors
+def grant_app_role_command(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the application runs as.")],
+    database: DatabaseOption = None,
+) -> None:
+    """PostgreSQL: grant the application's role what it needs, and nothing that could change
+    the audit trail (run as the database's owner, after `db upgrade`)."""
+    engine = open_existing(database)
+    try:
+        for statement in grant_app_role(engine, role):
+            typer.echo(statement)
+    finally:
+        engine.dispose()
 
 
 @db_app.command("status")
