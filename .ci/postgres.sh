@@ -36,6 +36,8 @@ fi
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='$PG_DB'")" != "1" ]; then
   psql_admin "CREATE DATABASE $PG_DB OWNER $PG_USER" >&2
 fi
+# The role-grant tests make roles of their own.
+psql_admin "ALTER ROLE $PG_USER CREATEROLE" >&2
 # Tests create a private schema each; the role needs CREATE on the database.
 psql_admin "GRANT ALL PRIVILEGES ON DATABASE $PG_DB TO $PG_USER" >&2
 

@@ -1,6 +1,9 @@
 """Audited writes per second vs the same writes without the audit trail, on SQLite, in one run.
 
-Each case runs on its own fresh, migrated SQLite file (WAL, synchronous=FULL), doing the same work:
+The audited writes are what the services do: a signed-in user's unit of work (the write lock
+taken first, the sign-in checked), each entry with its MAC, and the chain's tip signed into the
+checkpoint log after every commit. Each case runs on its own fresh, migrated SQLite file (WAL,
+synchronous=FULL), doing the same work:
 inserts of ultrasound records, then corrections of each (an UPDATE with a reason). "Per write"
 commits every record in its own transaction (how the app writes); "batched" commits 100 per
 transaction, so the trail's own CPU cost is not hidden behind the commit's fsync.
@@ -14,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -22,19 +25,23 @@ from sqlalchemy.orm import Session
 
 from endotrial.store import (
     Participant,
+    Role,
     Site,
     Ultrasound,
+    User,
     make_engine,
-    unit_of_work,
     upgrade_database,
 )
 from endotrial.store.audit import install_listeners, remove_listeners
+from endotrial.store.auth import open_auth_session
+from endotrial.store.unit_of_work import unit_of_work
 
 Opener = Callable[[Engine, str | None], AbstractContextManager[Session]]
+_TOKENS: dict[int, str] = {}
 
 
 def audited(engine: Engine, reason: str | None) -> AbstractContextManager[Session]:
-    return unit_of_work(engine, user="bench", reason=reason)
+    return unit_of_work(engine, token=_TOKENS[id(engine)], reason=reason)
 
 
 @contextmanager
@@ -47,14 +54,18 @@ def _setup(path: Path) -> tuple[Engine, int]:
     url = f"sqlite:///{path}"
     upgrade_database(url)
     engine = make_engine(url)
-    with unit_of_work(engine, user="bench") as session:
+    with unit_of_work(engine, setup_user="bench") as session:
         site = Site(code="B", name="Bench site")
         session.add(site)
         session.flush()
+        user = User(username="bench", full_name="B", role=Role.INVESTIGATOR, password_hash="-")
         participant = Participant(study_id="B001", site_id=site.id, status="enrolled")
-        session.add(participant)
+        session.add_all([user, participant])
         session.flush()
-        return engine, participant.id
+        user_id, participant_id = user.id, participant.id
+    with Session(engine) as session, session.begin():
+        _TOKENS[id(engine)] = open_auth_session(session, user_id, timedelta(hours=1))
+    return engine, participant_id
 
 
 def _workload(engine: Engine, participant_id: int, open_: Opener, n: int, batch: int) -> float:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.store import make_engine, upgrade_database
+from endotrial.store.keys import KEY_FILE_ENV
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECOND_PROTOCOL_FILE = FIXTURES / "protocols" / "second_trial.yaml"
@@ -54,11 +55,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a new SQLite file, or a new PostgreSQL schema."""
+def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A URL to an empty database: a new SQLite file (its key file beside it), or a new
+    PostgreSQL schema (its key file in the test's folder)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'trial.db'}"
         return
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "trial.key"))
     base = make_url(_postgres_base_url())
     schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base)
@@ -77,7 +82,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 def database_url(empty_database_url: str, sqlite_template: Path) -> str:
     """A URL to a database migrated to head."""
     if empty_database_url.startswith("sqlite"):
-        shutil.copyfile(sqlite_template, empty_database_url.removeprefix("sqlite:///"))
+        path = empty_database_url.removeprefix("sqlite:///")
+        shutil.copyfile(sqlite_template, path)
+        shutil.copyfile(f"{sqlite_template}.key", f"{path}.key")
     else:
         upgrade_database(empty_database_url)
     return empty_database_url

@@ -44,6 +44,8 @@ from endotrial.services import (
     CycleStartInput,
     DeviationInput,
     EnrolmentInput,
+    ErasureInput,
+    IdentityInput,
     InvalidInput,
     MedicationInput,
     NotFoundError,
@@ -69,14 +71,17 @@ from endotrial.services import (
     close_query,
     correct_ultrasound,
     enrol,
+    erase_identity,
     is_locked,
     list_queries,
     lock_participant,
     open_query,
+    participant_identity,
     participant_queries,
     pregnancy_outcome,
     record_consent,
     record_deviation,
+    record_identity,
     record_medication,
     record_outcome,
     record_procedure,
@@ -100,7 +105,7 @@ from endotrial.store import AuditEntry, EmbryoTransfer, Role, User
 DEACTIVATED = "former.pi"
 ON = dt.date(2025, 10, 14)
 #: Operations that only read: every role reads the trial's data of her sites.
-READS = frozenset({Operation.READ_TRIAL_DATA, Operation.READ_QUERIES})
+READS = frozenset({Operation.READ_TRIAL_DATA, Operation.READ_QUERIES, Operation.READ_IDENTITY})
 WRITES = frozenset(Operation) - READS
 
 Act = Callable[[Trial, int, Actor], object]
@@ -306,6 +311,20 @@ def _deactivate(t: Trial, _: int, actor: Actor) -> None:
     set_account_active(t.study, actor, MONITOR, active=False, reason="left the study team")
 
 
+def _record_identity(t: Trial, pid: int, actor: Actor) -> None:
+    identity = IdentityInput(participant_id=pid, full_name="Li Hua", phone="+86 20 1234 5678")
+    record_identity(t.study, actor, identity)
+
+
+def _read_identity(t: Trial, pid: int, actor: Actor) -> object:
+    return participant_identity(t.study, actor, pid)
+
+
+def _erase_identity(t: Trial, pid: int, actor: Actor) -> None:
+    erasure = ErasureInput(participant_id=pid, reason="her written request to be forgotten")
+    erase_identity(t.study, actor, erasure)
+
+
 def _unblock(t: Trial, _: int, actor: Actor) -> None:
     unblock_sign_in(t.study, actor, MONITOR, reason="her colleague mistyped her username")
 
@@ -369,6 +388,15 @@ CASES: dict[Operation, Case] = {
     Operation.ADD_USER: Case(R.INVESTIGATOR, R.COORDINATOR, _nothing, _add_user, (add_user,)),
     Operation.SET_ACCOUNT_ACTIVE: Case(
         R.INVESTIGATOR, R.MONITOR, _nothing, _deactivate, (set_account_active,)
+    ),
+    Operation.RECORD_IDENTITY: Case(
+        R.COORDINATOR, R.RADIOLOGIST, _participant, _record_identity, (record_identity,)
+    ),
+    Operation.READ_IDENTITY: Case(
+        R.MONITOR, R.STATISTICIAN, _participant, _read_identity, (participant_identity,)
+    ),
+    Operation.ERASE_IDENTITY: Case(
+        R.INVESTIGATOR, R.COORDINATOR, _participant, _erase_identity, (erase_identity,)
     ),
     Operation.UNBLOCK_SIGN_IN: Case(
         R.INVESTIGATOR, R.COORDINATOR, _nothing, _unblock, (unblock_sign_in,)

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from endotrial.store import AuditEntry, Participant, Role, Site, User
@@ -79,3 +79,14 @@ def audit_rows(engine: Engine, entity: str, row_id: int) -> list[AuditEntry]:
 
 
 TODAY = date(2025, 10, 1)
+
+
+def drop_append_only_guard(engine: Engine) -> None:
+    """What an attacker with the database file (or its owner's role) does first: remove the
+    triggers that refuse UPDATE and DELETE on the audit log."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
+        else:
+            connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))

@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
-from store_helpers import audit_count, enrol_participant, writes
+from store_helpers import audit_count, drop_append_only_guard, enrol_participant, writes
 
 from endotrial.store import (
     AuditEntry,
@@ -37,6 +37,7 @@ def _scan_with_corrections(engine: Engine) -> int:
 
 
 def _tamper(engine: Engine, *statements: str) -> None:
+    drop_append_only_guard(engine)
     with engine.begin() as connection:
         for statement in statements:
             connection.execute(text(statement))
@@ -90,6 +91,7 @@ def test_swapped_entries_are_detected(engine: Engine) -> None:
 def test_recomputed_hash_still_breaks_the_next_link(engine: Engine) -> None:
     """A forger who alters an entry and recomputes its own hash still breaks the next link."""
     _scan_with_corrections(engine)
+    drop_append_only_guard(engine)
     with engine.begin() as connection:
         query = select(AuditEntry.__table__).where(AuditEntry.seq == 4)
         entry = connection.execute(query).mappings().one()

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import Engine
 
 from endotrial.cli.app import app, user_errors
 from endotrial.cli.options import DatabaseOption
-from endotrial.store import (
-    head_revision,
-    open_existing,
-    reconcile_with_trail,
-    verify_audit_chain,
-)
+from endotrial.services.verification import verify_everything
+from endotrial.store import head_revision, open_existing, schema_drift
+from endotrial.store.checkpoints import sign_current_tip
+from endotrial.store.health import check_integrity
 from endotrial.store.history import record_field_history
+from endotrial.store.keys import engine_keys
 from endotrial.store.migrate import refuse_unknown_revision
 
 audit_app = typer.Typer(
@@ -24,28 +25,67 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 
+#: `audit verify` exit codes: 0 intact, 1 something found, 3 not everything could be checked.
+INCOMPLETE_EXIT = 3
+
+
 @audit_app.command("verify")
 @user_errors
-def verify(database: DatabaseOption = None) -> None:
-    """Detect any audit entry changed, removed or reordered, and any trial data changed, added
-    or removed, outside the application (exit code 1 when something is found)."""
-    engine = open_existing(database)
+def verify(
+    database: DatabaseOption = None,
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoints",
+            help="A file of signed checkpoints to check (a monitor's kept copy); repeatable. "
+            "Default: the log beside the key file.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option("--public-key", help="The trial's public key (hex), to check signatures."),
+    ] = None,
+) -> None:
+    """Check every audit entry (its link, hash and, with the key file, its MAC), the signed
+    checkpoints, who acted in each entry, and every row of data against the trail. Opens the
+    database read-only. Exit code 0: intact; 1: something was found; 3: intact as far as it
+    could be checked (no key file, or an older schema whose data are not reconciled)."""
+    engine = open_existing(database, read_only=True)
     try:
+        check_integrity(engine)
         revision, head = refuse_unknown_revision(engine), head_revision()
-        chain = verify_audit_chain(engine)
-        typer.echo(str(chain))
-        data = reconcile_with_trail(engine) if chain.ok and revision == head else None
+        reconcile, revision_note = _revision_check(engine, revision, head)
+        report = verify_everything(
+            engine,
+            checkpoint_files=checkpoints or (),
+            public_key=public_key,
+            reconcile=reconcile,
+        )
     finally:
         engine.dispose()
-    if data is not None:
-        typer.echo(str(data))
-    elif chain.ok:
-        typer.echo(
-            f"data not reconciled: the database is at revision {revision}; back it up, run "
-            f"`endotrial db upgrade` (to {head}) and verify again to reconcile the data"
-        )
-    if not chain.ok or (data is not None and not data.ok):
+    typer.echo(str(report))
+    if revision_note:
+        typer.echo(revision_note)
+    if not report.ok or (revision_note and revision_note.startswith("FOUND")):
         raise typer.Exit(code=1)
+    if not report.complete:
+        raise typer.Exit(code=INCOMPLETE_EXIT)
+
+
+def _revision_check(engine: Engine, revision: str | None, head: str) -> tuple[bool, str | None]:
+    """Whether the data can be reconciled; a database claiming an older revision than the
+    tables it holds has had its revision mark changed (to skip this very check)."""
+    if revision == head:
+        return True, None
+    if not schema_drift(engine):
+        return True, (
+            f"FOUND: the database says it is at revision {revision} but holds revision {head}'s "
+            "tables: its revision mark was changed outside the application"
+        )
+    return False, (
+        f"data not reconciled: the database is at revision {revision}; back it up, run "
+        f"`endotrial db upgrade` (to {head}) and verify again to reconcile the data"
+    )
 
 
 @audit_app.command("history")
@@ -57,7 +97,7 @@ def history(
     database: DatabaseOption = None,
 ) -> None:
     """Every change of one field: when, who, old → new, and why."""
-    engine = open_existing(database)
+    engine = open_existing(database, read_only=True)
     try:
         found = record_field_history(engine, entity, row_id, field)
     finally:
@@ -90,3 +130,20 @@ def _shown(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+@audit_app.command("checkpoint")
+@user_errors
+def checkpoint(database: DatabaseOption = None) -> None:
+    """Sign the chain's current tip and print it (one JSON line) with the trial's public key,
+    for a monitor to keep outside the trial's systems: `audit verify --checkpoints FILE
+    --public-key KEY` later proves that the database still reaches it."""
+    engine = open_existing(database, read_only=True)
+    try:
+        check_integrity(engine)
+        keys = engine_keys(engine)
+        signed = sign_current_tip(engine, keys)
+    finally:
+        engine.dispose()
+    typer.echo(signed.line())
+    typer.echo(f"public key: {keys.public_key_hex}", err=True)

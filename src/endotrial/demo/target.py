@@ -18,7 +18,9 @@ from endotrial.errors import InputError
 from endotrial.store import Participant
 from endotrial.store.engine import open_database, parse_database_url, shown_url
 
-_SQLITE_SUFFIXES = ("", "-wal", "-shm")
+#: A demo database's files: the database, its write-ahead log and shared memory, and its key
+#: file and checkpoint log (made with it, useless without it: see store.keys).
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", ".key", ".key.checkpoints")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: "EDMO" in ASCII: the demo's mark in the SQLite header (offset 68).
 DEMO_APPLICATION_ID = 0x45444D4F
@@ -108,7 +110,8 @@ def mark_as_demo(path: Path) -> None:
 
 
 def remove_sqlite_file(path: Path) -> None:
-    """Remove a SQLite database file with its write-ahead log and shared-memory files."""
+    """Remove a demo's SQLite database with its write-ahead log, shared-memory, key and
+    checkpoint files (only ever called on a file the demo made)."""
     for suffix in _SQLITE_SUFFIXES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 

@@ -48,6 +48,7 @@ from endotrial.eligibility.sources import (
 from endotrial.eligibility.sql import (
     ID_COLUMN,
     ROW_COLUMN,
+    SQL_TYPES,
     ColumnKind,
     QueryOptions,
     quote,
@@ -175,6 +176,39 @@ def screen_candidate(
         row, warnings = run.rows()[0], run.file_warnings
     unknown_errors = tuple(f"{w}" for w in warnings if "not a data item" in w)
     return _candidate_result(plan, protocol, row, unknown_errors)
+
+
+def derived_values(protocol: Protocol, items: Mapping[str, object]) -> dict[str, object]:
+    """Every derived item computed from the candidate's other items (her age from her birth
+    date and the screening date), None where an input is missing or unreadable: what can be
+    kept of an identifying value once the value itself is sealed away."""
+    plan = build_plan(protocol)
+    if not plan.derived:
+        return {}
+    given = [
+        f"TRY_CAST(? AS {SQL_TYPES[item.type]}) AS {quote(item.name)}"
+        for item in plan.items
+        if item.name not in plan.derived
+    ]
+    values = [_as_text(items.get(i.name)) for i in plan.items if i.name not in plan.derived]
+    computed = [
+        f"CAST(({expression.sql}) AS {SQL_TYPES[plan.item(name).type]}) AS {quote(name)}"
+        for name, expression in plan.derived.items()
+    ]
+    query = f"SELECT {', '.join(computed)} FROM (SELECT {', '.join(given)})"
+    try:
+        row = _connection().execute(query, values).fetchone()
+    except duckdb.Error:
+        return dict.fromkeys(plan.derived)
+    return dict(zip(plan.derived, row or (), strict=False))
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
 
 
 def criteria_sql(protocol: Protocol, dialect: str = "duckdb") -> dict[str, str]:

@@ -61,7 +61,7 @@ _NATIVE_KINDS: dict[ItemType, tuple[ColumnKind, ...]] = {
 }
 #: No date of a candidate's history lies before this one: an earlier date is a typing slip.
 EARLIEST_DATE = "1900-01-01"
-_SQL_TYPES = {
+SQL_TYPES = {
     ItemType.number: "DOUBLE",
     ItemType.integer: "DOUBLE",
     ItemType.boolean: "BOOLEAN",
@@ -206,7 +206,7 @@ class _Generator:
     # --- stage 2: parsed -----------------------------------------------------------------
     def _parse(self, item: DataItem) -> str:
         column, kind = quote(item.name), self._source_kind(item)
-        sql_type = _SQL_TYPES[item.type]
+        sql_type = SQL_TYPES[item.type]
         if kind == ColumnKind.null:
             return f"CAST(NULL AS {sql_type})"
         if kind != ColumnKind.text:
@@ -403,12 +403,12 @@ class _Generator:
         """Items not in the file as NULL columns, then each derived item computed from them
         (DuckDB lets a select list read the aliases defined before it)."""
         absent = [
-            f"CAST(NULL AS {_SQL_TYPES[item.type]}) AS {quote(item.name)}"
+            f"CAST(NULL AS {SQL_TYPES[item.type]}) AS {quote(item.name)}"
             for item in self.plan.items
             if item.name not in self.options.columns and item.name not in self.plan.derived
         ]
         computed = [
-            f"CAST(({derived.sql}) AS {_SQL_TYPES[self.plan.item(name).type]}) AS {_d(name)}"
+            f"CAST(({derived.sql}) AS {SQL_TYPES[self.plan.item(name).type]}) AS {_d(name)}"
             for name, derived in self.plan.derived.items()
         ]
         return f"SELECT {', '.join(['*', *absent, *computed])} FROM clean_stage"

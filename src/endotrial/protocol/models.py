@@ -328,6 +328,11 @@ class DataItem(Strict):
         default=False, description="a date that cannot lie after screening_date"
     )
     blank_means: str | None = None
+    identifying: bool = Field(
+        default=False,
+        description="identifies the person (a birth date): sealed with her key, never stored "
+        "in clear; derived values (her age) are kept instead",
+    )
     assumption: Assumption | None = None
 
     @model_validator(mode="after")

@@ -39,6 +39,14 @@ from endotrial.services.errors import (
     RuleViolation,
     ServiceError,
 )
+from endotrial.services.identity import (
+    ErasureInput,
+    IdentityInput,
+    IdentityView,
+    erase_identity,
+    participant_identity,
+    record_identity,
+)
 from endotrial.services.locks import is_locked, lock_participant, unlock_participant
 from endotrial.services.people import (
     SiteInput,
@@ -98,6 +106,9 @@ __all__ = [
     "CycleStartInput",
     "DeviationInput",
     "EnrolmentInput",
+    "ErasureInput",
+    "IdentityInput",
+    "IdentityView",
     "InvalidInput",
     "LockedError",
     "MedicationInput",
@@ -130,15 +141,18 @@ __all__ = [
     "correct_ultrasound",
     "eligible_arms",
     "enrol",
+    "erase_identity",
     "is_locked",
     "list_queries",
     "lock_participant",
     "open_query",
     "open_study",
+    "participant_identity",
     "participant_queries",
     "pregnancy_outcome",
     "record_consent",
     "record_deviation",
+    "record_identity",
     "record_medication",
     "record_outcome",
     "record_procedure",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from endotrial.store.auth import (
     signed_in_user,
 )
 from endotrial.store.errors import AuthenticationError, ReasonRequiredError
+from endotrial.store.health import check_integrity
 from endotrial.store.passwords import hash_password
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
 
@@ -55,7 +57,19 @@ def open_study(engine: Engine, protocol: Protocol) -> Study:
             "input.wrong_type", what="a study", expected="open_study(Engine, Protocol)",
             given=f"{type(engine).__name__}, {type(protocol).__name__}",
         )  # fmt: skip
+    check_once(engine)
     return Study(engine, protocol)
+
+
+_CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def check_once(engine: Engine) -> None:
+    """Refuse to work on a damaged database file (`store.health`); checked once per engine,
+    not on every write."""
+    if engine not in _CHECKED:
+        check_integrity(engine)
+        _CHECKED.add(engine)
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,7 @@ def writing(
     """The transaction of a write: the write lock taken first, the actor proven by her token,
     her role checked for `operation`; commits at the end of the block, or writes nothing."""
     _check_actor(actor)
+    check_once(study.engine)
     with (
         _as_service_errors(),
         unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session,
@@ -208,6 +223,7 @@ def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
 def setting_up(study: Study, username: str) -> Iterator[Session]:
     """The transaction that creates the first site and account of a new database (refused once
     any account exists)."""
+    check_once(study.engine)
     with _as_service_errors(), unit_of_work(study.engine, setup_user=username) as session:
         yield session
 

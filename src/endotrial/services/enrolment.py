@@ -25,6 +25,7 @@ from endotrial.services._common import (
 from endotrial.services._input import Label, RecordId, ServiceInput, Text
 from endotrial.services.context import Actor, Study, Tx, account_by_name, writing
 from endotrial.services.errors import NotFoundError, RuleViolation
+from endotrial.services.identity import CANDIDATE_REF, shown_ref, tx_keys, unsealed_values
 from endotrial.services.permissions import PERMISSIONS, Operation
 from endotrial.services.screening import candidate_screenings, eligible_arms
 from endotrial.store import (
@@ -102,12 +103,12 @@ def enrol(study: Study, actor: Actor, enrolment: EnrolmentInput) -> int:
             raise RuleViolation(
                 "enrolment.not_eligible",
                 field="screening_id",
-                candidate=screening.candidate_ref,
+                candidate=_shown(tx, screening),
                 decision=screening.decision.value,
                 failed=screening.failed_criteria,
                 unknown=screening.unknown_criteria,
             )
-        _check_still_eligible(tx.protocol, screening, enrolment.enrolled_on)
+        _check_still_eligible(tx, screening, enrolment.enrolled_on)
         participant = _consented_participant(tx, screening, enrolment.enrolled_on)
         if participant.status in COUNTED_STATUSES:
             raise RuleViolation("enrolment.already", study_id=participant.study_id)
@@ -178,7 +179,7 @@ def _participant_for(tx: Tx, screening: Screening) -> Participant:
     if linked is not None:
         return writable_participant(tx, linked)
     if screening.site_id is None:
-        raise RuleViolation("consent.no_site", candidate=screening.candidate_ref)
+        raise RuleViolation("consent.no_site", candidate=_shown(tx, screening))
     participant = Participant(
         study_id=_next_study_id(tx.session, screening.site_id),
         site_id=screening.site_id,
@@ -213,7 +214,7 @@ def _next_place(session: Session, protocol: Protocol) -> int:
 
 def _consented_participant(tx: Tx, screening: Screening, enrolled_on: dt.date) -> Participant:
     if screening.participant_id is None:
-        raise RuleViolation("enrolment.no_consent", candidate=screening.candidate_ref)
+        raise RuleViolation("enrolment.no_consent", candidate=_shown(tx, screening))
     participant = writable_participant(tx, screening.participant_id)
     consent = tx.session.scalars(
         select(Consent)
@@ -221,7 +222,7 @@ def _consented_participant(tx: Tx, screening: Screening, enrolled_on: dt.date) -
         .order_by(Consent.consent_date)
     ).first()
     if consent is None:
-        raise RuleViolation("enrolment.no_consent", candidate=screening.candidate_ref)
+        raise RuleViolation("enrolment.no_consent", candidate=_shown(tx, screening))
     if consent.consent_date > enrolled_on:
         raise RuleViolation(
             "enrolment.before_consent",
@@ -232,8 +233,20 @@ def _consented_participant(tx: Tx, screening: Screening, enrolled_on: dt.date) -
     return participant
 
 
-def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on: dt.date) -> None:
+def _shown(tx: Tx, screening: Screening) -> str:
+    return shown_ref(tx.session, tx_keys(tx), screening)
+
+
+def _screened_values(tx: Tx, screening: Screening) -> dict[str, Any]:
+    """Her screened values, with the identifying ones (her birth date) unsealed again."""
+    sealed = unsealed_values(tx.session, tx_keys(tx), screening.person_id)
+    sealed.pop(CANDIDATE_REF, None)
+    return {**screening.item_values, **sealed}
+
+
+def _check_still_eligible(tx: Tx, screening: Screening, enrolled_on: dt.date) -> None:
     """Re-run the criteria on her screened values as of the enrolment date."""
+    protocol = tx.protocol
     screened_on = screening.item_values.get(REFERENCE_DATE_ITEM)
     if screened_on is not None and enrolled_on < dt.date.fromisoformat(str(screened_on)):
         raise RuleViolation(
@@ -242,19 +255,19 @@ def _check_still_eligible(protocol: Protocol, screening: Screening, enrolled_on:
             enrolled_on=enrolled_on,
             screened_on=screened_on,
         )
-    values = _as_of(protocol, screening.item_values, enrolled_on)
+    values = _as_of(protocol, _screened_values(tx, screening), enrolled_on)
     try:
         result = screen_candidate(protocol, values, today=enrolled_on)
     except InputError as error:
         raise RuleViolation(
-            "enrolment.unreadable", candidate=screening.candidate_ref, problem=str(error)
+            "enrolment.unreadable", candidate=_shown(tx, screening), problem=str(error)
         ) from None
     if result.decision == "eligible":
         return
     raise RuleViolation(
         "enrolment.lapsed",
         field="enrolled_on",
-        candidate=screening.candidate_ref,
+        candidate=_shown(tx, screening),
         lapsed=[criterion for criterion, _ in (*result.failed, *result.unknown)],
         enrolled_on=enrolled_on,
         screened_on=screened_on,

@@ -211,6 +211,12 @@ MESSAGES: dict[str, str] = {
         "participant {study_id} has unresolved queries {queries}: answer and close them before "
         "signing off her data"
     ),
+    # --- identity
+    "identity.no_person": (
+        "participant {study_id} has no screening at a site to attach her identity to: screen "
+        "her at her site first"
+    ),
+    "identity.erased": "participant {study_id}'s identity is already erased",
     # --- input shape
     "input.invalid": "{what}: {problems}",
     "input.wrong_type": "{what} must be a {expected}, not {given}: build it with {expected}(...)",

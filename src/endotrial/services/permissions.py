@@ -39,6 +39,9 @@ class Operation(enum.StrEnum):
     ADD_SITE = "add a site"
     ADD_USER = "add a study-team account"
     SET_ACCOUNT_ACTIVE = "deactivate or reactivate an account"
+    RECORD_IDENTITY = "record who a participant is"
+    READ_IDENTITY = "read who a participant is"
+    ERASE_IDENTITY = "erase a participant's identity"
     UNBLOCK_SIGN_IN = "unblock an account's sign-in"
     READ_TRIAL_DATA = "read participants' trial data"
     READ_QUERIES = "read data queries"
@@ -89,6 +92,14 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.ADD_SITE: frozenset({INVESTIGATOR}),
     Operation.ADD_USER: frozenset({INVESTIGATOR}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({INVESTIGATOR}),
+    # Identity: the site's team who meets her knows who she is; the monitor checks source
+    # documents; the statistician, the safety board and the cell lab never see it. Erasing it
+    # (her right under PIPL) is the investigator's act.
+    Operation.RECORD_IDENTITY: frozenset({COORDINATOR, INVESTIGATOR}),
+    Operation.READ_IDENTITY: frozenset(
+        {COORDINATOR, INVESTIGATOR, RADIOLOGIST, EMBRYOLOGIST, MONITOR}
+    ),
+    Operation.ERASE_IDENTITY: frozenset({INVESTIGATOR}),
     Operation.UNBLOCK_SIGN_IN: frozenset({INVESTIGATOR}),
     # Reading: everyone on the team reads the trial's data of her sites (the statistician and
     # the safety board read it for the analysis; identifying data are never part of it).
@@ -120,3 +131,45 @@ def authorize(user: User, operation: Operation) -> None:
 def who_may(operation: Operation) -> str:
     roles = " or ".join(sorted(r.value for r in PERMISSIONS[operation]))
     return f"only an active {roles} may"
+
+
+#: The tables each write operation may change (edit checks open data queries as part of the
+#: operation). With PERMISSIONS it says which roles may have written a table: what `audit
+#: verify` checks every entry of the trail against.
+OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
+    Operation.SCREEN: frozenset({"screenings", "persons", "person_identity"}),
+    Operation.RECORD_CONSENT: frozenset({"consents", "participants", "screenings"}),
+    Operation.ENROL: frozenset({"participants"}),
+    Operation.ALLOCATE: frozenset({"allocations", "participants"}),
+    Operation.START_CYCLE: frozenset({"cycles", "data_queries"}),
+    Operation.RECORD_MEDICATION: frozenset({"medication_records", "data_queries"}),
+    Operation.RECORD_PROCEDURE: frozenset({"procedures", "data_queries"}),
+    Operation.RECORD_ULTRASOUND: frozenset({"ultrasounds", "data_queries"}),
+    Operation.CORRECT_ULTRASOUND: frozenset({"ultrasounds"}),
+    Operation.RECORD_TRANSFER: frozenset(
+        {"embryo_transfers", "transferred_embryos", "data_queries"}
+    ),
+    Operation.RECORD_OUTCOME: frozenset({"pregnancy_outcomes", "data_queries"}),
+    Operation.REPORT_ADVERSE_EVENT: frozenset({"adverse_events"}),
+    Operation.RECORD_DEVIATION: frozenset({"protocol_deviations"}),
+    Operation.WITHDRAW: frozenset({"withdrawals", "participants"}),
+    Operation.OPEN_QUERY: frozenset({"data_queries"}),
+    Operation.ANSWER_QUERY: frozenset({"data_queries"}),
+    Operation.CLOSE_QUERY: frozenset({"data_queries"}),
+    Operation.LOCK: frozenset({"participant_locks"}),
+    Operation.UNLOCK: frozenset({"participant_locks"}),
+    Operation.ADD_SITE: frozenset({"sites"}),
+    Operation.ADD_USER: frozenset({"users"}),
+    Operation.SET_ACCOUNT_ACTIVE: frozenset({"users"}),
+    Operation.RECORD_IDENTITY: frozenset({"persons", "person_identity", "screenings"}),
+    Operation.ERASE_IDENTITY: frozenset({"persons", "person_identity"}),
+}
+
+
+def table_writers() -> dict[str, frozenset[Role]]:
+    """For each table, the roles whose operations may write it."""
+    writers: dict[str, set[Role]] = {}
+    for operation, tables in OPERATION_TABLES.items():
+        for table in tables:
+            writers.setdefault(table, set()).update(PERMISSIONS[operation])
+    return {table: frozenset(roles) for table, roles in writers.items()}

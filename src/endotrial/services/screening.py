@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.eligibility import screen_table
+from endotrial.eligibility.engine import derived_values
 from endotrial.eligibility.plan import build_plan
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
@@ -27,8 +28,14 @@ from endotrial.services._common import check_site, get_row, open_edit_query, wri
 from endotrial.services._input import RecordId, ServiceInput, clean_text
 from endotrial.services.context import Actor, Study, Tx, writing
 from endotrial.services.errors import InvalidInput, PermissionDenied
+from endotrial.services.identity import (
+    CANDIDATE_REF,
+    identifying_items,
+    person_for,
+    seal_values,
+)
 from endotrial.services.permissions import Operation
-from endotrial.store import Screening, ScreeningDecision, Site
+from endotrial.store import Person, Screening, ScreeningDecision, Site
 from endotrial.store.types import utc_now
 
 #: A screening item's value: what a form, a CSV cell or a JSON body can hold.
@@ -106,18 +113,21 @@ def screen_many(
         _check_item_names(study.protocol, candidate)
     rows = _screened_rows(study.protocol, candidates)
     screened_at = utc_now()
-    with writing(study, actor, Operation.SCREEN) as tx:
+    reason = "screening: identifying values as given at this screening"
+    with writing(study, actor, Operation.SCREEN, reason=reason) as tx:
         records = []
         for candidate, row in zip(candidates, rows, strict=True):
             site_id = _candidate_site(tx, candidate)
-            earlier = candidate_screenings(tx.session, site_id, candidate.candidate_ref)
-            screening = _screening_row(tx, candidate, site_id, row, screened_at)
-            screening.participant_id = _consented_as(tx, site_id, candidate.candidate_ref)
+            person, key = person_for(tx, site_id, candidate.candidate_ref)
+            seal_values(tx, person, key, _identifying(tx.protocol, candidate))
+            earlier = candidate_screenings(tx.session, site_id, person.pseudonym)
+            screening = _screening_row(tx, candidate, person, row, screened_at)
+            screening.participant_id = _consented_as(tx, site_id, person.pseudonym)
             tx.session.add(screening)
             _check_reversals(tx, earlier, screening)
-            records.append(screening)
+            records.append((screening, candidate.candidate_ref))
         tx.session.flush()
-        return [screening_record(study.protocol, s) for s in records]
+        return [screening_record(study.protocol, s, shown=ref) for s, ref in records]
 
 
 def _check_reversals(tx: Tx, earlier: Sequence[Screening], screening: Screening) -> None:
@@ -174,10 +184,10 @@ def candidate_screenings(
     return list(session.scalars(query.order_by(Screening.screened_at, Screening.id)))
 
 
-def _consented_as(tx: Tx, site_id: int, candidate_ref: str) -> int | None:
+def _consented_as(tx: Tx, site_id: int, person_pseudonym: str) -> int | None:
     """The participant this site's candidate already became (by consenting), so that a
     re-screening joins her record: enrolment and allocation then read it."""
-    for screening in candidate_screenings(tx.session, site_id, candidate_ref):
+    for screening in candidate_screenings(tx.session, site_id, person_pseudonym):
         if screening.participant_id is not None:
             writable_participant(tx, screening.participant_id)  # signed-off data stay as they are
             return screening.participant_id
@@ -217,10 +227,33 @@ def _screened_rows(
     return rows
 
 
+def _identifying(protocol: Protocol, candidate: CandidateInput) -> dict[str, str]:
+    """What is sealed rather than stored: the candidate id as given, and her identifying items."""
+    sealed = {CANDIDATE_REF: candidate.candidate_ref}
+    for name in identifying_items(protocol):
+        value = candidate.items.get(name)
+        if value is not None:
+            sealed[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return sealed
+
+
+def _kept_values(protocol: Protocol, items: Mapping[str, object]) -> dict[str, Any]:
+    """The items stored with the screening: the identifying ones left out, and in their place
+    what derives from them (her age, not her birth date)."""
+    hidden = identifying_items(protocol)
+    kept = {k: v for k, v in items.items() if k not in hidden}
+    if hidden & {k for k, v in items.items() if v is not None}:
+        plan = build_plan(protocol)
+        for name, value in derived_values(protocol, items).items():
+            if kept.get(name) is None and hidden & set(plan.inputs_of(name)):
+                kept[name] = value
+    return _jsonable(kept)
+
+
 def _screening_row(
     tx: Tx,
     candidate: CandidateInput,
-    site_id: int,
+    person: Person,
     row: Mapping[str, Any],
     screened_at: dt.datetime,
 ) -> Screening:
@@ -231,9 +264,10 @@ def _screening_row(
         open_arms = list(row["eligible_arms"])
         arm_failed, arm_unknown = _arm_criteria_closing(tx.protocol, open_arms, candidate.items)
     return Screening(
-        candidate_ref=candidate.candidate_ref,
-        site_id=site_id,
-        item_values=_jsonable(candidate.items),
+        candidate_ref=person.pseudonym,
+        site_id=person.site_id,
+        person_id=person.id,
+        item_values=_kept_values(tx.protocol, candidate.items),
         decision=ScreeningDecision(row["decision"]),
         failed_criteria=[*row["failed_criteria"], *arm_failed],
         unknown_criteria=[*row["unknown_criteria"], *arm_unknown],
@@ -272,10 +306,13 @@ def _jsonable(items: Mapping[str, object]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in items.items()}
 
 
-def screening_record(protocol: Protocol, screening: Screening) -> ScreeningRecord:
+def screening_record(
+    protocol: Protocol, screening: Screening, *, shown: str | None = None
+) -> ScreeningRecord:
+    """The record as the site sees it (`shown`: the candidate id it gave)."""
     return ScreeningRecord(
         screening_id=screening.id,
-        candidate_ref=screening.candidate_ref,
+        candidate_ref=shown or screening.candidate_ref,
         site_id=screening.site_id or 0,
         decision=screening.decision,
         failed_criteria=tuple(screening.failed_criteria),

@@ -51,6 +51,10 @@ REASON_KEY: Final = "endotrial.reason"
 _WRITERS: weakref.WeakKeyDictionary[Session, str] = weakref.WeakKeyDictionary()
 #: Set by `read_session`: nothing at all may be written.
 READ_ONLY_KEY: Final = "endotrial.read_only"
+#: The trial's keys (store.keys.TrialKeys), set by `unit_of_work`: every entry gets its MAC.
+KEYS_KEY: Final = "endotrial.keys"
+#: (seq, hash) of the last entry this transaction appended: signed as a checkpoint on commit.
+APPENDED_KEY: Final = "endotrial.appended"
 _PENDING_KEY: Final = "endotrial.audit_pending"
 _ENTERED_KEY: Final = "endotrial.entered_here"
 _TIP_KEY: Final = "endotrial.chain_tip"
@@ -79,6 +83,20 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC of the hash with the trial's key (kept outside the database): only its holder can
+    #: extend the chain. None on entries written before revision 0004 introduced the keys.
+    mac: Mapped[str | None] = mapped_column(String(64))
+
+
+class TrailKeys(Base):
+    """Which keys the trail is bound to (public parts only: the keys are in the key file)."""
+
+    __tablename__ = "trail_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    database_id: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))
+    first_keyed_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditChainHead(Base):
@@ -235,10 +253,10 @@ def _require_reason(session: Session, change: _Change) -> None:
 
 def _refuse_audit_edits(session: Session) -> None:
     for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, AuditEntry | AuditChainHead):
+        if isinstance(obj, AuditEntry | AuditChainHead | TrailKeys):
             raise AuditError("audit trail entries are append-only and cannot be changed")
     for obj in session.new:
-        if isinstance(obj, AuditEntry | AuditChainHead):
+        if isinstance(obj, AuditEntry | AuditChainHead | TrailKeys):
             raise AuditError("audit trail entries are written by the store only, never added")
 
 
@@ -326,10 +344,18 @@ def _forget_tip(session: Session, transaction: SessionTransaction) -> None:
     """After a commit, rollback or savepoint end the tip may have moved: read it again."""
     if transaction.nested or transaction.parent is None:
         session.info.pop(_TIP_KEY, None)
+    if transaction.nested:  # a savepoint may have been rolled back: sign nothing it appended
+        session.info.pop(APPENDED_KEY, None)
 
 
 def _append(session: Session, changes: Iterable[_Change]) -> None:
     last_seq, last_hash = _chain_tip(session)
+    keys = session.info.get(KEYS_KEY)
+    if keys is None:
+        raise AuditError(
+            "no trial keys for this write: the audit trail is extended only with the key file "
+            "(open the database through the services)"
+        )
     occurred_at = utc_now()
     user = _WRITERS[session]  # proven by the unit of work, never what session.info says
     reason = (session.info.get(REASON_KEY) or "").strip() or None
@@ -351,6 +377,7 @@ def _append(session: Session, changes: Iterable[_Change]) -> None:
                 "prev_hash": last_hash,
             }
             last_hash = row["hash"] = entry_hash(last_hash, row)
+            row["mac"] = keys.mac(last_hash)
             rows.append(row)
     if not rows:
         return
@@ -358,6 +385,7 @@ def _append(session: Session, changes: Iterable[_Change]) -> None:
     connection.execute(_INSERT_ENTRIES, rows)
     connection.execute(_MOVE_HEAD, {"new_seq": last_seq, "new_hash": last_hash})
     session.info[_TIP_KEY] = (last_seq, last_hash)
+    session.info[APPENDED_KEY] = (last_seq, last_hash)
 
 
 def grant_write(session: Session, username: str) -> None:
@@ -387,7 +415,7 @@ def _audited_table_names() -> frozenset[str]:
     return frozenset(audited_models())
 
 
-_PROTECTED_TABLES: Final = frozenset({"audit_log", "audit_chain_head"})
+_PROTECTED_TABLES: Final = frozenset({"audit_log", "audit_chain_head", "trail_keys"})
 
 
 def install_listeners() -> None:

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, func, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from endotrial.store.base import Base
@@ -63,21 +63,24 @@ def open_auth_session(session: Session, user_id: int, lifetime: timedelta) -> st
     return token
 
 
+#: Built once: every write runs it, and building a statement costs more than running it.
+_SIGNED_IN = (
+    select(User)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        AuthSession.token_sha256 == bindparam("digest"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > bindparam("now"),
+        User.active.is_(True),
+    )
+)
+
+
 def signed_in_user(session: Session, token: str | None) -> User | None:
     """The active account a live session token belongs to, or None."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
-    query = (
-        select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            AuthSession.token_sha256 == token_digest(token),
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utc_now(),
-            User.active.is_(True),
-        )
-    )
-    return session.scalar(query)
+    return session.scalar(_SIGNED_IN, {"digest": token_digest(token), "now": utc_now()})
 
 
 def revoke_auth_session(session: Session, token: str) -> bool:

@@ -2,13 +2,15 @@
 
 import os
 import re
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from endotrial.store.errors import StoreError
+from endotrial.store.health import damaged
 
 DEFAULT_DATABASE_URL = "sqlite:///endotrial.db"
 DATABASE_URL_ENV = "ENDOTRIAL_DATABASE_URL"
@@ -135,7 +137,46 @@ def _connection_problem(url: URL, error: OperationalError) -> str:
     )
 
 
-def open_existing(url: str | None = None) -> Engine:
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """A read-only connection changes nothing, not even the journal mode."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def read_only_engine(url: str | None = None) -> Engine:
+    """An engine that can only read: a SQLite file is opened read-only (so a monitor's copy on
+    a read-only disk verifies, and nothing is written into the file inspected); PostgreSQL
+    sessions are read-only transactions."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        given = parsed.query.get("options")  # e.g. a search_path: kept, not replaced
+        given_text = given if isinstance(given, str) else " ".join(given or ())
+        options = f"{given_text} -c default_transaction_read_only=on".strip()
+        return _create(parsed, pool_pre_ping=True, connect_args={"options": options})
+    path = os.path.abspath(str(parsed.database))
+    for mode in ({"mode": "ro"}, {"immutable": "1"}):
+        read_only = parsed.set(database=f"file:{path}", query={**mode, "uri": "true"})
+        engine = _create(read_only, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        try:
+            with engine.connect():
+                return engine
+        except OperationalError:
+            # A WAL database in a folder that cannot be written (its shared-memory file
+            # cannot be made) opens only as an immutable file: a copy nobody writes.
+            engine.dispose()
+    raise StoreError(
+        f"cannot open the SQLite database '{parsed.database}' for reading: check the path and "
+        "that you may read it",
+        code="store.unavailable",
+    )
+
+
+def open_existing(url: str | None = None, *, read_only: bool = False) -> Engine:
     """An engine on a database that already holds endotrial's tables, or a clear error.
 
     Read-only commands use it so that a mistyped URL is reported instead of creating an empty file.
@@ -152,8 +193,15 @@ def open_existing(url: str | None = None) -> Engine:
             "--database) to the trial's database, create an empty one with `endotrial db "
             "upgrade`, or build a synthetic one with `endotrial demo`"
         )
-    engine = open_database(url)
-    if not inspect(engine).has_table("audit_log"):
+    engine = read_only_engine(url) if read_only else make_engine(url)
+    try:
+        holds_trail = inspect(connected(engine)).has_table("audit_log")
+    except DatabaseError as error:
+        engine.dispose()
+        if not _is_damage(error):
+            raise
+        raise damaged(engine, _damage_found(error)) from None
+    if not holds_trail:
         engine.dispose()
         raise StoreError(
             f"database {shown_url(parsed)} holds no endotrial tables: "
@@ -161,3 +209,18 @@ def open_existing(url: str | None = None) -> Engine:
             "build a synthetic trial with `endotrial demo`"
         )
     return engine
+
+
+def _is_damage(error: DatabaseError) -> bool:
+    """SQLite's "file is not a database" and "database disk image is malformed" (a damaged or
+    foreign file), as opposed to a busy or unreachable one."""
+    return isinstance(error.orig, sqlite3.DatabaseError) and not isinstance(
+        error.orig, sqlite3.OperationalError
+    )
+
+
+def _damage_found(error: DatabaseError) -> str:
+    said = str(error.orig).strip()
+    if "not a database" in said:
+        return "not a SQLite database, or its first page is damaged"
+    return said

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, inspect
 
 from endotrial.store.engine import make_engine, open_existing, shown_url
 from endotrial.store.errors import StoreError
+from endotrial.store.keys import ensure_keys
 from endotrial.store.metadata import target_metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -40,6 +41,8 @@ def upgrade_database(target: str | Engine | None = None, revision: str = "head")
             refuse_foreign_tables(engine)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
+        if inspect(engine).has_table("trail_keys"):
+            ensure_keys(engine)  # a new database, or one upgraded from before the keys
     finally:
         if owned:
             engine.dispose()

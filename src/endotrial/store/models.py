@@ -85,12 +85,35 @@ class Participant(Audited):
     enrolment_number: Mapped[int | None]
 
 
-class ParticipantIdentity(Audited):
-    __tablename__ = "participant_identity"
-    participant_id: Mapped[int] = participant_fk(unique=True)
-    full_name: Mapped[str] = mapped_column(String(200))
-    national_id: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(64))
+class Person(Audited):
+    """Someone screened at a site, with the key that seals her identifying data.
+
+    The key is kept wrapped by the trial's identity key (in the key file, never here); erasing
+    her identity (PIPL) destroys it, so what was sealed with it can never be read again while
+    the audit trail, which holds only ciphertext and a digest of the wrapped key, stays whole.
+    """
+
+    __tablename__ = "persons"
+    __audit_redacted__: ClassVar[frozenset[str]] = frozenset({"wrapped_key"})
+    __table_args__ = (Index("uq_persons_site_pseudonym", "site_id", "pseudonym", unique=True),)
+    site_id: Mapped[int] = mapped_column(ID, ForeignKey("sites.id"))
+    #: A keyed hash of the site and the candidate id the site gave: what the tables and the
+    #: trail show instead of an id that may be a hospital record number.
+    pseudonym: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[str | None] = mapped_column(String(200))
+    erased_at: Mapped[datetime | None]
+    erased_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PersonIdentity(Audited):
+    """One identifying value of a person (name, national id, phone, birth date, hospital record
+    number, the candidate id given at screening), sealed with her key (AES-GCM)."""
+
+    __tablename__ = "person_identity"
+    __table_args__ = (Index("uq_person_identity_person_field", "person_id", "field", unique=True),)
+    person_id: Mapped[int] = mapped_column(ID, ForeignKey("persons.id"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    sealed_value: Mapped[str] = mapped_column(Text)
 
 
 class Consent(Audited):
@@ -106,7 +129,9 @@ class Screening(Audited):
 
     __tablename__ = "screenings"
     __table_args__ = (Index("ix_screenings_site_candidate", "site_id", "candidate_ref"),)
+    #: The person's pseudonym (screenings before revision 0004: the id as typed).
     candidate_ref: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[int | None] = mapped_column(ID, ForeignKey("persons.id"), index=True)
     site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
     participant_id: Mapped[int | None] = participant_fk(nullable=True)
     item_values: Mapped[dict[str, Any]]

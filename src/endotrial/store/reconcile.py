@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.store.audit import (
     REDACTED,
+    AuditChainHead,
     AuditEntry,
     audited_columns,
     audited_models,
@@ -125,9 +126,14 @@ def _replayed(engine: Engine) -> dict[_Key, dict[str, Any]]:
     """Each live record's fields as the trail last recorded them (decoded JSON)."""
     records: dict[_Key, dict[str, Any]] = {}
     table = cast(Table, AuditEntry.__table__)
-    query = select(
-        table.c.action, table.c.entity, table.c.row_id, table.c.field, table.c.new_value
-    ).order_by(table.c.seq)
+    head = cast(Table, AuditChainHead.__table__)
+    query = (
+        select(table.c.action, table.c.entity, table.c.row_id, table.c.field, table.c.new_value)
+        # Only entries up to the recorded tip: rows past it are not the trail (verify names
+        # them); a forger appending "corrections" there would otherwise whitewash the data.
+        .where(table.c.seq <= select(head.c.last_seq).scalar_subquery())
+        .order_by(table.c.seq)
+    )
     with engine.connect() as connection:
         for action, entity, row_id, field, new_value in connection.execute(
             query.execution_options(yield_per=5000)

@@ -9,6 +9,7 @@ token. Database failures come out as the store's own errors, never with SQL para
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from endotrial.store.audit import (
+    APPENDED_KEY,
+    KEYS_KEY,
     READ_ONLY_KEY,
     REASON_KEY,
     TOUCHED_KEY,
@@ -28,7 +31,9 @@ from endotrial.store.audit import (
     take_write_lock,
 )
 from endotrial.store.auth import signed_in_user
+from endotrial.store.checkpoints import append_checkpoint
 from endotrial.store.errors import AuthenticationError, ConflictError, StoreError
+from endotrial.store.keys import TrialKeys, engine_keys
 from endotrial.store.models import User
 
 _SESSION_FACTORIES: dict[Engine, sessionmaker[Session]] = {}
@@ -59,11 +64,15 @@ def unit_of_work(
     by someone else meanwhile raises ConflictError. `dry_run` checks and rolls back.
     """
     session = session_factory(engine)()
+    keys: TrialKeys | None = None
     try:
         with translated_database_errors(session):
+            keys = engine_keys(engine)  # no write without the key file: no trail without it
             take_write_lock(session)
             username, user_id = _acting_user(session, token, setup_user)
-            session.info.update({USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason})
+            session.info.update(
+                {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, KEYS_KEY: keys}
+            )
             grant_write(session, username)
             yield session
             if dry_run:
@@ -75,7 +84,18 @@ def unit_of_work(
         session.rollback()
         raise
     finally:
+        appended = session.info.pop(APPENDED_KEY, None)
         session.close()
+    if appended is not None and keys is not None and not dry_run:
+        _sign_tip(keys, *appended)
+
+
+def _sign_tip(keys: TrialKeys, seq: int, entry_hash: str) -> None:
+    """Sign the committed tip into the checkpoint log. The write is already acknowledged: a
+    log that cannot be written (a full disk) loses only this checkpoint, and `audit verify`
+    says how far the latest one lags."""
+    with contextlib.suppress(OSError):
+        append_checkpoint(keys, seq, entry_hash)
 
 
 @contextmanager
