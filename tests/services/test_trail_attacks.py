@@ -107,7 +107,8 @@ def _outcome_entry(connection: Connection, field: str) -> dict[str, Any]:
 def _turn_biochemical_into_clinical(connection: Connection) -> int:
     """The attack of the issue: one gestational sac where there was none, in the data and in
     its audit entry, then every later hash recomputed."""
-    connection.execute(text("UPDATE pregnancy_outcomes SET gestational_sacs = 1, biochemical = false"))
+    forged = "UPDATE pregnancy_outcomes SET gestational_sacs = 1, biochemical = false"
+    connection.execute(text(forged))
     sacs = _outcome_entry(connection, "gestational_sacs")
     biochemical = _outcome_entry(connection, "biochemical")
     for entry, value in ((sacs, "1"), (biochemical, "false")):
