@@ -133,20 +133,23 @@ def before_package() -> ModuleType | None:
     return importlib.import_module("eligibility_before")
 
 
-def interleaved(
-    paths: dict[str, Callable[[int], object]], calls: dict[str, int]
-) -> dict[str, list[float]]:
-    """Each path's latencies, the calls alternating between paths so they share the load. Warm:
-    a first call of each is not counted (it writes and prepares what later calls reuse)."""
+Timings = dict[str, tuple[list[float], list[float]]]
+
+
+def interleaved(paths: dict[str, Callable[[int], object]], calls: dict[str, int]) -> Timings:
+    """Each path's wall and CPU times (this thread's: DuckDB runs one-row queries on the calling
+    thread), the calls alternating between paths so they share the load. Warm: a first call of
+    each is not counted (it writes and prepares what later calls reuse)."""
     for work in paths.values():
         work(0)
-    times: dict[str, list[float]] = {name: [] for name in paths}
+    times: Timings = {name: ([], []) for name in paths}
     for n in range(max(calls.values())):
         for name, work in paths.items():
             if n < calls[name]:
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.thread_time()
                 work(n)
-                times[name].append(time.perf_counter() - start)
+                times[name][1].append(time.thread_time() - cpu)
+                times[name][0].append(time.perf_counter() - wall)
     return times
 
 
@@ -154,15 +157,16 @@ def _ms(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-def report(label: str, times: dict[str, list[float]]) -> None:
+def report(label: str, times: Timings) -> None:
     print(f"\n{label}")
-    for name, values in times.items():
+    for name, (wall, cpu) in times.items():
         print(
-            f"  {name:<8} median {statistics.median(values) * 1000:8.2f} ms   "
-            f"p95 {_ms(values, 95):8.2f} ms   ({len(values)} calls)"
+            f"  {name:<8} median {statistics.median(wall) * 1000:8.2f} ms   "
+            f"p95 {_ms(wall, 95):8.2f} ms   CPU median {statistics.median(cpu) * 1000:8.2f} ms"
+            f"   ({len(wall)} calls)"
         )
     if "before" in times:
-        ratio = statistics.median(times["before"]) / statistics.median(times["after"])
+        ratio = statistics.median(times["before"][0]) / statistics.median(times["after"][0])
         print(f"  median before / after: {ratio:.0f}×")
 
 
