@@ -96,6 +96,11 @@ class Context:
     def central(self) -> bool:
         return self.site_id is None
 
+    @property
+    def site_ids(self) -> frozenset[int] | None:
+        """The sites whose data she works on; None for central staff (every site)."""
+        return None if self.site_id is None else frozenset({self.site_id})
+
     def may_access(self, site_id: int | None) -> bool:
         """Whether she works on data of `site_id` (central staff work on every site's)."""
         return self.site_id is None or self.site_id == site_id
