@@ -73,7 +73,7 @@ class Objective(Strict):
     text: str
 
 
-class Cycle(Strict):
+class CycleSpec(Strict):
     """A menstrual or treatment cycle; day 1 is its `start_event`."""
 
     id: str = Field(max_length=ID_MAX_LENGTH)
@@ -199,7 +199,7 @@ class ProcedureStep(Strict):
     description: str
 
 
-class Procedure(Strict):
+class ProcedureSpec(Strict):
     id: str = Field(max_length=ID_MAX_LENGTH)
     name: str
     description: str
@@ -459,10 +459,10 @@ class Protocol(Strict):
     identity: Identity
     design: Design
     objectives: list[Objective]
-    cycles: list[Cycle]
+    cycles: list[CycleSpec]
     interventions: list[Intervention] = []
     regimens: list[DrugRegimen]
-    procedures: list[Procedure] = []
+    procedures: list[ProcedureSpec] = []
     dose_rules: list[DoseRule] = []
     arms: list[Arm] = Field(min_length=1)
     data_items: list[DataItem]
@@ -483,13 +483,13 @@ class Protocol(Strict):
     def arm(self, arm_id: str) -> Arm:
         return _find(self, "arm", {a.id: a for a in self.arms}, arm_id)
 
-    def cycle(self, cycle_id: str) -> Cycle:
+    def cycle(self, cycle_id: str) -> CycleSpec:
         return _find(self, "cycle", {c.id: c for c in self.cycles}, cycle_id)
 
     def regimen(self, regimen_id: str) -> DrugRegimen:
         return _find(self, "regimen", {r.id: r for r in self.regimens}, regimen_id)
 
-    def procedure(self, procedure_id: str) -> Procedure:
+    def procedure(self, procedure_id: str) -> ProcedureSpec:
         return _find(self, "procedure", {p.id: p for p in self.procedures}, procedure_id)
 
     def dose_rule(self, rule_id: str | None = None) -> DoseRule:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from endotrial.errors import InputError, ProtocolError
-from endotrial.protocol.models import Arm, DrugRegimen, Procedure, Protocol, ScheduleEvent
+from endotrial.protocol.models import Arm, DrugRegimen, ProcedureSpec, Protocol, ScheduleEvent
 
 Source = Literal["schedule", "regimen", "procedure", "pre_check", "observation"]
 
@@ -198,7 +198,7 @@ def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen) -> list[_Node]:
     return nodes
 
 
-def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:
+def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec) -> list[_Node]:
     """The procedure on its cycle day, its pre-checks before it, its observation after it."""
     nodes = [
         _Node(
@@ -233,7 +233,7 @@ def _procedure_nodes(protocol: Protocol, procedure: Procedure) -> list[_Node]:
     return nodes
 
 
-def _observation_node(procedure: Procedure) -> _Node:
+def _observation_node(procedure: ProcedureSpec) -> _Node:
     """Observation ends whole days after the procedure; a part day may spill to the next date."""
     days, hours_left = divmod(procedure.observation_hours, 24)
     return _Node(

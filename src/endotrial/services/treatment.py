@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
 from endotrial.errors import InputError
-from endotrial.protocol.models import DoseRule, Protocol
-from endotrial.protocol.models import Procedure as ProcedureSpec
+from endotrial.protocol.models import DoseRule, ProcedureSpec, Protocol
 from endotrial.services._common import (
     allocated_participant,
     check_moments,
