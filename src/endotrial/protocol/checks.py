@@ -10,6 +10,7 @@ import graphlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from endotrial.protocol.analysis_values import check_analysis_plan
 from endotrial.protocol.expressions import ITEM_VALUE_TYPES, ExpressionError, check_expression
 from endotrial.protocol.models import EventOffset, Protocol
 
@@ -26,6 +27,7 @@ def consistency_problems(protocol: Protocol) -> list[Problem]:
         *_schedule_anchors(protocol),
         *_arm_anchors(protocol),
         *_regimen_order(protocol),
+        *check_analysis_plan(protocol),
     ]
 
 

@@ -436,13 +436,53 @@ class Estimand(Strict):
     summary_measure: str
 
 
+class AnalysisSet(Strict):
+    """Who is analysed, as a rule: a true/false expression over her data items and the values
+    the engine derives for every participant (`endotrial.protocol.analysis_values`)."""
+
+    description: str
+    rule: str = Field(description="expression over data items and participant values")
+    arm: Literal["allocated", "received"] = Field(
+        default="allocated",
+        description="group by the arm she was allocated to, or by the treatment received",
+    )
+
+
+class AnalysisSets(Strict):
+    full_analysis_set: AnalysisSet
+    per_protocol: AnalysisSet
+    safety: AnalysisSet
+
+
+class Covariate(Strict):
+    """A baseline covariate: a data item or participant value by name, or an expression."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    expression: str | None = Field(
+        default=None, description="computes it from items and values; default: the same name"
+    )
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+
 class AnalysisPlan(Strict):
     primary_estimand: Estimand
     primary_method: str
     alpha: float = Field(gt=0, lt=1)
     sidedness: Literal["one-sided", "two-sided"]
-    covariates: list[str] = []
-    analysis_sets: dict[str, str] = {}
+    covariates: list[Covariate] = []
+    analysis_sets: AnalysisSets | None = None
+    serious_ae_margin: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="excess of the serious-AE rate (experimental − control) the safety board "
+        "is shown the posterior probability of",
+    )
     assumption: Assumption | None = None
 
 
