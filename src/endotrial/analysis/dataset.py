@@ -23,7 +23,7 @@ boolean → boolean, category → string, date → date), named exactly as the i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,6 +93,14 @@ PARTICIPANTS = Table(
             "enrolled but never allocated.",
             nullable=True,
         ),
+        Column(
+            "arm_received",
+            "string",
+            "Arm by treatment received (the safety set's grouping): an arm with procedures "
+            "only when one was attempted, else the arm without procedures.",
+            required=False,
+            nullable=True,
+        ),
         Column("enrolled_on", "date", "Date of enrolment.", nullable=True),
         Column("allocated_on", "date", "Date of allocation to the arm.", nullable=True),
         Column(
@@ -118,6 +126,21 @@ PARTICIPANTS = Table(
             "boolean",
             "Received her arm's intervention (the infusion in the stem-cell arm; HRT for the "
             "control arm).",
+        ),
+        *(
+            Column(name, "boolean", description, required=False, nullable=nullable)
+            for name, description, nullable in (
+                ("allocated", "Allocated to an arm.", False),
+                (
+                    "started_treatment",
+                    "Started the treatment cycle (a cycle or dose recorded).",
+                    False,
+                ),
+                ("procedure_attempted", "A procedure of her arm was attempted.", False),
+                ("transfer_done", "An embryo transfer was done (not cancelled).", False),
+                ("major_deviation", "At least one major protocol deviation recorded.", False),
+                ("withdrawn", "Withdrew from the trial.", False),
+            )
         ),
         Column("age_years", "float", "Age at screening.", unit="years", required=False),
         Column(
@@ -329,6 +352,33 @@ MEASUREMENTS = Table(
     ),
 )
 
+SCREENINGS = Table(
+    name="screenings",
+    one_row_per="person screened (her last screening: the decision that stands)",
+    key=("screening_number",),
+    columns=(
+        Column("screening_number", "integer", "1, 2, ... in order of first screening.", minimum=1),
+        Column("site", "string", "Code of the screening site.", nullable=True),
+        Column("screened_on", "date", "Date of her last screening."),
+        Column(
+            "decision",
+            "string",
+            "Decision of her last screening.",
+            allowed=("eligible", "ineligible", "incomplete"),
+        ),
+        Column("failed_criteria", "string", "Criteria not met, comma-separated (ineligible)."),
+        Column("unknown_criteria", "string", "Criteria that could not be decided."),
+        Column(
+            "participant_id",
+            "string",
+            "Her study id when she was enrolled; missing otherwise.",
+            nullable=True,
+        ),
+    ),
+)
+"""The screening log the participant flow (TREND) reads; not one of the four analysis tables,
+since no analysis is computed on it, and checked with `validate_frames(..., tables=...)`."""
+
 ANALYSIS_TABLES: dict[str, Table] = {
     table.name: table for table in (PARTICIPANTS, EMBRYOS, ADVERSE_EVENTS, MEASUREMENTS)
 }
@@ -347,26 +397,28 @@ def column_dictionary() -> pd.DataFrame:
             "allowed": ", ".join(column.allowed) if column.allowed else "",
             "description": column.description,
         }
-        for table in ANALYSIS_TABLES.values()
+        for table in (*ANALYSIS_TABLES.values(), SCREENINGS)
         for column in table.columns
     ]
     return pd.DataFrame(rows)
 
 
-def validate_frames(frames: Mapping[str, pd.DataFrame]) -> None:
-    """Check the frames against the contract; raise one InputError listing every problem."""
+def validate_frames(
+    frames: Mapping[str, pd.DataFrame], tables: Sequence[Table] | None = None
+) -> None:
+    """Check the frames against the contract (the four analysis tables, or the `tables`
+    given); raise one InputError listing every problem."""
+    expected = {t.name: t for t in tables} if tables is not None else ANALYSIS_TABLES
     problems: list[str] = []
-    unknown = sorted(set(frames) - set(ANALYSIS_TABLES))
+    unknown = sorted(set(frames) - set(expected))
     if unknown:
-        problems.append(
-            f"unknown table(s) {', '.join(unknown)}; expected {', '.join(ANALYSIS_TABLES)}"
-        )
-    for name, table in ANALYSIS_TABLES.items():
+        problems.append(f"unknown table(s) {', '.join(unknown)}; expected {', '.join(expected)}")
+    for name, table in expected.items():
         if name not in frames:
             problems.append(f"table {name}: missing")
             continue
         problems += _table_problems(table, frames[name])
-    if not problems:
+    if not problems and tables is None:
         problems += _reference_problems(frames)
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)

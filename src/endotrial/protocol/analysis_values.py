@@ -77,11 +77,11 @@ def covariate_type(protocol: Protocol, name: str) -> ItemType:
     names = readable_names(protocol)
     if covariate.expression is None:
         return names[name].type
-    found = _expression_type(covariate.expression, names)
+    found = expression_type(covariate.expression, names)
     return {NUMBER: ItemType.number, "boolean": ItemType.boolean}.get(found, ItemType.category)
 
 
-def _expression_type(text: str, names: Mapping[str, DataItem]) -> str:
+def expression_type(text: str, names: Mapping[str, DataItem]) -> str:
     for want in (NUMBER, "boolean", "text"):
         try:
             check_expression(text, names, want=want)
@@ -115,7 +115,7 @@ def _expression_problem(
     protocol: Protocol, names: Mapping[str, DataItem], text: str, *, want: str | None
 ) -> str | None:
     try:
-        checked = check_expression(text, names, want=want or _expression_type(text, names))
+        checked = check_expression(text, names, want=want or expression_type(text, names))
     except ExpressionError as error:
         return _in_plan(error)
     for name in checked.items:
