@@ -120,3 +120,25 @@ def test_a_sqlite_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> N
     assert result.exit_code == 2, result.output
     assert "cannot open the SQLite database" in result.output
     assert "check that its folder exists" in result.output
+
+
+def test_status_names_the_protocol_the_database_runs(tmp_path: Path) -> None:
+    from endotrial.protocol import load_protocol
+    from endotrial.services import SiteInput, TeamMember, open_study, set_up_study
+    from endotrial.store import Role
+
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    upgrade_database(url)
+    before = runner.invoke(app, ["db", "status", "--database", url])
+    assert "runs no recorded protocol yet" in before.output
+    engine = make_engine(url)
+    first = TeamMember(
+        username="pi1", full_name="PI", role=Role.INVESTIGATOR, password="a long passphrase"
+    )
+    set_up_study(
+        open_study(engine, load_protocol("nct07176143")), SiteInput(code="GZ6", name="Sixth"), first
+    )
+    engine.dispose()
+    after = runner.invoke(app, ["db", "status", "--database", url])
+    assert after.exit_code == 0, after.output
+    assert "runs protocol nct07176143 (format 1, content sha256 " in after.output

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from endotrial.errors import EndotrialError
-from endotrial.protocol import load_protocol
+from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
     Actor,
     ConsentInput,
@@ -44,12 +44,17 @@ def _consent(study: Study, actor: Actor, screening_id: int, on: str) -> Any:
     return record_consent(study, actor, consent)
 
 
+def with_target(protocol: Protocol, target: int) -> Protocol:
+    """The protocol with another enrolment target (a database set up with it runs it)."""
+    identity = protocol.identity.model_copy(update={"enrollment_target": target})
+    return protocol.model_copy(update={"identity": identity})
+
+
 def _enrol(study: Study, actor: Actor, screening_id: int, on: str, target: int) -> Any:
-    """Enrol under an enrolment target of `target` (the race is for the last place)."""
-    identity = study.protocol.identity.model_copy(update={"enrollment_target": target})
-    protocol = study.protocol.model_copy(update={"identity": identity})
+    """Enrol in a database set up with the enrolment target `target` (the race is for the
+    last place)."""
     enrolment = EnrolmentInput(screening_id=screening_id, enrolled_on=dt.date.fromisoformat(on))
-    return enrol(Study(study.engine, protocol), actor, enrolment)
+    return enrol(Study(study.engine, with_target(study.protocol, target)), actor, enrolment)
 
 
 def _start_cycle(study: Study, actor: Actor, participant_id: int, cycle: str, on: str) -> Any:

@@ -25,6 +25,7 @@ from endotrial.store.health import check_integrity
 from endotrial.store.keys import TrialKeys
 from endotrial.store.migrate import is_known_revision
 from endotrial.store.roles import grant_app_role
+from endotrial.store.trial_protocol import recorded_protocol
 
 db_app = typer.Typer(
     help="Create, migrate, inspect, back up and restore the trial database.",
@@ -75,6 +76,8 @@ def status(database: DatabaseOption = None) -> None:
     try:
         check_integrity(engine)
         revision = current_revision(engine)
+        with engine.connect() as connection:
+            protocol = recorded_protocol(connection)
     finally:
         engine.dispose()
     head = head_revision()
@@ -82,6 +85,10 @@ def status(database: DatabaseOption = None) -> None:
     if not is_known_revision(revision):
         state = f"made by a newer endotrial than this one (newest known: {head}); use that one"
     typer.echo(f"{shown_url(database)}: revision {revision or 'none'} ({state})")
+    if protocol is not None:
+        typer.echo(f"runs {protocol}")
+    elif revision == head:
+        typer.echo("runs no recorded protocol yet (set up the study, or its next write records it)")
     if revision != head:
         raise typer.Exit(code=1)
 

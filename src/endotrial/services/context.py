@@ -9,6 +9,8 @@ a forged or stale actor (an unknown token, a deactivated account) can do nothing
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import weakref
 from collections.abc import Iterator
@@ -19,9 +21,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.protocol.models import Protocol
-from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied
+from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied, ServiceError
 from endotrial.services.permissions import Operation, authorize
-from endotrial.store import Role, User, verify_password
+from endotrial.store import Role, TrialProtocol, User, verify_password
 from endotrial.store.audit import USER_ID_KEY, take_write_lock
 from endotrial.store.auth import (
     open_auth_session,
@@ -33,6 +35,8 @@ from endotrial.store.auth import (
 from endotrial.store.errors import AuthenticationError, ReasonRequiredError
 from endotrial.store.health import check_integrity
 from endotrial.store.passwords import hash_password
+from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
+from endotrial.store.types import utc_now
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
 
 #: How long a sign-in lasts (a working day); the web shortens it with an idle timeout.
@@ -51,14 +55,94 @@ class Study:
 
 
 def open_study(engine: Engine, protocol: Protocol) -> Study:
-    """The study run by `protocol` in the database behind `engine`."""
+    """The study run by `protocol` in the database behind `engine`; refused when the database
+    runs another protocol (another id, or the same id with other content)."""
     if not isinstance(engine, Engine) or not isinstance(protocol, Protocol):
         raise InvalidInput(
             "input.wrong_type", what="a study", expected="open_study(Engine, Protocol)",
             given=f"{type(engine).__name__}, {type(protocol).__name__}",
         )  # fmt: skip
     check_once(engine)
+    check_protocol(engine, protocol)
     return Study(engine, protocol)
+
+
+_HASHES: dict[int, tuple[weakref.ref[Protocol], str]] = {}
+
+
+def protocol_sha256(protocol: Protocol) -> str:
+    """The sha256 of the validated protocol's canonical form: its values that differ from the
+    model's defaults, as JSON with sorted keys. Re-indenting the YAML, reordering its keys or
+    editing its comments leaves it as it is; so does a later endotrial that adds an optional
+    field (whose default the file does not set). Computed once per protocol object."""
+    cached = _HASHES.get(id(protocol))
+    if cached is not None and cached[0]() is protocol:
+        return cached[1]
+    values = protocol.model_dump(mode="json", exclude_defaults=True)
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    key = id(protocol)
+    _HASHES[key] = (weakref.ref(protocol, lambda _: _HASHES.pop(key, None)), digest)
+    return digest
+
+
+#: Per engine, the protocol objects found to be the one its database runs.
+_MATCHED: weakref.WeakKeyDictionary[Engine, dict[int, weakref.ref[Protocol]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def check_protocol(engine: Engine, protocol: Protocol) -> bool:
+    """Refuse a protocol other than the one the database runs. True when the database has it
+    recorded; False when it has none recorded yet (set up before revision 0005: its next write
+    records it). Checked once per engine and protocol object, so a write costs nothing more."""
+    matched = _MATCHED.setdefault(engine, {})
+    known = matched.get(id(protocol))
+    if known is not None and known() is protocol:
+        return True
+    with read_session(engine) as session:
+        recorded = recorded_protocol(session)
+    if recorded is None:
+        return False
+    _refuse_other_protocol(recorded, protocol)
+    matched[id(protocol)] = weakref.ref(protocol)
+    return True
+
+
+def _refuse_other_protocol(recorded: RecordedProtocol, protocol: Protocol) -> None:
+    given_sha256 = protocol_sha256(protocol)
+    if (recorded.protocol_id, recorded.content_sha256) == (protocol.protocol_id, given_sha256):
+        return
+    raise ServiceError(
+        "study.other_protocol",
+        held=recorded.protocol_id,
+        held_format=recorded.format_version,
+        held_sha256=recorded.content_sha256,
+        recorded_at=recorded.recorded_at,
+        given=protocol.protocol_id,
+        given_sha256=given_sha256,
+    )
+
+
+def record_protocol(session: Session, protocol: Protocol) -> None:
+    """Record the protocol the database runs, in the write's transaction (audited): at set-up,
+    and on the first write to a database set up before revision 0005. Read again under the
+    write lock, so two first writes at once record it once (and a third protocol is refused)."""
+    session.flush()
+    recorded = recorded_protocol(session)
+    if recorded is not None:
+        _refuse_other_protocol(recorded, protocol)
+        return
+    session.add(
+        TrialProtocol(
+            sequence=1,  # an amendment will record the next sequence
+            protocol_id=protocol.protocol_id,
+            format_version=protocol.format_version,
+            content_sha256=protocol_sha256(protocol),
+            recorded_at=utc_now(),
+        )
+    )
+    session.flush()
 
 
 _CHECKED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -202,6 +286,7 @@ def writing(
     her role checked for `operation`; commits at the end of the block, or writes nothing."""
     _check_actor(actor)
     check_once(study.engine)
+    protocol_recorded = check_protocol(study.engine, study.protocol)
     with (
         _as_service_errors(),
         unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session,
@@ -209,6 +294,8 @@ def writing(
         user = session.get(User, session.info[USER_ID_KEY])
         assert user is not None  # unit_of_work found her by her token
         authorize(user, operation)
+        if not protocol_recorded:  # a database set up before revision 0005
+            record_protocol(session, study.protocol)
         yield Tx(session, context_of(user), study.protocol)
 
 
@@ -216,6 +303,7 @@ def writing(
 def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
     """A read-only transaction for a signed-in actor whose role may do `operation`."""
     _check_actor(actor)
+    check_protocol(study.engine, study.protocol)
     with read_session(study.engine) as session:
         user = signed_in_user(session, actor.token)
         if user is None:
@@ -227,10 +315,11 @@ def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
 @contextmanager
 def setting_up(study: Study, username: str) -> Iterator[Session]:
     """The transaction that creates the first site and account of a new database (refused once
-    any account exists)."""
+    any account exists), and records the protocol the database runs from then on."""
     check_once(study.engine)
     with _as_service_errors(), unit_of_work(study.engine, setup_user=username) as session:
         yield session
+        record_protocol(session, study.protocol)  # after her account: the trail shows who
 
 
 @contextmanager

@@ -50,6 +50,13 @@ MESSAGES: dict[str, str] = {
     "setup.done": (
         "this database already has accounts: sign in as an investigator to add sites and the team"
     ),
+    "study.other_protocol": (
+        "this database runs protocol {held} (format {held_format}, content sha256 "
+        "{held_sha256:.16}…, recorded {recorded_at}), not the protocol given ({given}, content "
+        "sha256 {given_sha256:.16}…): open it with the protocol file it was set up with "
+        "(`endotrial db status` shows which), or use another database for this protocol; a "
+        "changed protocol needs an amendment, which this release cannot record"
+    ),
     "setup.first_account": (
         "the first account must be an investigator's, not a {role}'s: create the investigator "
         "first; she then adds the team"

@@ -166,10 +166,18 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
 }
 
 
+#: Tables any write may add to: the protocol the database runs is recorded by the first write to
+#: a database set up before it was kept (store revision 0005), whoever makes it.
+ANY_WRITE_TABLES = frozenset({"trial_protocols"})
+
+
 def table_writers() -> dict[str, frozenset[Role]]:
     """For each table, the roles whose operations may write it."""
     writers: dict[str, set[Role]] = {}
     for operation, tables in OPERATION_TABLES.items():
         for table in tables:
             writers.setdefault(table, set()).update(PERMISSIONS[operation])
+    every_writer = {role for roles in writers.values() for role in roles}
+    for table in ANY_WRITE_TABLES:
+        writers[table] = every_writer
     return {table: frozenset(roles) for table, roles in writers.items()}

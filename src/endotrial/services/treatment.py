@@ -133,7 +133,8 @@ def record_medication(study: Study, actor: Actor, medication: MedicationInput) -
             participant_id=participant.id,
             cycle_id=cycle.id,
             regimen_id=regimen.id,
-            taken_on=medication.taken_on,
+            first_day=period_start,
+            last_day=medication.taken_on,
             doses_taken=medication.doses_taken,
             doses_planned=doses_planned,
         )
@@ -154,11 +155,11 @@ def _check_regimen_days(
     )
     if start is None or stop is None:
         return  # her schedule cannot be dated yet: nothing to compare with
-    if start.date <= period_start and row.taken_on <= stop.date:
+    if start.date <= period_start and row.last_day <= stop.date:
         return
     text = (
         f"{regimen_id} is given {tx.protocol.regimen(regimen_id).days_text()} ({start.date} to "
-        f"{stop.date} for her); {period_start} to {row.taken_on} falls outside: "
+        f"{stop.date} for her); {period_start} to {row.last_day} falls outside: "
         "confirm the dates, or record a deviation"
     )
     open_edit_query(tx.session, row, "taken_on", text, "medication_days")

@@ -54,10 +54,38 @@ class QueryStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+#: The time zone of a site added without one (and of every site before revision 0005).
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+#: A schedule event id (the protocol's, or one the schedule derives such as '<regimen>_start').
+EVENT_ID_LENGTH = 64
+
+
+class TrialProtocol(Audited):
+    """The protocol the database runs, recorded when the study is set up: every operation is
+    checked against it, so two calls cannot pass two different protocol files.
+
+    Amendments (not yet supported) will add rows with the next `sequence`, each with its own
+    content hash; the database runs the protocol of its highest sequence."""
+
+    __tablename__ = "trial_protocols"
+    #: 1 for the protocol the study was set up with (an amendment would take 2, 3, ...).
+    sequence: Mapped[int] = mapped_column(unique=True)
+    protocol_id: Mapped[str] = mapped_column(String(64))
+    format_version: Mapped[int]
+    #: sha256 of the validated protocol's canonical JSON (`services.context.protocol_sha256`).
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
 class Site(Audited):
     __tablename__ = "sites"
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: IANA time zone (e.g. 'Asia/Shanghai'): the site's calendar day is what dates are checked
+    #: against.
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
+    )
 
 
 class User(Audited):
@@ -66,9 +94,23 @@ class User(Audited):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(str_enum(Role))
+    #: Her first (home) site; None for central staff, who work on every site's data. Further
+    #: sites are `SiteMembership` rows.
     site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class SiteMembership(Audited):
+    """A further site a site's team member works at, beside her home site (`User.site_id`).
+
+    Her home site stays on the account, so accounts entered before revision 0005 keep what the
+    audit trail recorded for them (rows a migration added would not be in the trail)."""
+
+    __tablename__ = "site_memberships"
+    __table_args__ = (Index("uq_site_memberships_user_site", "user_id", "site_id", unique=True),)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id"))
+    site_id: Mapped[int] = mapped_column(ID, ForeignKey("sites.id"))
 
 
 class Participant(Audited):
@@ -165,17 +207,29 @@ class Cycle(Audited):
     participant_id: Mapped[int] = participant_fk()
     kind: Mapped[str] = mapped_column(String(32))
     start_date: Mapped[date]
+    #: The schedule event its start is (the cycle's start event; None before revision 0005).
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
 
 
 class MedicationRecord(Audited):
+    """Doses of one regimen taken over a period (first to last day, both included)."""
+
     __tablename__ = "medication_records"
     __table_args__ = (
         CheckConstraint("doses_taken >= 0 AND doses_planned >= 0", name="doses_not_negative"),
+        CheckConstraint("last_day >= first_day", name="period_in_order"),
     )
     participant_id: Mapped[int] = participant_fk()
     cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"), index=True)
     regimen_id: Mapped[str] = mapped_column(String(64))
-    taken_on: Mapped[date]
+    #: The period's first day (None on records stored before revision 0005, which kept only
+    #: the last day; their doses_planned tells how many days they covered).
+    first_day: Mapped[date | None]
+    #: The period's last day (before revision 0005: `taken_on`).
+    last_day: Mapped[date]
+    #: The schedule event of the course it belongs to (e.g. '<regimen>_start'); None for
+    #: records stored before revision 0005 or outside her schedule.
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
     doses_taken: Mapped[int]
     doses_planned: Mapped[int]
 
@@ -199,6 +253,8 @@ class Procedure(Audited):
     procedure_id: Mapped[str] = mapped_column(String(32), server_default="")
     cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
     procedure_date: Mapped[date]
+    #: The schedule event it fulfils (the protocol's procedure id; None before revision 0005).
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
     checklist: Mapped[dict[str, Any]]
     pre_checks: Mapped[dict[str, Any]]
     cell_lot: Mapped[str | None] = mapped_column(String(64))
@@ -220,6 +276,8 @@ class Ultrasound(Audited):
     scan_date: Mapped[date]
     thickness_mm: Mapped[float | None]
     trilaminar: Mapped[bool | None]
+    #: The scheduled scan it is (None: unscheduled, or stored before revision 0005).
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
 
 
 class EmbryoTransfer(Audited):
@@ -231,6 +289,8 @@ class EmbryoTransfer(Audited):
     participant_id: Mapped[int] = participant_fk()
     cycle_id: Mapped[int | None] = mapped_column(ID, ForeignKey("cycles.id"))
     transfer_date: Mapped[date]
+    #: The schedule event it fulfils (None: unscheduled, or stored before revision 0005).
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
     cancelled: Mapped[bool] = mapped_column(default=False)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -259,7 +319,11 @@ class PregnancyOutcome(Audited):
     transfer_id: Mapped[int] = mapped_column(ID, ForeignKey("embryo_transfers.id"), unique=True)
     beta_hcg_miu_ml: Mapped[float | None]
     beta_hcg_date: Mapped[date | None]
+    #: The scheduled visits the β-hCG test and the pregnancy scan fulfil (None: unscheduled,
+    #: not done, or stored before revision 0005).
+    beta_hcg_event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
     ultrasound_date: Mapped[date | None]
+    ultrasound_event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
     gestational_sacs: Mapped[int | None]
     fetal_heartbeat: Mapped[bool | None]
     biochemical: Mapped[bool | None]
