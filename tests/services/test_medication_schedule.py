@@ -48,4 +48,4 @@ def test_luteal_support_moves_with_a_late_transfer(engine: Engine, seed_protocol
     )
     record_medication(trial.study, coordinator, beyond)
     (query,) = queries(trial)
-    assert f"to {ten_weeks} for her" in query.text and query.field == "taken_on"
+    assert f"to {ten_weeks} for her" in query.text and query.field == "last_day"

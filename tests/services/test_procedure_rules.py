@@ -165,7 +165,7 @@ def test_medication_outside_the_regimen_days_opens_a_query(
     assert (query.entity, query.row_id, query.field) == (
         "medication_records",
         str(early_id),
-        "taken_on",
+        "first_day",
     )
     assert query.opened_by == "edit_check:medication_days"
     assert "cycle days 19-28 (2025-10-24 to 2025-11-02 for her)" in query.text

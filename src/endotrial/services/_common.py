@@ -411,6 +411,53 @@ def scheduled_events(
     return tuple(by_id.get(event_id) for event_id in event_ids)
 
 
+def arm_events(protocol: Protocol, arm: str) -> dict[str, str]:
+    """Her arm's schedule events, id → kind, whatever her dates (the schedule built from a
+    placeholder date for its roots): what an `event_id` given with a record is checked against."""
+    roots = {e.id: protocol.identity.start_date for e in protocol.schedule if e.anchor is None}
+    try:
+        schedule = build_schedule(protocol, arm, roots)
+    except InputError:
+        return {}
+    return {event.id: event.kind for event in schedule.events}
+
+
+def named_event(
+    tx: Tx, participant: Participant, event_id: str | None, kinds: tuple[str, ...], field: str
+) -> str | None:
+    """The schedule event a record says it fulfils, refused unless it is an event of her arm's
+    schedule of one of `kinds` (a scan fulfils an ultrasound visit, not the transfer)."""
+    if event_id is None:
+        return None
+    events = arm_events(tx.protocol, participant.arm or "")
+    fitting = sorted(e for e, kind in events.items() if kind in kinds)
+    kind = events.get(event_id)
+    if kind is None or kind not in kinds:
+        raise RuleViolation(
+            "visit.not_in_schedule" if kind is None else "visit.wrong_kind",
+            field=field, event=event_id, kind=kind, kinds=list(kinds), arm=participant.arm,
+            study_id=participant.study_id, known=fitting,
+        )  # fmt: skip
+    return event_id
+
+
+def event_in_schedule(protocol: Protocol, participant: Participant, event_id: str) -> str | None:
+    """`event_id` when her arm's schedule has it (what a record found by rule is stored as)."""
+    return event_id if event_id in arm_events(protocol, participant.arm or "") else None
+
+
+def event_around(
+    tx: Tx, participant: Participant, kinds: tuple[str, ...], on: dt.date
+) -> str | None:
+    """The one event of `kinds` in her dated schedule whose window holds `on` (None when none
+    or several do, or her schedule cannot be dated yet): an unnamed scan's visit."""
+    events = arm_events(tx.protocol, participant.arm or "")
+    candidates = [e for e, kind in events.items() if kind in kinds]
+    dated = scheduled_events(tx.session, tx.protocol, participant, *candidates)
+    holding = [e.id for e in dated if e is not None and e.earliest <= on <= e.latest]
+    return holding[0] if len(holding) == 1 else None
+
+
 # --------------------------------------------------------------------------- edit checks
 
 

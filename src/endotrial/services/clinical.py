@@ -26,9 +26,12 @@ from endotrial.services._common import (
     check_study_dates,
     check_window,
     cycle_on,
+    event_around,
     event_cycle,
+    event_in_schedule,
     get_row,
     meaningful_reason,
+    named_event,
     open_edit_query,
     readable_participant,
     transfer_event,
@@ -59,11 +62,17 @@ class UltrasoundInput(ServiceInput):
     thickness_mm: Thickness | None
     trilaminar: bool | None = None
     event_id: EventId | None = None
-    """The scheduled visit this scan is (a schedule event id), for the window check."""
+    """The scheduled scan this is (an ultrasound event of her arm's schedule), for the window
+    check; left out, the scan event whose window holds the date is stored (none: unscheduled)."""
+
+
+#: The schedule event kinds a scan can fulfil.
+SCAN_KINDS = ("ultrasound",)
 
 
 def record_ultrasound(study: Study, actor: Actor, scan: UltrasoundInput) -> int:
-    """Record a transvaginal ultrasound; implausible values and off-window visits open queries."""
+    """Record a transvaginal ultrasound and the scheduled scan it is; implausible values and
+    off-window visits open queries."""
     if scan.event_id is not None and scan.event_id not in {e.id for e in study.protocol.schedule}:
         raise InvalidInput(
             "scan.unknown_event", field="event_id", event=scan.event_id,
@@ -73,6 +82,7 @@ def record_ultrasound(study: Study, actor: Actor, scan: UltrasoundInput) -> int:
         check_study_dates(tx, scan_date=scan.scan_date)
         participant = allocated_participant(tx, scan.participant_id)
         check_not_before_enrolment(participant, "scan_date", scan.scan_date)
+        event_id = named_event(tx, participant, scan.event_id, SCAN_KINDS, "event_id")
         cycle = cycle_on(tx.session, participant.id, scan.scan_date)
         row = Ultrasound(
             participant_id=participant.id,
@@ -80,12 +90,13 @@ def record_ultrasound(study: Study, actor: Actor, scan: UltrasoundInput) -> int:
             scan_date=scan.scan_date,
             thickness_mm=scan.thickness_mm,
             trilaminar=scan.trilaminar,
+            event_id=event_id or event_around(tx, participant, SCAN_KINDS, scan.scan_date),
         )
         tx.session.add(row)
         tx.session.flush()
         _check_thickness_range(tx.session, row)
-        if scan.event_id is not None:
-            check_window(tx, participant, row, "scan_date", scan.event_id, scan.scan_date)
+        if event_id is not None:
+            check_window(tx, participant, row, "scan_date", event_id, scan.scan_date)
         return row.id
 
 
@@ -121,10 +132,14 @@ class TransferInput(ServiceInput):
     )
     embryo_day: int = 5
     cancel_reason: OptionalText = None
+    event_id: EventId | None = None
+    """The scheduled transfer it is (a transfer event of her arm's schedule); left out, the
+    protocol's transfer event."""
 
 
 def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
-    """Record the transfer of graded blastocysts, or a cancelled transfer with its reason."""
+    """Record the transfer of graded blastocysts, or a cancelled transfer with its reason, and
+    the scheduled transfer it is."""
     grades = _grades(transfer)
     cancelled = transfer.cancel_reason is not None
     _check_transfer_shape(transfer, cancelled)
@@ -138,10 +153,15 @@ def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
             raise RuleViolation("transfer.no_cycle", cycle=expected or "current")
         if _transfer_of(tx.session, participant.id) is not None:
             raise RuleViolation("transfer.already", study_id=participant.study_id)
+        event_id = named_event(tx, participant, transfer.event_id, ("transfer",), "event_id")
+        planned = transfer_event(tx.protocol)
+        if event_id is None and planned is not None:
+            event_id = event_in_schedule(tx.protocol, participant, planned)
         row = EmbryoTransfer(
             participant_id=participant.id,
             cycle_id=cycle.id,
             transfer_date=transfer.transfer_date,
+            event_id=event_id,
             cancelled=cancelled,
             cancel_reason=transfer.cancel_reason,
         )
@@ -233,6 +253,19 @@ class OutcomeInput(ServiceInput):
     birth_date: dt.date | None = None
     live_born_count: Annotated[int, Field(ge=0, le=20)] | None = None
     """Babies born alive at the delivery on birth_date (twins: 2)."""
+    beta_hcg_event_id: EventId | None = None
+    """The scheduled test the β-hCG is (a lab event of her schedule); left out, the protocol's
+    'beta_hcg' event when it has one."""
+    ultrasound_event_id: EventId | None = None
+    """The scheduled scan that counted the sacs; left out, 'clinical_pregnancy_ultrasound'
+    when the protocol has it."""
+
+
+#: The events a pregnancy outcome's dates fulfil unless others are named.
+BETA_HCG_EVENT = "beta_hcg"
+PREGNANCY_SCAN_EVENT = "clinical_pregnancy_ultrasound"
+#: Input fields that name events, not observations.
+_EVENT_FIELDS = frozenset({"beta_hcg_event_id", "ultrasound_event_id"})
 
 
 def record_outcome(
@@ -253,6 +286,7 @@ def record_outcome(
         row = _outcome_row(tx.session, transfer)
         derived = derive_outcome(_facts(transfer, embryos, facts), tx.protocol)
         _store(row, facts, derived)
+        _store_events(tx, participant, row, facts)
         tx.session.flush()
         _check_consistency(tx, row, derived, len(embryos))
         _check_dates(tx, participant, row, facts)
@@ -287,7 +321,7 @@ def _check_outcome_dates(tx: Tx, transfer: EmbryoTransfer, facts: OutcomeInput) 
             raise RuleViolation(
                 "date.before_transfer", field=field, date=on, transfer_date=transfer.transfer_date
             )
-    observed = facts.model_dump(exclude={"transfer_id"}, exclude_none=True)
+    observed = facts.model_dump(exclude={"transfer_id", *_EVENT_FIELDS}, exclude_none=True)
     if transfer.cancelled and observed:
         raise RuleViolation("outcome.cancelled_transfer", field=next(iter(observed)))
     boundary = float(tx.protocol.setting("pregnancy_loss_boundary_weeks").value)
@@ -437,11 +471,44 @@ def _contradictions(row: PregnancyOutcome, derived: DerivedOutcome) -> Iterator[
         yield "fetal_heartbeat", "no fetal heartbeat at 12 weeks, yet a baby born alive"
 
 
+def _store_events(
+    tx: Tx, participant: Participant, row: PregnancyOutcome, facts: OutcomeInput
+) -> None:
+    """The visits the dates fulfil: those named, else the protocol's (when her schedule has
+    them); none for a date not given."""
+    row.beta_hcg_event_id = _outcome_event(
+        tx, participant, facts.beta_hcg_date, facts.beta_hcg_event_id, "beta_hcg_event_id",
+        ("lab",), BETA_HCG_EVENT,
+    )  # fmt: skip
+    row.ultrasound_event_id = _outcome_event(
+        tx, participant, facts.ultrasound_date, facts.ultrasound_event_id, "ultrasound_event_id",
+        SCAN_KINDS, PREGNANCY_SCAN_EVENT,
+    )  # fmt: skip
+
+
 def _check_dates(
     tx: Tx, participant: Participant, row: PregnancyOutcome, facts: OutcomeInput
 ) -> None:
-    if facts.beta_hcg_date is not None:
-        check_window(tx, participant, row, "beta_hcg_date", "beta_hcg", facts.beta_hcg_date)
-    if facts.ultrasound_date is not None:
-        event = "clinical_pregnancy_ultrasound"
+    if facts.beta_hcg_date is not None and row.beta_hcg_event_id is not None:
+        event = row.beta_hcg_event_id
+        check_window(tx, participant, row, "beta_hcg_date", event, facts.beta_hcg_date)
+    if facts.ultrasound_date is not None and row.ultrasound_event_id is not None:
+        event = row.ultrasound_event_id
         check_window(tx, participant, row, "ultrasound_date", event, facts.ultrasound_date)
+
+
+def _outcome_event(
+    tx: Tx,
+    participant: Participant,
+    on: dt.date | None,
+    given: str | None,
+    field: str,
+    kinds: tuple[str, ...],
+    default: str,
+) -> str | None:
+    named = named_event(tx, participant, given, kinds, field)
+    if on is None:
+        if named is not None:
+            raise RuleViolation("visit.no_date", field=field, event=named)
+        return None
+    return named or event_in_schedule(tx.protocol, participant, default)

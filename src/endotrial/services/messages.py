@@ -166,6 +166,27 @@ MESSAGES: dict[str, str] = {
     "scan.unknown_event": (
         "event_id '{event}' is not an event of the protocol's schedule: use one of {known}"
     ),
+    "visit.not_in_schedule": (
+        "{field} '{event}' is not an event of arm '{arm}''s schedule (participant {study_id}): "
+        "use one of {known}, or leave it out for an unscheduled visit"
+    ),
+    "visit.wrong_kind": (
+        "{field} '{event}' is a {kind} event, not one of {kinds}: use one of {known}, or leave "
+        "it out for an unscheduled visit"
+    ),
+    "visit.no_date": "{field} '{event}' is given without its date: give the date too",
+    "visit.other_procedure": (
+        "{field} '{event}' is not the procedure being recorded ('{procedure}'): give one of "
+        "them, or the same in both"
+    ),
+    "medication.period_form": (
+        "give the period as first_day and last_day (or the older taken_on with days), not both "
+        "forms: {problem}"
+    ),
+    "medication.period_too_long": (
+        "{first_day} to {last_day} is {days} days, longer than {regimen}'s {regimen_days} days "
+        "({regimen_text}): check the dates"
+    ),
     "transfer.no_cycle": (
         "record the start of her {cycle} cycle (on or before the transfer) first"
     ),

@@ -23,7 +23,9 @@ from endotrial.services._common import (
     check_window,
     cycle_of,
     meaningful_reason,
+    event_in_schedule,
     open_edit_query,
+    named_event,
     require_role,
     scheduled_events,
 )
@@ -63,10 +65,15 @@ def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
                 "cycle.already", field="cycle", study_id=participant.study_id, cycle=cycle
             )
         _check_earlier_cycles_started(tx, participant.id, cycle, start.start_date)
-        row = Cycle(participant_id=participant.id, kind=cycle, start_date=start.start_date)
-        tx.session.add(row)
         start_event = tx.protocol.cycle(cycle).start_event
         check_window(tx, participant, row, "start_date", start_event, start.start_date)
+        row = Cycle(
+            participant_id=participant.id,
+            kind=cycle,
+            start_date=start.start_date,
+            event_id=event_in_schedule(tx.protocol, participant, start_event),
+        )
+        tx.session.add(row)
         tx.session.flush()
         return row.id
 
@@ -91,22 +98,96 @@ def _check_earlier_cycles_started(
 
 
 class MedicationInput(ServiceInput):
-    """Doses of one regimen taken over `days` days ending on `taken_on` (1 = that day only)."""
+EventId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+    """Doses of one regimen taken over a period, `first_day` to `last_day` (both included;
+    one day: `last_day` alone). The older form is still read: `taken_on` (the last day) with
+    `days` (1 = that day only)."""
 
     participant_id: RecordId
     regimen_id: ProtocolId
-    taken_on: dt.date
     doses_taken: Annotated[int, Field(ge=0, le=10_000)]
-    days: Annotated[int, Field(ge=1, le=366)] = 1
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+    taken_on: dt.date | None = None
+    days: Annotated[int, Field(ge=1, le=366)] | None = None
+    event_id: EventId | None = None
+    """The course it belongs to (a medication event of her arm's schedule, e.g.
+    'tx_estradiol_valerate_start'); left out, the regimen's start event."""
+
+
+#: The longest period one record may cover.
+MAX_PERIOD_DAYS = 366
+
+
+@dataclass(frozen=True)
+class _Period:
+    first_day: dt.date
+    last_day: dt.date
+    #: The input fields the two days came from (the older form names taken_on).
+    first_field: str
+    last_field: str
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def _period(medication: MedicationInput) -> _Period:
+    """The period given, in either form; refused when the forms are mixed or it runs backward."""
+    if medication.taken_on is not None:
+        if medication.first_day is not None or medication.last_day is not None:
+            raise InvalidInput(
+                "medication.period_form", field="taken_on", problem="taken_on and first/last_day"
+            )
+        first = medication.taken_on - dt.timedelta(days=(medication.days or 1) - 1)
+        return _Period(first, medication.taken_on, "taken_on", "taken_on")
+    if medication.last_day is None:
+        raise InvalidInput("medication.period_form", field="last_day", problem="no last_day")
+    if medication.days is not None:
+        raise InvalidInput(
+            "medication.period_form", field="days", problem="days goes with taken_on only"
+        )
+    period = _Period(
+        medication.first_day or medication.last_day, medication.last_day, "first_day", "last_day"
+    )
+    if period.last_day < period.first_day:
+        raise RuleViolation(
+            "date.end_before_start", field="last_day", end_field="last_day", end=period.last_day,
+            start_field="first_day", start=period.first_day,
+        )  # fmt: skip
+    if period.days > MAX_PERIOD_DAYS:
+        raise InvalidInput(
+            "input.invalid", field="first_day", what="the period",
+            problems=f"{period.days} days: record at most {MAX_PERIOD_DAYS} days at once",
+        )  # fmt: skip
+    return period
+
+
+def _check_period_length(regimen: DrugRegimen, period: _Period) -> None:
+    """A period cannot be longer than the regimen's days (when the protocol fixes them)."""
+    if regimen.first_day is None or regimen.last_day is None:
+        return
+    regimen_days = regimen.last_day - regimen.first_day + 1
+    if period.days > regimen_days:
+        raise RuleViolation(
+            "medication.period_too_long", field=period.first_field, first_day=period.first_day,
+            last_day=period.last_day, days=period.days, regimen=regimen.id,
+            regimen_days=regimen_days, regimen_text=regimen.days_text(),
+        )  # fmt: skip
 
 
 def record_medication(study: Study, actor: Actor, medication: MedicationInput) -> int:
-    """Record doses of a regimen of the participant's arm, within its cycle. Doses outside the
-    drug's days in her schedule are kept (they happened) and open a query."""
+    """Record doses of a regimen of the participant's arm over a period, within its cycle,
+    and the course (schedule event) it belongs to. Doses outside the drug's days in her
+    schedule are kept (they happened) and open a query."""
     regimen = study.protocol.regimen(
         check_protocol_id(study.protocol, "regimen", medication.regimen_id, "regimen_id")
     )
-    doses_planned = regimen.doses_per_day * medication.days
+    period = _period(medication)
+    _check_period_length(regimen, period)
+    doses_planned = regimen.doses_per_day * period.days
     if medication.doses_taken > doses_planned:
         raise RuleViolation(
             "medication.doses",
@@ -114,33 +195,36 @@ def record_medication(study: Study, actor: Actor, medication: MedicationInput) -
             doses_taken=medication.doses_taken,
             doses_planned=doses_planned,
             per_day=regimen.doses_per_day,
-            days=medication.days,
+            days=period.days,
             regimen=regimen.id,
         )
     with writing(study, actor, Operation.RECORD_MEDICATION) as tx:
-        period_start = medication.taken_on - dt.timedelta(days=medication.days - 1)
-        check_study_dates(tx, taken_on=medication.taken_on, first_day=period_start)
+        check_study_dates(
+            tx, **{period.last_field: period.last_day, period.first_field: period.first_day}
+        )
         participant = allocated_participant(tx, medication.participant_id, treatment=True)
         if regimen.id not in tx.protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(
                 "medication.not_in_arm", field="regimen_id", regimen=regimen.id, arm=participant.arm
             )
-        check_not_before_enrolment(participant, "taken_on", period_start)
+        check_not_before_enrolment(participant, period.first_field, period.first_day)
         cycle = cycle_of(tx.session, participant.id, regimen.cycle)
         if cycle is None:
             raise RuleViolation("medication.no_cycle", cycle=regimen.cycle, regimen=regimen.id)
         row = MedicationRecord(
+        event_id = named_event(tx, participant, medication.event_id, ("medication",), "event_id")
             participant_id=participant.id,
             cycle_id=cycle.id,
             regimen_id=regimen.id,
-            first_day=period_start,
-            last_day=medication.taken_on,
+            first_day=period.first_day,
+            last_day=period.last_day,
+            event_id=event_id or event_in_schedule(tx.protocol, participant, f"{regimen.id}_start"),
             doses_taken=medication.doses_taken,
             doses_planned=doses_planned,
         )
         tx.session.add(row)
         tx.session.flush()
-        _check_regimen_days(tx, participant, row, period_start)
+        _check_regimen_days(tx, participant, row, period.first_day)
         return row.id
 
 
@@ -162,7 +246,8 @@ def _check_regimen_days(
         f"{stop.date} for her); {period_start} to {row.last_day} falls outside: "
         "confirm the dates, or record a deviation"
     )
-    open_edit_query(tx.session, row, "taken_on", text, "medication_days")
+    field = "first_day" if period_start < start.date else "last_day"
+    open_edit_query(tx.session, row, field, text, "medication_days")
 
 
 ResultValue = Annotated[str, Field(max_length=64)] | float
@@ -183,6 +268,9 @@ class ProcedureInput(ServiceInput):
     procedure_id: ProtocolId | None = None
     """The protocol's procedure; may be left out when her arm has one."""
     checklist: Annotated[
+    event_id: EventId | None = None
+    """The scheduled procedure it fulfils (the procedure's event; it is also what is stored
+    when left out)."""
         dict[Annotated[Label, Field(max_length=64)], Label | bool | int | float | None],
         Field(max_length=100),
     ] = Field(default_factory=dict)
@@ -221,7 +309,9 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         check_moments(tx, procedure.started_at, procedure.ended_at)
         _check_on_procedure_day(procedure)
         participant = allocated_participant(tx, procedure.participant_id, treatment=True)
-        spec = _arm_procedure(tx.protocol, participant, procedure.procedure_id)
+        spec = _arm_procedure(
+            tx.protocol, participant, _procedure_named(tx, participant, procedure)
+        )
         check_arm_open(tx, participant, participant.arm or "")  # her latest screening decides
         check_not_before_enrolment(participant, "procedure_date", procedure.procedure_date)
         pre_checks, problems = _pre_check_problems(spec, procedure.pre_checks)
@@ -237,6 +327,18 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
 
 def _check_on_procedure_day(procedure: ProcedureInput) -> None:
     """Its start and end are on the procedure's date (a day either side, for time zones);
+def _procedure_named(tx: Tx, participant: Participant, procedure: ProcedureInput) -> str | None:
+    """The procedure being recorded: `procedure_id`, or the procedure event named by
+    `event_id` (both given: the same)."""
+    event_id = named_event(tx, participant, procedure.event_id, ("procedure",), "event_id")
+    if event_id is not None and procedure.procedure_id not in (None, event_id):
+        raise RuleViolation(
+            "visit.other_procedure", field="event_id", event=event_id,
+            procedure=procedure.procedure_id,
+        )  # fmt: skip
+    return procedure.procedure_id or event_id
+
+
     and a cell product given is traceable to its lot."""
     for field, moment in (("started_at", procedure.started_at), ("ended_at", procedure.ended_at)):
         if moment is not None and abs((moment.date() - procedure.procedure_date).days) > 1:
@@ -415,6 +517,7 @@ def _procedure_row(
         procedure_date=procedure.procedure_date,
         checklist=dict(procedure.checklist),
         pre_checks={**pre_checks, "release_results": dict(procedure.release_results)},
+        event_id=spec.id,  # a procedure's schedule event is the procedure itself
         cell_lot=procedure.cell_lot,
         viability_pct=procedure.viability_pct,
         weight_kg=procedure.weight_kg,
