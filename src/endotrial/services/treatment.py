@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
 from endotrial.errors import InputError
-from endotrial.protocol.models import DoseRule, ProcedureSpec, Protocol
+from endotrial.protocol.models import DoseRule, DrugRegimen, ProcedureSpec, Protocol
 from endotrial.services._common import (
     allocated_participant,
     check_moments,
@@ -22,10 +22,10 @@ from endotrial.services._common import (
     check_study_dates,
     check_window,
     cycle_of,
-    meaningful_reason,
     event_in_schedule,
-    open_edit_query,
+    meaningful_reason,
     named_event,
+    open_edit_query,
     require_role,
     scheduled_events,
 )
@@ -66,7 +66,6 @@ def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
             )
         _check_earlier_cycles_started(tx, participant.id, cycle, start.start_date)
         start_event = tx.protocol.cycle(cycle).start_event
-        check_window(tx, participant, row, "start_date", start_event, start.start_date)
         row = Cycle(
             participant_id=participant.id,
             kind=cycle,
@@ -74,6 +73,7 @@ def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
             event_id=event_in_schedule(tx.protocol, participant, start_event),
         )
         tx.session.add(row)
+        check_window(tx, participant, row, "start_date", start_event, start.start_date)
         tx.session.flush()
         return row.id
 
@@ -97,10 +97,10 @@ def _check_earlier_cycles_started(
             )
 
 
-class MedicationInput(ServiceInput):
 EventId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class MedicationInput(ServiceInput):
     """Doses of one regimen taken over a period, `first_day` to `last_day` (both included;
     one day: `last_day` alone). The older form is still read: `taken_on` (the last day) with
     `days` (1 = that day only)."""
@@ -211,8 +211,8 @@ def record_medication(study: Study, actor: Actor, medication: MedicationInput) -
         cycle = cycle_of(tx.session, participant.id, regimen.cycle)
         if cycle is None:
             raise RuleViolation("medication.no_cycle", cycle=regimen.cycle, regimen=regimen.id)
-        row = MedicationRecord(
         event_id = named_event(tx, participant, medication.event_id, ("medication",), "event_id")
+        row = MedicationRecord(
             participant_id=participant.id,
             cycle_id=cycle.id,
             regimen_id=regimen.id,
@@ -267,10 +267,10 @@ class ProcedureInput(ServiceInput):
     pre_checks: Annotated[dict[str, Annotated[str, Field(max_length=64)]], Field(max_length=50)]
     procedure_id: ProtocolId | None = None
     """The protocol's procedure; may be left out when her arm has one."""
-    checklist: Annotated[
     event_id: EventId | None = None
     """The scheduled procedure it fulfils (the procedure's event; it is also what is stored
     when left out)."""
+    checklist: Annotated[
         dict[Annotated[Label, Field(max_length=64)], Label | bool | int | float | None],
         Field(max_length=100),
     ] = Field(default_factory=dict)
@@ -325,8 +325,6 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         return ProcedureRecord(row.id, plan, overridden, tuple(p.text for p in problems))
 
 
-def _check_on_procedure_day(procedure: ProcedureInput) -> None:
-    """Its start and end are on the procedure's date (a day either side, for time zones);
 def _procedure_named(tx: Tx, participant: Participant, procedure: ProcedureInput) -> str | None:
     """The procedure being recorded: `procedure_id`, or the procedure event named by
     `event_id` (both given: the same)."""
@@ -339,6 +337,8 @@ def _procedure_named(tx: Tx, participant: Participant, procedure: ProcedureInput
     return procedure.procedure_id or event_id
 
 
+def _check_on_procedure_day(procedure: ProcedureInput) -> None:
+    """Its start and end are on the procedure's date (a day either side, for time zones);
     and a cell product given is traceable to its lot."""
     for field, moment in (("started_at", procedure.started_at), ("ended_at", procedure.ended_at)):
         if moment is not None and abs((moment.date() - procedure.procedure_date).days) > 1:
@@ -515,9 +515,9 @@ def _procedure_row(
         procedure_id=spec.id,
         cycle_id=cycle.id,
         procedure_date=procedure.procedure_date,
+        event_id=spec.id,  # a procedure's schedule event is the procedure itself
         checklist=dict(procedure.checklist),
         pre_checks={**pre_checks, "release_results": dict(procedure.release_results)},
-        event_id=spec.id,  # a procedure's schedule event is the procedure itself
         cell_lot=procedure.cell_lot,
         viability_pct=procedure.viability_pct,
         weight_kg=procedure.weight_kg,
