@@ -48,6 +48,7 @@ from endotrial.services import (
     IdentityInput,
     InvalidInput,
     MedicationInput,
+    MembershipInput,
     NotFoundError,
     NotSignedIn,
     Operation,
@@ -66,18 +67,25 @@ from endotrial.services import (
     WithdrawalInput,
     add_site,
     add_user,
+    adverse_events,
     allocate,
     answer_query,
     close_query,
     correct_ultrasound,
+    dashboard,
+    data_queries,
     enrol,
     erase_identity,
     is_locked,
     list_queries,
     lock_participant,
+    medication,
     open_query,
     participant_identity,
     participant_queries,
+    participant_summary,
+    participant_timeline,
+    participants,
     pregnancy_outcome,
     record_consent,
     record_deviation,
@@ -90,13 +98,16 @@ from endotrial.services import (
     report_adverse_event,
     screen,
     screen_many,
+    screening_log,
     set_account_active,
+    set_site_membership,
     set_up_study,
     sign_in,
     sign_out,
     start_cycle,
     unblock_sign_in,
     unlock_participant,
+    visits_due,
     withdraw,
 )
 from endotrial.services.permissions import authorize
@@ -105,7 +116,7 @@ from endotrial.store import AuditEntry, EmbryoTransfer, Role, User
 DEACTIVATED = "former.pi"
 ON = dt.date(2025, 10, 14)
 #: Operations that only read: every role reads the trial's data of her sites.
-READS = frozenset({Operation.READ_TRIAL_DATA, Operation.READ_QUERIES, Operation.READ_IDENTITY})
+READS = frozenset(o for o in Operation if o.name.startswith("READ_"))
 WRITES = frozenset(Operation) - READS
 
 Act = Callable[[Trial, int, Actor], object]
@@ -311,6 +322,17 @@ def _deactivate(t: Trial, _: int, actor: Actor) -> None:
     set_account_active(t.study, actor, MONITOR, active=False, reason="left the study team")
 
 
+def _second_site(t: Trial) -> int:
+    return add_site(t.study, t.actor(INVESTIGATOR), SiteInput(code="SZ2", name="Second"))
+
+
+def _add_membership(t: Trial, site_id: int, actor: Actor) -> None:
+    change = MembershipInput(
+        username=MONITOR, site_id=site_id, member=True, reason="monitors the second site too"
+    )
+    set_site_membership(t.study, actor, change)
+
+
 def _record_identity(t: Trial, pid: int, actor: Actor) -> None:
     identity = IdentityInput(participant_id=pid, full_name="Li Hua", phone="+86 20 1234 5678")
     record_identity(t.study, actor, identity)
@@ -338,7 +360,33 @@ def _read_trial_data(t: Trial, transfer_id: int, actor: Actor) -> object:
 def _read_queries(t: Trial, query_id: int, actor: Actor) -> object:
     views = list_queries(t.study, actor)
     assert [v.query_id for v in views] == [query_id]
+    assert data_queries(t.study, actor) == tuple(views)
     return participant_queries(t.study, actor, views[0].participant_id or 0)
+
+
+def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
+    assert [s.participant_id for s in participants(t.study, actor)] == [pid]
+    return participant_summary(t.study, actor, pid), participant_timeline(t.study, actor, pid)
+
+
+def _read_screening_log(t: Trial, pid: int, actor: Actor) -> object:
+    return screening_log(t.study, actor)
+
+
+def _read_adverse_events(t: Trial, pid: int, actor: Actor) -> object:
+    return adverse_events(t.study, actor, participant_id=pid)
+
+
+def _read_medication(t: Trial, pid: int, actor: Actor) -> object:
+    return medication(t.study, actor, pid)
+
+
+def _read_visits_due(t: Trial, pid: int, actor: Actor) -> object:
+    return visits_due(t.study, actor)
+
+
+def _read_dashboard(t: Trial, pid: int, actor: Actor) -> object:
+    return dashboard(t.study, actor)
 
 
 R = Role
@@ -389,6 +437,9 @@ CASES: dict[Operation, Case] = {
     Operation.SET_ACCOUNT_ACTIVE: Case(
         R.INVESTIGATOR, R.MONITOR, _nothing, _deactivate, (set_account_active,)
     ),
+    Operation.SET_SITE_MEMBERSHIP: Case(
+        R.INVESTIGATOR, R.COORDINATOR, _second_site, _add_membership, (set_site_membership,)
+    ),
     Operation.RECORD_IDENTITY: Case(
         R.COORDINATOR, R.RADIOLOGIST, _participant, _record_identity, (record_identity,)
     ),
@@ -405,7 +456,33 @@ CASES: dict[Operation, Case] = {
         R.STATISTICIAN, None, _transferred, _read_trial_data, (pregnancy_outcome, is_locked)
     ),
     Operation.READ_QUERIES: Case(
-        R.SAFETY_BOARD, None, _open_query, _read_queries, (list_queries, participant_queries)
+        R.SAFETY_BOARD,
+        None,
+        _open_query,
+        _read_queries,
+        (list_queries, participant_queries, data_queries),
+    ),
+    Operation.READ_PARTICIPANTS: Case(
+        R.RADIOLOGIST,
+        R.STATISTICIAN,
+        _participant,
+        _read_participant,
+        (participants, participant_summary, participant_timeline),
+    ),
+    Operation.READ_SCREENING_LOG: Case(
+        R.MONITOR, R.RADIOLOGIST, _participant, _read_screening_log, (screening_log,)
+    ),
+    Operation.READ_ADVERSE_EVENTS: Case(
+        R.SAFETY_BOARD, R.STATISTICIAN, _participant, _read_adverse_events, (adverse_events,)
+    ),
+    Operation.READ_MEDICATION: Case(
+        R.EMBRYOLOGIST, R.CELL_LAB, _participant, _read_medication, (medication,)
+    ),
+    Operation.READ_VISITS_DUE: Case(
+        R.CELL_LAB, R.STATISTICIAN, _participant, _read_visits_due, (visits_due,)
+    ),
+    Operation.READ_DASHBOARD: Case(
+        R.STATISTICIAN, None, _participant, _read_dashboard, (dashboard,)
     ),
 }
 

@@ -39,12 +39,19 @@ class Operation(enum.StrEnum):
     ADD_SITE = "add a site"
     ADD_USER = "add a study-team account"
     SET_ACCOUNT_ACTIVE = "deactivate or reactivate an account"
+    SET_SITE_MEMBERSHIP = "add or remove a team member's site"
     RECORD_IDENTITY = "record who a participant is"
     READ_IDENTITY = "read who a participant is"
     ERASE_IDENTITY = "erase a participant's identity"
     UNBLOCK_SIGN_IN = "unblock an account's sign-in"
     READ_TRIAL_DATA = "read participants' trial data"
     READ_QUERIES = "read data queries"
+    READ_PARTICIPANTS = "read a participant's page (summary and timeline)"
+    READ_SCREENING_LOG = "read the screening log"
+    READ_ADVERSE_EVENTS = "read adverse events"
+    READ_MEDICATION = "read medication records"
+    READ_VISITS_DUE = "read the visits due"
+    READ_DASHBOARD = "read the trial's dashboard"
 
 
 INVESTIGATOR = Role.INVESTIGATOR
@@ -92,6 +99,7 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.ADD_SITE: frozenset({INVESTIGATOR}),
     Operation.ADD_USER: frozenset({INVESTIGATOR}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({INVESTIGATOR}),
+    Operation.SET_SITE_MEMBERSHIP: frozenset({INVESTIGATOR}),
     # Identity: the site's team who meets her knows who she is; the monitor checks source
     # documents; the statistician, the safety board and the cell lab never see it. Erasing it
     # (her right under PIPL) is the investigator's act.
@@ -105,6 +113,31 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     # the safety board read it for the analysis; identifying data are never part of it).
     Operation.READ_TRIAL_DATA: frozenset(Role),
     Operation.READ_QUERIES: frozenset(Role),
+    # The read side (services.reads), always limited to the reader's sites and never showing
+    # identifying data (a candidate appears by pseudonym, a participant by study id):
+    # - the site's care team (investigator, coordinator, radiologist, embryologist) reads the
+    #   participants it looks after, their AEs, medication and visits; the monitor reads all
+    #   of it, and the screening log, for source-data verification (ICH E6(R2) 5.18.4);
+    # - the screening log (who was screened and why not eligible) is recruitment's business:
+    #   investigator, coordinator, monitor;
+    # - the cell lab plans each product from the visits due (infusion dates), no more;
+    # - the statistician and the safety board read no participant's page (they work on the
+    #   analysis dataset); the safety board reads the adverse events (its review of safety),
+    #   and everyone reads the dashboard's counts of her sites.
+    Operation.READ_PARTICIPANTS: frozenset(
+        {INVESTIGATOR, COORDINATOR, RADIOLOGIST, EMBRYOLOGIST, MONITOR}
+    ),
+    Operation.READ_SCREENING_LOG: frozenset({INVESTIGATOR, COORDINATOR, MONITOR}),
+    Operation.READ_ADVERSE_EVENTS: frozenset(
+        {INVESTIGATOR, COORDINATOR, RADIOLOGIST, EMBRYOLOGIST, MONITOR, Role.SAFETY_BOARD}
+    ),
+    Operation.READ_MEDICATION: frozenset(
+        {INVESTIGATOR, COORDINATOR, RADIOLOGIST, EMBRYOLOGIST, MONITOR}
+    ),
+    Operation.READ_VISITS_DUE: frozenset(
+        {INVESTIGATOR, COORDINATOR, RADIOLOGIST, EMBRYOLOGIST, Role.CELL_LAB, MONITOR}
+    ),
+    Operation.READ_DASHBOARD: frozenset(Role),
 }
 
 
@@ -159,8 +192,9 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
     Operation.LOCK: frozenset({"participant_locks"}),
     Operation.UNLOCK: frozenset({"participant_locks"}),
     Operation.ADD_SITE: frozenset({"sites"}),
-    Operation.ADD_USER: frozenset({"users"}),
+    Operation.ADD_USER: frozenset({"users", "site_memberships"}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({"users"}),
+    Operation.SET_SITE_MEMBERSHIP: frozenset({"site_memberships", "users"}),
     Operation.RECORD_IDENTITY: frozenset({"persons", "person_identity", "screenings"}),
     Operation.ERASE_IDENTITY: frozenset({"persons", "person_identity"}),
 }

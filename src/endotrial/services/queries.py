@@ -6,9 +6,6 @@ it, no one else (a monitor of site B cannot close site A's queries).
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,13 +13,21 @@ from endotrial.services._common import (
     get_row,
     meaningful_reason,
     participant_of_record,
+    readable_participant,
     trial_table,
     writable_participant,
 )
 from endotrial.services._input import Name, RecordId, ServiceInput, Text, as_id
 from endotrial.services.context import Actor, Context, Study, Tx, reading, writing
-from endotrial.services.errors import InvalidInput, NotFoundError, RuleViolation
+from endotrial.services.errors import NotFoundError, RuleViolation
 from endotrial.services.permissions import Operation
+from endotrial.services.reads.queries import (
+    QueryView,
+    data_queries,
+    pending_queries,
+    views_of,
+    visible,
+)
 from endotrial.store import Audited, DataQuery, Participant, QueryStatus, Site
 from endotrial.store.types import utc_now
 
@@ -42,26 +47,6 @@ class QueryAnswer(ServiceInput):
 class QueryClosure(ServiceInput):
     query_id: RecordId
     note: Text = "resolved"
-
-
-@dataclass(frozen=True)
-class QueryView:
-    """A query as its readers see it."""
-
-    query_id: int
-    entity: str
-    row_id: str
-    field: str
-    text: str
-    status: QueryStatus
-    opened_by: str
-    opened_at: dt.datetime
-    answer: str | None
-    answered_by: str | None
-    answered_at: dt.datetime | None
-    closed_at: dt.datetime | None
-    participant_id: int | None
-    site_id: int | None
 
 
 def open_query(study: Study, actor: Actor, query: QueryInput) -> int:
@@ -130,48 +115,32 @@ def list_queries(
     entity: str | None = None,
 ) -> list[QueryView]:
     """The queries on records of the reader's sites, oldest first, optionally of one status
-    and one table."""
-    wanted = _status(status)
-    if entity is not None and not isinstance(entity, str):
-        raise InvalidInput("input.invalid", field="entity", what="entity", problems="give a table")
-    with reading(study, actor, Operation.READ_QUERIES) as tx:
-        statement = select(DataQuery).order_by(DataQuery.id)
-        if wanted is not None:
-            statement = statement.where(DataQuery.status == wanted)
-        if entity is not None:
-            statement = statement.where(DataQuery.entity == entity[:64])
-        views = (_view(tx.session, q) for q in tx.session.scalars(statement))
-        return [v for v in views if _visible(tx.ctx, v)]
-
-
-def _status(status: object) -> QueryStatus | None:
-    if status is None:
-        return None
-    try:
-        return QueryStatus(str(status))
-    except ValueError:
-        known = [s.value for s in QueryStatus]
-        raise InvalidInput(
-            "input.invalid", field="status", what="status", problems=f"use one of {known}"
-        ) from None
+    and one table (`reads.data_queries`, as a list)."""
+    return list(data_queries(study, actor, status=status, entity=entity))
 
 
 def participant_queries(study: Study, actor: Actor, participant_id: int) -> list[QueryView]:
     """The participant's queries not yet closed (they must be closed before sign-off)."""
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_QUERIES) as tx:
-        participant = tx.session.get(Participant, participant_id)
-        if participant is None or not tx.ctx.may_access(participant.site_id):
-            raise NotFoundError("record.not_found", table="participants", row_id=participant_id)
-        return [_view(tx.session, q) for q in unresolved_queries(tx.session, participant_id)]
+        readable_participant(tx, participant_id)
+        return pending_queries(tx.session, [participant_id])
 
 
 def unresolved_queries(session: Session, participant_id: int) -> list[DataQuery]:
-    """Open or answered (not yet closed) queries on any record of the participant."""
-    pending = session.scalars(
-        select(DataQuery).where(DataQuery.status != QueryStatus.CLOSED).order_by(DataQuery.id)
+    """Open or answered (not yet closed) queries on any record of the participant (the rows,
+    for the services that act on them)."""
+    pending = list(
+        session.scalars(
+            select(DataQuery).where(DataQuery.status != QueryStatus.CLOSED).order_by(DataQuery.id)
+        )
     )
-    return [q for q in pending if _owner(session, q.entity, q.row_id)[0] == participant_id]
+    views = views_of(session, pending)
+    return [
+        row
+        for row, view in zip(pending, views, strict=True)
+        if view.participant_id == participant_id
+    ]
 
 
 def _check_withdrawal(tx: Tx, row: DataQuery, note: str) -> None:
@@ -193,40 +162,11 @@ def _query(tx: Tx, query_id: int) -> DataQuery:
 
 
 def _visible(ctx: Context, view: QueryView) -> bool:
-    """Central staff see every query; site staff those on their site's records."""
-    return ctx.site_id is None or (view.site_id is not None and ctx.may_access(view.site_id))
+    return visible(ctx, view)
 
 
 def _view(session: Session, query: DataQuery) -> QueryView:
-    participant_id, site_id = _owner(session, query.entity, query.row_id)
-    return QueryView(
-        query_id=query.id,
-        entity=query.entity,
-        row_id=query.row_id,
-        field=query.field,
-        text=query.text,
-        status=query.status,
-        opened_by=query.opened_by,
-        opened_at=query.opened_at,
-        answer=query.answer,
-        answered_by=query.answered_by,
-        answered_at=query.answered_at,
-        closed_at=query.closed_at,
-        participant_id=participant_id,
-        site_id=site_id,
-    )
-
-
-def _owner(session: Session, entity: str, row_id: str) -> tuple[int | None, int | None]:
-    """Whose record a query is on: (participant, site); (None, None) when it names no trial
-    record (it then holds up no one's sign-off, and only central staff see it)."""
-    try:
-        record = session.get(trial_table(entity), int(row_id))
-    except (RuleViolation, ValueError):
-        return None, None
-    if record is None:
-        return None, None
-    return participant_of_record(session, record), _site_of(session, record)
+    return views_of(session, [query])[0]
 
 
 def _site_of(session: Session, record: Audited) -> int | None:

@@ -1,0 +1,63 @@
+"""The read side: what the study team sees, as typed, frozen results.
+
+Every read takes the `Study` and the signed-in `Actor`, is authorised by role (one
+`Operation.READ_*` each, `services.permissions`), runs in a read-only session, and shows only
+the reader's sites: another site's participant is "not found", exactly as for a write, and
+every count is of her sites. No ORM object leaves a read, and no identifying value: a
+candidate appears by her pseudonym, a participant by her study id.
+"""
+
+from endotrial.services.reads.dashboard import ArmCount, Dashboard, SiteCounts, dashboard
+from endotrial.services.reads.medication import MedicationView, medication
+from endotrial.services.reads.participants import (
+    ConsentView,
+    CycleView,
+    ParticipantSummary,
+    RecordCounts,
+    TransferView,
+    participant_summary,
+    participants,
+)
+from endotrial.services.reads.queries import QueryView, data_queries
+from endotrial.services.reads.safety import AdverseEventView, adverse_events
+from endotrial.services.reads.screening_log import (
+    CriterionReason,
+    ScreeningLogEntry,
+    screening_log,
+)
+from endotrial.services.reads.timeline import (
+    EventState,
+    Timeline,
+    TimelineEvent,
+    participant_timeline,
+)
+from endotrial.services.reads.visits import VisitDue, visits_due
+
+__all__ = [
+    "AdverseEventView",
+    "ArmCount",
+    "ConsentView",
+    "CriterionReason",
+    "CycleView",
+    "Dashboard",
+    "EventState",
+    "MedicationView",
+    "ParticipantSummary",
+    "QueryView",
+    "RecordCounts",
+    "ScreeningLogEntry",
+    "SiteCounts",
+    "Timeline",
+    "TimelineEvent",
+    "TransferView",
+    "VisitDue",
+    "adverse_events",
+    "dashboard",
+    "data_queries",
+    "medication",
+    "participant_summary",
+    "participant_timeline",
+    "participants",
+    "screening_log",
+    "visits_due",
+]

@@ -1,0 +1,188 @@
+"""Her dated records, loaded in bulk for many participants at once (one query per table), and
+what each says was done: the facts a timeline matches to the scheduled events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from endotrial.protocol.models import Protocol
+from endotrial.store import (
+    Cycle,
+    EmbryoTransfer,
+    MedicationRecord,
+    Participant,
+    PregnancyOutcome,
+    Procedure,
+    Ultrasound,
+    Withdrawal,
+)
+
+#: The schedule kind each date of a pregnancy outcome fulfils (the protocol's event kinds).
+OUTCOME_DATES = (
+    ("beta_hcg_date", "lab", "beta_hcg_event_id"),
+    ("ultrasound_date", "ultrasound", "ultrasound_event_id"),
+    ("ongoing_date", "ultrasound", None),
+    ("birth_date", "follow_up", None),
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something recorded as done: on `on` (None: done, its own date not recorded), naming
+    the scheduled event it fulfils (`event_id`), or only its kind (matched by window)."""
+
+    record: str
+    on: dt.date | None
+    event_id: str | None = None
+    kind: str | None = None
+    period_end: bool = False
+    """A medication period's last day: it fulfils the drug's stop only once the stop is near."""
+
+
+@dataclass
+class Records:
+    """One participant's records that date her schedule or fulfil its events."""
+
+    cycles: list[Cycle] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    transfers: list[EmbryoTransfer] = field(default_factory=list)
+    medication: list[MedicationRecord] = field(default_factory=list)
+    ultrasounds: list[Ultrasound] = field(default_factory=list)
+    outcomes: list[PregnancyOutcome] = field(default_factory=list)
+    withdrawal: Withdrawal | None = None
+
+
+def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, Records]:
+    """Every participant's records, by participant id (one query per table)."""
+    found: defaultdict[int, Records] = defaultdict(Records)
+    if not participant_ids:
+        return {}
+    wanted = sorted(set(participant_ids))
+    tables: Iterable[tuple[Any, str, Any]] = (
+        (Cycle, "cycles", Cycle.start_date),
+        (Procedure, "procedures", Procedure.procedure_date),
+        (EmbryoTransfer, "transfers", EmbryoTransfer.transfer_date),
+        (MedicationRecord, "medication", MedicationRecord.last_day),
+        (Ultrasound, "ultrasounds", Ultrasound.scan_date),
+        (PregnancyOutcome, "outcomes", PregnancyOutcome.id),
+    )
+    for model, name, order in (*tables, (Withdrawal, "withdrawal", Withdrawal.id)):
+        # One participant (her page) by equality: an IN list costs a compilation per call.
+        whose = model.participant_id
+        match = whose == wanted[0] if len(wanted) == 1 else whose.in_(wanted)
+        for row in session.scalars(select(model).where(match).order_by(order, model.id)):
+            records = found[row.participant_id]
+            if name == "withdrawal":
+                records.withdrawal = row
+            else:
+                getattr(records, name).append(row)
+    return {pid: found[pid] for pid in wanted}
+
+
+def anchors(protocol: Protocol, participant: Participant, records: Records) -> dict[str, dt.date]:
+    """The recorded dates her schedule hangs from (as `services._common.actual_dates`): each
+    cycle's start, her arm's procedures, and a transfer done."""
+    dates: dict[str, dt.date] = {}
+    starts = {c.id: c.start_event for c in protocol.cycles}
+    for cycle in records.cycles:
+        if cycle.kind in starts:
+            dates[starts[cycle.kind]] = cycle.start_date
+    arm_procedures = _arm_procedures(protocol, participant)
+    for procedure in records.procedures:
+        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
+        if procedure_id:
+            dates.setdefault(procedure_id, procedure.procedure_date)
+    transfer_id = transfer_event(protocol)
+    done = [t for t in records.transfers if not t.cancelled]
+    if done and transfer_id is not None:
+        dates[transfer_id] = done[0].transfer_date
+    return dates
+
+
+def transfer_event(protocol: Protocol) -> str | None:
+    return next((e.id for e in protocol.schedule if e.kind == "transfer"), None)
+
+
+def _arm_procedures(protocol: Protocol, participant: Participant) -> list[str]:
+    return next((list(a.procedures) for a in protocol.arms if a.id == participant.arm), [])
+
+
+def facts(protocol: Protocol, participant: Participant, records: Records) -> list[Fact]:
+    """What her records say was done, each naming its event where the record keeps it."""
+    found: list[Fact] = []
+    starts = {c.id: c.start_event for c in protocol.cycles}
+    for cycle in records.cycles:
+        if cycle.kind in starts:
+            found.append(Fact(f"cycles #{cycle.id}", cycle.start_date, starts[cycle.kind]))
+    found += _procedure_facts(protocol, participant, records.procedures)
+    transfer_id = transfer_event(protocol)
+    for transfer in records.transfers:
+        if not transfer.cancelled and transfer_id is not None:
+            found.append(
+                Fact(f"embryo_transfers #{transfer.id}", transfer.transfer_date, transfer_id)
+            )
+    found += _medication_facts(protocol, records.medication)
+    for scan in records.ultrasounds:
+        found.append(Fact(f"ultrasounds #{scan.id}", scan.scan_date, scan.event_id, "ultrasound"))
+    for outcome in records.outcomes:
+        for column, kind, event_column in OUTCOME_DATES:
+            on = getattr(outcome, column)
+            if on is not None:
+                record = f"pregnancy_outcomes #{outcome.id} ({column})"
+                event_id = getattr(outcome, event_column) if event_column else None
+                found.append(Fact(record, on, event_id, kind))
+    return found
+
+
+def _procedure_facts(
+    protocol: Protocol, participant: Participant, procedures: list[Procedure]
+) -> list[Fact]:
+    arm_procedures = _arm_procedures(protocol, participant)
+    found = []
+    for procedure in procedures:
+        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
+        if not procedure_id:
+            continue
+        record = f"procedures #{procedure.id}"
+        found.append(Fact(record, procedure.procedure_date, procedure_id))
+        spec = next((p for p in protocol.procedures if p.id == procedure_id), None)
+        for check in spec.pre_checks if spec is not None else ():
+            if check.id in procedure.pre_checks:
+                found.append(Fact(record, None, check.id))  # recorded with it, undated
+        found.append(Fact(record, None, f"{procedure_id}_observation_end"))
+    return found
+
+
+def _medication_facts(protocol: Protocol, rows: list[MedicationRecord]) -> list[Fact]:
+    """A drug's start is fulfilled by the first day of its earliest period, its stop by the
+    last day of its latest (the period's own `event_id` names its course, not one of the
+    two)."""
+    by_regimen: defaultdict[str, list[MedicationRecord]] = defaultdict(list)
+    for row in rows:
+        by_regimen[row.regimen_id].append(row)
+    found = []
+    per_day = {r.id: r.doses_per_day for r in protocol.regimens}
+    for regimen_id, periods in by_regimen.items():
+        first = min(periods, key=lambda r: (first_day(r, per_day.get(regimen_id, 1)), r.id))
+        last = max(periods, key=lambda r: (r.last_day, r.id))
+        start_on = first_day(first, per_day.get(regimen_id, 1))
+        found.append(Fact(f"medication_records #{first.id}", start_on, f"{regimen_id}_start"))
+        record = f"medication_records #{last.id}"
+        found.append(Fact(record, last.last_day, f"{regimen_id}_stop", period_end=True))
+    return found
+
+
+def first_day(row: MedicationRecord, doses_per_day: int) -> dt.date:
+    """A period's first day: as stored, or (before revision 0005 kept it) its last day less
+    the days its planned doses cover."""
+    if row.first_day is not None:
+        return row.first_day
+    days = max(row.doses_planned // max(doses_per_day, 1), 1)
+    return row.last_day - dt.timedelta(days=days - 1)

@@ -1,0 +1,235 @@
+"""A participant's page: who she is in the trial (never who she is: no identifying data),
+where she stands, and how much has been recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from endotrial.services._common import WITHDRAWN, readable_participant
+from endotrial.services._input import as_id
+from endotrial.services.context import Actor, Study, reading
+from endotrial.services.permissions import Operation
+from endotrial.services.reads._scope import her_participants
+from endotrial.services.reads.queries import pending_query_counts
+from endotrial.store import (
+    AdverseEvent,
+    Consent,
+    Cycle,
+    EmbryoTransfer,
+    MedicationRecord,
+    Participant,
+    ParticipantLock,
+    Procedure,
+    ProtocolDeviation,
+    Site,
+    Ultrasound,
+    Withdrawal,
+)
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    form_version: str
+    consent_date: dt.date
+    taken_by: str
+
+
+@dataclass(frozen=True)
+class CycleView:
+    cycle: str
+    """The protocol's cycle id ('treatment', 'transfer')."""
+    start_date: dt.date
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """An embryo transfer of hers, done or cancelled (its outcome: `pregnancy_outcome`)."""
+
+    transfer_id: int
+    transfer_date: dt.date
+    cancelled: bool
+    cancel_reason: str | None
+
+
+@dataclass(frozen=True)
+class RecordCounts:
+    """How many records of each kind she has."""
+
+    ultrasounds: int = 0
+    medication_records: int = 0
+    procedures: int = 0
+    transfers: int = 0
+    cancelled_transfers: int = 0
+    adverse_events: int = 0
+    serious_adverse_events: int = 0
+    deviations: int = 0
+    pending_queries: int = 0
+    """Queries on her records not yet closed (they hold up her sign-off)."""
+
+
+@dataclass(frozen=True)
+class ParticipantSummary:
+    participant_id: int
+    study_id: str
+    site_id: int
+    site_code: str
+    status: str
+    arm: str | None
+    enrolled_on: dt.date | None
+    enrolment_number: int | None
+    consents: tuple[ConsentView, ...]
+    cycles: tuple[CycleView, ...]
+    transfers: tuple[TransferView, ...]
+    counts: RecordCounts
+    locked: bool
+    withdrawn: bool
+    withdrawn_on: dt.date | None
+
+    @property
+    def consented(self) -> bool:
+        return bool(self.consents)
+
+
+def participant_summary(study: Study, actor: Actor, participant_id: int) -> ParticipantSummary:
+    """Her summary; another site's participant is not found."""
+    participant_id = as_id(participant_id, "participant_id")
+    with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
+        participant = readable_participant(tx, participant_id)
+        return summaries(tx.session, [participant])[0]
+
+
+def participants(study: Study, actor: Actor) -> tuple[ParticipantSummary, ...]:
+    """The summaries of every participant of the reader's sites, by study id."""
+    with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
+        rows = list(tx.session.scalars(her_participants(tx.ctx)))
+        return tuple(summaries(tx.session, rows))
+
+
+def summaries(session: Session, rows: Sequence[Participant]) -> list[ParticipantSummary]:
+    """The summaries of `rows`, read with one query per table whatever their number."""
+    ids = sorted({p.id for p in rows})
+    if not ids:
+        return []
+    codes = dict(
+        session.execute(
+            select(Site.id, Site.code).where(Site.id.in_(sorted({p.site_id for p in rows})))
+        ).all()
+    )
+    consents = _consents(session, ids)
+    cycles = _cycles(session, ids)
+    transfers = _transfers(session, ids)
+    counts = _counts(session, ids)
+    locked = set(
+        session.scalars(
+            select(ParticipantLock.participant_id).where(
+                ParticipantLock.participant_id.in_(ids), ParticipantLock.locked.is_(True)
+            )
+        )
+    )
+    withdrawn = dict(
+        session.execute(
+            select(Withdrawal.participant_id, Withdrawal.withdrawn_on).where(
+                Withdrawal.participant_id.in_(ids)
+            )
+        ).all()
+    )
+    return [
+        ParticipantSummary(
+            participant_id=p.id,
+            study_id=p.study_id,
+            site_id=p.site_id,
+            site_code=codes.get(p.site_id, str(p.site_id)),
+            status=p.status,
+            arm=p.arm,
+            enrolled_on=p.enrolled_on,
+            enrolment_number=p.enrolment_number,
+            consents=tuple(
+                ConsentView(c.form_version, c.consent_date, c.taken_by) for c in consents[p.id]
+            ),
+            cycles=tuple(CycleView(c.kind, c.start_date) for c in cycles[p.id]),
+            transfers=tuple(
+                TransferView(t.id, t.transfer_date, t.cancelled, t.cancel_reason)
+                for t in transfers[p.id]
+            ),
+            counts=counts.get(p.id, RecordCounts()),
+            locked=p.id in locked,
+            withdrawn=p.status == WITHDRAWN or p.id in withdrawn,
+            withdrawn_on=withdrawn.get(p.id),
+        )
+        for p in rows
+    ]
+
+
+def _consents(session: Session, ids: list[int]) -> defaultdict[int, list[Consent]]:
+    grouped: defaultdict[int, list[Consent]] = defaultdict(list)
+    query = (
+        select(Consent)
+        .where(Consent.participant_id.in_(ids))
+        .order_by(Consent.consent_date, Consent.id)
+    )
+    for row in session.scalars(query):
+        grouped[row.participant_id].append(row)
+    return grouped
+
+
+def _cycles(session: Session, ids: list[int]) -> defaultdict[int, list[Cycle]]:
+    grouped: defaultdict[int, list[Cycle]] = defaultdict(list)
+    query = select(Cycle).where(Cycle.participant_id.in_(ids)).order_by(Cycle.start_date, Cycle.id)
+    for row in session.scalars(query):
+        grouped[row.participant_id].append(row)
+    return grouped
+
+
+def _transfers(session: Session, ids: list[int]) -> defaultdict[int, list[EmbryoTransfer]]:
+    grouped: defaultdict[int, list[EmbryoTransfer]] = defaultdict(list)
+    query = (
+        select(EmbryoTransfer)
+        .where(EmbryoTransfer.participant_id.in_(ids))
+        .order_by(EmbryoTransfer.transfer_date, EmbryoTransfer.id)
+    )
+    for row in session.scalars(query):
+        grouped[row.participant_id].append(row)
+    return grouped
+
+
+def _counts(session: Session, ids: list[int]) -> dict[int, RecordCounts]:
+    tally: defaultdict[int, Counter[str]] = defaultdict(Counter)
+    simple = (
+        ("ultrasounds", Ultrasound),
+        ("medication_records", MedicationRecord),
+        ("procedures", Procedure),
+        ("adverse_events", AdverseEvent),
+        ("deviations", ProtocolDeviation),
+    )
+    for name, model in simple:
+        query = (
+            select(model.participant_id, func.count())
+            .where(model.participant_id.in_(ids))
+            .group_by(model.participant_id)
+        )
+        for participant_id, count in session.execute(query):
+            if participant_id is not None:
+                tally[participant_id][name] = count
+    serious = (
+        select(AdverseEvent.participant_id, func.count())
+        .where(AdverseEvent.participant_id.in_(ids), AdverseEvent.serious.is_(True))
+        .group_by(AdverseEvent.participant_id)
+    )
+    for participant_id, count in session.execute(serious):
+        tally[participant_id]["serious_adverse_events"] = count
+    transfers = (
+        select(EmbryoTransfer.participant_id, EmbryoTransfer.cancelled, func.count())
+        .where(EmbryoTransfer.participant_id.in_(ids))
+        .group_by(EmbryoTransfer.participant_id, EmbryoTransfer.cancelled)
+    )
+    for participant_id, cancelled, count in session.execute(transfers):
+        tally[participant_id]["cancelled_transfers" if cancelled else "transfers"] = count
+    for participant_id, pending in pending_query_counts(session, ids).items():
+        tally[participant_id]["pending_queries"] = pending
+    return {pid: RecordCounts(**counts) for pid, counts in tally.items()}
