@@ -171,17 +171,19 @@ def get_row(session: Session, model: type[T], row_id: int) -> T:
 
 
 def site_codes(session: Session, ctx: Context) -> str:
-    if ctx.site_id is None:
+    """Her sites' codes ('(all)' for central staff)."""
+    sites = ctx.site_ids
+    if sites is None:
         return "(all)"
-    site = session.get(Site, ctx.site_id)
-    return site.code if site is not None else str(ctx.site_id)
+    codes = [site.code if (site := session.get(Site, i)) else str(i) for i in sorted(sites)]
+    return ", ".join(codes)
 
 
 def check_site(tx: Tx, site_id: int | None, what: str) -> None:
-    """A team member attached to a site works on that site's data only; one attached to no
-    site (e.g. a central monitor) works on every site's. A record of no site (made before
-    sites were required) is central staff's only."""
-    if tx.ctx.site_id is None or tx.ctx.site_id == site_id:
+    """A team member of sites works on those sites' data only; one attached to no site (e.g.
+    a central monitor) works on every site's. A record of no site (made before sites were
+    required) is central staff's only."""
+    if tx.ctx.may_access(site_id):
         return
     site = tx.session.get(Site, site_id) if site_id is not None else None
     raise PermissionDenied(
@@ -191,6 +193,27 @@ def check_site(tx: Tx, site_id: int | None, what: str) -> None:
         what=what,
         site=site.code if site is not None else "(none)",
     )
+
+
+def own_site(tx: Tx, site_id: int | None, what: str) -> int:
+    """The site a record belongs to: the one given (which she must work at), else her only
+    site; central staff, and a member of several sites, say which."""
+    if site_id is not None:
+        get_row(tx.session, Site, site_id)
+        check_site(tx, site_id, what)
+        return site_id
+    sites = tx.ctx.site_ids
+    if sites is None:
+        raise PermissionDenied(
+            "auth.site_required", field="site_id", what=what, username=tx.ctx.username
+        )
+    if len(sites) > 1:
+        raise InvalidInput(
+            "auth.which_site", field="site_id", what=what, username=tx.ctx.username,
+            their_sites=site_codes(tx.session, tx.ctx),
+        )  # fmt: skip
+    (only,) = sites
+    return only
 
 
 def readable_participant(

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from endotrial.protocol.models import Protocol
 from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied, ServiceError
 from endotrial.services.permissions import Operation, authorize
-from endotrial.store import Role, TrialProtocol, User, verify_password
+from endotrial.store import Role, Site, SiteMembership, TrialProtocol, User, verify_password
 from endotrial.store.audit import USER_ID_KEY, take_write_lock
 from endotrial.store.auth import (
     open_auth_session,
@@ -34,6 +35,7 @@ from endotrial.store.auth import (
 )
 from endotrial.store.errors import AuthenticationError, ReasonRequiredError
 from endotrial.store.health import check_integrity
+from endotrial.store.models import DEFAULT_TIME_ZONE
 from endotrial.store.passwords import hash_password
 from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
 from endotrial.store.types import utc_now
@@ -173,8 +175,12 @@ class Context:
     username: str
     role: Role
     site_id: int | None
-    """Her site; None for central staff (a central monitor, the sponsor's investigator), who
-    work on every site's data."""
+    """Her home site; None for central staff (a central monitor, the sponsor's investigator),
+    who work on every site's data."""
+    other_site_ids: frozenset[int] = frozenset()
+    """The further sites she works at (memberships beside her home site)."""
+    time_zone: str = DEFAULT_TIME_ZONE
+    """Her home site's time zone (central staff: the default, China's)."""
 
     @property
     def central(self) -> bool:
@@ -183,15 +189,17 @@ class Context:
     @property
     def site_ids(self) -> frozenset[int] | None:
         """The sites whose data she works on; None for central staff (every site)."""
-        return None if self.site_id is None else frozenset({self.site_id})
+        return None if self.site_id is None else frozenset({self.site_id}) | self.other_site_ids
 
     def may_access(self, site_id: int | None) -> bool:
         """Whether she works on data of `site_id` (central staff work on every site's)."""
-        return self.site_id is None or self.site_id == site_id
+        sites = self.site_ids
+        return sites is None or site_id in sites
 
     def today(self) -> dt.date:
-        """Her date (the site's calendar day: the server's until sites carry a time zone)."""
-        return dt.date.today()
+        """Her calendar day, at her home site (for what she reads: visits due today). A
+        record's dates are checked against its own site's day: `Tx.site_today`."""
+        return dt.datetime.now(ZoneInfo(self.time_zone)).date()
 
 
 def sign_in(study: Study, username: str, password: str) -> Actor:
@@ -272,6 +280,13 @@ class Tx:
     ctx: Context
     protocol: Protocol
 
+    def site_today(self, site_id: int | None) -> dt.date:
+        """The calendar day at a site now (its time zone); a record of no site (made before
+        sites were required) goes by the acting user's day."""
+        site = self.session.get(Site, site_id) if site_id is not None else None
+        zone = site.time_zone if site is not None else self.ctx.time_zone
+        return dt.datetime.now(ZoneInfo(zone)).date()
+
 
 @contextmanager
 def writing(
@@ -296,7 +311,7 @@ def writing(
         authorize(user, operation)
         if not protocol_recorded:  # a database set up before revision 0005
             record_protocol(session, study.protocol)
-        yield Tx(session, context_of(user), study.protocol)
+        yield Tx(session, context_of(session, user), study.protocol)
 
 
 @contextmanager
@@ -309,7 +324,7 @@ def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
         if user is None:
             raise NotSignedIn("auth.not_signed_in")
         authorize(user, operation)
-        yield Tx(session, context_of(user), study.protocol)
+        yield Tx(session, context_of(session, user), study.protocol)
 
 
 @contextmanager
@@ -335,8 +350,14 @@ def _as_service_errors() -> Iterator[None]:
         raise InvalidInput("change.reason_required", field="reason", what=what) from None
 
 
-def context_of(user: User) -> Context:
-    return Context(user.id, user.username, user.role, user.site_id)
+def context_of(session: Session, user: User) -> Context:
+    """Her account, her sites (home site and memberships) and her home site's time zone."""
+    others = session.scalars(
+        select(SiteMembership.site_id).where(SiteMembership.user_id == user.id)
+    ).all()
+    home = session.get(Site, user.site_id) if user.site_id is not None else None
+    zone = home.time_zone if home is not None else DEFAULT_TIME_ZONE
+    return Context(user.id, user.username, user.role, user.site_id, frozenset(others), zone)
 
 
 def _check_actor(actor: object) -> None:

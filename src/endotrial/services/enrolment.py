@@ -35,6 +35,8 @@ from endotrial.store import (
     Screening,
     ScreeningDecision,
     Site,
+    SiteMembership,
+    User,
 )
 
 CONSENTED = "consented"
@@ -165,10 +167,20 @@ def _consent_taker(tx: Tx, screening: Screening, taken_by: str) -> str:
         account is None
         or not account.active
         or account.role not in PERMISSIONS[Operation.RECORD_CONSENT]
-        or (account.site_id is not None and account.site_id != screening.site_id)
+        or not _works_at(tx.session, account, screening.site_id)
     ):
         raise RuleViolation("consent.taker", field="taken_by", taken_by=taken_by)
     return account.username
+
+
+def _works_at(session: Session, account: User, site_id: int | None) -> bool:
+    """Central staff work at every site; a site's member at her home site and memberships."""
+    if account.site_id is None or account.site_id == site_id:
+        return True
+    membership = select(SiteMembership.id).where(
+        SiteMembership.user_id == account.id, SiteMembership.site_id == site_id
+    )
+    return session.scalar(membership) is not None
 
 
 def _participant_for(tx: Tx, screening: Screening) -> Participant:

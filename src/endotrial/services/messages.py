@@ -39,6 +39,10 @@ MESSAGES: dict[str, str] = {
     "auth.site_required": (
         "say which site the {what} belongs to (site_id): '{username}' works at every site"
     ),
+    "auth.which_site": (
+        "say which site the {what} belongs to (site_id): '{username}' works at sites "
+        "{their_sites}"
+    ),
     "auth.central_only": (
         "only a central investigator (one attached to no site) may {doing}: '{username}' works "
         "at site(s) {their_sites}"
@@ -61,9 +65,23 @@ MESSAGES: dict[str, str] = {
         "the first account must be an investigator's, not a {role}'s: create the investigator "
         "first; she then adds the team"
     ),
+    "site.time_zone": (
+        "time_zone '{time_zone}' is not an IANA time-zone name: give one such as "
+        "'Asia/Shanghai' or 'Europe/Paris'"
+    ),
     "site.code_taken": "site code '{code}' is taken (codes ignore case): choose another",
     "account.not_found": "no account '{username}' at your site(s): check the username",
     "account.already": "the account '{username}' is already {state}",
+    "membership.central": (
+        "'{username}' is central staff and works at every site already: give her sites only to "
+        "a site's team member"
+    ),
+    "membership.already": "'{username}' already works at site {site}",
+    "membership.not_member": "'{username}' does not work at site {site}: check the site",
+    "membership.last_site": (
+        "site {site} is the only site of '{username}': add her new site first, or deactivate "
+        "the account (without a site she would work at every site)"
+    ),
     "account.last_investigator": (
         "'{username}' is the last active investigator: add or reactivate another investigator first"
     ),

@@ -9,6 +9,7 @@ at every site (central staff) and new sites are a central investigator's to crea
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -29,24 +30,54 @@ from endotrial.services.context import (
 )
 from endotrial.services.errors import InvalidInput, NotFoundError, PermissionDenied, RuleViolation
 from endotrial.services.permissions import Operation
-from endotrial.store import Role, Site, User
+from endotrial.store import Role, Site, SiteMembership, User
 from endotrial.store.auth import record_attempt, revoke_user_sessions
+from endotrial.store.models import DEFAULT_TIME_ZONE
 
 
 class SiteInput(ServiceInput):
     code: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
     name: Label
+    time_zone: Annotated[str, Field(max_length=64)] = DEFAULT_TIME_ZONE
+    """The site's IANA time zone (e.g. 'Asia/Shanghai', 'Europe/Paris'): dates recorded for
+    the site are checked against its calendar day."""
 
 
 class TeamMember(ServiceInput):
-    """A new account: username (any case; usernames ignore case), name, role and password."""
+    """A new account: username (any case; usernames ignore case), name, role and password, and
+    her sites: `site_id` (one) or `site_ids` (several, her home site first); none for central
+    staff, who work on every site's data."""
 
     username: Annotated[str, Field(min_length=2, max_length=64)]
     full_name: Label
     role: Role
     password: Annotated[str, Field(max_length=1000)]
     site_id: RecordId | None = None
-    """Her site; None for central staff, who work on every site's data."""
+    site_ids: Annotated[list[RecordId], Field(max_length=100)] | None = None
+
+    def sites(self) -> list[int]:
+        """Her sites, home site first (none: central staff)."""
+        if self.site_id is not None and self.site_ids is not None:
+            raise InvalidInput(
+                "input.invalid", field="site_ids", what="the team member's sites",
+                problems="give site_id or site_ids, not both",
+            )  # fmt: skip
+        sites = [self.site_id] if self.site_id is not None else list(self.site_ids or [])
+        if len(set(sites)) != len(sites):
+            raise InvalidInput(
+                "input.invalid", field="site_ids", what="the team member's sites",
+                problems=f"{sites} names a site twice",
+            )  # fmt: skip
+        return sites
+
+
+class MembershipInput(ServiceInput):
+    """Add a site to a site's team member, or remove one (`member` false), with the reason."""
+
+    username: Annotated[str, Field(min_length=2, max_length=64)]
+    site_id: RecordId
+    member: bool
+    reason: Annotated[str, Field(max_length=2000)]
 
 
 def set_up_study(study: Study, site: SiteInput, investigator: TeamMember) -> Actor:
@@ -56,45 +87,118 @@ def set_up_study(study: Study, site: SiteInput, investigator: TeamMember) -> Act
         raise PermissionDenied("setup.first_account", field="role", role=investigator.role.value)
     username = _new_username(investigator.username)
     password_hash = check_new_password(username, investigator.password)
+    zone = _time_zone(site.time_zone)
     with setting_up(study, username) as session:
-        session.add(Site(code=site.code, name=site.name))
+        session.add(Site(code=site.code, name=site.name, time_zone=zone))
         session.add(_account(investigator, username, password_hash, site_id=None))
     return sign_in(study, username, investigator.password)
 
 
 def add_site(study: Study, actor: Actor, site: SiteInput) -> int:
-    """Create a site (a central investigator's act); a taken code is refused."""
+    """Create a site in its time zone (a central investigator's act); a taken code is refused."""
+    zone = _time_zone(site.time_zone)
     with writing(study, actor, Operation.ADD_SITE) as tx:
         _require_central(tx, "add a site")
         if tx.session.scalar(select(Site).where(func.lower(Site.code) == site.code.lower())):
             raise RuleViolation("site.code_taken", field="code", code=site.code)
-        row = Site(code=site.code, name=site.name)
+        row = Site(code=site.code, name=site.name, time_zone=zone)
         tx.session.add(row)
         tx.session.flush()
         return row.id
 
 
 def add_user(study: Study, actor: Actor, member: TeamMember) -> int:
-    """Create a study-team account at the investigator's site (or, for a central investigator,
-    at any site or none); a username taken in any letter case is refused."""
+    """Create a study-team account at the investigator's sites (or, for a central
+    investigator, at any sites or none); a username taken in any letter case is refused."""
     username = _new_username(member.username)
     password_hash = check_new_password(username, member.password)
+    sites = member.sites()
     with writing(study, actor, Operation.ADD_USER) as tx:
-        if member.site_id is None:
+        if not sites:
             _require_central(tx, "create an account that works at every site")
-        else:
-            get_row(tx.session, Site, member.site_id)
-            check_site(tx, member.site_id, "the team")
+        for site_id in sites:
+            get_row(tx.session, Site, site_id)
+            check_site(tx, site_id, "the team")
         existing = account_by_name(tx.session, username)
         if existing is not None:
             raise InvalidInput(
                 "input.username_taken", field="username", username=username,
                 existing=existing.username,
             )  # fmt: skip
-        account = _account(member, username, password_hash, site_id=member.site_id)
+        account = _account(member, username, password_hash, site_id=sites[0] if sites else None)
         tx.session.add(account)
         tx.session.flush()
+        for site_id in sites[1:]:
+            tx.session.add(SiteMembership(user_id=account.id, site_id=site_id))
         return account.id
+
+
+def set_site_membership(study: Study, actor: Actor, change: MembershipInput) -> None:
+    """Add a site to a site's team member, or remove one (a central investigator's act, with
+    the reason, audited). Removing her home site makes her next site the home site; her only
+    site cannot be removed (without a site she would work at every site: deactivate instead)."""
+    why = meaningful_reason(change.reason, "changing a team member's sites")
+    name = _new_username(change.username)
+    verb = "added" if change.member else "removed"
+    reason = f"site {verb}: {why}"
+    with writing(study, actor, Operation.SET_SITE_MEMBERSHIP, reason=reason) as tx:
+        _require_central(tx, "change a team member's sites")
+        account = account_by_name(tx.session, name)
+        if account is None:
+            raise NotFoundError("account.not_found", field="username", username=name)
+        site = get_row(tx.session, Site, change.site_id)
+        if account.site_id is None:
+            raise RuleViolation("membership.central", field="username", username=name)
+        memberships = {
+            m.site_id: m
+            for m in tx.session.scalars(
+                select(SiteMembership)
+                .where(SiteMembership.user_id == account.id)
+                .order_by(SiteMembership.id)
+            )
+        }
+        if change.member:
+            _add_membership(tx, account, site, memberships)
+        else:
+            _remove_membership(tx, account, site, memberships)
+
+
+def _add_membership(
+    tx: Tx, account: User, site: Site, memberships: dict[int, SiteMembership]
+) -> None:
+    if site.id == account.site_id or site.id in memberships:
+        raise RuleViolation(
+            "membership.already", field="site_id", username=account.username, site=site.code
+        )
+    tx.session.add(SiteMembership(user_id=account.id, site_id=site.id))
+
+
+def _remove_membership(
+    tx: Tx, account: User, site: Site, memberships: dict[int, SiteMembership]
+) -> None:
+    if site.id in memberships:
+        tx.session.delete(memberships[site.id])
+        return
+    if site.id != account.site_id:
+        raise RuleViolation(
+            "membership.not_member", field="site_id", username=account.username, site=site.code
+        )
+    if not memberships:
+        raise RuleViolation(
+            "membership.last_site", field="site_id", username=account.username, site=site.code
+        )
+    next_home = next(iter(memberships.values()))  # the site she joined first
+    account.site_id = next_home.site_id
+    tx.session.delete(next_home)
+
+
+def _time_zone(name: str) -> str:
+    """An IANA time-zone name the system knows ('Asia/Shanghai'), refused otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("site.time_zone", field="time_zone", time_zone=name[:64]) from None
+    return name
 
 
 def set_account_active(

@@ -12,9 +12,8 @@ from endotrial.protocol.models import Protocol
 from endotrial.services._common import (
     WITHDRAWN,
     check_not_before_enrolment,
-    check_site,
     check_study_dates,
-    get_row,
+    own_site,
     writable_participant,
 )
 from endotrial.services._input import Label, RecordId, ServiceInput, Text
@@ -28,7 +27,6 @@ from endotrial.store import (
     Participant,
     ProtocolDeviation,
     Relatedness,
-    Site,
     Withdrawal,
 )
 
@@ -158,11 +156,9 @@ def record_deviation(study: Study, actor: Actor, deviation: DeviationInput) -> i
             if site_id is not None and site_id != participant.site_id:
                 raise RuleViolation("deviation.site_mismatch", field="site_id")
             site_id = participant.site_id
-        elif site_id is not None:
-            get_row(tx.session, Site, site_id)
-            check_site(tx, site_id, "deviations")
-        elif tx.ctx.site_id is not None:
-            site_id = tx.ctx.site_id  # a site's team records its own site's deviations
+        elif site_id is not None or tx.ctx.site_ids is not None:
+            # a site's team records its own site's deviations (several sites: say which)
+            site_id = own_site(tx, site_id, "deviation")
         row = ProtocolDeviation(
             participant_id=deviation.participant_id,
             site_id=site_id,

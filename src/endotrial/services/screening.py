@@ -24,10 +24,10 @@ from endotrial.eligibility.engine import derived_values
 from endotrial.eligibility.plan import build_plan
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
-from endotrial.services._common import check_site, get_row, open_edit_query, writable_participant
+from endotrial.services._common import open_edit_query, own_site, writable_participant
 from endotrial.services._input import RecordId, ServiceInput, clean_text
 from endotrial.services.context import Actor, Study, Tx, writing
-from endotrial.services.errors import InvalidInput, PermissionDenied
+from endotrial.services.errors import InvalidInput
 from endotrial.services.identity import (
     CANDIDATE_REF,
     identifying_items,
@@ -35,7 +35,7 @@ from endotrial.services.identity import (
     seal_values,
 )
 from endotrial.services.permissions import Operation
-from endotrial.store import Person, Screening, ScreeningDecision, Site
+from endotrial.store import Person, Screening, ScreeningDecision
 from endotrial.store.types import utc_now
 
 #: A screening item's value: what a form, a CSV cell or a JSON body can hold.
@@ -164,15 +164,8 @@ def _check_item_names(protocol: Protocol, candidate: CandidateInput) -> None:
 
 def _candidate_site(tx: Tx, candidate: CandidateInput) -> int:
     """The site the candidate is screened at: the one given, else the screener's own; central
-    staff say which. A site she does not work at is refused."""
-    site_id = candidate.site_id if candidate.site_id is not None else tx.ctx.site_id
-    if site_id is None:
-        raise PermissionDenied(
-            "auth.site_required", field="site_id", what="candidate", username=tx.ctx.username
-        )
-    get_row(tx.session, Site, site_id)
-    check_site(tx, site_id, f"candidate {candidate.candidate_ref}")
-    return site_id
+    staff, and a member of several sites, say which. A site she does not work at is refused."""
+    return own_site(tx, candidate.site_id, f"candidate {candidate.candidate_ref}")
 
 
 def candidate_screenings(
