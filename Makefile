@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: the main job on the embedded default (SQLite, endotrial.db here): build the synthetic
-## trial through the services, verify its audit trail, and show the protocol-driven engines
+## trial through the services, read its dashboard as the demo's monitor (SYNTHETIC account),
+## verify its audit trail, and show the protocol-driven engines
 run: $(STAMP)
 	$(BIN)/endotrial demo --replace
+	ENDOTRIAL_PASSWORD=demo-monitor-pw $(BIN)/endotrial dashboard --user monitor.zhao
 	$(BIN)/endotrial audit verify
 	$(BIN)/endotrial db status
 	$(BIN)/endotrial protocol show nct07176143

@@ -84,7 +84,7 @@ def _latest_dates(url: str) -> dict[str, str | None]:
         "embryo_transfers": ["transfer_date"],
         "pregnancy_outcomes": ["beta_hcg_date", "ultrasound_date", "ongoing_date", "birth_date"],
         "adverse_events": ["onset_date", "resolution_date"],
-        "medication_records": ["taken_on"],
+        "medication_records": ["first_day", "last_day"],
         "participants": ["enrolled_on"],
     }
     engine = make_engine(url)

@@ -168,6 +168,7 @@ def _register_commands() -> None:
         demo_commands,
         dose_commands,
         protocol_commands,
+        read_commands,
         schedule_commands,
         screen_commands,
         stats_commands,

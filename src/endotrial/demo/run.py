@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
 
 from endotrial.demo import effects as fx
 from endotrial.demo.population import FIRST_SCREENING, Candidate, candidate_pool
@@ -43,15 +41,18 @@ from endotrial.services import (
     UltrasoundInput,
     WithdrawalInput,
     add_user,
+    adverse_events,
     allocate,
     answer_query,
     close_query,
     correct_ultrasound,
+    dashboard,
     enrol,
     list_queries,
     lock_participant,
     open_query,
     participant_queries,
+    participants,
     pregnancy_outcome,
     record_consent,
     record_deviation,
@@ -62,6 +63,7 @@ from endotrial.services import (
     record_ultrasound,
     report_adverse_event,
     screen_many,
+    screening_log,
     set_up_study,
     sign_in,
     start_cycle,
@@ -69,16 +71,9 @@ from endotrial.services import (
 )
 from endotrial.services.screening import Items
 from endotrial.store import (
-    AdverseEvent,
-    EmbryoTransfer,
-    Participant,
-    ParticipantLock,
-    Procedure,
-    ProtocolDeviation,
     QueryStatus,
     Relatedness,
     Role,
-    Screening,
     make_engine,
     upgrade_database,
 )
@@ -147,6 +142,10 @@ class DemoSummary:
     serious_adverse_events: int
     deviations: int
     open_queries: int
+    visits_due: int
+    """Scheduled events due on the cut-off date (inside their window, not yet recorded)."""
+    visits_overdue: int
+    """Scheduled events past their window on the cut-off date with nothing recorded."""
     elapsed_seconds: float = field(compare=False)
 
 
@@ -245,6 +244,7 @@ def render_summary(summary: DemoSummary) -> str:
         f"data cut-off {summary.data_cutoff}: {summary.in_follow_up} still before their transfer",
         f"adverse events {summary.adverse_events} ({summary.serious_adverse_events} serious); "
         f"deviations {summary.deviations}; open queries {summary.open_queries}",
+        f"visits on the cut-off date: {summary.visits_due} due, {summary.visits_overdue} overdue",
         "SYNTHETIC DATA for demonstration only: never analyse as evidence.",
     ]
     return "\n".join(lines)
@@ -349,15 +349,8 @@ class _Run:
     def _monitoring(self) -> None:
         """A monitor's source-data queries on data not yet signed off: some answered and
         closed, some left open."""
-        with Session(self.engine) as session:
-            signed_off = select(ParticipantLock.participant_id).where(ParticipantLock.locked)
-            ids = list(
-                session.scalars(
-                    select(Participant.id)
-                    .where(Participant.id.not_in(signed_off))
-                    .order_by(Participant.id)
-                )
-            )
+        pages = participants(self.study, self.actors[MONITOR])
+        ids = sorted(page.participant_id for page in pages if not page.locked)
         picks = self.rng.choice(ids, size=min(4, len(ids)), replace=False)
         for index, participant_id in enumerate(sorted(int(p) for p in picks)):
             text = "Consent form version on file differs from the CRF? Please verify."
@@ -370,6 +363,14 @@ class _Run:
                 answer_query(self.study, self.actors[COORDINATOR], answer)
                 if index == 0:
                     close_query(self.study, self.actors[MONITOR], QueryClosure(query_id=query_id))
+
+
+@dataclass(frozen=True)
+class _Treated:
+    """Her transfer cycle's first day and the day luteal support began."""
+
+    start: dt.date
+    progesterone_on: dt.date
 
 
 class _PastCutoff(Exception):
@@ -612,18 +613,23 @@ class _Follow:
         if thickness_mm < self.trial.threshold_mm:
             answer = "investigator decided to transfer; deviation recorded"
             self._answer("embryo_transfers", transfer_id, "transfer_date", answer)
-        hcg_on = self._outcomes(transfer_id, transfer_on, embryos, embryo_day)
-        self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - start).days + 1)
-        self._medication("fet_luteal_dydrogesterone", hcg_on, (hcg_on - progesterone_on).days + 1)
+        treated = _Treated(start, progesterone_on)
+        self._outcomes(transfer_id, transfer_on, embryos, embryo_day, treated)
         signs_off = self.rng.random() < 0.3  # follow-up complete and every query closed
         investigator = self.trial.actors[INVESTIGATOR]
         if signs_off and not participant_queries(self.study, investigator, self.pid):
             lock_participant(self.study, investigator, self.pid)
 
     def _outcomes(
-        self, transfer_id: int, transfer_on: dt.date, embryos: int, embryo_day: int
+        self,
+        transfer_id: int,
+        transfer_on: dt.date,
+        embryos: int,
+        embryo_day: int,
+        treated: _Treated,
     ) -> dt.date:
-        """Record beta-hCG, then the 7-week scan, 12-week follow-up and delivery when pregnant."""
+        """Record beta-hCG and the transfer cycle's medication up to it (entered at that
+        visit), then the 7-week scan, 12-week follow-up and delivery when pregnant."""
         late = self.rng.random() < fx.P_LATE_VISIT
         hcg_on = self.by_cutoff(transfer_on + dt.timedelta(days=17 if late else 12))
         draw = self.rng.random()
@@ -640,6 +646,9 @@ class _Follow:
             transfer_id=transfer_id, beta_hcg_miu_ml=round(hcg, 1), beta_hcg_date=hcg_on
         )
         record_outcome(self.study, self.coordinator, facts)
+        self._medication("fet_estradiol_valerate", hcg_on, (hcg_on - treated.start).days + 1)
+        luteal_days = (hcg_on - treated.progesterone_on).days + 1
+        self._medication("fet_luteal_dydrogesterone", hcg_on, luteal_days)
         if not (clinical or biochemical):
             return hcg_on
         twins = embryos == 2 and self.rng.random() < fx.P_TWINS_IF_TWO_EMBRYOS
@@ -713,27 +722,21 @@ def _date(value: object) -> dt.date:
 def _summary(
     study: Study, reader: Actor, seed: int, cutoff: dt.date, elapsed_s: float
 ) -> DemoSummary:
-    engine, protocol = study.engine, study.protocol
-    with Session(engine) as session:
-        decisions = Counter(d.value for d in session.scalars(select(Screening.decision)))
-        arm_rows = session.scalars(select(Participant.arm).where(Participant.arm.is_not(None)))
-        arms = Counter(str(arm) for arm in arm_rows)
-        transfers = list(session.scalars(select(EmbryoTransfer).order_by(EmbryoTransfer.id)))
-        arm_of = {
-            row.id: row.arm for row in session.execute(select(Participant.id, Participant.arm))
-        }
-        withdrawn = _count(session, Participant.status == "withdrawn")
-        aes = _count(session, AdverseEvent.id.is_not(None))
-        serious = _count(session, AdverseEvent.serious.is_(True))
-        deviations = _count(session, ProtocolDeviation.id.is_not(None))
-        procedures = _count(session, Procedure.id.is_not(None))
+    """The run as its monitor reads it, through the read side (the counts of her site)."""
+    protocol = study.protocol
+    decisions = Counter(e.decision.value for e in screening_log(study, reader))
+    board = dashboard(study, reader, on=cutoff)
+    arms = {a.arm: a.count for a in board.enrolled_by_arm if a.count}
+    pages = participants(study, reader)
+    transfers = [(page.arm, t) for page in pages for t in page.transfers]
+    events = adverse_events(study, reader)
     pregnancies: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
     births: Counter[str] = Counter({arm.id: 0 for arm in protocol.arms})
-    for transfer in transfers:
-        outcome = pregnancy_outcome(study, reader, transfer.id)
-        arm = str(arm_of[transfer.participant_id])
-        pregnancies[arm] += bool(outcome.clinical_pregnancy)
-        births[arm] += bool(outcome.live_birth)
+    for arm, transfer in transfers:
+        outcome = pregnancy_outcome(study, reader, transfer.transfer_id)
+        pregnancies[str(arm)] += bool(outcome.clinical_pregnancy)
+        births[str(arm)] += bool(outcome.live_birth)
+    withdrawn = board.total("withdrawn")
     return DemoSummary(
         seed=seed,
         data_cutoff=cutoff,
@@ -741,19 +744,17 @@ def _summary(
         decisions=dict(sorted(decisions.items())),
         enrolled_by_arm=dict(sorted(arms.items())),
         withdrawn=withdrawn,
-        procedures=procedures,
-        transfers=sum(not t.cancelled for t in transfers),
-        cancelled_transfers=sum(t.cancelled for t in transfers),
+        procedures=sum(page.counts.procedures for page in pages),
+        transfers=sum(not t.cancelled for _, t in transfers),
+        cancelled_transfers=sum(t.cancelled for _, t in transfers),
         clinical_pregnancies_by_arm=dict(sorted(pregnancies.items())),
         live_births_by_arm=dict(sorted(births.items())),
         in_follow_up=sum(arms.values()) - withdrawn - len(transfers),
-        adverse_events=aes,
-        serious_adverse_events=serious,
-        deviations=deviations,
-        open_queries=len(list_queries(study, reader, status=QueryStatus.OPEN)),
+        adverse_events=len(events),
+        serious_adverse_events=sum(e.serious for e in events),
+        deviations=sum(page.counts.deviations for page in pages),
+        open_queries=board.total("open_queries"),
+        visits_due=board.total("visits_due"),
+        visits_overdue=board.total("visits_overdue"),
         elapsed_seconds=round(elapsed_s, 2),
     )
-
-
-def _count(session: Session, condition: ColumnElement[bool]) -> int:
-    return int(session.scalar(select(func.count()).where(condition)) or 0)
