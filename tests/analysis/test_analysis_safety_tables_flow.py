@@ -61,8 +61,9 @@ def test_by_term_is_most_frequent_first_and_worst_grade_counts_each_woman_once()
     assert (fever["control: participants"], fever["total events"]) == ("1 (33.3%)", 3)
     worst = by_worst_grade(_participants(), _events(), ["hbmsc", "control"])
     assert worst["hbmsc: participants"].tolist() == [
-        "0 (0.0%)", "1 (50.0%)", "1 (50.0%)", "0 (0.0%)", "0 (0.0%)",
+        "0 (0.0%)", "0 (0.0%)", "1 (50.0%)", "1 (50.0%)", "0 (0.0%)", "0 (0.0%)",
     ]  # fmt: skip
+    assert worst["control: participants"].tolist()[:2] == ["1 (33.3%)", "2 (66.7%)"]
     tables = safety_tables(_participants(), _events(), ["hbmsc", "control"])
     related = tables["Adverse events by relatedness"]
     cells = related[related["to"] == "cells"].set_index("relatedness")

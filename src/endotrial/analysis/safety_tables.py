@@ -109,14 +109,19 @@ def by_category(
 def by_worst_grade(
     participants: pd.DataFrame, adverse_events: pd.DataFrame, arms: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Participants by the worst CTCAE grade of any of their events (1-5), per arm."""
+    """Participants by the worst CTCAE grade of any of their events (none, 1-5), per arm:
+    each woman of the safety set in exactly one row."""
     events = _events(participants, adverse_events)
     worst = events.groupby(["participant_id", "group"])["ctcae_grade"].max().reset_index()
     population = safety_population(participants)
     arm_list = _arms(participants, arms)
-    rows = []
+    rows: list[dict[str, object]] = [{"worst CTCAE grade": "no adverse event"}]
+    for arm in arm_list:
+        size = int((population["group"] == arm).sum())
+        with_event = int((worst["group"] == arm).sum())
+        rows[0][f"{arm}: participants"] = _n_percent(size - with_event, size)
     for grade in range(1, 6):
-        row: dict[str, object] = {"worst CTCAE grade": grade}
+        row: dict[str, object] = {"worst CTCAE grade": str(grade)}
         for arm in arm_list:
             size = int((population["group"] == arm).sum())
             count = int(((worst["group"] == arm) & (worst["ctcae_grade"] == grade)).sum())

@@ -169,6 +169,7 @@ def _register_commands() -> None:
         dose_commands,
         protocol_commands,
         read_commands,
+        report_commands,
         schedule_commands,
         screen_commands,
         stats_commands,

@@ -28,19 +28,31 @@ _ARM_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     # No metadata: the same data give the same bytes (a reproducible report).
-    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None}, bbox_inches="tight")
+    figure.savefig(
+        buffer, format="png", dpi=_DPI, metadata={"Software": None}, bbox_inches="tight",
+        facecolor="white",
+    )  # fmt: skip
     return buffer.getvalue()
 
 
+#: The flow diagram is laid out on heights 0.13 to 0.99; this maps them onto the whole figure
+#: (matplotlib's tight crop keeps the full axes, so the layout itself must fill it).
+_LOW, _HIGH = 0.13, 0.99
+
+
+def _y(y: float) -> float:
+    return (y - _LOW) / (_HIGH - _LOW)
+
+
 def _box(figure: Figure, x: float, y: float, text: str, *, ha: str = "center") -> None:
-    figure.text(x, y, text, ha=ha, va="center", multialignment="left", fontsize=7.5, bbox=_BOX)
+    figure.text(x, _y(y), text, ha=ha, va="center", multialignment="left", fontsize=7.5, bbox=_BOX)
 
 
 def _arrow(figure: Figure, start: tuple[float, float], end: tuple[float, float]) -> None:
     figure.axes[0].annotate(
         "",
-        xy=end,
-        xytext=start,
+        xy=(end[0], _y(end[1])),
+        xytext=(start[0], _y(start[1])),
         xycoords="figure fraction",
         arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 0.8},
     )
@@ -52,7 +64,7 @@ def flow_diagram(
     """The TREND flow diagram: enrolment, allocation, follow-up and analysis per arm
     (`labels`: arm id → the name shown)."""
     names = labels or {}
-    figure = Figure(figsize=(7.5, 8.0))
+    figure = Figure(figsize=(7.5, 8.0 * (_HIGH - _LOW)))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_axis_off()
     _box(figure, 0.30, 0.95, f"Assessed for eligibility (n = {flow.assessed})")
@@ -90,7 +102,7 @@ def flow_diagram(
         (0.36, "Follow-up"),
         (0.21, "Analysis"),
     ):
-        figure.text(0.02, y, stage, rotation=90, va="center", fontsize=8, weight="bold")
+        figure.text(0.02, _y(y), stage, rotation=90, va="center", fontsize=8, weight="bold")
     return _png(figure)
 
 
@@ -115,78 +127,84 @@ def _excluded_text(flow: Flow, max_reasons: int) -> str:
     )
 
 
-def rates_plot(rates: pd.DataFrame) -> bytes:
-    """Rates per outcome and arm: columns outcome, arm, estimate, wilson_low, wilson_high,
-    cp_low, cp_high (proportions)."""
+def rates_plot(rates: pd.DataFrame, *, arms: Mapping[str, str]) -> bytes:
+    """Rates per outcome and arm (`arms`: id → name, in the order shown): columns outcome, arm,
+    estimate, wilson_low, wilson_high, cp_low, cp_high (proportions)."""
     outcomes = list(dict.fromkeys(rates["outcome"]))
-    arms = list(dict.fromkeys(rates["arm"]))
-    figure = Figure(figsize=(7.0, 0.6 + 0.55 * len(outcomes) * len(arms)))
+    order = list(arms)
+    figure = Figure(figsize=(7.0, 0.8 + 0.5 * len(outcomes) * len(order)))
     axes = figure.add_subplot()
     y = 0.0
     ticks, labels = [], []
     for outcome in reversed(outcomes):
-        for index, arm in enumerate(reversed(arms)):
-            row = rates[(rates["outcome"] == outcome) & (rates["arm"] == arm)].iloc[0]
-            colour = _ARM_COLOURS[(len(arms) - 1 - index) % len(_ARM_COLOURS)]
-            axes.plot(
-                [row["cp_low"] * 100, row["cp_high"] * 100],
-                [y - 0.12] * 2,
-                color=colour,
-                lw=1,
-                ls=":",
-            )
-            axes.plot(
-                [row["wilson_low"] * 100, row["wilson_high"] * 100],
-                [y + 0.12] * 2,
-                color=colour,
-                lw=2,
-            )
-            axes.plot([row["estimate"] * 100], [y], "o", color=colour, ms=5)
+        for arm in reversed(order):
+            found = rates[(rates["outcome"] == outcome) & (rates["arm"] == arm)]
+            if found.empty:
+                continue
+            row = found.iloc[0]
+            colour = _colour(order, arm)
+            axes.plot([row["cp_low"] * 100, row["cp_high"] * 100], [y - 0.15] * 2,
+                      color=colour, lw=1, ls=":")  # fmt: skip
+            axes.plot([row["wilson_low"] * 100, row["wilson_high"] * 100], [y + 0.1] * 2,
+                      color=colour, lw=2)  # fmt: skip
+            axes.plot([row["estimate"] * 100], [y + 0.1], "o", color=colour, ms=5)
             ticks.append(y)
-            labels.append(f"{outcome.replace('_', ' ')}: {arm}")
+            labels.append(f"{outcome}, {arms[arm]} ({row['events']}/{row['total']})")
             y += 1
         y += 0.6
     axes.set_yticks(ticks, labels, fontsize=8)
     axes.set_xlim(0, 100)
-    axes.set_xlabel("% of the full analysis set (solid: Wilson 95% CI; dotted: Clopper-Pearson)")
+    axes.set_xlabel("% (solid: Wilson 95% interval; dotted: Clopper-Pearson)", fontsize=8)
     axes.grid(axis="x", color="#dddddd")
     figure.tight_layout()
     return _png(figure)
 
 
-def thickness_plot(measurements: pd.DataFrame, events: Sequence[tuple[str, str]]) -> bytes:
+def _colour(order: Sequence[str], arm: str) -> str:
+    return _ARM_COLOURS[order.index(arm) % len(_ARM_COLOURS)] if arm in order else "#777777"
+
+
+def thickness_plot(
+    measurements: pd.DataFrame, events: Sequence[tuple[str, str]], *, arms: Mapping[str, str]
+) -> bytes:
     """Mean thickness (95 % t interval) at each scheduled scan (event id, label), per arm."""
     scans = measurements[measurements["measurement"] == "thickness_mm"]
-    arms = sorted(scans["arm"].dropna().unique())
+    order = list(arms)
     figure = Figure(figsize=(7.0, 3.4))
     axes = figure.add_subplot()
     positions = np.arange(len(events), dtype=float)
-    for index, arm in enumerate(arms):
-        means, lows, highs = [], [], []
-        for event_id, _label in events:
-            # One value per woman and scan event: her last scan of that visit.
-            values = (
-                scans[(scans["arm"] == arm) & (scans["scheduled_event"] == event_id)]
-                .sort_values("measured_on")
-                .groupby("participant_id")["value"]
-                .last()
-                .to_numpy(dtype=float)
-            )
-            mean, low, high = _mean_interval(values)
-            means.append(mean)
-            lows.append(mean - low)
-            highs.append(high - mean)
-        offset = (index - (len(arms) - 1) / 2) * 0.08
+    for index, arm in enumerate(order):
+        summaries = [_visit_summary(scans, arm, event_id) for event_id, _label in events]
+        means = [m for m, _l, _h, _n in summaries]
+        offset = (index - (len(order) - 1) / 2) * 0.08
         axes.errorbar(
-            positions + offset, means, yerr=[lows, highs], marker="o", capsize=3, label=str(arm),
-            color=_ARM_COLOURS[index % len(_ARM_COLOURS)],
+            positions + offset, means,
+            yerr=[[m - low for m, low, _h, _n in summaries], [h - m for m, _l, h, _n in summaries]],
+            marker="o", capsize=3, label=arms[arm], color=_colour(order, arm),
         )  # fmt: skip
-    axes.set_xticks(positions, [textwrap.fill(label, 22) for _e, label in events], fontsize=8)
+        for x, (_mean, _low, high, n) in zip(positions + offset, summaries, strict=True):
+            if n:
+                axes.annotate(f"n={n}", (x, high), textcoords="offset points", xytext=(0, 4),
+                              ha="center", fontsize=6, color=_colour(order, arm))  # fmt: skip
+    axes.set_xticks(positions, [textwrap.fill(label, 26) for _e, label in events], fontsize=8)
     axes.set_ylabel("Endometrial thickness (mm)")
     axes.legend(fontsize=8)
     axes.grid(axis="y", color="#dddddd")
     figure.tight_layout()
     return _png(figure)
+
+
+def _visit_summary(scans: pd.DataFrame, arm: str, event_id: str) -> tuple[float, float, float, int]:
+    """Mean, 95 % t interval and n of one visit: each woman's last scan of that visit."""
+    values = (
+        scans[(scans["arm"] == arm) & (scans["scheduled_event"] == event_id)]
+        .sort_values("measured_on")
+        .groupby("participant_id")["value"]
+        .last()
+        .to_numpy(dtype=float)
+    )
+    mean, low, high = _mean_interval(values)
+    return mean, low, high, len(values)
 
 
 def _mean_interval(values: np.ndarray) -> tuple[float, float, float]:
