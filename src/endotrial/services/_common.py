@@ -51,11 +51,19 @@ EARLIEST_BEFORE_START = dt.timedelta(days=365)
 # --------------------------------------------------------------------------- dates and numbers
 
 
-def check_study_dates(tx: Tx, **dates: dt.date | None) -> None:
-    """Clinical dates record what has happened during the trial: none lies after the acting
-    user's today (one day of grace for a site east of the server), and none before the trial
-    could have begun (its registered start less a year: 1900 is a typing slip)."""
-    latest = tx.ctx.today() + dt.timedelta(days=1)
+#: A date checked without knowing its site may be a day ahead of the acting user's (a site
+#: east of hers).
+UNKNOWN_SITE_GRACE = dt.timedelta(days=1)
+
+
+def check_study_dates(tx: Tx, site_id: int | None = None, /, **dates: dt.date | None) -> None:
+    """Clinical dates record what has happened during the trial: none lies after today at the
+    record's site (`site_id`: its calendar day in its time zone, so a site east or west of the
+    server is judged by its own day), and none before the trial could have begun (its
+    registered start less a year: 1900 is a typing slip). Without the site (a trial-wide
+    record), the acting user's day with one day of grace."""
+    grace = UNKNOWN_SITE_GRACE if site_id is None else dt.timedelta(0)
+    latest = tx.site_today(site_id) + grace
     earliest = tx.protocol.identity.start_date - EARLIEST_BEFORE_START
     for field, on in dates.items():
         if on is None:
@@ -80,14 +88,21 @@ def check_not_negative(unit: str, **numbers: float | None) -> None:
             raise RuleViolation("number.negative", field=field, value=value, unit=unit)
 
 
-def check_moments(tx: Tx, started_at: dt.datetime | None, ended_at: dt.datetime | None) -> None:
-    """Times of day carry their time zone, have happened, and end after they start."""
+def check_moments(
+    tx: Tx,
+    started_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    site_id: int | None = None,
+) -> None:
+    """Times of day carry their time zone, have happened (by the day at the record's site),
+    and end after they start."""
+    zone = tx.site_zone(site_id)
     for field, moment in (("started_at", started_at), ("ended_at", ended_at)):
         if moment is None:
             continue
         if moment.tzinfo is None:
             raise RuleViolation("date.no_time_zone", field=field, moment=moment)
-        check_study_dates(tx, **{field: moment.date()})
+        check_study_dates(tx, site_id, **{field: moment.astimezone(zone).date()})
     if started_at is not None and ended_at is not None and ended_at < started_at:
         raise RuleViolation(
             "date.end_before_start",

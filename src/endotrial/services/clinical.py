@@ -79,8 +79,8 @@ def record_ultrasound(study: Study, actor: Actor, scan: UltrasoundInput) -> int:
             known=[e.id for e in study.protocol.schedule if e.kind == "ultrasound"],
         )  # fmt: skip
     with writing(study, actor, Operation.RECORD_ULTRASOUND) as tx:
-        check_study_dates(tx, scan_date=scan.scan_date)
         participant = allocated_participant(tx, scan.participant_id)
+        check_study_dates(tx, participant.site_id, scan_date=scan.scan_date)
         check_not_before_enrolment(participant, "scan_date", scan.scan_date)
         event_id = named_event(tx, participant, scan.event_id, SCAN_KINDS, "event_id")
         cycle = cycle_on(tx.session, participant.id, scan.scan_date)
@@ -144,8 +144,8 @@ def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
     cancelled = transfer.cancel_reason is not None
     _check_transfer_shape(transfer, cancelled)
     with writing(study, actor, Operation.RECORD_TRANSFER) as tx:
-        check_study_dates(tx, transfer_date=transfer.transfer_date)
         participant = allocated_participant(tx, transfer.participant_id, treatment=True)
+        check_study_dates(tx, participant.site_id, transfer_date=transfer.transfer_date)
         check_not_before_enrolment(participant, "transfer_date", transfer.transfer_date)
         cycle = cycle_on(tx.session, participant.id, transfer.transfer_date)
         expected = _transfer_cycle(tx.protocol)
@@ -280,7 +280,7 @@ def record_outcome(
         transfer = get_row(tx.session, EmbryoTransfer, facts.transfer_id)
         via = ("embryo_transfers", transfer.id)
         participant = allocated_participant(tx, transfer.participant_id, via=via)
-        _check_outcome_dates(tx, transfer, facts)
+        _check_outcome_dates(tx, transfer, facts, participant.site_id)
         embryos = _embryos(tx.session, transfer.id)
         _check_counts(len(embryos), facts)
         row = _outcome_row(tx.session, transfer)
@@ -307,7 +307,11 @@ def pregnancy_outcome(study: Study, actor: Actor, transfer_id: int) -> DerivedOu
         return derive_outcome(_facts(transfer, embryos, stored), tx.protocol)
 
 
-def _check_outcome_dates(tx: Tx, transfer: EmbryoTransfer, facts: OutcomeInput) -> None:
+def _check_outcome_dates(
+    tx: Tx, transfer: EmbryoTransfer, facts: OutcomeInput, site_id: int | None = None
+) -> None:
+    """The facts' dates: happened (by the day at her site), after the transfer, and a birth or
+    a loss at a possible gestational age."""
     dates = {
         "beta_hcg_date": facts.beta_hcg_date,
         "ultrasound_date": facts.ultrasound_date,
@@ -315,7 +319,7 @@ def _check_outcome_dates(tx: Tx, transfer: EmbryoTransfer, facts: OutcomeInput) 
         "loss_date": facts.loss_date,
         "birth_date": facts.birth_date,
     }
-    check_study_dates(tx, **dates)
+    check_study_dates(tx, site_id, **dates)
     for field, on in dates.items():
         if on is not None and on < transfer.transfer_date:
             raise RuleViolation(

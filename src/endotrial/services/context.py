@@ -280,12 +280,15 @@ class Tx:
     ctx: Context
     protocol: Protocol
 
-    def site_today(self, site_id: int | None) -> dt.date:
-        """The calendar day at a site now (its time zone); a record of no site (made before
-        sites were required) goes by the acting user's day."""
+    def site_zone(self, site_id: int | None) -> ZoneInfo:
+        """A site's time zone; for no site (a record made before sites were required, a
+        trial-wide one) the acting user's."""
         site = self.session.get(Site, site_id) if site_id is not None else None
-        zone = site.time_zone if site is not None else self.ctx.time_zone
-        return dt.datetime.now(ZoneInfo(zone)).date()
+        return ZoneInfo(site.time_zone if site is not None else self.ctx.time_zone)
+
+    def site_today(self, site_id: int | None) -> dt.date:
+        """The calendar day at a site now, in its time zone."""
+        return dt.datetime.now(self.site_zone(site_id)).date()
 
 
 @contextmanager

@@ -73,8 +73,8 @@ def record_consent(study: Study, actor: Actor, consent: ConsentInput) -> int:
     """
     reason = "consent recorded: screening linked to the participant"
     with writing(study, actor, Operation.RECORD_CONSENT, reason=reason) as tx:
-        check_study_dates(tx, consent_date=consent.consent_date)
         screening = _screening(tx, consent.screening_id)
+        check_study_dates(tx, screening.site_id, consent_date=consent.consent_date)
         taken_by = _consent_taker(tx, screening, consent.taken_by)
         participant = _participant_for(tx, screening)
         tx.session.add(
@@ -98,8 +98,8 @@ def enrol(study: Study, actor: Actor, enrolment: EnrolmentInput) -> int:
     unique place number, so two saved at once cannot both take the last place).
     """
     with writing(study, actor, Operation.ENROL, reason="enrolment") as tx:
-        check_study_dates(tx, enrolled_on=enrolment.enrolled_on)
         first = _screening(tx, enrolment.screening_id)
+        check_study_dates(tx, first.site_id, enrolled_on=enrolment.enrolled_on)
         screening = candidate_screenings(tx.session, first.site_id, first.candidate_ref)[-1]
         if screening.decision is not ScreeningDecision.ELIGIBLE:
             raise RuleViolation(
@@ -124,8 +124,8 @@ def allocate(study: Study, actor: Actor, allocation: AllocationInput) -> int:
     """Allocate an enrolled participant to an arm open to her, recording the basis."""
     arm = check_protocol_id(study.protocol, "arm", allocation.arm, "arm")
     with writing(study, actor, Operation.ALLOCATE, reason="allocation") as tx:
-        check_study_dates(tx, allocated_on=allocation.allocated_on)
         participant = writable_participant(tx, allocation.participant_id)
+        check_study_dates(tx, participant.site_id, allocated_on=allocation.allocated_on)
         if participant.status != ENROLLED:
             raise RuleViolation(
                 "allocation.not_enrolled", study_id=participant.study_id, status=participant.status

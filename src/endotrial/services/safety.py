@@ -56,8 +56,11 @@ def report_adverse_event(study: Study, actor: Actor, event: AdverseEventInput) -
     before her consent is medical history, not an AE of the trial, and is refused."""
     _check_ae(event)
     with writing(study, actor, Operation.REPORT_ADVERSE_EVENT) as tx:
-        check_study_dates(tx, onset_date=event.onset_date, resolution_date=event.resolution_date)
         participant = writable_participant(tx, event.participant_id)
+        check_study_dates(
+            tx, participant.site_id, onset_date=event.onset_date,
+            resolution_date=event.resolution_date,
+        )  # fmt: skip
         _check_after_consent(tx, participant, event.onset_date)
         row = AdverseEvent(
             participant_id=participant.id,
@@ -149,7 +152,6 @@ def record_deviation(study: Study, actor: Actor, deviation: DeviationInput) -> i
     """Record a protocol deviation of a participant, of a site, or (central staff) of the
     whole trial."""
     with writing(study, actor, Operation.RECORD_DEVIATION) as tx:
-        check_study_dates(tx, occurred_on=deviation.occurred_on)
         site_id = deviation.site_id
         if deviation.participant_id is not None:
             participant = writable_participant(tx, deviation.participant_id)
@@ -159,6 +161,7 @@ def record_deviation(study: Study, actor: Actor, deviation: DeviationInput) -> i
         elif site_id is not None or tx.ctx.site_ids is not None:
             # a site's team records its own site's deviations (several sites: say which)
             site_id = own_site(tx, site_id, "deviation")
+        check_study_dates(tx, site_id, occurred_on=deviation.occurred_on)
         row = ProtocolDeviation(
             participant_id=deviation.participant_id,
             site_id=site_id,
@@ -188,8 +191,8 @@ def withdraw(study: Study, actor: Actor, withdrawal: WithdrawalInput) -> int:
     """Withdraw an enrolled participant (she still counts as enrolled for the analysis)."""
     reason = f"withdrawal: {withdrawal.reason}"
     with writing(study, actor, Operation.WITHDRAW, reason=reason) as tx:
-        check_study_dates(tx, withdrawn_on=withdrawal.withdrawn_on)
         participant = writable_participant(tx, withdrawal.participant_id)
+        check_study_dates(tx, participant.site_id, withdrawn_on=withdrawal.withdrawn_on)
         if participant.status not in COUNTED_STATUSES or participant.status == WITHDRAWN:
             raise RuleViolation(
                 "withdrawal.not_enrolled", study_id=participant.study_id, status=participant.status

@@ -26,7 +26,7 @@ from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.services._common import open_edit_query, own_site, writable_participant
 from endotrial.services._input import RecordId, ServiceInput, clean_text
-from endotrial.services.context import Actor, Study, Tx, writing
+from endotrial.services.context import Actor, Study, Tx, reading, writing
 from endotrial.services.errors import InvalidInput
 from endotrial.services.identity import (
     CANDIDATE_REF,
@@ -111,7 +111,7 @@ def screen_many(
                 given=type(candidate).__name__,
             )  # fmt: skip
         _check_item_names(study.protocol, candidate)
-    rows = _screened_rows(study.protocol, candidates)
+    rows = _screened_rows(study.protocol, candidates, _screening_days(study, actor, candidates))
     screened_at = utc_now()
     reason = "screening: identifying values as given at this screening"
     with writing(study, actor, Operation.SCREEN, reason=reason) as tx:
@@ -202,14 +202,34 @@ def eligible_arms(protocol: Protocol, screening: Screening) -> tuple[str, ...]:
     return tuple(a.id for a in protocol.arms if a.id not in closed)
 
 
+def _screening_days(
+    study: Study, actor: Actor, candidates: Sequence[CandidateInput]
+) -> list[dt.date]:
+    """Today at each candidate's screening site (its time zone), which the criteria's dates
+    are checked against (a screening date after it is in the future). Read before the
+    write, so the engine does not run under the write lock; the sites are checked again in
+    the write."""
+    with reading(study, actor, Operation.SCREEN) as tx:
+        days = {site: tx.site_today(site) for site in {_candidate_site(tx, c) for c in candidates}}
+        return [days[_candidate_site(tx, c)] for c in candidates]
+
+
 def _screened_rows(
-    protocol: Protocol, candidates: Sequence[CandidateInput]
+    protocol: Protocol, candidates: Sequence[CandidateInput], days: Sequence[dt.date]
 ) -> list[dict[str, Any]]:
-    table = pa.Table.from_pylist([{**c.items, "candidate_id": c.candidate_ref} for c in candidates])
-    try:
-        rows = screen_table(protocol, table, label="screening form").rows()
-    except InputError as error:
-        raise InvalidInput("input.invalid", what="candidates", problems=str(error)) from None
+    """The engine's row for each candidate, screened as of her site's day (one run per day)."""
+    rows: list[dict[str, Any]] = [{} for _ in candidates]
+    for day in sorted(set(days)):
+        indexes = [i for i, on in enumerate(days) if on == day]
+        table = pa.Table.from_pylist(
+            [{**candidates[i].items, "candidate_id": candidates[i].candidate_ref} for i in indexes]
+        )
+        try:
+            screened = screen_table(protocol, table, label="screening form", today=day).rows()
+        except InputError as error:
+            raise InvalidInput("input.invalid", what="candidates", problems=str(error)) from None
+        for index, row in zip(indexes, screened, strict=True):
+            rows[index] = row
     for candidate, row in zip(candidates, rows, strict=True):
         if row["decision"] == "invalid" or row["errors"]:
             raise InvalidInput(

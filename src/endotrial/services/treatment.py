@@ -57,8 +57,8 @@ def start_cycle(study: Study, actor: Actor, start: CycleStartInput) -> int:
     each); a start outside its schedule window opens a query."""
     cycle = check_protocol_id(study.protocol, "cycle", start.cycle, "cycle")
     with writing(study, actor, Operation.START_CYCLE) as tx:
-        check_study_dates(tx, start_date=start.start_date)
         participant = allocated_participant(tx, start.participant_id, treatment=True)
+        check_study_dates(tx, participant.site_id, start_date=start.start_date)
         check_not_before_enrolment(participant, "start_date", start.start_date)
         if cycle_of(tx.session, participant.id, cycle) is not None:
             raise RuleViolation(
@@ -199,10 +199,9 @@ def record_medication(study: Study, actor: Actor, medication: MedicationInput) -
             regimen=regimen.id,
         )
     with writing(study, actor, Operation.RECORD_MEDICATION) as tx:
-        check_study_dates(
-            tx, **{period.last_field: period.last_day, period.first_field: period.first_day}
-        )
         participant = allocated_participant(tx, medication.participant_id, treatment=True)
+        period_dates = {period.last_field: period.last_day, period.first_field: period.first_day}
+        check_study_dates(tx, participant.site_id, **period_dates)
         if regimen.id not in tx.protocol.arm(participant.arm or "").regimens:
             raise RuleViolation(
                 "medication.not_in_arm", field="regimen_id", regimen=regimen.id, arm=participant.arm
@@ -305,10 +304,10 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
     allergy or sterility test, a result missing) refuses the procedure outright.
     """
     with writing(study, actor, Operation.RECORD_PROCEDURE) as tx:
-        check_study_dates(tx, procedure_date=procedure.procedure_date)
-        check_moments(tx, procedure.started_at, procedure.ended_at)
-        _check_on_procedure_day(procedure)
         participant = allocated_participant(tx, procedure.participant_id, treatment=True)
+        check_study_dates(tx, participant.site_id, procedure_date=procedure.procedure_date)
+        check_moments(tx, procedure.started_at, procedure.ended_at, participant.site_id)
+        _check_on_procedure_day(procedure)
         spec = _arm_procedure(
             tx.protocol, participant, _procedure_named(tx, participant, procedure)
         )
