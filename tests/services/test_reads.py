@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from services_helpers import (
@@ -45,10 +46,12 @@ from endotrial.services import (
     Operation,
     PermissionDenied,
     QueryInput,
+    SiteInput,
     Timeline,
     TransferInput,
     UltrasoundInput,
     WithdrawalInput,
+    add_site,
     adverse_events,
     allocate,
     dashboard,
@@ -527,3 +530,41 @@ def test_a_scan_without_its_event_is_matched_by_kind_and_window(
     assert states["baseline_ultrasound"] is EventState.OUT_OF_WINDOW
     assert states["late_proliferative_ultrasound"] is EventState.DONE
     assert len(timeline.unscheduled) == 1 and "ultrasounds" in timeline.unscheduled[0]
+
+
+def _participant_at(trial: Trial, code: str, time_zone: str) -> int:
+    """A participant of a new site in `time_zone`, entered by the central investigator."""
+    pi = trial.actor(INVESTIGATOR)
+    site_id = add_site(trial.study, pi, SiteInput(code=code, name=code, time_zone=time_zone))
+    screening_id = screen_at(trial, pi, site_id, f"{code}-1")
+    consent = ConsentInput(
+        screening_id=screening_id,
+        form_version="v1.0",
+        consent_date=SCREENED_ON,
+        taken_by=INVESTIGATOR,
+    )
+    pid = record_consent(trial.study, pi, consent)
+    enrol(trial.study, pi, EnrolmentInput(screening_id=screening_id, enrolled_on=SCREENED_ON))
+    allocation = AllocationInput(
+        participant_id=pid, arm="control", basis="participant preference", allocated_on=SCREENED_ON
+    )
+    allocate(trial.study, pi, allocation)
+    start = CycleStartInput(participant_id=pid, cycle="treatment", start_date=TREATMENT_START)
+    start_cycle(trial.study, pi, start)
+    return pid
+
+
+def test_reads_are_as_of_each_sites_own_day(engine: Engine, seed_protocol: Protocol) -> None:
+    """Two sites a day apart (UTC+14 and UTC-11): each participant's timeline, and the visits
+    due, are as of her own site's calendar day."""
+    trial = set_up_trial(engine, seed_protocol)
+    zones = {"EAST": "Pacific/Kiritimati", "WEST": "Pacific/Pago_Pago"}
+    pids = {code: _participant_at(trial, code, zone) for code, zone in zones.items()}
+    pi = trial.actor(INVESTIGATOR)
+    for code, zone in zones.items():
+        before = dt.datetime.now(ZoneInfo(zone)).date()
+        timeline = participant_timeline(trial.study, pi, pids[code])
+        after = dt.datetime.now(ZoneInfo(zone)).date()
+        assert timeline.on in (before, after), code
+    days = {code: participant_timeline(trial.study, pi, pid).on for code, pid in pids.items()}
+    assert days["EAST"] > days["WEST"]

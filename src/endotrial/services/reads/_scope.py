@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -40,15 +41,19 @@ def site_codes(session: Session, ctx: Context) -> dict[int, str]:
     return {site_id: code for site_id, code in session.execute(query)}
 
 
-def reading_date(tx: Tx, on: object) -> dt.date:
-    """The date a read is as of: the one asked for, else the reader's (her site's) today."""
-    if on is None:
-        return tx.ctx.today()
-    if isinstance(on, dt.datetime) or not isinstance(on, dt.date):
-        raise InvalidInput(
-            "input.invalid", field="on", what="on", problems="give a date (YYYY-MM-DD)"
-        )
-    return on
+def site_days(tx: Tx, on: dt.date | None) -> Callable[[int], dt.date]:
+    """The day a read is as of at each site: the one asked for, else that site's today in its
+    time zone (two sites of a reader may be a day apart)."""
+    if on is not None:
+        return lambda _site_id: on
+    days: dict[int, dt.date] = {}
+
+    def day(site_id: int) -> dt.date:
+        if site_id not in days:
+            days[site_id] = tx.site_today(site_id)
+        return days[site_id]
+
+    return day
 
 
 def checked_date(on: object) -> dt.date | None:

@@ -19,7 +19,7 @@ from endotrial.services._common import WITHDRAWN
 from endotrial.services.context import Actor, Context, Study, reading
 from endotrial.services.enrolment import COUNTED_STATUSES
 from endotrial.services.permissions import Operation
-from endotrial.services.reads._scope import checked_date, of_her_sites, site_codes
+from endotrial.services.reads._scope import checked_date, of_her_sites, site_codes, site_days
 from endotrial.services.reads.queries import views_of, visible
 from endotrial.services.reads.safety import (
     AdverseEventView,
@@ -82,19 +82,21 @@ class Dashboard:
 def dashboard(
     study: Study, actor: Actor, *, on: dt.date | None = None, now: dt.datetime | None = None
 ) -> Dashboard:
-    """The counts of the reader's sites as of `on` (default: her today) and `now` (the SAE
-    clock; default: this moment)."""
+    """The counts of the reader's sites as of `on` (default: each site's today, in its time
+    zone; `Dashboard.on` is then the reader's) and `now` (the SAE clock; default: this
+    moment)."""
     wanted = checked_date(on)
     moment = checked_moment(now)
     with reading(study, actor, Operation.READ_DASHBOARD) as tx:
         day = wanted or tx.ctx.today()
+        day_at = site_days(tx, wanted)
         session, ctx = tx.session, tx.ctx
         codes = site_codes(session, ctx)
         arms = [a.id for a in tx.protocol.arms]
         enrolled = _enrolled(session, ctx)
         visits = Counter(
             (t.site_id, e.state)
-            for t in followed_timelines(session, ctx, tx.protocol, day)
+            for t in followed_timelines(session, ctx, tx.protocol, day_at)
             for e in t.events
         )
         queries = _queries(session, ctx)

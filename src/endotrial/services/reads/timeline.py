@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from endotrial.errors import InputError
@@ -104,14 +104,15 @@ class Timeline:
 def participant_timeline(
     study: Study, actor: Actor, participant_id: int, *, on: dt.date | None = None
 ) -> Timeline:
-    """Her timeline as of `on` (default: her site's today); another site's participant is not
-    found."""
+    """Her timeline as of `on` (default: today at her site, in its time zone); another site's
+    participant is not found."""
     participant_id = as_id(participant_id, "participant_id")
     wanted = checked_date(on)
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         participant = readable_participant(tx, participant_id)
         records = load_records(tx.session, [participant.id])[participant.id]
-        return build_timeline(tx.protocol, participant, records, wanted or tx.ctx.today())
+        day = wanted or tx.site_today(participant.site_id)
+        return build_timeline(tx.protocol, participant, records, day)
 
 
 def build_timeline(
@@ -280,7 +281,10 @@ def timelines(
     protocol: Protocol,
     participants: Sequence[Participant],
     records: dict[int, Records],
-    on: dt.date,
+    day_at: Callable[[int], dt.date],
 ) -> list[Timeline]:
-    """Many participants' timelines from records loaded together."""
-    return [build_timeline(protocol, p, records.get(p.id, Records()), on) for p in participants]
+    """Many participants' timelines from records loaded together, each as of her site's day."""
+    return [
+        build_timeline(protocol, p, records.get(p.id, Records()), day_at(p.site_id))
+        for p in participants
+    ]

@@ -4,6 +4,7 @@ is due, overdue, or opens within the days ahead."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from endotrial.services.reads._scope import (
     checked_horizon,
     her_participants,
     site_codes,
+    site_days,
 )
 from endotrial.services.reads.timeline import EventState, Timeline, timelines
 
@@ -49,28 +51,30 @@ def visits_due(
     within_days: int = DEFAULT_HORIZON_DAYS,
     on: dt.date | None = None,
 ) -> tuple[VisitDue, ...]:
-    """Events due or overdue on `on` (default: the reader's today), and those whose window
-    opens within `within_days` after it, by date then study id."""
+    """Events due or overdue on `on` (default: each site's today, in its time zone), and those
+    whose window opens within `within_days` after it, by date then study id."""
     horizon = checked_horizon(within_days)
     wanted = checked_date(on)
     with reading(study, actor, Operation.READ_VISITS_DUE) as tx:
-        day = wanted or tx.ctx.today()
+        day_at = site_days(tx, wanted)
         codes = site_codes(tx.session, tx.ctx)
-        found = followed_timelines(tx.session, tx.ctx, tx.protocol, day)
+        found = followed_timelines(tx.session, tx.ctx, tx.protocol, day_at)
+        ahead = dt.timedelta(days=horizon)
         return tuple(
             sorted(
-                (v for t in found for v in _due(t, codes, day + dt.timedelta(days=horizon))),
+                (v for t in found for v in _due(t, codes, day_at(t.site_id) + ahead)),
                 key=lambda v: (v.date, v.study_id, v.event_id),
             )
         )
 
 
 def followed_timelines(
-    session: Session, ctx: Context, protocol: Protocol, on: dt.date
+    session: Session, ctx: Context, protocol: Protocol, day_at: Callable[[int], dt.date]
 ) -> list[Timeline]:
-    """The timelines of her sites' participants still followed (allocated, enrolled)."""
+    """The timelines of her sites' participants still followed (allocated, enrolled), each as
+    of her site's day."""
     rows = [p for p in session.scalars(her_participants(ctx)) if p.status in _FOLLOWED]
-    return timelines(protocol, rows, load_records(session, [p.id for p in rows]), on)
+    return timelines(protocol, rows, load_records(session, [p.id for p in rows]), day_at)
 
 
 def _due(timeline: Timeline, codes: dict[int, str], until: dt.date) -> list[VisitDue]:
