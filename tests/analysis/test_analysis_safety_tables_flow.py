@@ -40,7 +40,9 @@ def _events() -> pd.DataFrame:
 
 
 def test_overview_counts_participants_once_and_by_treatment_received() -> None:
-    table = overview(_participants(), _events(), ["hbmsc", "control"]).set_index("row")
+    table = overview(_participants(), _events(), ["hbmsc", "control"]).set_index(
+        "women with at least one"
+    )
     # hbmsc received: A1, A2 (both with events); control received: A3, B1, B2 (B3 is outside
     # the safety set, her grade-4 event is not counted).
     assert table.loc["any adverse event", "hbmsc: participants"] == "2 (100.0%)"

@@ -64,7 +64,7 @@ def overview(
     }
     rows = []
     for kind, subset in kinds.items():
-        row: dict[str, object] = {"row": kind}
+        row: dict[str, object] = {"women with at least one": kind}
         for arm in _arms(participants, arms):
             size = int((population["group"] == arm).sum())
             of_arm = subset[subset["group"] == arm]

@@ -410,6 +410,7 @@ def _monitoring(
         received, dataset.adverse_events, [treated, control]
     )
     section.tables["Cumulative serious adverse events by arm (safety set)"] = counts
+    section.tables["Listing of serious adverse events"] = _serious_listing(dataset, received)
     margin = protocol.analysis_plan.serious_ae_margin
     if margin is None:
         section.notes.append("the protocol sets no serious_ae_margin: no posterior probability")
@@ -425,12 +426,32 @@ def _monitoring(
             with_sae[treated], sizes[treated], with_sae[control], sizes[control],
             margin=margin, prior=prior, label_a=names[treated], label_b=names[control],
         )  # fmt: skip
-        section.results += [(f"{r.quantity} ({prior.name})", r) for r in results]
+        short = prior.name.split(" ")[0]
+        section.results += [
+            (f"P(excess > {margin:.0%}), {short} prior", results[0]),
+            (f"posterior difference, {short} prior", results[1]),
+        ]
     section.notes.append(
         f"margin {margin:.0%} set by the protocol (analysis_plan.serious_ae_margin); women "
         "with at least one serious event, independent binomial likelihoods"
     )
     return section
+
+
+def _serious_listing(dataset: AnalysisDataset, received: pd.DataFrame) -> pd.DataFrame:
+    """Every serious event of the safety set, for the board to read one by one."""
+    safety = received[received["in_safety_set"].astype(bool)]
+    events = dataset.adverse_events
+    serious = events[events["serious"].astype(bool) & events["participant_id"].isin(
+        safety["participant_id"]
+    )]  # fmt: skip
+    columns = [
+        "participant_id", "arm", "term", "ctcae_grade", "onset_date", "related_procedure",
+        "related_cells", "related_hrt", "expected", "outcome",
+    ]  # fmt: skip
+    listing = serious[columns].sort_values(["onset_date", "participant_id"]).copy()
+    listing["onset_date"] = pd.to_datetime(listing["onset_date"]).dt.strftime("%Y-%m-%d")
+    return listing.reset_index(drop=True)
 
 
 # --- baseline and design --------------------------------------------------------------------

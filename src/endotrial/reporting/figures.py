@@ -186,7 +186,7 @@ def thickness_plot(
             if n:
                 axes.annotate(f"n={n}", (x, high), textcoords="offset points", xytext=(0, 4),
                               ha="center", fontsize=6, color=_colour(order, arm))  # fmt: skip
-    axes.set_xticks(positions, [textwrap.fill(label, 26) for _e, label in events], fontsize=8)
+    axes.set_xticks(positions, [textwrap.fill(label, 30) for _e, label in events], fontsize=8)
     axes.set_ylabel("Endometrial thickness (mm)")
     axes.legend(fontsize=8)
     axes.grid(axis="y", color="#dddddd")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from endotrial.analysis.dataset import column_dictionary
@@ -26,6 +27,8 @@ from endotrial.errors import InputError
 from endotrial.reporting import figures
 from endotrial.reporting.compute import FISHER, G_COMPUTATION, RD_NEWCOMBE, Analysis, Section
 
+#: Relatedness as printed.
+_RELATEDNESS_SHOWN = {"not_related": "not related"}
 #: Libraries whose versions the report records.
 VERSIONED = ("endotrial", "numpy", "scipy", "statsmodels", "pandas", "matplotlib", "weasyprint")
 
@@ -238,6 +241,15 @@ def _key_results(analysis: Analysis) -> list[str]:
                 for r in counts.to_dict("records")
             )
         )
+    excess = next(
+        (r for label, r in analysis.monitoring.results if label.startswith("P(excess")), None
+    )
+    margin = analysis.protocol.analysis_plan.serious_ae_margin
+    if excess is not None and excess.estimate is not None and margin is not None:
+        lines.append(
+            f"Posterior probability that the stem-cell arm's serious-AE rate exceeds the "
+            f"control arm's by more than {margin:.0%}: {excess.estimate:.3f} (uniform prior)"
+        )
     return [
         "<h2>Key results</h2><div class='key'><ul>",
         *(f"<li>{line}</li>" for line in lines),
@@ -339,7 +351,7 @@ def _primary_part(analysis: Analysis) -> list[str]:
 def _secondary_part(analysis: Analysis) -> list[str]:
     section = analysis.secondary
     scans = [
-        (e.id, _short(e.label))
+        (e.id, f"{e.cycle} cycle, day {e.cycle_day}: {_short(e.label)}")
         for e in analysis.protocol.schedule
         if e.kind == "ultrasound" and e.cycle is not None
     ]
@@ -368,7 +380,7 @@ def _short(label: str) -> str:
 def _safety_part(analysis: Analysis) -> list[str]:
     parts = [f"<h2>{_e(analysis.safety.title)}</h2>"]
     for title, table in analysis.safety.tables.items():
-        shown = _labelled(table, analysis.arm_labels)
+        shown = _labelled(table.replace(_RELATEDNESS_SHOWN), analysis.arm_labels)
         parts += [f"<h3>{_e(title)}</h3>", _table(shown, numeric=_count_columns(shown))]
     parts.append(
         "<p class='note'>Participants: women with at least one such event, n (% of the arm's "
@@ -382,6 +394,15 @@ def _monitoring_part(analysis: Analysis) -> list[str]:
     section = analysis.monitoring
     parts = [f"<h2>{_e(section.title)}</h2>"]
     for title, table in section.tables.items():
+        if "term" in table.columns:  # the listing: arm names in a column, not in the heads
+            listing = table.replace(_RELATEDNESS_SHOWN).assign(
+                arm=[analysis.arm_labels.get(str(a), a) for a in table["arm"]]
+            )
+            listing.columns = [str(c).replace("_", " ") for c in listing.columns]
+            parts += [f"<h3>{_e(title)}</h3>", _table(listing, numeric=("ctcae grade",))]
+            if table.empty:
+                parts.append("<p class='note'>No serious adverse event recorded.</p>")
+            continue
         shown = _labelled(
             table.rename(
                 columns={
@@ -457,7 +478,7 @@ def _cell(value: object) -> str:
         return "–"
     if value is pd.NA:
         return "–"
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3f}"
