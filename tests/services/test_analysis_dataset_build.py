@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pandas as pd
+import pytest
 from services_helpers import (
     COORDINATOR,
     INVESTIGATOR,
@@ -17,6 +18,7 @@ from services_helpers import (
 )
 from sqlalchemy import Engine
 
+from endotrial.errors import InputError
 from endotrial.protocol import Protocol
 from endotrial.reporting.dataset_build import AnalysisDataset, build_dataset, protocol_sha256
 from endotrial.services import (
@@ -34,6 +36,7 @@ from endotrial.services import (
     report_adverse_event,
     withdraw,
 )
+from endotrial.services.context import protocol_sha256 as services_protocol_sha256
 from endotrial.store import Relatedness
 
 
@@ -210,3 +213,13 @@ def test_an_empty_trial_gives_empty_typed_tables(engine: Engine, seed_protocol: 
     dataset = build_dataset(engine, seed_protocol)
     assert all(count == 0 for count in dataset.row_counts().values())
     assert "in_full_analysis_set" in dataset.participants.columns
+
+
+def test_the_dataset_is_read_with_the_protocol_the_database_runs(
+    engine: Engine, seed_protocol: Protocol, second_protocol: Protocol
+) -> None:
+    set_up_trial(engine, seed_protocol)
+    # The hash the report records is the one the services record in the database.
+    assert protocol_sha256(seed_protocol) == services_protocol_sha256(seed_protocol)
+    with pytest.raises(InputError, match="analyse it with the protocol file it was set up with"):
+        build_dataset(engine, second_protocol)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from endotrial.analysis.dataset import ANALYSIS_TABLES, SCREENINGS, validate_frames
 from endotrial.analysis.sets import apply_analysis_plan
 from endotrial.eligibility.engine import derived_values
+from endotrial.errors import InputError
 from endotrial.outcomes import (
     GardnerGrade,
     PregnancyFacts,
@@ -45,6 +46,7 @@ from endotrial.outcomes import (
 from endotrial.protocol.analysis_values import VALUE_NAMES
 from endotrial.protocol.models import DataItem, ItemType, Protocol, ScheduleEvent
 from endotrial.store import models as m
+from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
 from endotrial.store.unit_of_work import read_session
 
 #: Units of the measurements table, by measurement name.
@@ -84,7 +86,9 @@ def protocol_sha256(protocol: Protocol) -> str:
 
 def build_dataset(engine: Engine, protocol: Protocol) -> AnalysisDataset:
     """Read the trial's database (read-only) into the analysis dataset."""
+    digest = protocol_sha256(protocol)
     with read_session(engine) as session:  # rows are read inside: the session expires them
+        _check_protocol(recorded_protocol(session), protocol, digest)
         build = _Build(protocol, _Rows.read(session))
         participants = build.participants()
         embryos, adverse_events = build.embryos(), build.adverse_events()
@@ -96,11 +100,25 @@ def build_dataset(engine: Engine, protocol: Protocol) -> AnalysisDataset:
         measurements=measurements,
         screenings=screenings,
         protocol_id=protocol.protocol_id,
-        protocol_sha256=protocol_sha256(protocol),
+        protocol_sha256=digest,
     )
     validate_frames(dataset.frames())
     validate_frames({"screenings": dataset.screenings}, tables=(SCREENINGS,))
     return dataset
+
+
+def _check_protocol(recorded: RecordedProtocol | None, protocol: Protocol, digest: str) -> None:
+    """The analysis must read the database with the protocol it runs: another file (or an
+    edited one) would name other items, arms and sets."""
+    if recorded is None:
+        return  # a database set up before revision 0005 has no protocol recorded yet
+    if (recorded.protocol_id, recorded.content_sha256) != (protocol.protocol_id, digest):
+        raise InputError(
+            f"the database runs {recorded}, not the protocol given ({protocol.protocol_id}, "
+            f"content sha256 {digest[:16]}…): analyse it with the protocol file it was set "
+            "up with (--protocol)",
+            code="analysis.protocol_mismatch",
+        )
 
 
 @dataclass(frozen=True)
@@ -395,7 +413,7 @@ class _Build:
             if scan.thickness_mm is None:
                 continue
             day = None if cycle is None else (scan.scan_date - cycle.start_date).days
-            event = getattr(scan, "event_id", None) or self._scan_event(cycle, day)
+            event = scan.event_id or self._scan_event(cycle, day)
             rows.append(
                 self._measurement(participant, "thickness_mm", scan.thickness_mm, scan.scan_date)
                 | {
@@ -422,7 +440,7 @@ class _Build:
         if transfer is None or stored is None or stored.beta_hcg_miu_ml is None:
             return []
         on = stored.beta_hcg_date or transfer.transfer_date
-        event = getattr(stored, "beta_hcg_event_id", None) or self._lab_event(transfer, on)
+        event = stored.beta_hcg_event_id or self._lab_event(transfer, on)
         return [
             self._measurement(participant, "beta_hcg_miu_ml", stored.beta_hcg_miu_ml, on)
             | {
