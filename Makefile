@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 
 ## run: the main job on the embedded default (SQLite, endotrial.db here): build the synthetic
 ## trial through the services, read its dashboard as the demo's monitor (SYNTHETIC account),
-## verify its audit trail, and show the protocol-driven engines
+## verify its audit trail, write its analysis report (report/), and show the protocol-driven
+## engines
 run: $(STAMP)
 	$(BIN)/endotrial demo --replace
 	ENDOTRIAL_PASSWORD=demo-monitor-pw $(BIN)/endotrial dashboard --user monitor.zhao
 	$(BIN)/endotrial audit verify
+	$(BIN)/endotrial analyse --out report
 	$(BIN)/endotrial db status
 	$(BIN)/endotrial protocol show nct07176143
 	$(BIN)/endotrial screen examples/candidates.csv
