@@ -203,11 +203,12 @@ def _visit_summary(scans: pd.DataFrame, arm: str, event_id: str) -> tuple[float,
         .last()
         .to_numpy(dtype=float)
     )
-    mean, low, high = _mean_interval(values)
+    mean, low, high = mean_interval(values)
     return mean, low, high, len(values)
 
 
-def _mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and its two-sided 95 % Student t interval (NaN when empty)."""
     if len(values) == 0:
         return (np.nan, np.nan, np.nan)
     mean = float(np.mean(values))
