@@ -5,7 +5,7 @@ import pytest
 
 from endotrial.analysis.flow import ArmFlow, Flow
 from endotrial.analysis.results import AnalysisResult
-from endotrial.reporting.figures import mean_interval, flow_diagram, forest_plot
+from endotrial.reporting.figures import flow_diagram, forest_plot, mean_interval
 
 FLOW = Flow(
     assessed=10, excluded=4, not_eligible=2, exclusion_reasons={"E8": 2}, incomplete=1,
