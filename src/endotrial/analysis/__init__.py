@@ -13,3 +13,5 @@ analysis returns `results.AnalysisResult` objects (docs/analysis.md has methods 
 
 Submodules are imported by name (scipy and statsmodels load only when needed).
 """
+
+__all__: list[str] = []  # submodules are imported by name

@@ -5,3 +5,5 @@ into the typed tables of `endotrial.analysis.dataset`; `report` computes the ana
 them (the pure functions of `endotrial.analysis`) and writes HTML, PDF and CSV files. Nothing
 here writes to the store.
 """
+
+__all__: list[str] = []  # submodules are imported by name

@@ -22,6 +22,8 @@ from endotrial.services.clinical import (
     record_ultrasound,
 )
 from endotrial.services.context import Actor, Context, Study, open_study, sign_in, sign_out
+from endotrial.services.corrections import CorrectionInput, CorrectionRecord, correct_record
+from endotrial.services.dry_run import DryRunResult, PlannedQuery, Refusal, dry_run
 from endotrial.services.enrolment import (
     AllocationInput,
     ConsentInput,
@@ -47,6 +49,7 @@ from endotrial.services.identity import (
     participant_identity,
     record_identity,
 )
+from endotrial.services.imports import RowProblem, ScreeningImport, import_screenings
 from endotrial.services.locks import is_locked, lock_participant, unlock_participant
 from endotrial.services.people import (
     MembershipInput,
@@ -135,11 +138,14 @@ __all__ = [
     "ConsentInput",
     "ConsentView",
     "Context",
+    "CorrectionInput",
+    "CorrectionRecord",
     "CriterionReason",
     "CycleStartInput",
     "CycleView",
     "Dashboard",
     "DeviationInput",
+    "DryRunResult",
     "EnrolmentInput",
     "ErasureInput",
     "EventState",
@@ -156,6 +162,7 @@ __all__ = [
     "OutcomeInput",
     "ParticipantSummary",
     "PermissionDenied",
+    "PlannedQuery",
     "ProcedureInput",
     "ProcedureRecord",
     "QueryAnswer",
@@ -163,7 +170,10 @@ __all__ = [
     "QueryInput",
     "QueryView",
     "RecordCounts",
+    "Refusal",
+    "RowProblem",
     "RuleViolation",
+    "ScreeningImport",
     "ScreeningLogEntry",
     "ScreeningRecord",
     "ServiceError",
@@ -185,12 +195,15 @@ __all__ = [
     "allocate",
     "answer_query",
     "close_query",
+    "correct_record",
     "correct_ultrasound",
     "dashboard",
     "data_queries",
+    "dry_run",
     "eligible_arms",
     "enrol",
     "erase_identity",
+    "import_screenings",
     "is_locked",
     "list_queries",
     "lock_participant",

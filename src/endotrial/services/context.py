@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.protocol.models import Protocol
+from endotrial.services import _rehearsal
 from endotrial.services.errors import InvalidInput, NotSignedIn, PermissionDenied, ServiceError
 from endotrial.services.permissions import Operation, authorize
 from endotrial.store import Role, Site, SiteMembership, TrialProtocol, User, verify_password
@@ -298,13 +299,14 @@ def writing(
     operation: Operation,
     *,
     reason: str | None = None,
-    dry_run: bool = False,
 ) -> Iterator[Tx]:
     """The transaction of a write: the write lock taken first, the actor proven by her token,
-    her role checked for `operation`; commits at the end of the block, or writes nothing."""
+    her role checked for `operation`; commits at the end of the block, or writes nothing.
+    Inside `services.dry_run` it checks everything and rolls back (`_rehearsal`)."""
     _check_actor(actor)
     check_once(study.engine)
     protocol_recorded = check_protocol(study.engine, study.protocol)
+    dry_run = _rehearsal.transaction_dry_run()
     with (
         _as_service_errors(),
         unit_of_work(study.engine, token=actor.token, reason=reason, dry_run=dry_run) as session,

@@ -263,8 +263,32 @@ MESSAGES: dict[str, str] = {
         "her at her site first"
     ),
     "identity.erased": "participant {study_id}'s identity is already erased",
+    # --- corrections
+    "correction.unknown_kind": "there is no kind of record '{kind}' to correct: use one of {kinds}",
+    "correction.elsewhere": "{kind} records are not corrected field by field: {how}",
+    "correction.unknown_field": (
+        "{kind} records have no correctable field '{name}': correct one of {fields}"
+    ),
+    "correction.not_correctable": "{kind}.{name} cannot be corrected: {why}",
+    "correction.unchanged": (
+        "{kind} #{row_id} {field} is already {value}: nothing to correct (check the record id)"
+    ),
+    "correction.not_applicable": "{kind}.{name} cannot be corrected here: {why}",
+    "import.too_many_rows": (
+        "{path} has more than {most} candidates: one import stores at most {most} (in one "
+        "transaction); split the file"
+    ),
+    "import.unknown_column": (
+        "column '{column}' is not a data item of protocol {protocol}: rename it to the item's "
+        "name (`endotrial protocol items`) or remove it"
+    ),
+    "import.value": "{message}",
     # --- input shape
     "input.invalid": "{what}: {problems}",
+    "dry_run.unsupported": (
+        "{operation} writes outside an operation's transaction and cannot be dry-run: nothing "
+        "was written"
+    ),
     "input.wrong_type": "{what} must be a {expected}, not {given}: build it with {expected}(...)",
     "input.unknown_items": (
         "candidate {candidate}: {items} are not data items of protocol {protocol}{hint}: use the "

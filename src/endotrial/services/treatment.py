@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
 from endotrial.errors import InputError
 from endotrial.protocol.models import DoseRule, DrugRegimen, ProcedureSpec, Protocol
+from endotrial.services import _rehearsal
 from endotrial.services._common import (
     allocated_participant,
     check_moments,
@@ -315,6 +316,7 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         check_not_before_enrolment(participant, "procedure_date", procedure.procedure_date)
         pre_checks, problems = _pre_check_problems(spec, procedure.pre_checks)
         plan = _dose_plan(tx.protocol, spec, procedure)
+        _rehearsal.note(_rehearsal.DOSE_PLAN_NOTE, plan)  # a dry run shows it even if refused
         problems += _dose_problems(tx.protocol, spec, plan, procedure.dose_given_cells)
         overridden = _check_override(tx, problems, procedure.override_reason)
         cycle = _procedure_cycle(tx, participant, spec)

@@ -10,11 +10,14 @@ token. Database failures come out as the store's own errors, never with SQL para
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,6 +30,8 @@ from endotrial.store.audit import (
     TOUCHED_KEY,
     USER_ID_KEY,
     USER_KEY,
+    AuditChainHead,
+    AuditEntry,
     grant_write,
     take_write_lock,
 )
@@ -47,6 +52,29 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return factory
 
 
+@dataclass(frozen=True)
+class PlannedChange:
+    """One field a dry run would have written: an audit entry its transaction appended before
+    it was rolled back (values decoded from the trail's JSON: dates as ISO text)."""
+
+    table: str
+    row_id: str
+    action: str
+    """insert, update or delete"""
+    field: str | None
+    old_value: Any
+    new_value: Any
+    reason: str | None
+
+
+@dataclass
+class DryRun:
+    """Asks `unit_of_work` to check and roll back; it then holds what would have been written
+    (when the block ran to its end: a refused operation writes nothing to list)."""
+
+    changes: list[PlannedChange] = field(default_factory=list)
+
+
 @contextmanager
 def unit_of_work(
     engine: Engine,
@@ -54,29 +82,35 @@ def unit_of_work(
     token: str | None = None,
     setup_user: str | None = None,
     reason: str | None = None,
-    dry_run: bool = False,
+    dry_run: DryRun | None = None,
 ) -> Iterator[Session]:
     """Yield a session whose writes commit together at the end of the block, or not at all.
 
     Who acts is proven by `token` (a live sign-in); only on a database without any account may
     `setup_user` act instead, to create the first site and account. `reason` says why (required
     to change or delete data already entered); both go into every audit row. A record changed
-    by someone else meanwhile raises ConflictError. `dry_run` checks and rolls back.
+    by someone else meanwhile raises ConflictError. With `dry_run` every check runs and every
+    change is flushed (so the trail's entries are computed), then all is rolled back: nothing
+    is committed and no checkpoint signed; `dry_run.changes` lists the entries.
     """
     session = session_factory(engine)()
     keys: TrialKeys | None = None
+    first_seq: int | None = None
     try:
         with translated_database_errors(session):
             keys = engine_keys(engine)  # no write without the key file: no trail without it
             take_write_lock(session)
+            if dry_run is not None:
+                first_seq = _tip_seq(session) + 1
             username, user_id = _acting_user(session, token, setup_user)
             session.info.update(
                 {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, KEYS_KEY: keys}
             )
             grant_write(session, username)
             yield session
-            if dry_run:
+            if dry_run is not None and first_seq is not None:
                 session.flush()
+                dry_run.changes[:] = _planned(session, first_seq)
                 session.rollback()
             else:
                 session.commit()
@@ -86,8 +120,38 @@ def unit_of_work(
     finally:
         appended = session.info.pop(APPENDED_KEY, None)
         session.close()
-    if appended is not None and keys is not None and not dry_run:
+    if appended is not None and keys is not None and dry_run is None:
         _sign_tip(keys, *appended)
+
+
+def _tip_seq(session: Session) -> int:
+    return int(session.scalar(select(AuditChainHead.last_seq).where(AuditChainHead.id == 1)) or 0)
+
+
+_ENTRIES = cast(Table, AuditEntry.__table__)
+
+
+def _planned(session: Session, first_seq: int) -> list[PlannedChange]:
+    """The entries this transaction appended, read inside it before its rollback."""
+    rows = session.execute(
+        select(_ENTRIES).where(_ENTRIES.c.seq >= first_seq).order_by(_ENTRIES.c.seq)
+    )
+    return [
+        PlannedChange(
+            table=row.entity,
+            row_id=row.row_id,
+            action=row.action,
+            field=row.field,
+            old_value=_decoded(row.old_value),
+            new_value=_decoded(row.new_value),
+            reason=row.reason,
+        )
+        for row in rows
+    ]
+
+
+def _decoded(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _sign_tip(keys: TrialKeys, seq: int, entry_hash: str) -> None:
