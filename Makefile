@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 
 ## run: the main job on the embedded default (SQLite, endotrial.db here): build the synthetic
 ## trial through the services, read its dashboard as the demo's monitor (SYNTHETIC account),
-## verify its audit trail, write its analysis report (report/), and show the protocol-driven
-## engines
+## verify its audit trail, write its analysis report (report/), show the protocol-driven
+## engines, and say how to serve the web pages on it (endotrial serve)
 run: $(STAMP)
 	$(BIN)/endotrial demo --replace
 	ENDOTRIAL_PASSWORD=demo-monitor-pw $(BIN)/endotrial dashboard --user monitor.zhao
@@ -27,6 +27,9 @@ run: $(STAMP)
 	$(BIN)/endotrial screen examples/candidates.csv --out screening-results.csv --force
 	$(BIN)/endotrial schedule --arm hbmsc --cycle-start 2026-01-05
 	$(BIN)/endotrial dose --weight-kg 58 --viability-pct 92
+	@echo "web pages and REST API: $(BIN)/endotrial serve, then open http://127.0.0.1:8000/ (docs/web.md)"
+	@echo "  demo sign-ins (SYNTHETIC): coord.li / demo-coordinator-pw, monitor.zhao / demo-monitor-pw,"
+	@echo "  pi.chen / demo-investigator-pw, ir.wang / demo-radiologist-pw, embryo.huang / demo-embryologist-pw"
 
 ## test: lint, type-check, architecture contract and the whole pytest suite
 test: $(STAMP) lint typecheck pytest

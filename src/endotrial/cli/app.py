@@ -172,6 +172,7 @@ def _register_commands() -> None:
         report_commands,
         schedule_commands,
         screen_commands,
+        serve_commands,
         stats_commands,
     )
 

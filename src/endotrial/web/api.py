@@ -1,0 +1,123 @@
+"""The REST API (/api/v1): the services' reads as JSON, for a bearer token.
+
+`POST /api/v1/sign-in` returns the services' sign-in token; every other route takes it as
+`Authorization: Bearer <token>`. The answers are the reads' own frozen results (their fields
+are the OpenAPI document's schemas); every error is a problem detail (`problems.Problem`).
+The API takes no cookie, so a page's session cannot be used to call it from another site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from endotrial.services import (
+    Dashboard,
+    NotFoundError,
+    ParticipantSummary,
+    QueryView,
+    Timeline,
+    dashboard,
+    data_queries,
+    participant_summary,
+    participant_timeline,
+    participants,
+    sign_in,
+    sign_out,
+)
+from endotrial.services.messages import MESSAGES
+from endotrial.store import QueryStatus
+from endotrial.web import i18n
+from endotrial.web.deps import ApiActor, LanguageDep, StudyDep
+from endotrial.web.problems import PROBLEM_RESPONSES, PROBLEM_TYPE_BASE
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+
+
+class SignInBody(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
+
+
+class SignedIn(BaseModel):
+    access_token: str = Field(description="Send it as `Authorization: Bearer <token>`.")
+    token_type: str = "bearer"
+    username: str
+
+
+class ProblemType(BaseModel):
+    code: str
+    message: str = Field(description="The English message, with its {placeholders}.")
+
+
+@router.post("/sign-in", tags=["session"])
+def api_sign_in(body: SignInBody, study: StudyDep) -> SignedIn:
+    """Sign in with a username and password; failed attempts are throttled."""
+    actor = sign_in(study, body.username, body.password)
+    return SignedIn(access_token=actor.token, username=actor.username)
+
+
+@router.post("/sign-out", tags=["session"], status_code=204)
+def api_sign_out(study: StudyDep, actor: ApiActor) -> None:
+    """End the token's session: it no longer works anywhere."""
+    sign_out(study, actor)
+
+
+@router.get("/dashboard", tags=["reads"], response_model=Dashboard)
+def api_dashboard(study: StudyDep, actor: ApiActor, on: dt.date | None = None) -> Dashboard:
+    """Enrolment by arm and site against the target, visits due and overdue, queries and
+    serious adverse events awaiting their expedited report, of the reader's sites."""
+    return dashboard(study, actor, on=on)
+
+
+@router.get("/participants", tags=["reads"], response_model=tuple[ParticipantSummary, ...])
+def api_participants(study: StudyDep, actor: ApiActor) -> tuple[ParticipantSummary, ...]:
+    """Every participant of the reader's sites, by study id."""
+    return participants(study, actor)
+
+
+@router.get("/participants/{participant_id}", tags=["reads"], response_model=ParticipantSummary)
+def api_participant(study: StudyDep, actor: ApiActor, participant_id: int) -> ParticipantSummary:
+    """Her summary (another site's participant is not found)."""
+    return participant_summary(study, actor, participant_id)
+
+
+@router.get("/participants/{participant_id}/timeline", tags=["reads"], response_model=Timeline)
+def api_timeline(
+    study: StudyDep, actor: ApiActor, participant_id: int, on: dt.date | None = None
+) -> Timeline:
+    """Her scheduled events with their windows and states as of `on` (default: today)."""
+    return participant_timeline(study, actor, participant_id, on=on)
+
+
+@router.get(
+    "/participants/{participant_id}/queries", tags=["reads"], response_model=tuple[QueryView, ...]
+)
+def api_participant_queries(
+    study: StudyDep, actor: ApiActor, participant_id: int
+) -> tuple[QueryView, ...]:
+    """The data queries on her records, oldest first."""
+    return data_queries(study, actor, participant_id=participant_id)
+
+
+@router.get("/queries", tags=["reads"], response_model=tuple[QueryView, ...])
+def api_queries(
+    study: StudyDep,
+    actor: ApiActor,
+    status: QueryStatus | None = None,
+    entity: Annotated[str | None, Query(max_length=64)] = None,
+) -> tuple[QueryView, ...]:
+    """The data queries of the reader's sites, oldest first; of one status or table."""
+    return data_queries(study, actor, status=status, entity=entity)
+
+
+@router.get(PROBLEM_TYPE_BASE.removeprefix("/api/v1") + "{code}", tags=["errors"])
+def api_problem_type(code: str, language: LanguageDep) -> ProblemType:
+    """What a problem's `type` names: the message of its code."""
+    english = MESSAGES.get(code) or i18n.WEB_MESSAGES.get(code)
+    if english is None:
+        raise NotFoundError("record.not_found", table="problem types", row_id=code)
+    return ProblemType(code=code, message=i18n.translations(language).pgettext(code, english))

@@ -1,0 +1,152 @@
+"""The web application: the API and the pages over one `Study`, its session cookie, its
+security headers, and the one place where errors become answers (a problem detail for the
+API, a page or a redirect to sign in for the pages; never a traceback)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from html import escape
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from endotrial.errors import EndotrialError
+from endotrial.services import NotSignedIn, Study
+from endotrial.web import api, i18n, pages
+from endotrial.web.deps import request_language
+from endotrial.web.problems import Problem, problem, problem_of, problem_response
+from endotrial.web.rendering import page
+from endotrial.web.settings import WebSettings
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "endotrial_session"
+API_PREFIX = "/api/"
+#: Scripts and styles from this server only (htmx is served from /static), no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+log = logging.getLogger(__name__)
+
+
+def create_app(study: Study, settings: WebSettings) -> FastAPI:
+    """The application serving `study`: pages at /, the REST API at /api/v1, its OpenAPI
+    document at /api/v1/openapi.json."""
+    app = FastAPI(
+        title="endotrial",
+        summary="The study team's REST API over the trial's services",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # Swagger UI's assets would come from a CDN, which the CSP refuses
+        redoc_url=None,
+    )
+    app.state.study = study
+    app.state.settings = settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.idle_seconds,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
+    app.middleware("http")(_security_headers)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _handle_errors(app)
+    return app
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        if name == "Cache-Control" and request.url.path.startswith("/static/"):
+            continue
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _answer(request: Request, item: Problem) -> Response:
+    if _is_api(request):
+        return problem_response(item)
+    return page(request, "error.html", item.status, problem=item)
+
+
+def _handle_errors(app: FastAPI) -> None:
+    async def endotrial_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, EndotrialError)
+        if isinstance(error, NotSignedIn) and not _is_api(request):
+            return pages.sign_in_redirect(request)
+        return _answer(request, problem_of(error, request_language(request)))
+
+    async def invalid_request(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        language = request_language(request)
+        first = error.errors()[0] if error.errors() else {}
+        where = [
+            str(part)
+            for part in first.get("loc", ())
+            if part not in ("body", "query", "path", "header")
+        ]
+        field = ".".join(where) or None
+        detail = i18n.web_message(
+            "web.invalid", language, field=field or "request", problem=first.get("msg", "")
+        )
+        return _answer(request, problem(422, "input.invalid", detail, language, field))
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        language = request_language(request)
+        if error.status_code == 405:
+            detail = i18n.web_message(
+                "web.method", language, method=request.method, path=request.url.path
+            )
+            return _answer(request, problem(405, "web.method", detail, language))
+        detail = i18n.web_message("web.not_found", language, path=request.url.path)
+        return _answer(request, problem(404, "web.not_found", detail, language))
+
+    async def database_error(request: Request, error: Exception) -> Response:
+        log.error("database failure: %s", type(error).__name__)
+        language = request_language(request)
+        detail = i18n.web_message("web.database", language)
+        return _answer(request, problem(503, "web.database", detail, language))
+
+    async def server_error(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        language = request_language(request)
+        item = problem(500, "web.internal", i18n.web_message("web.internal", language), language)
+        return problem_response(item) if _is_api(request) else _plain_error_page(item)
+
+    app.add_exception_handler(EndotrialError, endotrial_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(Exception, server_error)
+
+
+def _plain_error_page(item: Problem) -> Response:
+    """A 500 page that needs nothing that may have failed (no session, no template)."""
+    body = f"<!doctype html><title>{escape(item.title)}</title><p>{escape(item.detail)}</p>"
+    return Response(body, status_code=500, media_type="text/html", headers=SECURITY_HEADERS)

@@ -1,0 +1,153 @@
+"""Languages of the pages and the API: Babel catalogues, the services' errors translated by code,
+dates and numbers in the reader's locale.
+
+The catalogues are the `.po` files under `locale/` (updated by `python -m
+endotrial.web.catalogue update`, see docs/web.md); they are compiled in memory when first
+used, so a fresh install needs no build step and no compiled `.mo` file can go stale. A
+services' error is translated by its code (the message context) with the English text as its
+id: a changed English text makes the translation fuzzy, and a fuzzy or missing one falls back
+to English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+from endotrial.errors import EndotrialError
+from endotrial.services import messages
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+DEFAULT_LANGUAGE = "en"
+#: The languages offered, each named in itself (for the language switch).
+LANGUAGES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文"}
+#: Accept-Language tags read as a language offered (any Chinese as simplified Chinese: the
+#: first site is in Guangzhou).
+_TAG_PREFIXES = (("zh", "zh_Hans"), ("en", "en"))
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is shown."""
+    return message
+
+
+#: Messages of the web itself (not the services'), keyed by their code like the services'.
+WEB_MESSAGES: dict[str, str] = {
+    "web.csrf": (
+        "this form is out of date or was not sent by this site (its security token is missing "
+        "or wrong): reload the page and send it again"
+    ),
+    "web.not_found": "there is no page at {path}: check the address",
+    "web.method": "{method} is not allowed on {path}",
+    "web.invalid": "{field}: {problem}",
+    "web.internal": (
+        "something went wrong on the server; nothing was changed by this request. If it happens "
+        "again, tell the trial's data manager the time it happened"
+    ),
+    "web.database": (
+        "the database did not answer (it may be busy or unreachable); nothing was changed: try "
+        "again in a moment"
+    ),
+    "web.language": "unknown language '{language}': choose one of {languages}",
+}
+
+
+def language_of(tag: str | None) -> str | None:
+    """The language offered for a stored choice or an Accept-Language header, if any."""
+    if not tag:
+        return None
+    if tag in LANGUAGES:
+        return tag
+    for part in tag.split(","):
+        code = part.split(";")[0].strip().lower().replace("_", "-")
+        for prefix, language in _TAG_PREFIXES:
+            if code == prefix or code.startswith(prefix + "-"):
+                return language
+    return None
+
+
+@functools.cache
+def translations(language: str) -> NullTranslations:
+    """The compiled catalogue of `language` (English: the messages as written)."""
+    po_file = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if language == DEFAULT_LANGUAGE or not po_file.is_file():
+        return NullTranslations()
+    with po_file.open("rb") as source:
+        catalog = read_po(source, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def locale_of(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+def html_lang(language: str) -> str:
+    """The language as an HTML lang attribute (BCP 47: zh-Hans)."""
+    return language.replace("_", "-")
+
+
+def error_message(error: EndotrialError, language: str) -> str:
+    """The error's message in `language`: its code's translation with its parameters filled in
+    as the English message fills them, or the English message when there is none (or when a
+    translation names a parameter the error does not carry)."""
+    english = messages.MESSAGES.get(error.code) or WEB_MESSAGES.get(error.code)
+    if english is None:
+        return error.message
+    template = str(translations(language).pgettext(error.code, english))
+    if template == english and error.code in messages.MESSAGES:
+        return error.message
+    params: dict[str, Any] = {"field": error.field, **error.params}
+    try:
+        return fill(template, params)
+    except (KeyError, IndexError, ValueError):
+        return error.message if error.code in messages.MESSAGES else fill(english, params)
+
+
+def fill(template: str, params: Mapping[str, Any]) -> str:
+    """A message template filled as the services fill theirs (lists comma-separated, dates
+    as YYYY-MM-DD)."""
+    return messages._FORMATTER.vformat(template, (), dict(params))
+
+
+def web_message(code: str, language: str, **params: Any) -> str:
+    template = str(translations(language).pgettext(code, WEB_MESSAGES[code]))
+    try:
+        return fill(template, params)
+    except (KeyError, IndexError, ValueError):
+        return fill(WEB_MESSAGES[code], params)
+
+
+def date_text(day: dt.date | None, language: str, form: str = "medium") -> str:
+    return "" if day is None else format_date(day, format=form, locale=locale_of(language))
+
+
+def datetime_text(moment: dt.datetime | None, language: str, zone: str) -> str:
+    if moment is None:
+        return ""
+    return format_datetime(
+        moment, format="medium", tzinfo=ZoneInfo(zone), locale=locale_of(language)
+    )
+
+
+def duration_text(delta: dt.timedelta, language: str) -> str:
+    return format_timedelta(abs(delta), threshold=1.5, locale=locale_of(language))
+
+
+def number_text(value: float | int, language: str) -> str:
+    return format_decimal(value, locale=locale_of(language))

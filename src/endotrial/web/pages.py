@@ -1,0 +1,180 @@
+"""The server-rendered pages: sign-in, the dashboard, the participants and a participant's page.
+
+Each page reads through the services (which check the reader's role and sites) and renders
+what they return; a form is posted with the session's CSRF token. htmx swaps a fragment (the
+participants' rows, a timeline as of another day) where a whole page would be wasteful.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from endotrial.services import (
+    PermissionDenied,
+    ServiceError,
+    dashboard,
+    data_queries,
+    participant_summary,
+    participant_timeline,
+    participants,
+    sign_in,
+    sign_out,
+    visits_due,
+)
+from endotrial.web import i18n
+from endotrial.web.deps import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_KEY,
+    TOKEN_KEY,
+    USERNAME_KEY,
+    CsrfChecked,
+    LanguageDep,
+    PageActor,
+    StudyDep,
+)
+from endotrial.web.problems import status_of
+from endotrial.web.rendering import page
+
+router = APIRouter(include_in_schema=False)
+
+#: How many days ahead the dashboard lists the visits coming.
+DASHBOARD_HORIZON_DAYS = 7
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+def local_path(target: str | None, default: str = "/dashboard") -> str:
+    """`target` if it is a path of this site (never another site's address), else `default`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return see_other("/dashboard" if request.session.get(TOKEN_KEY) else "/sign-in")
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str | None = None) -> Response:
+    return page(request, "sign_in.html", next=local_path(next), error=None)
+
+
+@router.post("/sign-in", dependencies=[CsrfChecked])
+def sign_in_form(
+    request: Request,
+    study: StudyDep,
+    language: LanguageDep,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        actor = sign_in(study, username, password)
+    except ServiceError as error:
+        message = i18n.error_message(error, language)
+        return page(
+            request, "sign_in.html", status_of(error), next=local_path(next), error=message,
+            typed_username=username,
+        )  # fmt: skip
+    kept_language = request.session.get(LANGUAGE_KEY)
+    request.session.clear()  # a new session at each sign-in: no fixation
+    request.session.update({TOKEN_KEY: actor.token, USERNAME_KEY: actor.username})
+    if kept_language:
+        request.session[LANGUAGE_KEY] = kept_language
+    return see_other(local_path(next))
+
+
+@router.post("/sign-out", dependencies=[CsrfChecked])
+def sign_out_form(request: Request, study: StudyDep, actor: PageActor) -> Response:
+    kept_language = request.session.get(LANGUAGE_KEY)
+    try:
+        sign_out(study, actor)
+    finally:
+        request.session.clear()
+        if kept_language:
+            request.session[LANGUAGE_KEY] = kept_language
+    return see_other("/sign-in")
+
+
+@router.post("/language", dependencies=[CsrfChecked])
+def choose_language(
+    request: Request,
+    language: Annotated[str, Form(max_length=20)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Keep the reader's language in her session and in a cookie (so the sign-in page of her
+    next visit is in it too)."""
+    chosen = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    request.session[LANGUAGE_KEY] = chosen
+    response = see_other(local_path(next))
+    response.set_cookie(
+        LANGUAGE_COOKIE, chosen, max_age=LANGUAGE_COOKIE_SECONDS, httponly=True,
+        samesite="strict", secure=request.app.state.settings.secure_cookies,
+    )  # fmt: skip
+    return response
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, study: StudyDep, actor: PageActor) -> Response:
+    board = dashboard(study, actor)
+    try:
+        coming = visits_due(study, actor, within_days=DASHBOARD_HORIZON_DAYS)
+    except PermissionDenied:  # roles that follow no visit see the counts only
+        coming = None
+    return page(request, "dashboard.html", board=board, visits=coming)
+
+
+@router.get("/participants")
+def participants_page(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    search: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    rows = participants(study, actor)
+    statuses = sorted({row.status for row in rows})
+    if status:
+        rows = tuple(row for row in rows if row.status == status)
+    if search:
+        rows = tuple(row for row in rows if search.strip().lower() in row.study_id.lower())
+    template = "participant_rows.html" if request.headers.get("HX-Request") else "participants.html"
+    return page(
+        request, template, rows=rows, statuses=statuses, status=status or "", search=search or ""
+    )
+
+
+@router.get("/participants/{participant_id}")
+def participant_page(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    participant_id: int,
+    on: dt.date | None = None,
+) -> Response:
+    timeline = participant_timeline(study, actor, participant_id, on=on)
+    if request.headers.get("HX-Request"):
+        return page(request, "timeline.html", timeline=timeline)
+    summary = participant_summary(study, actor, participant_id)
+    queries = data_queries(study, actor, participant_id=participant_id)
+    return page(request, "participant.html", summary=summary, timeline=timeline, queries=queries)
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """Where a page sends a reader not (or no longer) signed in: the sign-in page, back here
+    after it (htmx follows HX-Redirect instead of swapping the sign-in page into a fragment)."""
+    for key in (TOKEN_KEY, USERNAME_KEY):
+        request.session.pop(key, None)
+    target = "/sign-in?next=" + quote(request.url.path, safe="/")
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return see_other(target)

@@ -1,0 +1,113 @@
+"""The pages' templates: Jinja2 with autoescaping, gettext from the reader's catalogue (looked
+up in each render's context, so two readers in two languages never share one), and filters
+that show dates, durations and numbers in her locale."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from starlette.responses import HTMLResponse
+
+from endotrial.web import i18n
+from endotrial.web.deps import csrf_token, request_language
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return i18n.translations(context["language"]).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return i18n.translations(context["language"]).ngettext(singular, plural, n)
+
+
+@pass_context
+def _date(context: Context, day: dt.date | None, form: str = "medium") -> str:
+    return i18n.date_text(day, context["language"], form)
+
+
+@pass_context
+def _datetime(context: Context, moment: dt.datetime | None) -> str:
+    return i18n.datetime_text(moment, context["language"], context.get("time_zone", "UTC"))
+
+
+@pass_context
+def _duration(context: Context, delta: dt.timedelta) -> str:
+    return i18n.duration_text(delta, context["language"])
+
+
+@pass_context
+def _number(context: Context, value: float | int) -> str:
+    return i18n.number_text(value, context["language"])
+
+
+@pass_context
+def _label(context: Context, value: object) -> str:
+    """A value the code names (a state, a status), in the reader's language."""
+    text = str(getattr(value, "value", value))
+    english = LABELS.get(text, text.replace("_", " "))
+    return i18n.translations(context["language"]).gettext(english)
+
+
+#: Words the reads return as values, in English (translated where they are shown).
+LABELS = {
+    "done": i18n.N_("done"),
+    "out_of_window": i18n.N_("out of window"),
+    "due": i18n.N_("due"),
+    "overdue": i18n.N_("overdue"),
+    "not_yet_due": i18n.N_("not yet due"),
+    "not_applicable": i18n.N_("not applicable"),
+    "screened": i18n.N_("screened"),
+    "consented": i18n.N_("consented"),
+    "enrolled": i18n.N_("enrolled"),
+    "allocated": i18n.N_("allocated"),
+    "withdrawn": i18n.N_("withdrawn"),
+    "completed": i18n.N_("completed"),
+    "open": i18n.N_("open"),
+    "answered": i18n.N_("answered"),
+    "closed": i18n.N_("closed"),
+    "control": i18n.N_("control"),
+    "hbmsc": i18n.N_("hBMSC"),
+    "treatment": i18n.N_("treatment"),
+    "transfer": i18n.N_("transfer"),
+}
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(
+        date=_date, datetime=_datetime, duration=_duration, number=_number, label=_label
+    )
+    return env
+
+
+TEMPLATES = Jinja2Templates(env=environment())
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render template `name` for this request (its language, session and CSRF token)."""
+    values = {
+        "language": request_language(request),
+        "languages": i18n.LANGUAGES,
+        "html_lang": i18n.html_lang(request_language(request)),
+        "csrf_token": csrf_token(request),
+        "username": request.session.get("username"),
+        **context,
+    }
+    return TEMPLATES.TemplateResponse(request, name, values, status_code=status_code)

@@ -1,0 +1,156 @@
+"""Issue 10 end to end in a real browser: Debian's headless Chromium, driven by Playwright,
+against `endotrial serve` started by the test on a free port. A coordinator signs in, reads
+the dashboard and a participant's timeline (htmx re-dates it), switches to Chinese, and signs
+out; no page breaks the Content-Security-Policy. Screenshots go to the test's folder, or to
+docs/web/ with ENDOTRIAL_SCREENSHOTS=docs/web."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from services_helpers import COORDINATOR
+from web_helpers import PASSWORD, WebTrial
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SCREENSHOTS_ENV = "ENDOTRIAL_SCREENSHOTS"
+ENDOTRIAL = Path(sys.executable).parent / "endotrial"
+
+if not CHROMIUM.exists():
+    reason = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk (.ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
+    pytestmark = pytest.mark.skip(reason=reason)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    """Until the server accepts connections (or has died: then its output says why)."""
+    for _ in range(600):
+        if server.poll() is not None:
+            output = server.stdout.read().decode() if server.stdout else ""
+            raise AssertionError(f"endotrial serve stopped: {output}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("endotrial serve did not start listening")
+
+
+@pytest.fixture
+def server(web_trial: WebTrial, database_url: str) -> Iterator[str]:
+    """`endotrial serve` on the test's database, on a free port of the loopback."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the browser runs on SQLite (the HTTP tests cover PostgreSQL)")
+    port = _free_port()
+    command = [str(ENDOTRIAL), "serve", "--db", database_url, "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_listening(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    target = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(target) if target else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_a_coordinator_reads_her_trial_in_english_and_chinese(
+    server: str, web_trial: WebTrial, shots: Path
+) -> None:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            _walk_through(browser, server, web_trial, shots)
+        finally:
+            browser.close()
+
+
+def _walk_through(browser: object, base: str, web_trial: WebTrial, shots: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")  # type: ignore[attr-defined]
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+
+    page.goto(base + "/dashboard")
+    assert page.url.startswith(base + "/sign-in")
+    page.fill("input[name=username]", COORDINATOR)
+    page.fill("input[name=password]", PASSWORD)
+    page.screenshot(path=shots / "sign-in.png")
+    page.click("button.primary")
+    page.wait_for_url(base + "/dashboard")
+    assert page.locator("#enrolment").inner_text().count("1 of 60 enrolled") == 1
+    page.screenshot(path=shots / "dashboard.png", full_page=True)
+
+    page.click("nav >> text=Participants")
+    page.click("text=GZ6-001")
+    page.wait_for_url(f"{base}/participants/{web_trial.home_participant}")
+    timeline = page.locator("#timeline")
+    assert "Treatment cycle day 1" in timeline.inner_text()
+    assert page.locator("#timeline .event.done").count() >= 1
+    page.fill("input[name=on]", "2025-10-07")  # htmx swaps the timeline as of that day
+    page.wait_for_selector("text=As of Oct 7, 2025")
+    assert page.locator("#timeline .badge.not_yet_due").count() >= 1
+    page.screenshot(path=shots / "participant.png", full_page=True)
+
+    page.click("button[value=zh_Hans]")
+    page.wait_for_selector("text=时间线")
+    assert page.locator("html").get_attribute("lang") == "zh-Hans"
+    assert "已完成" in page.locator("#timeline").inner_text()
+    page.screenshot(path=shots / "participant-zh.png", full_page=True)
+
+    phone = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
+        storage_state=context.storage_state(),
+    )  # fmt: skip
+    small = phone.new_page()
+    small.goto(base + "/dashboard")
+    assert "总览" in small.inner_text("h1")
+    width = small.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the dashboard is {width}px wide on a 390px phone"
+    small.screenshot(path=shots / "dashboard-phone-zh.png", full_page=True)
+    small.goto(f"{base}/participants/{web_trial.home_participant}")
+    small.screenshot(path=shots / "participant-phone-zh.png", full_page=True)
+    phone.close()
+
+    page.click("text=退出登录")
+    page.wait_for_url(base + "/sign-in")
+    assert "用户名" in page.inner_text("form.stack")
+    page.goto(base + "/dashboard")
+    assert page.url.startswith(base + "/sign-in")  # signed out for good
+    assert not refused, f"the browser reported errors (a CSP violation?): {refused}"
+    context.close()
+
+
+def test_chromium_is_debians_and_fonts_for_chinese_are_installed() -> None:
+    """Chinese text renders as glyphs, not boxes, only with a CJK font (fonts-noto-cjk)."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        pytest.skip("fontconfig's fc-list is missing")
+    fonts = subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True, check=True)
+    assert fonts.stdout.strip(), "no font covers Chinese: apt-get install -y fonts-noto-cjk"

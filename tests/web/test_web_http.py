@@ -1,0 +1,261 @@
+"""Issue 10, the web's foundation through HTTP: sign-in and sign-out, the session cookie and its
+idle expiry, CSRF, the pages and the API reading through the services (her sites only), problem
+details, the security headers and the language switch."""
+
+import datetime as dt
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
+from services_helpers import COORDINATOR, MONITOR
+from web_helpers import PASSWORD, WebTrial, bearer, client_of, csrf_of, signed_in
+
+from endotrial.web.app import SESSION_COOKIE
+from endotrial.web.problems import PROBLEM_MEDIA_TYPE
+
+
+@pytest.fixture
+def client(web_trial: WebTrial) -> TestClient:
+    return client_of(web_trial.trial.study)
+
+
+def test_a_coordinator_signs_in_and_reads_the_dashboard_and_her_participant(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    signed_in(client, COORDINATOR)
+    board = client.get("/dashboard")
+    assert board.status_code == 200
+    assert "1 of 60 enrolled" in board.text  # her site's one participant (SZ2 has another)
+    assert "GZ6" in board.text and "SZ2" not in board.text
+    listing = client.get("/participants")
+    assert "GZ6-001" in listing.text and "SZ2-" not in listing.text
+    page = client.get(f"/participants/{web_trial.home_participant}")
+    assert page.status_code == 200
+    assert "Treatment cycle day 1" in page.text and 'class="badge done"' in page.text
+    assert "Oct 6, 2025" in page.text  # her cycle start, a date in the reader's locale
+    # The monitor's query, typed with a script in it, is shown as text, never run.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert(1)" not in page.text
+
+
+def test_another_sites_participant_is_not_found_by_page_or_api(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    signed_in(client, COORDINATOR)
+    other = web_trial.other_participant
+    page = client.get(f"/participants/{other}")
+    assert page.status_code == 404
+    assert "SZ2" not in page.text and "record.not_found" in page.text
+    headers = bearer(client, COORDINATOR)
+    for path in (f"/participants/{other}", f"/participants/{other}/timeline",
+                 f"/participants/{other}/queries"):  # fmt: skip
+        answer = client.get("/api/v1" + path, headers=headers)
+        assert answer.status_code == 404, path
+        assert answer.json()["code"] == "record.not_found"
+        nobody = client.get("/api/v1" + path.replace(str(other), "999999"), headers=headers)
+        assert nobody.json()["code"] == answer.json()["code"]  # existence is not told
+    ids = [
+        row["participant_id"] for row in client.get("/api/v1/participants", headers=headers).json()
+    ]
+    assert ids == [web_trial.home_participant]
+
+
+def test_anonymous_readers_are_sent_to_sign_in_and_the_api_answers_401(
+    client: TestClient,
+) -> None:
+    for path in ("/dashboard", "/participants", "/participants/1"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/sign-in?next={path}"
+    fragment = client.get("/participants", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert fragment.headers["HX-Redirect"] == "/sign-in?next=/participants"
+    for path in ("/dashboard", "/participants", "/participants/1", "/queries"):
+        answer = client.get("/api/v1" + path)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+        assert answer.json()["code"] == "auth.not_signed_in"
+    forged = client.get("/api/v1/dashboard", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401
+
+
+def test_a_form_without_its_csrf_token_is_refused(client: TestClient) -> None:
+    login = {"username": COORDINATOR, "password": PASSWORD}
+    client.get("/sign-in")
+    for data in (login, {**login, "csrf_token": "guessed"}):
+        refused = client.post("/sign-in", data=data, follow_redirects=False)
+        assert refused.status_code == 403
+        assert "web.csrf" in refused.text
+    signed_in(client, COORDINATOR)
+    assert client.post("/sign-out", follow_redirects=False).status_code == 403
+    assert client.post("/language", data={"language": "zh_Hans"}).status_code == 403
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200  # still in
+    # A new session at sign-in: the form token of the anonymous session no longer works.
+    token = csrf_of(client.get("/dashboard").text)
+    assert (
+        client.post(
+            "/sign-out", headers={"X-CSRF-Token": token}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_signing_out_revokes_the_sessions_token(client: TestClient) -> None:
+    signed_in(client, COORDINATOR)
+    stolen = client.cookies.get(SESSION_COOKIE)
+    token = csrf_of(client.get("/dashboard").text)
+    client.post("/sign-out", data={"csrf_token": token}, follow_redirects=False)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    client.cookies.set(SESSION_COOKIE, stolen)  # the old cookie, replayed
+    replayed = client.get("/dashboard", follow_redirects=False)
+    assert replayed.status_code == 303  # the services no longer know its token
+
+
+def test_the_session_cookie_is_httponly_strict_and_ends_when_idle(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.get("/sign-in")
+    signed_in(client, COORDINATOR)
+    cookie = client.get("/dashboard").headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=1800" in cookie
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 29 * 60)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200  # slides
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 61 * 60)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_the_api_reads_with_a_bearer_token_and_signs_out(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    headers = bearer(client, MONITOR)
+    board = client.get("/api/v1/dashboard", params={"on": "2025-10-20"}, headers=headers).json()
+    assert (board["on"], board["enrolment_target"]) == ("2025-10-20", 60)
+    assert [site["site_code"] for site in board["sites"]] == ["GZ6"]
+    home = web_trial.home_participant
+    timeline = client.get(
+        f"/api/v1/participants/{home}/timeline", params={"on": "2025-10-20"}, headers=headers
+    ).json()
+    states = {event["event_id"]: event["state"] for event in timeline["events"]}
+    assert states["treatment_cycle_start"] == "done"
+    queries = client.get("/api/v1/queries", params={"status": "open"}, headers=headers).json()
+    assert [q["participant_id"] for q in queries] == [home]
+    assert client.post("/api/v1/sign-out", headers=headers).status_code == 204
+    assert client.get("/api/v1/dashboard", headers=headers).status_code == 401
+
+
+def _problem(answer: object) -> dict[str, object]:
+    assert answer.headers["content-type"] == PROBLEM_MEDIA_TYPE  # type: ignore[attr-defined]
+    body = answer.json()  # type: ignore[attr-defined]
+    assert set(body) == {"type", "title", "status", "detail", "code", "field"}
+    assert body["status"] == answer.status_code  # type: ignore[attr-defined]
+    assert body["type"] == f"/api/v1/problems/{body['code']}"
+    return body
+
+
+def test_every_api_error_is_a_problem_detail_with_code_and_field(client: TestClient) -> None:
+    headers = bearer(client, COORDINATOR)
+    wrong_id = client.get("/api/v1/participants/abc", headers=headers)
+    assert wrong_id.status_code == 422
+    assert _problem(wrong_id)["field"] == "participant_id"
+    bad_day = client.get("/api/v1/dashboard", params={"on": "2025-13-01"}, headers=headers)
+    assert (bad_day.status_code, _problem(bad_day)["field"]) == (422, "on")
+    assert _problem(client.get("/api/v1/nothing-here", headers=headers))["code"] == "web.not_found"
+    assert _problem(client.delete("/api/v1/dashboard", headers=headers))["status"] == 405
+    wrong = client.post("/api/v1/sign-in", json={"username": COORDINATOR, "password": "nope"})
+    assert (wrong.status_code, _problem(wrong)["code"]) == (401, "auth.bad_credentials")
+    for _ in range(5):
+        client.post("/api/v1/sign-in", json={"username": COORDINATOR, "password": "nope"})
+    throttled = client.post("/api/v1/sign-in", json={"username": COORDINATOR, "password": PASSWORD})
+    assert (throttled.status_code, _problem(throttled)["code"]) == (429, "auth.throttled")
+    assert throttled.headers["retry-after"] == "900"
+    kind = client.get(_problem(throttled)["type"]).json()  # type: ignore[arg-type]
+    assert kind["code"] == "auth.throttled" and "{minutes}" in kind["message"]
+
+
+def test_a_problem_is_in_the_readers_language(client: TestClient) -> None:
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    wrong = client.post(
+        "/api/v1/sign-in", json={"username": COORDINATOR, "password": "nope"}, headers=chinese
+    )
+    body = _problem(wrong)
+    assert body["title"] == "请先登录" and body["detail"].startswith("用户名或密码错误")  # type: ignore[union-attr]
+    token = csrf_of(client.get("/sign-in", headers=chinese).text)
+    page = client.post(
+        "/sign-in", headers=chinese,
+        data={"username": COORDINATOR, "password": "nope", "csrf_token": token},
+    )  # fmt: skip
+    assert page.status_code == 401 and "用户名或密码错误" in page.text
+
+
+def test_the_language_switch_keeps_her_choice_across_sign_out(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/dashboard").text)
+    switched = client.post(
+        "/language", data={"language": "zh_Hans", "next": "/participants", "csrf_token": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert switched.headers["location"] == "/participants"
+    page = client.get(f"/participants/{web_trial.home_participant}")
+    assert '<html lang="zh-Hans">' in page.text
+    assert "时间线" in page.text and "2025年10月6日" in page.text
+    assert "Timeline" not in page.text
+    client.post("/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert "用户名" in client.get("/sign-in").text  # the sign-in page stays in her language
+    token = csrf_of(client.get("/sign-in").text)
+    back = client.post("/language", data={"language": "en", "csrf_token": token})
+    assert "Username" in back.text
+    elsewhere = client.post(
+        "/language", data={"language": "en", "next": "//evil.example", "csrf_token": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert elsewhere.headers["location"] == "/dashboard"  # never another site's address
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
+    for path in ("/sign-in", "/api/v1/dashboard", "/no-such-page", "/static/style.css"):
+        headers = client.get(path).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "script-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_pages_take_no_inline_script(client: TestClient) -> None:
+    """The CSP refuses inline scripts: no page may need one (htmx is a file of this site)."""
+    signed_in(client, COORDINATOR)
+    for path in ("/sign-in", "/dashboard", "/participants"):
+        html = client.get(path).text
+        scripts = re.findall(r"<script([^>]*)>", html)
+        assert scripts and all('src="/static/' in attributes for attributes in scripts), path
+        assert " on" not in re.sub(r'"[^"]*"', "", " ".join(re.findall(r"<[^>]+>", html)))
+
+
+def test_the_openapi_document_describes_the_reads_and_their_problems(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    paths = set(document["paths"])
+    reads = ("dashboard", "participants", "participants/{participant_id}/timeline", "queries")
+    assert {"/api/v1/sign-in", *(f"/api/v1/{read}" for read in reads)} <= paths
+    assert not any(path.startswith("/dashboard") for path in paths)  # pages are not the API
+    responses = document["paths"]["/api/v1/dashboard"]["get"]["responses"]
+    assert "application/problem+json" in responses["404"]["content"]
+    assert "Problem" in document["components"]["schemas"]
+
+
+def test_the_participants_filter_answers_htmx_with_the_rows_only(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    signed_in(client, COORDINATOR)
+    rows = client.get(
+        "/participants", params={"status": "allocated"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in rows.text and "GZ6-001" in rows.text
+    none = client.get("/participants", params={"search": "XYZ"}, headers={"HX-Request": "true"})
+    assert "GZ6-001" not in none.text
+    page = client.get(
+        f"/participants/{web_trial.home_participant}", params={"on": "2025-10-07"},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert "<html" not in page.text and dt.date(2025, 10, 7).strftime("%b %-d, %Y") in page.text
