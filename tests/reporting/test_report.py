@@ -1,5 +1,6 @@
 """The analysis report of the demo trial: numbers, reproducibility, files and the command."""
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,8 +10,10 @@ from typer.testing import CliRunner
 
 from endotrial.analysis.proportions import TwoGroups, risk_difference_newcombe
 from endotrial.analysis.results import results_frame
+from endotrial.analysis.sets import apply_analysis_plan
 from endotrial.cli import app
 from endotrial.protocol import Protocol
+from endotrial.protocol.models import Covariate
 from endotrial.reporting.compute import RD_NEWCOMBE, Analysis, Settings, compute_analysis
 from endotrial.reporting.dataset_build import AnalysisDataset
 from endotrial.reporting.render import render_html, write_report
@@ -103,3 +106,19 @@ def test_the_command_refuses_bad_options_and_a_missing_database(tmp_path: Path) 
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["analyse", "--bootstrap", "10"])
     assert result.exit_code == 2 and "--bootstrap" in result.output
+
+
+def test_a_text_covariate_enters_the_models_as_indicators(
+    demo_dataset: AnalysisDataset, seed_protocol: Protocol
+) -> None:
+    older = Covariate(
+        name="age_group", expression="CASE WHEN age_years >= 33 THEN 'older' ELSE 'younger' END"
+    )
+    plan = seed_protocol.analysis_plan.model_copy(update={"covariates": [older]})
+    protocol = seed_protocol.model_copy(update={"analysis_plan": plan})
+    participants = apply_analysis_plan(demo_dataset.participants, protocol)
+    assert set(participants["age_group"].dropna()) == {"older", "younger"}
+    dataset = dataclasses.replace(demo_dataset, participants=participants)
+    result = dict(compute_analysis(dataset, protocol, QUICK).primary.results)
+    g_formula = result["Adjusted, g-computation (bootstrap)"]
+    assert g_formula.estimate is not None and "age_group" in g_formula.notes[0]

@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
+from pandas.api import types as ptypes
 
 from endotrial.analysis import adjusted, power, proportions, safety_monitoring, safety_tables
 from endotrial.analysis.adjusted import Comparison
@@ -218,7 +219,7 @@ def _adjusted(
 ) -> list[tuple[str, AnalysisResult]]:
     """Adjusted analyses for the non-random allocation; one that cannot be fitted is noted,
     not fatal (with 30 per arm a covariate can separate the outcome)."""
-    frame = fas.assign(**{c: pd.to_numeric(fas[c], errors="coerce") for c in comparison.covariates})
+    frame = fas.assign(**{c: _model_column(fas[c]) for c in comparison.covariates})
     frame["primary_outcome"] = frame["primary_outcome"].astype(float)
     found: list[tuple[str, AnalysisResult]] = []
     try:
@@ -261,6 +262,14 @@ def _adjusted(
     except InputError as error:
         section.notes.append(f"balance table: not computed ({error})")
     return found
+
+
+def _model_column(values: pd.Series) -> pd.Series:
+    """A covariate as the models take it: numbers and booleans as floats (NaN when missing),
+    categories as text (the models code them as indicators)."""
+    if ptypes.is_numeric_dtype(values.dtype) or ptypes.is_bool_dtype(values.dtype):
+        return values.astype("Float64").astype(float)
+    return values.astype(object).where(values.notna(), None)
 
 
 def _sensitivity(
