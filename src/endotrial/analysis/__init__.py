@@ -9,7 +9,12 @@ analysis returns `results.AnalysisResult` objects (docs/analysis.md has methods 
 - `power`: analytic and exact power and sample size for two proportions;
 - `safety_monitoring`: serious AEs by arm and the Bayesian probability of an excess;
 - `adjusted`: g-computation, IPW, balance, multiple imputation, ANCOVA, GEE;
-- `dataset`: the analysis dataset's column dictionary and `validate_frames`.
+- `dataset`: the analysis dataset's column dictionary and `validate_frames`;
+- `sets`: the protocol's analysis sets and expression covariates on the participants table;
+- `safety_tables`: adverse events by arm, term, grade, seriousness and relatedness;
+- `flow`: the TREND participant flow.
+
+The build of the dataset from the store and the report are `endotrial.reporting`.
 
 Submodules are imported by name (scipy and statsmodels load only when needed).
 """
