@@ -49,6 +49,7 @@ from endotrial.services import (
     IdentityInput,
     InvalidInput,
     MedicationInput,
+    MembershipInput,
     OutcomeInput,
     ProcedureRecord,
     QueryAnswer,
@@ -81,6 +82,7 @@ from endotrial.services import (
     report_adverse_event,
     screen,
     set_account_active,
+    set_site_membership,
     sign_in,
     sign_out,
     start_cycle,
@@ -88,7 +90,9 @@ from endotrial.services import (
     unlock_participant,
     withdraw,
 )
+from endotrial.services.corrections import CorrectionInput, correct_record
 from endotrial.services.dry_run import DOSE_PLAN_NOTE, DryRunResult, dry_run
+from endotrial.services.imports import import_screenings
 from endotrial.store import Base, Role
 from endotrial.store.keys import engine_keys
 from endotrial.store.models import Ultrasound
@@ -132,6 +136,7 @@ def _world(engine: Engine, protocol: Protocol) -> World:
     transfer_id = record_transfer(study, trial.actor(EMBRYOLOGIST), transfer)
     question = QueryInput(entity="ultrasounds", row_id=scan_id, field="scan_date", text="check")
     query_id = open_query(study, trial.actor(MONITOR), question)
+    add_site(study, trial.actor(INVESTIGATOR), SiteInput(code="SZ2", name="Second Hospital"))
     return World(
         trial, done, waiting, fresh, enrolled_only, locked, screening_only, consented_screening,
         consented_participant, scan_id, transfer_id, query_id,
@@ -275,6 +280,18 @@ def _cases() -> list[Case]:
     def erasure(reason: str) -> Callable[[World], ErasureInput]:
         return lambda w: ErasureInput(participant_id=w.done, reason=reason)
 
+    def membership(site_id: int) -> Callable[[World], MembershipInput]:
+        return lambda w: MembershipInput(
+            username=COORDINATOR, site_id=site_id, member=True,
+            reason="she covers the second hospital's clinic on Fridays",
+        )  # fmt: skip
+
+    def correction(reason: str) -> Callable[[World], CorrectionInput]:
+        return lambda w: CorrectionInput(
+            record="ultrasound", record_id=w.scan_id, field="thickness_mm", new_value=9.0,
+            reason=reason,
+        )  # fmt: skip
+
     future = dt.date.today() + dt.timedelta(days=30)
     why = "she left the team at the end of the month"
     return [
@@ -335,6 +352,10 @@ def _cases() -> list[Case]:
         ("identity refused", run(record_identity, COORDINATOR, identity("locked")), False),
         ("erase", run(erase_identity, INVESTIGATOR, erasure(why)), True),
         ("erase refused", run(erase_identity, INVESTIGATOR, erasure("ok")), False),
+        ("membership", run(set_site_membership, INVESTIGATOR, membership(2)), True),
+        ("membership refused", run(set_site_membership, INVESTIGATOR, membership(1)), False),
+        ("correction", run(correct_record, COORDINATOR, correction(REASON)), True),
+        ("correction refused", run(correct_record, COORDINATOR, correction("ok")), False),
     ]  # fmt: skip
 
 
@@ -342,13 +363,24 @@ CASES = _cases()
 
 
 def test_dry_runs_of_every_write_operation_change_nothing(
-    engine: Engine, seed_protocol: Protocol
+    engine: Engine, seed_protocol: Protocol, tmp_path: Path
 ) -> None:
     world = _world(engine, seed_protocol)
     for username in {u for u in (COORDINATOR, INVESTIGATOR, MONITOR, RADIOLOGIST, EMBRYOLOGIST)}:
         world.trial.actor(username)  # signed in before the snapshot
     before = _snapshot(engine)
     outcomes = {label: case(world) for label, case, _ in CASES}
+    candidates = tmp_path / "candidates.csv"
+    candidates.write_text("candidate_id,screening_date,sex\nC-9,2025-10-01,F\nC-8,2025-10-01,X\n")
+    imported = import_screenings(
+        world.trial.study, world.trial.actor(COORDINATOR), candidates, dry_run=True
+    )
+    assert [(p.row, p.field) for p in imported.problems] == [(2, "sex")]
+    candidates.write_text("candidate_id,screening_date,sex\nC-9,2025-10-01,F\n")
+    clean = import_screenings(
+        world.trial.study, world.trial.actor(COORDINATOR), candidates, dry_run=True
+    )
+    assert clean.accepted and clean.screenings == ()
     assert _snapshot(engine) == before
     wrong = {n: r.refusal for n, _, a in CASES if (r := outcomes[n]).accepted is not a}
     assert not wrong

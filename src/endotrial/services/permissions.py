@@ -179,8 +179,9 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
     Operation.RECORD_PROCEDURE: frozenset({"procedures", "data_queries"}),
     Operation.RECORD_ULTRASOUND: frozenset({"ultrasounds", "data_queries"}),
     Operation.CORRECT_ULTRASOUND: frozenset({"ultrasounds"}),
+    # A corrected transfer date or embryo day derives the pregnancy outcome again.
     Operation.RECORD_TRANSFER: frozenset(
-        {"embryo_transfers", "transferred_embryos", "data_queries"}
+        {"embryo_transfers", "transferred_embryos", "pregnancy_outcomes", "data_queries"}
     ),
     Operation.RECORD_OUTCOME: frozenset({"pregnancy_outcomes", "data_queries"}),
     Operation.REPORT_ADVERSE_EVENT: frozenset({"adverse_events"}),
