@@ -57,8 +57,6 @@ def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def server(web_trial: WebTrial, database_url: str) -> Iterator[str]:
     """`endotrial serve` on the test's database, on a free port of the loopback."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser runs on SQLite (the HTTP tests cover PostgreSQL)")
     port = _free_port()
     command = [str(ENDOTRIAL), "serve", "--db", database_url, "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -80,6 +78,8 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
+# The browser runs on SQLite only: the HTTP tests cover PostgreSQL.
+@pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
 def test_a_coordinator_reads_her_trial_in_english_and_chinese(
     server: str, web_trial: WebTrial, shots: Path
 ) -> None:

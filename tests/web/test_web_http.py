@@ -8,9 +8,10 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
-from services_helpers import COORDINATOR, MONITOR
+from services_helpers import COORDINATOR, MONITOR, STATISTICIAN
 from web_helpers import PASSWORD, WebTrial, bearer, client_of, csrf_of, signed_in
 
+from endotrial.web import api, pages
 from endotrial.web.app import SESSION_COOKIE
 from endotrial.web.problems import PROBLEM_MEDIA_TYPE
 
@@ -259,3 +260,30 @@ def test_the_participants_filter_answers_htmx_with_the_rows_only(
         headers={"HX-Request": "true"},
     )  # fmt: skip
     assert "<html" not in page.text and dt.date(2025, 10, 7).strftime("%b %-d, %Y") in page.text
+
+
+def test_a_role_that_reads_no_participant_is_refused_by_page_and_api(client: TestClient) -> None:
+    signed_in(client, STATISTICIAN)
+    board = client.get("/dashboard")
+    assert board.status_code == 200 and 'id="visits"' not in board.text  # follows no visit
+    refused = client.get("/participants")
+    assert refused.status_code == 403 and "auth.role" in refused.text
+    answer = client.get("/api/v1/participants", headers=bearer(client, STATISTICIAN))
+    assert (answer.status_code, _problem(answer)["code"]) == (403, "auth.role")
+
+
+def test_a_failure_of_the_server_shows_no_traceback(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(pages, "dashboard", broken)
+    monkeypatch.setattr(api, "dashboard", broken)
+    signed_in(client, COORDINATOR)
+    page = client.get("/dashboard")
+    assert page.status_code == 500
+    assert "secret" not in page.text and "Traceback" not in page.text
+    answer = client.get("/api/v1/dashboard", headers=bearer(client, COORDINATOR))
+    assert (answer.status_code, _problem(answer)["code"]) == (500, "web.internal")
+    assert "secret" not in answer.text
