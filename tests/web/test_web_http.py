@@ -29,6 +29,8 @@ def test_a_coordinator_signs_in_and_reads_the_dashboard_and_her_participant(
     assert board.status_code == 200
     assert "1 of 60 enrolled" in board.text  # her site's one participant (SZ2 has another)
     assert "GZ6" in board.text and "SZ2" not in board.text
+    serious = board.text.split('id="serious"')[1].split("</section>")[0]
+    assert "Hematoma" in serious and re.search(r"\d+ hours? left|past due by", serious)
     listing = client.get("/participants")
     assert "GZ6-001" in listing.text and "SZ2-" not in listing.text
     page = client.get(f"/participants/{web_trial.home_participant}")
@@ -202,6 +204,8 @@ def test_the_language_switch_keeps_her_choice_across_sign_out(
     page = client.get(f"/participants/{web_trial.home_participant}")
     assert '<html lang="zh-Hans">' in page.text
     assert "时间线" in page.text and "2025年10月6日" in page.text
+    board = client.get("/dashboard").text.split('id="serious"')[1]
+    assert re.search(r"剩余 \d+小时|已超时", board)  # the report's time left, in Chinese
     assert "Timeline" not in page.text
     client.post("/sign-out", data={"csrf_token": csrf_of(page.text)})
     assert "用户名" in client.get("/sign-in").text  # the sign-in page stays in her language

@@ -1,10 +1,13 @@
 """Clients of the web application for the tests: signed in through its own sign-in form."""
 
+import datetime as dt
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from services_helpers import (
+    COORDINATOR,
     INVESTIGATOR,
     MONITOR,
     SCREENED_ON,
@@ -17,6 +20,7 @@ from two_sites import SITE_B_COORDINATOR, add_site_b, screen_at
 
 from endotrial.protocol import Protocol
 from endotrial.services import (
+    AdverseEventInput,
     AllocationInput,
     ConsentInput,
     EnrolmentInput,
@@ -26,6 +30,7 @@ from endotrial.services import (
     enrol,
     open_query,
     record_consent,
+    report_adverse_event,
 )
 from endotrial.web import WebSettings, create_app
 
@@ -67,7 +72,8 @@ def bearer(client: TestClient, username: str, password: str = PASSWORD) -> dict[
 class WebTrial:
     trial: Trial
     home_participant: int
-    """A participant of the coordinator's site (GZ6), allocated, treatment cycle started."""
+    """A participant of the coordinator's site (GZ6), allocated, treatment cycle started, with
+    a monitor's query and a serious adverse event (a hematoma today)."""
     other_participant: int
     """A participant of site B (SZ2): not the GZ6 coordinator's to see."""
 
@@ -85,6 +91,11 @@ def build_web_trial(engine: Engine, seed_protocol: Protocol) -> WebTrial:
         text="Consent <script>alert(1)</script> version? Please verify.",
     )  # fmt: skip
     open_query(trial.study, trial.actor(MONITOR), question)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the site's day: not future
+    serious = AdverseEventInput(
+        participant_id=home, term="Hematoma", ctcae_grade=3, serious=True, onset_date=today
+    )
+    report_adverse_event(trial.study, trial.actor(COORDINATOR), serious)
     return WebTrial(trial, home, other)
 
 
