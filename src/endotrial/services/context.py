@@ -9,8 +9,6 @@ a forged or stale actor (an unknown token, a deactivated account) can do nothing
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 import weakref
 from collections.abc import Iterator
@@ -39,6 +37,7 @@ from endotrial.store.health import check_integrity
 from endotrial.store.models import DEFAULT_TIME_ZONE
 from endotrial.store.passwords import hash_password
 from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
+from endotrial.store.trial_protocol import protocol_sha256 as content_sha256
 from endotrial.store.types import utc_now
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
 
@@ -74,16 +73,12 @@ _HASHES: dict[int, tuple[weakref.ref[Protocol], str]] = {}
 
 
 def protocol_sha256(protocol: Protocol) -> str:
-    """The sha256 of the validated protocol's canonical form: its values that differ from the
-    model's defaults, as JSON with sorted keys. Re-indenting the YAML, reordering its keys or
-    editing its comments leaves it as it is; so does a later endotrial that adds an optional
-    field (whose default the file does not set). Computed once per protocol object."""
+    """The protocol's content hash (`store.trial_protocol.protocol_sha256`), computed once
+    per protocol object."""
     cached = _HASHES.get(id(protocol))
     if cached is not None and cached[0]() is protocol:
         return cached[1]
-    values = protocol.model_dump(mode="json", exclude_defaults=True)
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    digest = content_sha256(protocol)
     key = id(protocol)
     _HASHES[key] = (weakref.ref(protocol, lambda _: _HASHES.pop(key, None)), digest)
     return digest

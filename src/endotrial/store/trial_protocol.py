@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, inspect, select
 from sqlalchemy.orm import Session
 
+from endotrial.protocol.models import Protocol
 from endotrial.store.models import TrialProtocol
 
 _TABLE: Table = TrialProtocol.__table__  # type: ignore[assignment]
+
+
+def protocol_sha256(protocol: Protocol) -> str:
+    """The sha256 of the validated protocol's canonical form: its values that differ from the
+    model's defaults, as JSON with sorted keys. Re-indenting the YAML, reordering its keys or
+    editing its comments leaves it as it is; so does a later endotrial that adds an optional
+    field (whose default the file does not set). What the database records, and what the
+    services and the report compare with it."""
+    values = protocol.model_dump(mode="json", exclude_defaults=True)
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
