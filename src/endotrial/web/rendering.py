@@ -54,11 +54,14 @@ def _number(context: Context, value: float | int) -> str:
 def _label(context: Context, value: object) -> str:
     """A value the code names (a state, a status), in the reader's language."""
     text = str(getattr(value, "value", value))
-    english = LABELS.get(text, text.replace("_", " "))
-    return i18n.translations(context["language"]).gettext(english)
+    if text not in LABELS:  # not a word of the code's: shown as it is
+        return text
+    return i18n.translations(context["language"]).gettext(LABELS[text])
 
 
-#: Words the reads return as values, in English (translated where they are shown).
+#: Words the reads return as values, in English (translated where they are shown). A protocol's
+#: own names (arms, cycles, events) are shown as its file writes them: the engine knows no
+#: trial by name.
 LABELS = {
     "done": i18n.N_("done"),
     "out_of_window": i18n.N_("out of window"),
@@ -75,10 +78,7 @@ LABELS = {
     "open": i18n.N_("open"),
     "answered": i18n.N_("answered"),
     "closed": i18n.N_("closed"),
-    "control": i18n.N_("control"),
-    "hbmsc": i18n.N_("hBMSC"),
-    "treatment": i18n.N_("treatment"),
-    "transfer": i18n.N_("transfer"),
+    "(not allocated)": i18n.N_("(not allocated)"),
 }
 
 
