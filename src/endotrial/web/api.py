@@ -53,39 +53,48 @@ class ProblemType(BaseModel):
     message: str = Field(description="The English message, with its {placeholders}.")
 
 
-@router.post("/sign-in", tags=["session"])
+@router.post("/sign-in", tags=["session"], summary="Sign in")
 def api_sign_in(body: SignInBody, study: StudyDep) -> SignedIn:
     """Sign in with a username and password; failed attempts are throttled."""
     actor = sign_in(study, body.username, body.password)
     return SignedIn(access_token=actor.token, username=actor.username)
 
 
-@router.post("/sign-out", tags=["session"], status_code=204)
+@router.post("/sign-out", tags=["session"], status_code=204, summary="Sign out")
 def api_sign_out(study: StudyDep, actor: ApiActor) -> None:
     """End the token's session: it no longer works anywhere."""
     sign_out(study, actor)
 
 
-@router.get("/dashboard", tags=["reads"], response_model=Dashboard)
+@router.get("/dashboard", tags=["reads"], response_model=Dashboard, summary="Dashboard")
 def api_dashboard(study: StudyDep, actor: ApiActor, on: dt.date | None = None) -> Dashboard:
     """Enrolment by arm and site against the target, visits due and overdue, queries and
     serious adverse events awaiting their expedited report, of the reader's sites."""
     return dashboard(study, actor, on=on)
 
 
-@router.get("/participants", tags=["reads"], response_model=tuple[ParticipantSummary, ...])
+@router.get(
+    "/participants", tags=["reads"], response_model=tuple[ParticipantSummary, ...],
+    summary="Participants",
+)  # fmt: skip
 def api_participants(study: StudyDep, actor: ApiActor) -> tuple[ParticipantSummary, ...]:
     """Every participant of the reader's sites, by study id."""
     return participants(study, actor)
 
 
-@router.get("/participants/{participant_id}", tags=["reads"], response_model=ParticipantSummary)
+@router.get(
+    "/participants/{participant_id}", tags=["reads"], response_model=ParticipantSummary,
+    summary="A participant's summary",
+)  # fmt: skip
 def api_participant(study: StudyDep, actor: ApiActor, participant_id: int) -> ParticipantSummary:
     """Her summary (another site's participant is not found)."""
     return participant_summary(study, actor, participant_id)
 
 
-@router.get("/participants/{participant_id}/timeline", tags=["reads"], response_model=Timeline)
+@router.get(
+    "/participants/{participant_id}/timeline", tags=["reads"], response_model=Timeline,
+    summary="A participant's timeline",
+)  # fmt: skip
 def api_timeline(
     study: StudyDep, actor: ApiActor, participant_id: int, on: dt.date | None = None
 ) -> Timeline:
@@ -94,8 +103,9 @@ def api_timeline(
 
 
 @router.get(
-    "/participants/{participant_id}/queries", tags=["reads"], response_model=tuple[QueryView, ...]
-)
+    "/participants/{participant_id}/queries", tags=["reads"], response_model=tuple[QueryView, ...],
+    summary="A participant's data queries",
+)  # fmt: skip
 def api_participant_queries(
     study: StudyDep, actor: ApiActor, participant_id: int
 ) -> tuple[QueryView, ...]:
@@ -103,7 +113,9 @@ def api_participant_queries(
     return data_queries(study, actor, participant_id=participant_id)
 
 
-@router.get("/queries", tags=["reads"], response_model=tuple[QueryView, ...])
+@router.get(
+    "/queries", tags=["reads"], response_model=tuple[QueryView, ...], summary="Data queries"
+)
 def api_queries(
     study: StudyDep,
     actor: ApiActor,
@@ -114,7 +126,9 @@ def api_queries(
     return data_queries(study, actor, status=status, entity=entity)
 
 
-@router.get(PROBLEM_TYPE_BASE.removeprefix("/api/v1") + "{code}", tags=["errors"])
+@router.get(
+    PROBLEM_TYPE_BASE.removeprefix("/api/v1") + "{code}", tags=["errors"], summary="A problem type"
+)
 def api_problem_type(code: str, language: LanguageDep) -> ProblemType:
     """What a problem's `type` names: the message of its code."""
     english = MESSAGES.get(code) or i18n.WEB_MESSAGES.get(code)
