@@ -388,6 +388,12 @@ def render(code: str, params: Mapping[str, Any]) -> str:
     return _FORMATTER.vformat(MESSAGES[code], (), dict(params))
 
 
+def fill(template: str, params: Mapping[str, Any]) -> str:
+    """A message template filled as `render` fills the English one (for a translation of it:
+    the web's catalogues)."""
+    return _FORMATTER.vformat(template, (), dict(params))
+
+
 def placeholders(code: str) -> set[str]:
     """The parameter names the message of `code` uses (for the catalogue's tests)."""
     return {name for _, name, _, _ in string.Formatter().parse(MESSAGES[code]) if name}

@@ -122,7 +122,7 @@ def error_message(error: EndotrialError, language: str) -> str:
 def fill(template: str, params: Mapping[str, Any]) -> str:
     """A message template filled as the services fill theirs (lists comma-separated, dates
     as YYYY-MM-DD)."""
-    return messages._FORMATTER.vformat(template, (), dict(params))
+    return messages.fill(template, params)
 
 
 def web_message(code: str, language: str, **params: Any) -> str:
