@@ -100,8 +100,8 @@ def dry_run(
 
     An operation refused (any of the project's errors: a rule, the input, a permission, a
     lock, a conflict the database found) comes back as `accepted=False` with its refusal. An
-    operation that writes outside a transaction of
-    the services (sign_in, sign_out) cannot be rehearsed: InvalidInput 'dry_run.unsupported'.
+    operation that writes outside a transaction of the services (sign_in, sign_out) cannot be
+    rehearsed: InvalidInput 'dry_run.unsupported', and nothing is written.
     """
     if not callable(operation):
         raise InvalidInput(
@@ -125,7 +125,9 @@ def dry_run(
     if refusal is not None:
         return DryRunResult(False, None, refusal, notes=dict(rehearsal.notes))
     changes = tuple(c for t in rehearsal.transactions for c in t.changes)
-    return DryRunResult(True, result, None, changes, _planned_queries(changes), rehearsal.notes)
+    return DryRunResult(
+        True, result, None, changes, _planned_queries(changes), dict(rehearsal.notes)
+    )
 
 
 def _planned_queries(changes: tuple[PlannedChange, ...]) -> tuple[PlannedQuery, ...]:
