@@ -291,3 +291,51 @@ def test_a_failure_of_the_server_shows_no_traceback(
     answer = client.get("/api/v1/dashboard", headers=bearer(client, COORDINATOR))
     assert (answer.status_code, _problem(answer)["code"]) == (500, "web.internal")
     assert "secret" not in answer.text
+
+
+def _query_id(html: str) -> int:
+    found = re.search(r'id="query-(\d+)"', html)
+    assert found is not None, "the page shows no query"
+    return int(found.group(1))
+
+
+def test_the_site_answers_a_query_and_the_monitor_closes_it_on_her_page(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    home = web_trial.home_participant
+    signed_in(client, COORDINATOR)
+    page = client.get(f"/participants/{home}").text
+    query_id, token = _query_id(page), csrf_of(page)
+    action = f"/participants/{home}/queries/{query_id}/"
+    assert client.post(action + "answer", data={"answer": "checked"}).status_code == 403  # no CSRF
+    closing = client.post(action + "close", data={"note": "my own note", "csrf_token": token})
+    assert closing.status_code == 403  # a coordinator does not close queries
+    assert "may not close a query" in closing.text and 'value="my own note"' in closing.text
+    answer = "<b>Checked</b> against the source, p.3"
+    answered = client.post(action + "answer", data={"answer": answer, "csrf_token": token})
+    assert answered.status_code == 200 and "&lt;b&gt;Checked&lt;/b&gt;" in answered.text
+    assert 'class="badge answered"' in answered.text
+    again = client.post(action + "answer", data={"answer": "twice", "csrf_token": token})
+    assert again.status_code == 409 and "only open queries can be answered" in again.text
+
+    monitor = signed_in(client_of(web_trial.trial.study), MONITOR)
+    token = csrf_of(monitor.get(f"/participants/{home}").text)
+    closed = monitor.post(action + "close", data={"note": "verified", "csrf_token": token})
+    assert closed.status_code == 200 and 'class="badge closed"' in closed.text
+    assert f'action="{action}close"' not in closed.text  # nothing left to do on it
+
+
+def test_the_api_answers_and_closes_a_query(client: TestClient, web_trial: WebTrial) -> None:
+    site, monitor = bearer(client, COORDINATOR), bearer(client, MONITOR)
+    (query,) = client.get("/api/v1/queries", headers=site).json()
+    path = f"/api/v1/queries/{query['query_id']}/"
+    refused = client.post(path + "close", json={"note": "done"}, headers=site)
+    assert (refused.status_code, _problem(refused)["code"]) == (403, "auth.role")
+    assert client.post(path + "answer", json={"answer": "ok"}, headers=site).status_code == 204
+    assert (
+        client.post(path + "close", json={"note": "verified"}, headers=monitor).status_code == 204
+    )
+    twice = client.post(path + "close", json={"note": "verified"}, headers=monitor)
+    assert (twice.status_code, _problem(twice)["code"]) == (409, "query.closed")
+    unknown = client.post("/api/v1/queries/999999/answer", json={"answer": "x"}, headers=site)
+    assert (unknown.status_code, _problem(unknown)["code"]) == (404, "record.not_found")

@@ -18,8 +18,12 @@ from endotrial.services import (
     Dashboard,
     NotFoundError,
     ParticipantSummary,
+    QueryAnswer,
+    QueryClosure,
     QueryView,
     Timeline,
+    answer_query,
+    close_query,
     dashboard,
     data_queries,
     participant_summary,
@@ -124,6 +128,32 @@ def api_queries(
 ) -> tuple[QueryView, ...]:
     """The data queries of the reader's sites, oldest first; of one status or table."""
     return data_queries(study, actor, status=status, entity=entity)
+
+
+class AnswerBody(BaseModel):
+    answer: str = Field(max_length=4000)
+
+
+class ClosureBody(BaseModel):
+    note: str = Field(max_length=4000, description="Why it is closed (an open one: withdrawn).")
+
+
+@router.post(
+    "/queries/{query_id}/answer", tags=["queries"], status_code=204, summary="Answer a query"
+)
+def api_answer_query(study: StudyDep, actor: ApiActor, query_id: int, body: AnswerBody) -> None:
+    """The site's answer to an open query (coordinator, investigator, radiologist,
+    embryologist of its site)."""
+    answer_query(study, actor, QueryAnswer(query_id=query_id, answer=body.answer))
+
+
+@router.post(
+    "/queries/{query_id}/close", tags=["queries"], status_code=204, summary="Close a query"
+)
+def api_close_query(study: StudyDep, actor: ApiActor, query_id: int, body: ClosureBody) -> None:
+    """Close an answered query, saying why (monitor, investigator); an open one only by who
+    raised it, withdrawing it with a reason."""
+    close_query(study, actor, QueryClosure(query_id=query_id, note=body.note))
 
 
 @router.get(

@@ -8,6 +8,7 @@ participants' rows, a timeline as of another day) where a whole page would be wa
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -15,8 +16,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from endotrial.services import (
+    Actor,
+    NotSignedIn,
     PermissionDenied,
+    QueryAnswer,
+    QueryClosure,
     ServiceError,
+    Study,
+    answer_query,
+    close_query,
     dashboard,
     data_queries,
     participant_summary,
@@ -164,9 +172,85 @@ def participant_page(
     timeline = participant_timeline(study, actor, participant_id, on=on)
     if request.headers.get("HX-Request"):
         return page(request, "timeline.html", timeline=timeline)
+    return _participant(request, study, actor, participant_id, on=on)
+
+
+@dataclass(frozen=True)
+class QueryRefusal:
+    """An answer or closure the services refused: shown beside its query, what was typed kept."""
+
+    query_id: int
+    action: str
+    message: str
+    typed: str
+
+
+def _participant(
+    request: Request,
+    study: Study,
+    actor: Actor,
+    participant_id: int,
+    *,
+    on: dt.date | None = None,
+    status_code: int = 200,
+    refused: QueryRefusal | None = None,
+) -> Response:
     summary = participant_summary(study, actor, participant_id)
+    timeline = participant_timeline(study, actor, participant_id, on=on)
     queries = data_queries(study, actor, participant_id=participant_id)
-    return page(request, "participant.html", summary=summary, timeline=timeline, queries=queries)
+    return page(
+        request, "participant.html", status_code, summary=summary, timeline=timeline,
+        queries=queries, refused=refused,
+    )  # fmt: skip
+
+
+QUERY_ACTION = "/participants/{participant_id}/queries/{query_id}/"
+
+
+@router.post(QUERY_ACTION + "answer", dependencies=[CsrfChecked])
+def answer_query_form(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    language: LanguageDep,
+    participant_id: int,
+    query_id: int,
+    answer: Annotated[str, Form(max_length=4000)],
+) -> Response:
+    """The site's answer to a query (who may answer: the services say)."""
+    try:
+        answer_query(study, actor, QueryAnswer(query_id=query_id, answer=answer))
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        refusal = QueryRefusal(query_id, "answer", i18n.error_message(error, language), answer)
+        return _participant(
+            request, study, actor, participant_id, status_code=status_of(error), refused=refusal
+        )
+    return see_other(f"/participants/{participant_id}#query-{query_id}")
+
+
+@router.post(QUERY_ACTION + "close", dependencies=[CsrfChecked])
+def close_query_form(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    language: LanguageDep,
+    participant_id: int,
+    query_id: int,
+    note: Annotated[str, Form(max_length=4000)],
+) -> Response:
+    """Close an answered query (the monitor), saying why."""
+    try:
+        close_query(study, actor, QueryClosure(query_id=query_id, note=note))
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        refusal = QueryRefusal(query_id, "close", i18n.error_message(error, language), note)
+        return _participant(
+            request, study, actor, participant_id, status_code=status_of(error), refused=refusal
+        )
+    return see_other(f"/participants/{participant_id}#query-{query_id}")
 
 
 def sign_in_redirect(request: Request) -> Response:
