@@ -21,7 +21,8 @@ def test_the_catalogue_holds_every_error_code() -> None:
     with catalogue.po_path("zh_Hans").open("rb") as source:
         contexts = {message.context for message in read_po(source)}
     codes = set(MESSAGES) | set(i18n.WEB_MESSAGES)
-    assert codes <= contexts, f"update the catalogue: {sorted(codes - contexts)}"
+    lacking = sorted(codes - contexts)
+    assert not lacking, f"run `python -m endotrial.web.catalogue update` (new codes: {lacking})"
 
 
 def _names(template: str) -> set[str]:
