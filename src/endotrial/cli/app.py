@@ -174,6 +174,7 @@ def _register_commands() -> None:
         screen_commands,
         serve_commands,
         stats_commands,
+        user_commands,
     )
 
 
