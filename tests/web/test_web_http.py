@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 from services_helpers import COORDINATOR, MONITOR, STATISTICIAN
@@ -339,3 +340,18 @@ def test_the_api_answers_and_closes_a_query(client: TestClient, web_trial: WebTr
     assert (twice.status_code, _problem(twice)["code"]) == (409, "query.closed")
     unknown = client.post("/api/v1/queries/999999/answer", json={"answer": "x"}, headers=site)
     assert (unknown.status_code, _problem(unknown)["code"]) == (404, "record.not_found")
+
+
+def test_every_form_route_refuses_a_post_without_its_csrf_token(client: TestClient) -> None:
+    """Every POST of the pages (found from their router's routes, so a new one is covered)."""
+    signed_in(client, COORDINATOR)
+    posts = [
+        route.path
+        for route in pages.router.routes
+        if isinstance(route, APIRoute) and "POST" in route.methods
+    ]
+    assert len(posts) >= 5
+    for path in posts:
+        filled = re.sub(r"\{[^}]+\}", "1", path)
+        answer = client.post(filled, data={"answer": "x", "note": "x", "language": "en"})
+        assert answer.status_code == 403 and "web.csrf" in answer.text, path
