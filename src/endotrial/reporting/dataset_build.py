@@ -21,8 +21,6 @@ than a withdrawal's reason; people are named by study id, screenings by a runnin
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ from endotrial.outcomes import (
 from endotrial.protocol.analysis_values import VALUE_NAMES
 from endotrial.protocol.models import DataItem, ItemType, Protocol, ScheduleEvent
 from endotrial.store import models as m
-from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
+from endotrial.store.trial_protocol import RecordedProtocol, protocol_sha256, recorded_protocol
 from endotrial.store.unit_of_work import read_session
 
 #: Units of the measurements table, by measurement name.
@@ -74,14 +72,6 @@ class AnalysisDataset:
             name: len(frame)
             for name, frame in {**self.frames(), "screenings": self.screenings}.items()
         }
-
-
-def protocol_sha256(protocol: Protocol) -> str:
-    """sha256 of the validated protocol's canonical JSON (values that differ from the
-    defaults, sorted keys): the same formula the services record in the database."""
-    values = protocol.model_dump(mode="json", exclude_defaults=True)
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def build_dataset(engine: Engine, protocol: Protocol) -> AnalysisDataset:
