@@ -76,6 +76,7 @@ from endotrial.services import (
     data_queries,
     enrol,
     erase_identity,
+    import_screenings,
     is_locked,
     list_queries,
     lock_participant,
@@ -391,7 +392,9 @@ def _read_dashboard(t: Trial, pid: int, actor: Actor) -> object:
 
 R = Role
 CASES: dict[Operation, Case] = {
-    Operation.SCREEN: Case(R.COORDINATOR, R.STATISTICIAN, _nothing, _screen, (screen, screen_many)),
+    Operation.SCREEN: Case(
+        R.COORDINATOR, R.STATISTICIAN, _nothing, _screen, (screen, screen_many, import_screenings)
+    ),
     Operation.RECORD_CONSENT: Case(
         R.INVESTIGATOR, R.MONITOR, lambda t: screened(t, "c1"), _consent, (record_consent,)
     ),
@@ -489,7 +492,9 @@ CASES: dict[Operation, Case] = {
 
 def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> None:
     """A new operation (or a new service taking an `actor`) fails here until it is tested
-    below; signing out is the actor ending her own session, no operation on trial data."""
+    below; signing out is the actor ending her own session, no operation on trial data.
+    `correct_record` acts under the operation that records each kind and `dry_run` under the
+    operation it rehearses: their roles are tested in test_corrections and test_dry_run."""
     assert set(CASES) == set(PERMISSIONS) == set(Operation)
     acting = {
         name
@@ -497,7 +502,9 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
         if inspect.isfunction(getattr(services, name))
         and "actor" in inspect.signature(getattr(services, name)).parameters
     }
-    assert acting - {"sign_out"} == {f.__name__ for case in CASES.values() for f in case.services}
+    assert acting - {"sign_out", "correct_record", "dry_run"} == {
+        f.__name__ for case in CASES.values() for f in case.services
+    }
     for operation, case in CASES.items():
         assert case.allowed in PERMISSIONS[operation], operation
         if case.refused is None:
