@@ -40,8 +40,7 @@ MESSAGES: dict[str, str] = {
         "say which site the {what} belongs to (site_id): '{username}' works at every site"
     ),
     "auth.which_site": (
-        "say which site the {what} belongs to (site_id): '{username}' works at sites "
-        "{their_sites}"
+        "say which site the {what} belongs to (site_id): '{username}' works at sites {their_sites}"
     ),
     "auth.central_only": (
         "only a central investigator (one attached to no site) may {doing}: '{username}' works "
