@@ -22,17 +22,19 @@ from endotrial.protocol import Protocol
 from endotrial.services import (
     CandidateInput,
     ConsentInput,
+    CorrectionInput,
     InvalidInput,
     SiteInput,
     TeamMember,
     add_site,
     add_user,
+    correct_record,
     record_consent,
     screen,
     sign_in,
 )
 from endotrial.services.context import context_of
-from endotrial.store import Role, Site, User
+from endotrial.store import Consent, Role, Site, User
 
 EAST = "Pacific/Kiritimati"  # UTC+14
 WEST = "Pacific/Pago_Pago"  # UTC-11
@@ -123,3 +125,27 @@ def test_a_members_day_is_her_home_sites(trial: Trial, sites: tuple[int, int]) -
         context = context_of(session, user)
     assert context.time_zone == EAST
     assert context.today() in (_today_in(EAST), _today_in(EAST) - dt.timedelta(days=1))
+
+
+def test_a_corrected_date_is_checked_against_the_day_at_the_records_site(
+    trial: Trial, sites: tuple[int, int], engine: Engine
+) -> None:
+    """A correction judges a date as entry does: by the day at her site, without the grace
+    that only a record without a site gets."""
+    _east, west = sites
+    earlier = _today_in(WEST) - dt.timedelta(days=3)
+    at_west = _screening(trial, west, "p1", earlier)
+    consent = ConsentInput(
+        screening_id=at_west, form_version="v1", consent_date=earlier, taken_by=INVESTIGATOR
+    )
+    participant_id = record_consent(trial.study, trial.actor(INVESTIGATOR), consent)
+    with Session(engine) as session:
+        consent_id = session.scalars(
+            select(Consent.id).where(Consent.participant_id == participant_id)
+        ).one()
+    correction = CorrectionInput(
+        record="consent", record_id=consent_id, field="consent_date",
+        new_value=_today_in(EAST), reason="the date on the signed form was misread",
+    )  # fmt: skip
+    with refused("date.future", field="consent_date"):
+        correct_record(trial.study, trial.actor(INVESTIGATOR), correction)

@@ -160,9 +160,14 @@ class _Gardner(BaseModel):
 # --------------------------------------------------------------------------- checks
 
 
-def study_date(tx: Tx, _row: Any, _p: Participant | None, name: str, value: Any) -> None:
+def study_date(tx: Tx, _row: Any, p: Participant | None, name: str, value: Any) -> None:
+    """Judged by the day at her site (a trial-wide record: the acting user's day, with grace)."""
     if isinstance(value, dt.date):
-        check_study_dates(tx, **{name: value})
+        check_study_dates(tx, _site_of(p), **{name: value})
+
+
+def _site_of(participant: Participant | None) -> int | None:
+    return participant.site_id if participant is not None else None
 
 
 def after_enrolment(_tx: Tx, _row: Any, p: Participant | None, name: str, value: Any) -> None:
@@ -271,11 +276,11 @@ def _lot_given(_tx: Tx, _row: Procedure, _p: Participant | None, _name: str, val
         raise RuleViolation("procedure.no_lot", field="cell_lot")
 
 
-def _procedure_times(tx: Tx, row: Procedure, _p: Participant | None, name: str, value: Any) -> None:
+def _procedure_times(tx: Tx, row: Procedure, p: Participant | None, name: str, value: Any) -> None:
     """Times carry their zone, end after they start, and fall on the procedure's date."""
     started = value if name == "started_at" else row.started_at
     ended = value if name == "ended_at" else row.ended_at
-    check_moments(tx, started, ended)
+    check_moments(tx, started, ended, _site_of(p))
     day = value if name == "procedure_date" else row.procedure_date
     for which, moment in (("started_at", started), ("ended_at", ended)):
         if moment is not None and abs((moment.date() - day).days) > 1:
@@ -343,12 +348,12 @@ def _gardner(
 
 
 def _outcome_facts(
-    tx: Tx, row: PregnancyOutcome, _p: Participant | None, name: str, value: Any
+    tx: Tx, row: PregnancyOutcome, p: Participant | None, name: str, value: Any
 ) -> None:
     """The facts with the new one, checked whole as record_outcome checks them."""
     facts = _outcome_input(row, name, value)
     transfer = get_row(tx.session, EmbryoTransfer, row.transfer_id)
-    _check_outcome_dates(tx, transfer, facts)
+    _check_outcome_dates(tx, transfer, facts, _site_of(p))
     _check_counts(len(_embryos(tx.session, transfer.id)), facts)
 
 
@@ -356,7 +361,9 @@ def _ae_whole(tx: Tx, row: AdverseEvent, p: Participant | None, name: str, value
     """The event with the new value, checked whole as report_adverse_event checks it."""
     event = _ae_input(row, name, value)
     _check_ae(event)
-    check_study_dates(tx, onset_date=event.onset_date, resolution_date=event.resolution_date)
+    check_study_dates(
+        tx, _site_of(p), onset_date=event.onset_date, resolution_date=event.resolution_date
+    )
     if p is not None:
         _check_after_consent(tx, p, event.onset_date)
 
