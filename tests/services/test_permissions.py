@@ -80,6 +80,7 @@ from endotrial.services import (
     is_locked,
     list_queries,
     lock_participant,
+    may_read_safety_monitoring,
     medication,
     open_query,
     participant_identity,
@@ -97,6 +98,7 @@ from endotrial.services import (
     record_transfer,
     record_ultrasound,
     report_adverse_event,
+    safety_monitoring,
     screen,
     screen_many,
     screening_log,
@@ -390,6 +392,10 @@ def _read_dashboard(t: Trial, pid: int, actor: Actor) -> object:
     return dashboard(t.study, actor)
 
 
+def _read_safety_monitoring(t: Trial, pid: int, actor: Actor) -> object:
+    return safety_monitoring(t.study, actor)
+
+
 R = Role
 CASES: dict[Operation, Case] = {
     Operation.SCREEN: Case(
@@ -486,6 +492,13 @@ CASES: dict[Operation, Case] = {
     ),
     Operation.READ_DASHBOARD: Case(
         R.STATISTICIAN, None, _participant, _read_dashboard, (dashboard,)
+    ),
+    Operation.READ_SAFETY_MONITORING: Case(
+        R.SAFETY_BOARD,
+        R.MONITOR,
+        _participant,
+        _read_safety_monitoring,
+        (safety_monitoring, may_read_safety_monitoring),
     ),
 }
 

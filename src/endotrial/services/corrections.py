@@ -71,11 +71,15 @@ from endotrial.services.safety import (
     report_due_at,
 )
 from endotrial.services.treatment import (
+    MAX_PERIOD_DAYS,
     CycleStartInput,
     MedicationInput,
     ProcedureInput,
+    _check_period_length,
     _check_regimen_days,
+    _Period,
 )
+from endotrial.services.visits import VisitInput
 from endotrial.store import (
     AdverseEvent,
     Allocation,
@@ -90,6 +94,7 @@ from endotrial.store import (
     ProtocolDeviation,
     TransferredEmbryo,
     Ultrasound,
+    Visit,
     Withdrawal,
 )
 
@@ -223,9 +228,9 @@ def _cycles_in_order(
 
 
 def _period_in_order(
-    _tx: Tx, row: MedicationRecord, _p: Participant | None, name: str, value: Any
+    tx: Tx, row: MedicationRecord, _p: Participant | None, name: str, value: Any
 ) -> None:
-    """The period keeps its last day, and runs forward."""
+    """The period keeps its last day, runs forward, and is no longer than entry allows."""
     if value is None and name == "last_day":
         raise RuleViolation(
             "correction.not_applicable", field=name, kind="medication", name=name,
@@ -237,6 +242,14 @@ def _period_in_order(
         raise RuleViolation(
             "date.end_before_start", field=name, end_field="last_day", end=last,
             start_field="first_day", start=first,
+        )  # fmt: skip
+    # no longer than entry allows (the regimen's days, MAX_PERIOD_DAYS)
+    period = _Period(first or last, last, name, name)
+    _check_period_length(tx.protocol.regimen(row.regimen_id), period)
+    if period.days > MAX_PERIOD_DAYS:
+        raise InvalidInput(
+            "input.invalid", field=name, what="the period",
+            problems=f"{period.days} days: record at most {MAX_PERIOD_DAYS} days at once",
         )  # fmt: skip
 
 
@@ -397,6 +410,12 @@ def _rescan(tx: Tx, row: Ultrasound, p: Participant | None) -> None:
     if row.thickness_mm is not None and not low <= row.thickness_mm <= high:
         text = f"thickness_mm {row.thickness_mm} is outside {low:g}-{high:g} mm: confirm"
         open_edit_query(tx.session, row, "thickness_mm", text, "range")
+
+
+def _revisit(tx: Tx, row: Visit, p: Participant | None) -> None:
+    """A visit held out of its window opens a query, as on entry (a missed one has none)."""
+    if p is not None and row.attended:
+        check_window(tx, p, row, "visit_date", row.event_id, row.visit_date)
 
 
 def _redose(tx: Tx, row: Procedure, _p: Participant | None) -> None:
@@ -618,6 +637,19 @@ CORRECTABLE: Mapping[str, Kind] = {
         {"participant_id": _PARTICIPANT, "cycle_id": _CYCLE},
         after=_rescan,
         derived=("cycle_id",),
+    ),
+    "visit": Kind(
+        Visit, Operation.RECORD_VISIT,
+        {
+            "visit_date": Correctable((VisitInput, "visit_date"), DATED),
+            "attended": Correctable((VisitInput, "attended")),
+            "notes": Correctable((VisitInput, "notes")),
+        },
+        {
+            "participant_id": _PARTICIPANT,
+            "event_id": "which scheduled visit it was: record the right one, and query this one",
+        },
+        after=_revisit,
     ),
     "transfer": Kind(
         EmbryoTransfer, Operation.RECORD_TRANSFER,

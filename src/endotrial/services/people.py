@@ -9,7 +9,7 @@ at every site (central staff) and new sites are a central investigator's to crea
 from __future__ import annotations
 
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -192,12 +192,20 @@ def _remove_membership(
     tx.session.delete(next_home)
 
 
+#: Names zoneinfo knows that are no place's time: the server's own zone (what a site's zone
+#: replaces) and tzdata's placeholder.
+_NOT_A_PLACE = frozenset({"localtime", "Factory"})
+
+
 def _time_zone(name: str) -> str:
-    """An IANA time-zone name the system knows ('Asia/Shanghai'), refused otherwise."""
+    """An IANA time-zone name the system knows ('Asia/Shanghai'), refused otherwise (also the
+    server's 'localtime', and the posix/ and right/ copies: right/ counts leap seconds)."""
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput("site.time_zone", field="time_zone", time_zone=name[:64]) from None
+    if name in _NOT_A_PLACE or name not in available_timezones():
+        raise InvalidInput("site.time_zone", field="time_zone", time_zone=name[:64])
     return name
 
 

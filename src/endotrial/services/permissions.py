@@ -52,6 +52,7 @@ class Operation(enum.StrEnum):
     READ_MEDICATION = "read medication records"
     READ_VISITS_DUE = "read the visits due"
     READ_DASHBOARD = "read the trial's dashboard"
+    READ_SAFETY_MONITORING = "read the interim safety monitoring"
 
 
 INVESTIGATOR = Role.INVESTIGATOR
@@ -138,6 +139,11 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
         {INVESTIGATOR, COORDINATOR, RADIOLOGIST, EMBRYOLOGIST, Role.CELL_LAB, MONITOR}
     ),
     Operation.READ_DASHBOARD: frozenset(Role),
+    # Interim safety monitoring (serious AEs by arm, the posterior excess) is the safety
+    # board's review; the statistician prepares it and the investigator answers for safety.
+    Operation.READ_SAFETY_MONITORING: frozenset(
+        {Role.SAFETY_BOARD, Role.STATISTICIAN, INVESTIGATOR}
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from endotrial.services import (
     QueryAnswer,
     QueryClosure,
     QueryView,
+    SafetyMonitoring,
     Timeline,
     answer_query,
     close_query,
@@ -29,6 +30,7 @@ from endotrial.services import (
     participant_summary,
     participant_timeline,
     participants,
+    safety_monitoring,
     sign_in,
     sign_out,
 )
@@ -128,6 +130,19 @@ def api_queries(
 ) -> tuple[QueryView, ...]:
     """The data queries of the reader's sites, oldest first; of one status or table."""
     return data_queries(study, actor, status=status, entity=entity)
+
+
+@router.get(
+    "/safety", tags=["reads"], response_model=SafetyMonitoring,
+    summary="Interim safety monitoring",
+)  # fmt: skip
+def api_safety(study: StudyDep, actor: ApiActor) -> SafetyMonitoring:
+    """Serious adverse events by arm of the protocol's safety set (women, women with at least
+    one, events) and the posterior probability that the experimental arm's serious-AE rate
+    exceeds the comparator's by the plan's margin, under each stated prior; counted over the
+    reader's sites, as of the data cut-off (the moment read). Safety board, statistician,
+    investigator."""
+    return safety_monitoring(study, actor)
 
 
 class AnswerBody(BaseModel):

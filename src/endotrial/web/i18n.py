@@ -23,7 +23,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
 from endotrial.errors import EndotrialError
@@ -151,3 +151,8 @@ def duration_text(delta: dt.timedelta, language: str) -> str:
 
 def number_text(value: float | int, language: str) -> str:
     return format_decimal(value, locale=locale_of(language))
+
+
+def percent_text(fraction: float, language: str) -> str:
+    """A fraction as a percentage with one decimal (0.1234: 12.3%) in her locale."""
+    return format_percent(fraction, "#,##0.0%", locale=locale_of(language))

@@ -27,9 +27,11 @@ from endotrial.services import (
     close_query,
     dashboard,
     data_queries,
+    may_read_safety_monitoring,
     participant_summary,
     participant_timeline,
     participants,
+    safety_monitoring,
     sign_in,
     sign_out,
     visits_due,
@@ -38,6 +40,7 @@ from endotrial.web import i18n
 from endotrial.web.deps import (
     LANGUAGE_COOKIE,
     LANGUAGE_KEY,
+    SEES_SAFETY_KEY,
     TOKEN_KEY,
     USERNAME_KEY,
     CsrfChecked,
@@ -96,6 +99,8 @@ def sign_in_form(
     kept_language = request.session.get(LANGUAGE_KEY)
     request.session.clear()  # a new session at each sign-in: no fixation
     request.session.update({TOKEN_KEY: actor.token, USERNAME_KEY: actor.username})
+    # Whether the nav links the safety page: her role decides, and it does not change.
+    request.session[SEES_SAFETY_KEY] = may_read_safety_monitoring(study, actor)
     if kept_language:
         request.session[LANGUAGE_KEY] = kept_language
     return see_other(local_path(next))
@@ -139,6 +144,12 @@ def dashboard_page(request: Request, study: StudyDep, actor: PageActor) -> Respo
     except PermissionDenied:  # roles that follow no visit see the counts only
         coming = None
     return page(request, "dashboard.html", board=board, visits=coming)
+
+
+@router.get("/safety")
+def safety_page(request: Request, study: StudyDep, actor: PageActor) -> Response:
+    """Interim safety monitoring (the safety board, the statistician, the investigator)."""
+    return page(request, "safety.html", monitoring=safety_monitoring(study, actor))
 
 
 @router.get("/participants")

@@ -15,7 +15,7 @@ from jinja2.runtime import Context
 from starlette.responses import HTMLResponse
 
 from endotrial.web import i18n
-from endotrial.web.deps import csrf_token, request_language
+from endotrial.web.deps import SEES_SAFETY_KEY, csrf_token, request_language
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -48,6 +48,11 @@ def _duration(context: Context, delta: dt.timedelta) -> str:
 @pass_context
 def _number(context: Context, value: float | int) -> str:
     return i18n.number_text(value, context["language"])
+
+
+@pass_context
+def _percent(context: Context, fraction: float) -> str:
+    return i18n.percent_text(fraction, context["language"])
 
 
 @pass_context
@@ -92,7 +97,12 @@ def environment() -> Environment:
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
-        date=_date, datetime=_datetime, duration=_duration, number=_number, label=_label
+        date=_date,
+        datetime=_datetime,
+        duration=_duration,
+        number=_number,
+        percent=_percent,
+        label=_label,
     )
     return env
 
@@ -108,6 +118,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         "html_lang": i18n.html_lang(request_language(request)),
         "csrf_token": csrf_token(request),
         "username": request.session.get("username"),
+        "sees_safety": bool(request.session.get(SEES_SAFETY_KEY)),
         **context,
     }
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status_code)

@@ -20,6 +20,13 @@ from endotrial.services.reads.participants import (
 )
 from endotrial.services.reads.queries import QueryView, data_queries
 from endotrial.services.reads.safety import AdverseEventView, adverse_events
+from endotrial.services.reads.safety_monitoring import (
+    ArmSafety,
+    PosteriorExcess,
+    SafetyMonitoring,
+    may_read_safety_monitoring,
+    safety_monitoring,
+)
 from endotrial.services.reads.screening_log import (
     CriterionReason,
     ScreeningLogEntry,
@@ -36,6 +43,7 @@ from endotrial.services.reads.visits import VisitDue, visits_due
 __all__ = [
     "AdverseEventView",
     "ArmCount",
+    "ArmSafety",
     "ConsentView",
     "CriterionReason",
     "CycleView",
@@ -43,8 +51,10 @@ __all__ = [
     "EventState",
     "MedicationView",
     "ParticipantSummary",
+    "PosteriorExcess",
     "QueryView",
     "RecordCounts",
+    "SafetyMonitoring",
     "ScreeningLogEntry",
     "SiteCounts",
     "Timeline",
@@ -54,10 +64,12 @@ __all__ = [
     "adverse_events",
     "dashboard",
     "data_queries",
+    "may_read_safety_monitoring",
     "medication",
     "participant_summary",
     "participant_timeline",
     "participants",
+    "safety_monitoring",
     "screening_log",
     "visits_due",
 ]
