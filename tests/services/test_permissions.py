@@ -64,6 +64,7 @@ from endotrial.services import (
     TransferInput,
     UltrasoundCorrection,
     UltrasoundInput,
+    VisitInput,
     WithdrawalInput,
     add_site,
     add_user,
@@ -97,6 +98,7 @@ from endotrial.services import (
     record_procedure,
     record_transfer,
     record_ultrasound,
+    record_visit,
     report_adverse_event,
     safety_monitoring,
     screen,
@@ -241,6 +243,11 @@ def _ultrasound(t: Trial, pid: int, actor: Actor) -> None:
     record_ultrasound(
         t.study, actor, UltrasoundInput(participant_id=pid, scan_date=ON, thickness_mm=6.5)
     )
+
+
+def _visit(t: Trial, pid: int, actor: Actor) -> None:
+    visit = VisitInput(participant_id=pid, event_id="pregnancy_28_weeks", visit_date=ON)
+    record_visit(t.study, actor, visit)
 
 
 def _correct(t: Trial, scan_id: int, actor: Actor) -> None:
@@ -425,6 +432,9 @@ CASES: dict[Operation, Case] = {
     ),
     Operation.RECORD_TRANSFER: Case(
         R.EMBRYOLOGIST, R.RADIOLOGIST, _in_transfer_cycle, _transfer, (record_transfer,)
+    ),
+    Operation.RECORD_VISIT: Case(
+        R.COORDINATOR, R.RADIOLOGIST, _participant, _visit, (record_visit,)
     ),
     Operation.RECORD_OUTCOME: Case(
         R.COORDINATOR, R.EMBRYOLOGIST, _transferred, _outcome, (record_outcome,)

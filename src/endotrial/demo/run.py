@@ -39,6 +39,7 @@ from endotrial.services import (
     TransferInput,
     UltrasoundCorrection,
     UltrasoundInput,
+    VisitInput,
     WithdrawalInput,
     add_user,
     adverse_events,
@@ -61,6 +62,7 @@ from endotrial.services import (
     record_procedure,
     record_transfer,
     record_ultrasound,
+    record_visit,
     report_adverse_event,
     screen_many,
     screening_log,
@@ -83,6 +85,10 @@ DEFAULT_SEED = 20250930
 #: still pending. Fixed so that runs reproduce; a machine whose clock is earlier uses its own
 #: date instead (the services refuse dates in the future), see `data_cutoff`.
 DATA_CUTOFF = dt.date(2026, 11, 20)
+#: Days from the infusion to the safety visit (the protocol plans 7, window 5-9).
+POST_PROCEDURE_VISIT_DAYS = 7
+#: Days from the transfer to the 28-week follow-up (the protocol plans 177, window 177-191).
+WEEK_28_VISIT_DAYS = 180
 DEFAULT_CANDIDATES = 150
 COORDINATOR = "coord.li"
 INVESTIGATOR = "pi.chen"
@@ -530,6 +536,14 @@ class _Follow:
         user = INVESTIGATOR if off_target else RADIOLOGIST
         record_procedure(self.study, self.trial.actors[user], procedure)
         self._adverse_events(fx.PROCEDURE_AES, on)
+        self._visit("post_procedure_visit", on + dt.timedelta(days=POST_PROCEDURE_VISIT_DAYS))
+
+    def _visit(self, event_id: str, on: dt.date) -> None:
+        """A scheduled visit no other record fulfils, held on `on` (once it has happened)."""
+        visit = VisitInput(
+            participant_id=self.pid, event_id=event_id, visit_date=self.by_cutoff(on)
+        )
+        record_visit(self.study, self.coordinator, visit)
 
     def _hrt_adverse_events(self) -> None:
         self._adverse_events(fx.HRT_AES, self.day(self.start, int(self.rng.integers(3, 20))))
@@ -686,7 +700,9 @@ class _Follow:
             self._delivery(update, transfer_on, embryo_day)
 
     def _delivery(self, facts: OutcomeInput, transfer_on: dt.date, embryo_day: int) -> None:
-        """The birth (gestational age drawn; twins when two sacs), once it has happened."""
+        """The 28-week follow-up, then the birth (gestational age drawn; twins when two sacs),
+        once each has happened (the birth date fulfils the delivery follow-up)."""
+        self._visit("pregnancy_28_weeks", transfer_on + dt.timedelta(days=WEEK_28_VISIT_DAYS))
         weeks = float(np.clip(self.rng.normal(*fx.DELIVERY_WEEKS), 30.0, 41.7))
         age_at_transfer_days = 14 + embryo_day
         born_on = transfer_on + dt.timedelta(days=round(weeks * 7) - age_at_transfer_days)

@@ -128,6 +128,7 @@ from endotrial.services.treatment import (
     record_procedure,
     start_cycle,
 )
+from endotrial.services.visits import VisitInput, record_visit
 
 __all__ = [
     "PERMISSIONS",
@@ -192,6 +193,7 @@ __all__ = [
     "UltrasoundCorrection",
     "UltrasoundInput",
     "VisitDue",
+    "VisitInput",
     "WithdrawalInput",
     "add_site",
     "add_user",
@@ -229,6 +231,7 @@ __all__ = [
     "record_procedure",
     "record_transfer",
     "record_ultrasound",
+    "record_visit",
     "report_adverse_event",
     "safety_monitoring",
     "screen",

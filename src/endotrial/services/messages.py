@@ -196,6 +196,18 @@ MESSAGES: dict[str, str] = {
         "{field} '{event}' is not the procedure being recorded ('{procedure}'): give one of "
         "them, or the same in both"
     ),
+    "visit.no_such_event": (
+        "event_id '{event}' is not an event of arm '{arm}''s schedule (participant {study_id}): "
+        "record one of {known}"
+    ),
+    "visit.recorded_elsewhere": (
+        "event_id '{event}' is a {kind} event, recorded by {service}, not as a visit: record it "
+        "there (a visit record is for {known})"
+    ),
+    "visit.already": (
+        "participant {study_id} already has '{event}' recorded (visits #{row_id}, "
+        "{visit_date}): correct that record instead of recording it again"
+    ),
     "medication.period_form": (
         "give the period as first_day and last_day (or the older taken_on with days), not both "
         "forms: {problem}"

@@ -28,6 +28,7 @@ class Operation(enum.StrEnum):
     CORRECT_ULTRASOUND = "correct an ultrasound"
     RECORD_TRANSFER = "record an embryo transfer"
     RECORD_OUTCOME = "record a pregnancy outcome"
+    RECORD_VISIT = "record a scheduled visit"
     REPORT_ADVERSE_EVENT = "report an adverse event"
     RECORD_DEVIATION = "record a protocol deviation"
     WITHDRAW = "withdraw a participant"
@@ -77,6 +78,9 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.START_CYCLE: frozenset({COORDINATOR, INVESTIGATOR}),
     Operation.RECORD_MEDICATION: frozenset({COORDINATOR, INVESTIGATOR}),
     Operation.RECORD_OUTCOME: frozenset({COORDINATOR, INVESTIGATOR}),
+    # Safety visits and pregnancy follow-ups are the clinic's (the radiologist scans, she does
+    # not see the participant at these visits).
+    Operation.RECORD_VISIT: frozenset({COORDINATOR, INVESTIGATOR}),
     Operation.WITHDRAW: frozenset({COORDINATOR, INVESTIGATOR}),
     # Those who do the clinical act record it.
     Operation.RECORD_PROCEDURE: frozenset({RADIOLOGIST, INVESTIGATOR}),
@@ -190,6 +194,7 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
         {"embryo_transfers", "transferred_embryos", "pregnancy_outcomes", "data_queries"}
     ),
     Operation.RECORD_OUTCOME: frozenset({"pregnancy_outcomes", "data_queries"}),
+    Operation.RECORD_VISIT: frozenset({"visits", "data_queries"}),
     Operation.REPORT_ADVERSE_EVENT: frozenset({"adverse_events"}),
     Operation.RECORD_DEVIATION: frozenset({"protocol_deviations"}),
     Operation.WITHDRAW: frozenset({"withdrawals", "participants"}),

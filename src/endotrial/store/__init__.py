@@ -54,6 +54,7 @@ from endotrial.store.models import (
     TrialProtocol,
     Ultrasound,
     User,
+    Visit,
     Withdrawal,
 )
 from endotrial.store.passwords import hash_password, needs_rehash, verify_password
@@ -99,6 +100,7 @@ __all__ = [
     "TrialProtocol",
     "Ultrasound",
     "User",
+    "Visit",
     "Withdrawal",
     "current_revision",
     "database_url",

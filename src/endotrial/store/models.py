@@ -280,6 +280,22 @@ class Ultrasound(Audited):
     event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH))
 
 
+class Visit(Audited):
+    """A scheduled visit no other record fulfils (a safety visit, a pregnancy follow-up): the
+    day it was held, or the day it was found missed (`attended` False)."""
+
+    __tablename__ = "visits"
+    #: One visit per participant and scheduled event.
+    __table_args__ = (
+        Index("uq_visits_participant_event", "participant_id", "event_id", unique=True),
+    )
+    participant_id: Mapped[int] = participant_fk()
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH))
+    visit_date: Mapped[date]
+    attended: Mapped[bool] = mapped_column(default=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
 class EmbryoTransfer(Audited):
     __tablename__ = "embryo_transfers"
     #: One transfer (done or cancelled) per cycle.

@@ -21,6 +21,7 @@ from endotrial.store import (
     PregnancyOutcome,
     Procedure,
     Ultrasound,
+    Visit,
     Withdrawal,
 )
 
@@ -44,6 +45,8 @@ class Fact:
     kind: str | None = None
     period_end: bool = False
     """A medication period's last day: it fulfils the drug's stop only once the stop is near."""
+    missed: bool = False
+    """A visit recorded as not attended: its event is settled (missed), not fulfilled."""
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Records:
     medication: list[MedicationRecord] = field(default_factory=list)
     ultrasounds: list[Ultrasound] = field(default_factory=list)
     outcomes: list[PregnancyOutcome] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
     withdrawal: Withdrawal | None = None
 
 
@@ -72,6 +76,7 @@ def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, 
         (MedicationRecord, "medication", MedicationRecord.last_day),
         (Ultrasound, "ultrasounds", Ultrasound.scan_date),
         (PregnancyOutcome, "outcomes", PregnancyOutcome.id),
+        (Visit, "visits", Visit.visit_date),
     )
     for model, name, order in (*tables, (Withdrawal, "withdrawal", Withdrawal.id)):
         # One participant (her page) by equality: an IN list costs a compilation per call.
@@ -138,6 +143,9 @@ def facts(protocol: Protocol, participant: Participant, records: Records) -> lis
                 record = f"pregnancy_outcomes #{outcome.id} ({column})"
                 event_id = getattr(outcome, event_column) if event_column else None
                 found.append(Fact(record, on, event_id, kind))
+    for visit in records.visits:
+        record = f"visits #{visit.id}"
+        found.append(Fact(record, visit.visit_date, visit.event_id, missed=not visit.attended))
     return found
 
 

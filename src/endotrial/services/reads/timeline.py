@@ -10,6 +10,8 @@ late rather than early. An event is then:
 - `out_of_window`: fulfilled outside its window;
 - `not_yet_due` / `due` / `overdue`: not fulfilled, and the day is before, inside or after
   its window;
+- `missed`: recorded as a visit she did not attend (`record_visit` with attended False): settled,
+  so neither due nor overdue, and not counted as done;
 - `not_applicable`: not fulfilled and no longer expected: after her withdrawal, after a
   cancelled transfer (the transfer and everything hanging from it), or a conditional event
   ("only if: positive beta-hCG") whose window has passed (the protocol states the condition
@@ -54,6 +56,7 @@ class EventState(enum.StrEnum):
     OVERDUE = "overdue"
     NOT_YET_DUE = "not_yet_due"
     NOT_APPLICABLE = "not_applicable"
+    MISSED = "missed"
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ def _event(event: ScheduledEvent, fact: Fact | None, closed: bool, on: dt.date) 
         earliest=event.earliest,
         latest=event.latest,
         state=_state(event, fact, closed, on),
-        done_on=fact.on if fact is not None else None,
+        done_on=fact.on if fact is not None and not fact.missed else None,
         record=fact.record if fact is not None else None,
         condition=event.condition,
     )
@@ -265,6 +268,8 @@ def _event(event: ScheduledEvent, fact: Fact | None, closed: bool, on: dt.date) 
 
 def _state(event: ScheduledEvent, fact: Fact | None, closed: bool, on: dt.date) -> EventState:
     if fact is not None:
+        if fact.missed:
+            return EventState.MISSED
         if fact.on is None or event.earliest <= fact.on <= event.latest:
             return EventState.DONE
         return EventState.OUT_OF_WINDOW
