@@ -469,3 +469,25 @@ def test_a_clean_file_dry_run_by_another_sites_member_writes_nothing(
     )
     assert not report.accepted
     assert audit_rows(trial.engine) == before and _screenings(trial.engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("event_id", "code"),
+    [
+        ("baseline_ultrasound", "visit.wrong_kind"),  # a scan visit, not a course of a drug
+        ("hbmsc_infusion", "visit.wrong_kind"),
+        ("no_such_visit", "visit.not_in_schedule"),
+    ],
+)
+def test_a_corrected_event_must_be_one_of_her_schedule_of_the_records_kind(
+    trial: Trial, event_id: str, code: str
+) -> None:
+    pid = allocated(trial, "c1", "hbmsc")
+    row_id = _medication(trial, pid)
+    before = audit_rows(trial.engine)
+    with refused(code, field="event_id"):
+        correct_record(
+            trial.study, trial.actor(INVESTIGATOR),
+            _correction("medication", row_id, "event_id", event_id),
+        )  # fmt: skip
+    assert audit_rows(trial.engine) == before
