@@ -59,8 +59,12 @@ def _infused(trial: Trial) -> int:
     return pid
 
 
-def _visit(trial: Trial, pid: int, on: dt.date, **changes: object) -> int:
-    visit = VisitInput(participant_id=pid, event_id=VISIT, visit_date=on, **changes)
+def _visit(
+    trial: Trial, pid: int, on: dt.date, *, attended: bool = True, notes: str | None = None
+) -> int:
+    visit = VisitInput(
+        participant_id=pid, event_id=VISIT, visit_date=on, attended=attended, notes=notes
+    )
     return record_visit(trial.study, trial.actor(COORDINATOR), visit)
 
 
