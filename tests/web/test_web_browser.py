@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_helpers import COORDINATOR
+from services_helpers import COORDINATOR, SAFETY_BOARD
 from web_helpers import PASSWORD, WebTrial
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -145,6 +145,33 @@ def _walk_through(browser: object, base: str, web_trial: WebTrial, shots: Path) 
     assert page.url.startswith(base + "/sign-in")  # signed out for good
     assert not refused, f"the browser reported errors (a CSP violation?): {refused}"
     context.close()
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
+def test_the_safety_board_reads_the_interim_safety_monitoring(
+    server: str, web_trial: WebTrial, shots: Path
+) -> None:
+    """Issue 11: the safety board follows the nav's link to /safety and reads the counts."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-GB")
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+            page.goto(server + "/sign-in")
+            page.fill("input[name=username]", SAFETY_BOARD)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(server + "/dashboard")
+            page.click("nav >> text=Safety monitoring")
+            page.wait_for_url(server + "/safety")
+            cells = page.locator("#arm-control td").all_inner_texts()
+            assert cells == ["Control group", "1", "1", "1"]  # her serious hematoma
+            assert "Data cut-off" in page.locator("#cut-off").inner_text()
+            page.screenshot(path=shots / "safety.png", full_page=True)
+            assert not refused, f"the browser reported errors (a CSP violation?): {refused}"
+        finally:
+            browser.close()
 
 
 def test_chromium_is_debians_and_fonts_for_chinese_are_installed() -> None:
