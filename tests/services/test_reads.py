@@ -70,6 +70,7 @@ from endotrial.services import (
     record_transfer,
     record_ultrasound,
     report_adverse_event,
+    safety_monitoring,
     screening_log,
     start_cycle,
     visits_due,
@@ -91,6 +92,7 @@ READS: dict[Operation, tuple[Read, ...]] = {
     Operation.READ_MEDICATION: (lambda t, a, pid: medication(t.study, a, pid),),
     Operation.READ_VISITS_DUE: (lambda t, a, pid: visits_due(t.study, a),),
     Operation.READ_DASHBOARD: (lambda t, a, pid: dashboard(t.study, a),),
+    Operation.READ_SAFETY_MONITORING: (lambda t, a, pid: safety_monitoring(t.study, a),),
     Operation.READ_QUERIES: (
         lambda t, a, pid: data_queries(t.study, a),
         lambda t, a, pid: list_queries(t.study, a),
@@ -169,7 +171,14 @@ def test_the_read_roles_follow_the_documented_choice() -> None:
         Role.MONITOR,
     }
     assert PERMISSIONS[Operation.READ_DASHBOARD] == frozenset(Role)
-    for operation in READS:
+    # The comparative interim safety analysis is the safety board's (with the statistician who
+    # prepares it and the investigator who answers for safety), not the monitor's.
+    assert PERMISSIONS[Operation.READ_SAFETY_MONITORING] == {
+        Role.SAFETY_BOARD,
+        Role.STATISTICIAN,
+        Role.INVESTIGATOR,
+    }
+    for operation in set(READS) - {Operation.READ_SAFETY_MONITORING}:
         assert Role.MONITOR in PERMISSIONS[operation]
 
 
