@@ -74,6 +74,7 @@ LABELS = {
     "overdue": i18n.N_("overdue"),
     "not_yet_due": i18n.N_("not yet due"),
     "not_applicable": i18n.N_("not applicable"),
+    "missed": i18n.N_("missed"),
     "screened": i18n.N_("screened"),
     "consented": i18n.N_("consented"),
     "enrolled": i18n.N_("enrolled"),
