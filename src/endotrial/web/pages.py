@@ -8,6 +8,7 @@ participants' rows, a timeline as of another day) where a whole page would be wa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
@@ -218,6 +219,33 @@ def _participant(
 QUERY_ACTION = "/participants/{participant_id}/queries/{query_id}/"
 
 
+@dataclass(frozen=True)
+class _QueryAct:
+    """One step of a query's workflow from her page: done, the page again at the query; refused,
+    her page with the refusal beside the query in the reader's language and what was typed."""
+
+    request: Request
+    study: Study
+    actor: Actor
+    language: str
+    participant_id: int
+    query_id: int
+
+    def run(self, action: str, typed: str, step: Callable[[], object]) -> Response:
+        try:
+            step()
+        except ServiceError as error:
+            if isinstance(error, NotSignedIn):
+                raise
+            message = i18n.error_message(error, self.language)
+            refusal = QueryRefusal(self.query_id, action, message, typed)
+            return _participant(
+                self.request, self.study, self.actor, self.participant_id,
+                status_code=status_of(error), refused=refusal,
+            )  # fmt: skip
+        return see_other(f"/participants/{self.participant_id}#query-{self.query_id}")
+
+
 @router.post(QUERY_ACTION + "answer", dependencies=[CsrfChecked])
 def answer_query_form(
     request: Request,
@@ -229,16 +257,9 @@ def answer_query_form(
     answer: Annotated[str, Form(max_length=4000)],
 ) -> Response:
     """The site's answer to a query (who may answer: the services say)."""
-    try:
-        answer_query(study, actor, QueryAnswer(query_id=query_id, answer=answer))
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        refusal = QueryRefusal(query_id, "answer", i18n.error_message(error, language), answer)
-        return _participant(
-            request, study, actor, participant_id, status_code=status_of(error), refused=refusal
-        )
-    return see_other(f"/participants/{participant_id}#query-{query_id}")
+    act = _QueryAct(request, study, actor, language, participant_id, query_id)
+    return act.run("answer", answer, lambda: answer_query(study, actor, QueryAnswer(
+        query_id=query_id, answer=answer)))  # fmt: skip
 
 
 @router.post(QUERY_ACTION + "close", dependencies=[CsrfChecked])
@@ -252,16 +273,9 @@ def close_query_form(
     note: Annotated[str, Form(max_length=4000)],
 ) -> Response:
     """Close an answered query (the monitor), saying why."""
-    try:
-        close_query(study, actor, QueryClosure(query_id=query_id, note=note))
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        refusal = QueryRefusal(query_id, "close", i18n.error_message(error, language), note)
-        return _participant(
-            request, study, actor, participant_id, status_code=status_of(error), refused=refusal
-        )
-    return see_other(f"/participants/{participant_id}#query-{query_id}")
+    act = _QueryAct(request, study, actor, language, participant_id, query_id)
+    return act.run("close", note, lambda: close_query(study, actor, QueryClosure(
+        query_id=query_id, note=note)))  # fmt: skip
 
 
 def sign_in_redirect(request: Request) -> Response:
