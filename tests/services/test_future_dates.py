@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import pytest
 from services_helpers import (
@@ -40,6 +41,7 @@ from endotrial.services import (
     report_adverse_event,
     withdraw,
 )
+from endotrial.store.models import DEFAULT_TIME_ZONE
 
 #: Beyond the one day of grace given for a site east of the server.
 NEXT_WEEK = dt.date.today() + dt.timedelta(days=7)
@@ -157,16 +159,18 @@ def test_a_date_in_the_future_is_refused_and_nothing_written(
     assert audit_rows(engine) == before
 
 
-def test_tomorrow_is_allowed_for_a_site_east_of_the_server(
+def test_the_sites_own_day_decides_what_is_in_the_future(
     engine: Engine, seed_protocol: Protocol
 ) -> None:
-    """One day of grace: it may already be tomorrow where the site is."""
+    """The day at her site (Asia/Shanghai), not the server's: that day is allowed whatever the
+    hour, the next is refused. (Judged by the server's date, this failed between 00:00 and 08:00
+    UTC, when the server's tomorrow is still tomorrow in Guangzhou.)"""
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
-    _scan_on(trial, pid, tomorrow)
+    site_today = dt.datetime.now(ZoneInfo(DEFAULT_TIME_ZONE)).date()
+    _scan_on(trial, pid, site_today)
     with refused("date.future", field="scan_date"):
-        _scan_on(trial, pid, tomorrow + dt.timedelta(days=1))
+        _scan_on(trial, pid, site_today + dt.timedelta(days=1))
 
 
 def _scan_on(trial: Trial, pid: int, on: dt.date) -> None:
