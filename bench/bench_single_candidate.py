@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import importlib
 import statistics
 import subprocess
@@ -35,65 +34,15 @@ import pyarrow as pa
 from endotrial.eligibility import screen_candidate, screen_table
 from endotrial.protocol import load_protocol
 
+# The eligible seed candidate the eligibility tests use (one definition).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "eligibility"))
+from seed_candidate import TODAY
+from seed_candidate import eligible_items as eligible
+
 #: The last commit before the prepared one-row path (the engine "before").
 BASELINE_COMMIT = "a04fe38"
 REPOSITORY = Path(__file__).resolve().parents[1]
 PACKAGE = "src/endotrial/eligibility"
-SCREENING_DAY = dt.date(2025, 6, 2)
-TODAY = dt.date(2025, 6, 30)
-EXCLUSION_FLAGS = [
-    "current_uterine_abnormality",
-    "hydrosalpinx",
-    "unexplained_bleeding",
-    "active_pid",
-    "tract_malformation",
-    "abnormal_tct_1y",
-    "severe_hepatic_renal",
-    "cardiac_disease",
-    "hypertension",
-    "thromboembolism_history",
-    "hematologic_disorder",
-    "systemic_disease",
-    "recurrent_miscarriage",
-    "couple_chromosomal_abnormality",
-    "couple_genetic_disorder",
-    "couple_teratogen_exposure",
-    "investigator_excludes",
-    "cannot_comply",
-]
-
-
-def eligible() -> dict[str, Any]:
-    items: dict[str, Any] = {
-        "candidate_id": "C001",
-        "screening_date": SCREENING_DAY,
-        "sex": "F",
-        "age_years": 30,
-        "bmi_kg_m2": 22.0,
-        "cycle_length_days": 28,
-        "regular_cycle_months": 12,
-        "afc": 10,
-        "fsh_iu_l": 6.0,
-        "sex_hormones_normal": True,
-        "serology_date": dt.date(2025, 3, 1),
-        "hiv_ab": "negative",
-        "tpa": "negative",
-        "hbsag": "negative",
-        "hcv_ab": "negative",
-        "good_blastocysts": 3,
-        "severe_iua_electroresection": True,
-        "normal_cavity_hysteroscopy_date": dt.date(2025, 5, 1),
-        "cancelled_fet_thin_endometrium": True,
-        "consecutive_failed_transfers": 1,
-        "failed_good_embryos": 2,
-        "platelets_1e9_l": 220,
-        "hemoglobin_g_l": 130,
-        "last_other_trial_date": None,
-        "iodine_allergy": False,
-    }
-    return {**items, **dict.fromkeys(EXCLUSION_FLAGS, False)}
-
-
 #: One form layout, four answers: eligible, ineligible, an exclusion met, one arm closed.
 SAME_LAYOUT = [
     {},

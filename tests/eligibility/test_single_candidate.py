@@ -12,14 +12,13 @@ from typing import Any
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
+from seed_candidate import SCREENING_DAY, TODAY
+from seed_candidate import eligible_items as _eligible
 
 from endotrial.eligibility import CandidateResult, ScreeningRun, engine, screen_candidate
 from endotrial.eligibility import sql as query_sql
 from endotrial.eligibility.prepared import OneRowScreener
 from endotrial.protocol import Protocol
-
-SCREENING_DAY = dt.date(2025, 6, 2)
-TODAY = dt.date(2025, 6, 30)
 
 #: Changes to the eligible candidate: bad values, unknowns, conflicts, arm criteria, odd types.
 CASES: dict[str, dict[str, Any]] = {
@@ -75,44 +74,6 @@ CASES: dict[str, dict[str, Any]] = {
         "hypertension": True,
     },
 }
-
-
-def _eligible() -> dict[str, Any]:
-    items: dict[str, Any] = {
-        "candidate_id": "C001",
-        "screening_date": SCREENING_DAY,
-        "sex": "F",
-        "age_years": 30,
-        "bmi_kg_m2": 22.0,
-        "cycle_length_days": 28,
-        "regular_cycle_months": 12,
-        "afc": 10,
-        "fsh_iu_l": 6.0,
-        "sex_hormones_normal": True,
-        "serology_date": dt.date(2025, 3, 1),
-        "hiv_ab": "negative",
-        "tpa": "negative",
-        "hbsag": "negative",
-        "hcv_ab": "negative",
-        "good_blastocysts": 3,
-        "severe_iua_electroresection": True,
-        "normal_cavity_hysteroscopy_date": dt.date(2025, 5, 1),
-        "cancelled_fet_thin_endometrium": True,
-        "consecutive_failed_transfers": 1,
-        "failed_good_embryos": 2,
-        "platelets_1e9_l": 220,
-        "hemoglobin_g_l": 130,
-        "last_other_trial_date": None,
-        "iodine_allergy": False,
-    }
-    flags = (
-        "current_uterine_abnormality hydrosalpinx unexplained_bleeding active_pid "
-        "tract_malformation abnormal_tct_1y severe_hepatic_renal cardiac_disease hypertension "
-        "thromboembolism_history hematologic_disorder systemic_disease recurrent_miscarriage "
-        "couple_chromosomal_abnormality couple_genetic_disorder couple_teratogen_exposure "
-        "investigator_excludes cannot_comply"
-    )
-    return {**items, **dict.fromkeys(flags.split(), False)}
 
 
 def _candidate(case: str) -> dict[str, Any]:
