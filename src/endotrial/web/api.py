@@ -20,13 +20,17 @@ from endotrial.services import (
     ParticipantSummary,
     QueryAnswer,
     QueryClosure,
+    QueryInput,
     QueryView,
+    RecordView,
     SafetyMonitoring,
     Timeline,
     answer_query,
     close_query,
     dashboard,
     data_queries,
+    open_query,
+    participant_records,
     participant_summary,
     participant_timeline,
     participants,
@@ -120,6 +124,17 @@ def api_participant_queries(
 
 
 @router.get(
+    "/participants/{participant_id}/records", tags=["reads"], response_model=tuple[RecordView, ...],
+    summary="A participant's records, field by field",
+)  # fmt: skip
+def api_participant_records(
+    study: StudyDep, actor: ApiActor, participant_id: int
+) -> tuple[RecordView, ...]:
+    """Every record kept on her (not who she is), each field as text: what a query names."""
+    return participant_records(study, actor, participant_id)
+
+
+@router.get(
     "/queries", tags=["reads"], response_model=tuple[QueryView, ...], summary="Data queries"
 )
 def api_queries(
@@ -149,8 +164,27 @@ class AnswerBody(BaseModel):
     answer: str = Field(max_length=4000)
 
 
+class NewQueryBody(BaseModel):
+    entity: str = Field(max_length=64, description="The record's table (as its records list it).")
+    row_id: int = Field(description="The record's id in that table.")
+    field: str = Field(max_length=64, description="The field queried.")
+    text: str = Field(max_length=4000, description="The question to the site.")
+
+
+class QueryOpened(BaseModel):
+    query_id: int
+
+
 class ClosureBody(BaseModel):
     note: str = Field(max_length=4000, description="Why it is closed (an open one: withdrawn).")
+
+
+@router.post("/queries", tags=["queries"], status_code=201, summary="Raise a query")
+def api_open_query(study: StudyDep, actor: ApiActor, body: NewQueryBody) -> QueryOpened:
+    """Raise a query on one field of one of a participant's records (monitor, investigator,
+    coordinator of its site); the record's site and lock are checked."""
+    query = QueryInput(entity=body.entity, row_id=body.row_id, field=body.field, text=body.text)
+    return QueryOpened(query_id=open_query(study, actor, query))
 
 
 @router.post(

@@ -19,9 +19,11 @@ from fastapi.responses import RedirectResponse, Response
 from endotrial.services import (
     Actor,
     NotSignedIn,
+    Operation,
     PermissionDenied,
     QueryAnswer,
     QueryClosure,
+    QueryInput,
     ServiceError,
     Study,
     answer_query,
@@ -29,14 +31,18 @@ from endotrial.services import (
     dashboard,
     data_queries,
     may_read_safety_monitoring,
+    open_query,
+    participant_records,
     participant_summary,
     participant_timeline,
     participants,
+    permitted,
     safety_monitoring,
     sign_in,
     sign_out,
     visits_due,
 )
+from endotrial.store import QueryStatus
 from endotrial.web import i18n
 from endotrial.web.deps import (
     LANGUAGE_COOKIE,
@@ -197,6 +203,15 @@ class QueryRefusal:
     typed: str
 
 
+@dataclass(frozen=True)
+class NewQueryRefusal:
+    """A query the services refused to raise: shown above its form, what was chosen kept."""
+
+    message: str
+    target: str
+    text: str
+
+
 def _participant(
     request: Request,
     study: Study,
@@ -206,13 +221,16 @@ def _participant(
     on: dt.date | None = None,
     status_code: int = 200,
     refused: QueryRefusal | None = None,
+    new_query_refused: NewQueryRefusal | None = None,
 ) -> Response:
     summary = participant_summary(study, actor, participant_id)
     timeline = participant_timeline(study, actor, participant_id, on=on)
     queries = data_queries(study, actor, participant_id=participant_id)
     return page(
         request, "participant.html", status_code, summary=summary, timeline=timeline,
-        queries=queries, refused=refused,
+        queries=queries, refused=refused, new_query_refused=new_query_refused,
+        records=participant_records(study, actor, participant_id),
+        may_raise=permitted(study, actor, Operation.OPEN_QUERY),
     )  # fmt: skip
 
 
@@ -246,6 +264,35 @@ class _QueryAct:
         return see_other(f"/participants/{self.participant_id}#query-{self.query_id}")
 
 
+@router.post("/participants/{participant_id}/queries", dependencies=[CsrfChecked])
+def raise_query_form(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    language: LanguageDep,
+    participant_id: int,
+    target: Annotated[str, Form(max_length=200)],
+    text: Annotated[str, Form(max_length=4000)],
+) -> Response:
+    """Raise a query on one field of one of her records: `target` is "table:id:field" as her
+    records list offers it (the services check the record is hers, of the reader's sites)."""
+    entity, _, rest = target.partition(":")
+    row, _, field = rest.partition(":")
+    row_id = int(row) if row.isdecimal() and len(row) < 19 else 0  # 0: refused as not an id
+    try:
+        query_id = open_query(study, actor, QueryInput(
+            entity=entity, row_id=row_id, field=field, text=text))  # fmt: skip
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        message = i18n.error_message(error, language)
+        return _participant(
+            request, study, actor, participant_id, status_code=status_of(error),
+            new_query_refused=NewQueryRefusal(message, target, text),
+        )  # fmt: skip
+    return see_other(f"/participants/{participant_id}#query-{query_id}")
+
+
 @router.post(QUERY_ACTION + "answer", dependencies=[CsrfChecked])
 def answer_query_form(
     request: Request,
@@ -276,6 +323,32 @@ def close_query_form(
     act = _QueryAct(request, study, actor, language, participant_id, query_id)
     return act.run("close", note, lambda: close_query(study, actor, QueryClosure(
         query_id=query_id, note=note)))  # fmt: skip
+
+
+#: The inbox's filters: not yet closed (the default), one status, or all.
+PENDING = "pending"
+QUERY_FILTERS = (PENDING, *(s.value for s in QueryStatus), "all")
+
+
+@router.get("/queries")
+def queries_page(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """The queries inbox: the queries on records of her sites, oldest first; by default those
+    not yet closed (open: the site's to answer; answered: the monitor's to close)."""
+    shown = status if status in QUERY_FILTERS else PENDING
+    statuses = None if shown in (PENDING, "all") else QueryStatus(shown)
+    rows = data_queries(study, actor, status=statuses)
+    if shown == PENDING:
+        rows = tuple(q for q in rows if q.status is not QueryStatus.CLOSED)
+    study_ids = {p.participant_id: p.study_id for p in participants(study, actor)}
+    return page(
+        request, "queries.html", rows=rows, study_ids=study_ids, status=shown,
+        filters=QUERY_FILTERS,
+    )  # fmt: skip
 
 
 def sign_in_redirect(request: Request) -> Response:

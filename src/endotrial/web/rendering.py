@@ -84,6 +84,8 @@ LABELS = {
     "open": i18n.N_("open"),
     "answered": i18n.N_("answered"),
     "closed": i18n.N_("closed"),
+    "pending": i18n.N_("not yet closed"),
+    "all": i18n.N_("all"),
     "(not allocated)": i18n.N_("(not allocated)"),
 }
 

@@ -18,7 +18,9 @@ from endotrial.services.reads.participants import (
     participant_summary,
     participants,
 )
+from endotrial.services.reads.permitted import permitted
 from endotrial.services.reads.queries import QueryView, data_queries
+from endotrial.services.reads.records import FieldValue, RecordView, participant_records
 from endotrial.services.reads.safety import AdverseEventView, adverse_events
 from endotrial.services.reads.safety_monitoring import (
     ArmSafety,
@@ -49,11 +51,13 @@ __all__ = [
     "CycleView",
     "Dashboard",
     "EventState",
+    "FieldValue",
     "MedicationView",
     "ParticipantSummary",
     "PosteriorExcess",
     "QueryView",
     "RecordCounts",
+    "RecordView",
     "SafetyMonitoring",
     "ScreeningLogEntry",
     "SiteCounts",
@@ -66,9 +70,11 @@ __all__ = [
     "data_queries",
     "may_read_safety_monitoring",
     "medication",
+    "participant_records",
     "participant_summary",
     "participant_timeline",
     "participants",
+    "permitted",
     "safety_monitoring",
     "screening_log",
     "visits_due",
