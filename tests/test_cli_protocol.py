@@ -26,7 +26,7 @@ def test_protocol_show_gives_registry_facts_and_assumptions() -> None:
 
 def test_protocol_validate_reports_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("protocol_id: x\nformat_version: 2\n", encoding="utf-8")
+    bad.write_text("protocol_id: x\nformat_version: 3\n", encoding="utf-8")
     result = runner.invoke(app, ["protocol", "validate", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:2: format_version:" in result.output

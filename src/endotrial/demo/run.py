@@ -17,6 +17,7 @@ from endotrial.demo.target import prepare_demo_database, remove_sqlite_file
 from endotrial.dosing import compute_dose
 from endotrial.errors import InputError
 from endotrial.protocol import Protocol, load_protocol
+from endotrial.protocol.settings import TRANSFER_THICKNESS_MIN_MM
 from endotrial.services import (
     Actor,
     AdverseEventInput,
@@ -264,7 +265,7 @@ class _Run:
         self.rng = rng
         self.cutoff = cutoff
         self.site_id = 0
-        self.threshold_mm = float(study.protocol.setting("transfer_thickness_min_mm").value)
+        self.threshold_mm = TRANSFER_THICKNESS_MIN_MM.number(study.protocol)
         self.actors: dict[str, Actor] = {}
 
     def execute(self, size: int) -> None:

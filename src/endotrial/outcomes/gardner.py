@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
+from endotrial.protocol.settings import (
+    GOOD_BLASTOCYST_ICM_GRADES,
+    GOOD_BLASTOCYST_MIN_EXPANSION,
+    GOOD_BLASTOCYST_TE_GRADES,
+)
 
 _GRADE = re.compile(r"^\s*([1-6])\s*([ABC])\s*([ABC])\s*$", re.IGNORECASE)
 
@@ -38,9 +43,9 @@ def parse_gardner(text: str) -> GardnerGrade:
 
 def is_good_quality(grade: GardnerGrade, protocol: Protocol) -> bool:
     """Good quality by the protocol's settings (the seed: ≥3BB)."""
-    min_expansion = int(protocol.setting("good_blastocyst_min_expansion").value)
-    icm_grades = str(protocol.setting("good_blastocyst_icm_grades").value)
-    te_grades = str(protocol.setting("good_blastocyst_te_grades").value)
+    min_expansion = GOOD_BLASTOCYST_MIN_EXPANSION.number(protocol)
+    icm_grades = GOOD_BLASTOCYST_ICM_GRADES.text(protocol)
+    te_grades = GOOD_BLASTOCYST_TE_GRADES.text(protocol)
     return (
         grade.expansion >= min_expansion
         and grade.inner_cell_mass in icm_grades

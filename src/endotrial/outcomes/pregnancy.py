@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from endotrial.protocol.models import Protocol
+from endotrial.protocol.settings import BETA_HCG_POSITIVE_MIU_ML, PREGNANCY_LOSS_BOUNDARY_WEEKS
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def derive_outcome(facts: PregnancyFacts, protocol: Protocol) -> PregnancyOutcom
         return PregnancyOutcome(False, False, False, None, 0, False, False, False, False)
     positive = _positive_hcg(facts, protocol)
     clinical = _clinical(facts, positive)
-    boundary_weeks = float(protocol.setting("pregnancy_loss_boundary_weeks").value)
+    boundary_weeks = PREGNANCY_LOSS_BOUNDARY_WEEKS.number(protocol)
     return PregnancyOutcome(
         positive_hcg=positive,
         clinical_pregnancy=clinical,
@@ -68,7 +69,7 @@ def _sacs(facts: PregnancyFacts, positive: bool | None) -> int | None:
 def _positive_hcg(facts: PregnancyFacts, protocol: Protocol) -> bool | None:
     if facts.beta_hcg_miu_ml is None:
         return None
-    return facts.beta_hcg_miu_ml > float(protocol.setting("beta_hcg_positive_miu_ml").value)
+    return facts.beta_hcg_miu_ml > BETA_HCG_POSITIVE_MIU_ML.number(protocol)
 
 
 def _clinical(facts: PregnancyFacts, positive: bool | None) -> bool | None:

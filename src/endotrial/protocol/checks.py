@@ -12,13 +12,14 @@ from typing import Any
 
 from endotrial.protocol.analysis_values import check_analysis_plan
 from endotrial.protocol.expressions import ITEM_VALUE_TYPES, ExpressionError, check_expression
-from endotrial.protocol.models import EventOffset, Protocol
+from endotrial.protocol.models import ROLE_KINDS, EventOffset, EventRole, Protocol
+from endotrial.protocol.settings import setting_problems
 
 Problem = tuple[tuple[str | int, ...], str]
 
 
 def consistency_problems(protocol: Protocol) -> list[Problem]:
-    return [
+    problems = [
         *_inclusion_criteria(protocol),
         *_duplicate_ids(protocol),
         *_references(protocol),
@@ -28,7 +29,78 @@ def consistency_problems(protocol: Protocol) -> list[Problem]:
         *_arm_anchors(protocol),
         *_regimen_order(protocol),
         *check_analysis_plan(protocol),
+        *_roles(protocol),
+        *setting_problems(protocol),
     ]
+    # Building each arm's schedule needs the references above to resolve.
+    return problems or _schedule_builds(protocol)
+
+
+def _schedule_builds(protocol: Protocol) -> list[Problem]:
+    """Every arm's schedule can be built: the engine's own build, so what validates runs."""
+    from endotrial.schedule.engine import schedule_problems  # the engine reads these models
+
+    return schedule_problems(protocol)
+
+
+def _roles(protocol: Protocol) -> Iterator[Problem]:
+    """Each role on an event of its kind, once per arm; a transfer has its role, and the
+    pregnancy test and scan that follow it are declared too (the services date them)."""
+    transfer_kind = ROLE_KINDS[EventRole.embryo_transfer]
+    for i, event in enumerate(protocol.schedule):
+        if event.role is not None and event.kind != ROLE_KINDS[event.role]:
+            yield (
+                ("schedule", i, "kind"),
+                (
+                    f"event '{event.id}' has role {event.role.value}, which is an event of kind "
+                    f"'{ROLE_KINDS[event.role]}', not '{event.kind}'"
+                ),
+            )
+        if event.role is None and event.kind == transfer_kind:
+            yield (
+                ("schedule", i, "role"),
+                (
+                    f"event '{event.id}' is of kind '{transfer_kind}' but has no role: write "
+                    f"`role: {EventRole.embryo_transfer.value}` (the services find the transfer by "
+                    "its role)"
+                ),
+            )
+    found: dict[tuple[str | int, ...], str] = {}
+    for arm in protocol.arms:
+        for location, message in _arm_roles(protocol, arm.id):
+            found.setdefault(location, message)
+    yield from found.items()
+
+
+def _arm_roles(protocol: Protocol, arm_id: str) -> Iterator[Problem]:
+    having: dict[EventRole, list[int]] = {}
+    for i, event in enumerate(protocol.schedule):
+        if event.role is not None and (event.arms is None or arm_id in event.arms):
+            having.setdefault(event.role, []).append(i)
+    for role, indexes in having.items():
+        for i in indexes[1:]:
+            first = protocol.schedule[indexes[0]].id
+            yield (
+                ("schedule", i, "role"),
+                (
+                    f"arm '{arm_id}' has two events with role {role.value} ('{first}' and "
+                    f"'{protocol.schedule[i].id}'): give the role to one of them"
+                ),
+            )
+    transfers = having.get(EventRole.embryo_transfer)
+    if not transfers:
+        return
+    transfer = protocol.schedule[transfers[0]].id
+    for role in (EventRole.beta_hcg_test, EventRole.pregnancy_scan):
+        if role not in having:
+            yield (
+                ("schedule", transfers[0], "role"),
+                (
+                    f"arm '{arm_id}' has an embryo transfer ('{transfer}') but no event with "
+                    f"`role: {role.value}` (an event of kind '{ROLE_KINDS[role]}'): declare it, so "
+                    "a pregnancy outcome's date is checked against its window"
+                ),
+            )
 
 
 def _inclusion_criteria(protocol: Protocol) -> Iterator[Problem]:

@@ -18,6 +18,10 @@ from endotrial.errors import InputError
 
 #: Longest id of a cycle, arm, regimen or procedure: the trial's database stores these ids.
 ID_MAX_LENGTH = 32
+#: The version of the protocol format this release writes and reads (docs/protocol-file.md).
+FORMAT_VERSION = 2
+#: Every format version this release reads.
+READABLE_FORMAT_VERSIONS = (FORMAT_VERSION,)
 
 
 class Strict(BaseModel):
@@ -47,7 +51,7 @@ class Identity(Strict):
     start_date: dt.date
     completion_date: dt.date
     last_updated: dt.date | None = None
-    enrollment_target: int = Field(gt=0)
+    enrollment_target: int = Field(ge=0, description="0 for a trial withdrawn before enrolling")
     enrollment_type: Literal["ESTIMATED", "ACTUAL"] = "ESTIMATED"
     conditions: list[str] = []
     keywords: list[str] = []
@@ -285,12 +289,30 @@ class DoseRule(Strict):
         return self
 
 
+class Route(StrEnum):
+    """How an intervention reaches its target (the registry's description, coded)."""
+
+    oral = "oral"
+    vaginal = "vaginal"
+    transdermal = "transdermal"
+    intravenous = "intravenous"
+    intramuscular = "intramuscular"
+    subcutaneous = "subcutaneous"
+    intra_arterial = "intra_arterial"
+    intrauterine_injection = "intrauterine_injection"
+    intrauterine_scaffold = "intrauterine_scaffold"
+    """Cells on a scaffold placed in the cavity (e.g. spread over a balloon left in place)."""
+    intramyometrial = "intramyometrial"
+    intraosseous = "intraosseous"
+
+
 class Intervention(Strict):
     id: str
     type: str
     name: str
     description: str
     other_names: list[str] = []
+    route: Route | None = None
 
 
 class Arm(Strict):
@@ -376,12 +398,36 @@ class CriterionGap(Strict):
     note: str
 
 
+class EventRole(StrEnum):
+    """What a schedule event is to the services, which find events by role, never by id."""
+
+    embryo_transfer = "embryo_transfer"
+    """The embryo transfer (kind `transfer`): a transfer record's date is its actual date."""
+    beta_hcg_test = "beta_hcg_test"
+    """The serum β-hCG test after the transfer (kind `lab`): a pregnancy outcome's β-hCG date
+    is checked against its window."""
+    pregnancy_scan = "pregnancy_scan"
+    """The ultrasound counting gestational sacs (kind `ultrasound`): the clinical-pregnancy
+    scan date of a pregnancy outcome is checked against its window."""
+
+
+#: The event kind each role is recorded as (a transfer record fulfils a `transfer` event).
+ROLE_KINDS: dict[EventRole, str] = {
+    EventRole.embryo_transfer: "transfer",
+    EventRole.beta_hcg_test: "lab",
+    EventRole.pregnancy_scan: "ultrasound",
+}
+
+
 class ScheduleEvent(Strict):
     """A dated activity, anchored to another event (or given by the participant)."""
 
     id: str
     label: str
     kind: str
+    role: EventRole | None = Field(
+        default=None, description="what the event is to the services (see EventRole)"
+    )
     anchor: str | None = Field(default=None, description="event id; none = a date the site gives")
     offset_days: int = 0
     cycle: str | None = None
@@ -495,7 +541,7 @@ class Protocol(Strict):
     """A whole trial protocol, as loaded from its file."""
 
     protocol_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    format_version: Literal[1]
+    format_version: Literal[2]
     identity: Identity
     design: Design
     objectives: list[Objective]
@@ -540,6 +586,17 @@ class Protocol(Strict):
 
     def setting(self, name: str) -> Setting:
         return _find(self, "setting", self.settings, name)
+
+    def role_event(self, role: EventRole, arm_id: str | None = None) -> str | None:
+        """The id of the event with `role` (in `arm_id`'s schedule when given), or None."""
+        return next(
+            (
+                e.id
+                for e in self.schedule
+                if e.role == role and (arm_id is None or e.arms is None or arm_id in e.arms)
+            ),
+            None,
+        )
 
 
 _T = TypeVar("_T")

@@ -20,6 +20,10 @@ from endotrial.errors import InputError, ProtocolError
 from endotrial.protocol.models import Arm, DrugRegimen, ProcedureSpec, Protocol, ScheduleEvent
 
 Source = Literal["schedule", "regimen", "procedure", "pre_check", "observation"]
+#: Where in the protocol file a node comes from (section, index, field...), for load errors.
+Origin = tuple[str | int, ...]
+#: A problem that keeps an arm's schedule from being built, with the field it comes from.
+BuildProblem = tuple[Origin, str]
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class _Node:
     cycle: str | None = None
     condition: str | None = None
     note: str | None = None
+    origin: Origin = ()
 
 
 def build_schedule(protocol: Protocol, arm_id: str, anchors: Mapping[str, dt.date]) -> Schedule:
@@ -141,22 +146,85 @@ def _arm(protocol: Protocol, arm_id: str) -> Arm:
 def _nodes(protocol: Protocol, arm: Arm) -> dict[str, _Node]:
     """Every event of the arm, listed or derived; a derived id clashing with another is refused."""
     nodes: dict[str, _Node] = {}
-    candidates = [
-        *(_listed(protocol, e) for e in protocol.schedule if e.arms is None or arm.id in e.arms),
-        *(n for r in arm.regimens for n in _regimen_nodes(protocol, protocol.regimen(r))),
-        *(n for p in arm.procedures for n in _procedure_nodes(protocol, protocol.procedure(p))),
-    ]
-    for node in candidates:
+    for node in _candidates(protocol, arm):
         if node.id in nodes:
-            raise ProtocolError(
-                f"protocol {protocol.protocol_id}: two events of arm '{arm.id}' have the id "
-                f"'{node.id}' (one is derived from a {node.source}): rename one in the file"
-            )
+            raise ProtocolError(_clash(protocol, arm, nodes[node.id], node))
         nodes[node.id] = node
     return nodes
 
 
-def _listed(protocol: Protocol, event: ScheduleEvent) -> _Node:
+def _candidates(protocol: Protocol, arm: Arm) -> list[_Node]:
+    regimens = {r.id: i for i, r in enumerate(protocol.regimens)}
+    procedures = {p.id: i for i, p in enumerate(protocol.procedures)}
+    return [
+        *(
+            _listed(protocol, e, i)
+            for i, e in enumerate(protocol.schedule)
+            if e.arms is None or arm.id in e.arms
+        ),
+        *(
+            n
+            for r in arm.regimens
+            for n in _regimen_nodes(protocol, protocol.regimen(r), regimens[r])
+        ),
+        *(
+            n
+            for p in arm.procedures
+            for n in _procedure_nodes(protocol, protocol.procedure(p), procedures[p])
+        ),
+    ]
+
+
+def _what(node: _Node) -> str:
+    return {
+        "schedule": "a schedule event",
+        "regimen": "a regimen's start or stop",
+        "procedure": "a procedure",
+        "pre_check": "a procedure's pre-check",
+        "observation": "a procedure's observation end",
+    }[node.source]
+
+
+def _clash(protocol: Protocol, arm: Arm, first: _Node, second: _Node) -> str:
+    return (
+        f"protocol {protocol.protocol_id}: two events of arm '{arm.id}' have the id "
+        f"'{second.id}': {_what(first)} and {_what(second)} (the events of regimens, "
+        "procedures, pre-checks and observations are derived from their ids), so the arm's "
+        "schedule cannot be built: rename one in the file"
+    )
+
+
+def schedule_problems(protocol: Protocol) -> list[BuildProblem]:
+    """What keeps the schedule of any arm from being built (two events with one id, an
+    anchor outside the arm, a loop), each with the field of the file it comes from; the
+    loader reports them. Expects a protocol whose references resolve (checked before)."""
+    found: dict[Origin, str] = {}
+    for arm in protocol.arms:
+        for origin, message in _arm_problems(protocol, arm):
+            found.setdefault(origin, message)
+    return list(found.items())
+
+
+def _arm_problems(protocol: Protocol, arm: Arm) -> list[BuildProblem]:
+    nodes: dict[str, _Node] = {}
+    problems: list[BuildProblem] = []
+    for node in _candidates(protocol, arm):
+        if node.id in nodes:
+            problems.append((node.origin, _clash(protocol, arm, nodes[node.id], node)))
+        else:
+            nodes[node.id] = node
+    if problems:
+        return problems
+    try:
+        _order(nodes, arm.id)
+    except ProtocolError as error:
+        stray = next((n for n in nodes.values() if n.anchor and n.anchor not in nodes), None)
+        origin = stray.origin if stray is not None else ("schedule",)
+        problems.append((origin, f"arm '{arm.id}': {error}"))
+    return problems
+
+
+def _listed(protocol: Protocol, event: ScheduleEvent, index: int = 0) -> _Node:
     """A `schedule` event; `cycle` + `cycle_day` means the cycle's start + (day - 1)."""
     anchor, offset = event.anchor, event.offset_days
     if event.cycle is not None and event.cycle_day is not None:
@@ -173,10 +241,11 @@ def _listed(protocol: Protocol, event: ScheduleEvent) -> _Node:
         window_after_days=event.window_after_days,
         cycle=event.cycle or (starts[0] if starts else None),
         condition=event.condition,
+        origin=("schedule", index, "id"),
     )
 
 
-def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen) -> list[_Node]:
+def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen, index: int = 0) -> list[_Node]:
     """The first and last day of a drug, each a dated event the participant must be told:
     a cycle day counts from the cycle's start; an event-relative end follows its event."""
     start, stop = regimen.anchored_ends(protocol.cycle(regimen.cycle).start_event)
@@ -193,12 +262,13 @@ def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen) -> list[_Node]:
                 offset_days=point.offset_days,
                 cycle=regimen.cycle,
                 note=regimen.note,
+                origin=("regimens", index, "id"),
             )
         )
     return nodes
 
 
-def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec) -> list[_Node]:
+def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec, index: int = 0) -> list[_Node]:
     """The procedure on its cycle day, its pre-checks before it, its observation after it."""
     nodes = [
         _Node(
@@ -212,9 +282,10 @@ def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec) -> list[_Node
             window_after_days=procedure.window_after_days,
             cycle=procedure.cycle,
             note=procedure.frequency,
+            origin=("procedures", index, "id"),
         )
     ]
-    for check in procedure.pre_checks:
+    for number, check in enumerate(procedure.pre_checks):
         goes_ahead = f"{procedure.name} goes ahead only if {' or '.join(check.passes)}"
         nodes.append(
             _Node(
@@ -226,14 +297,15 @@ def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec) -> list[_Node
                 offset_days=check.offset_days,
                 cycle=procedure.cycle,
                 note=goes_ahead,
+                origin=("procedures", index, "pre_checks", number, "id"),
             )
         )
     if procedure.observation_hours > 0:
-        nodes.append(_observation_node(procedure))
+        nodes.append(_observation_node(procedure, index))
     return nodes
 
 
-def _observation_node(procedure: ProcedureSpec) -> _Node:
+def _observation_node(procedure: ProcedureSpec, index: int) -> _Node:
     """Observation ends whole days after the procedure; a part day may spill to the next date."""
     days, hours_left = divmod(procedure.observation_hours, 24)
     return _Node(
@@ -245,6 +317,7 @@ def _observation_node(procedure: ProcedureSpec) -> _Node:
         offset_days=days,
         window_after_days=1 if hours_left else 0,
         cycle=procedure.cycle,
+        origin=("procedures", index, "observation_hours"),
     )
 
 

@@ -19,8 +19,14 @@ from endotrial.outcomes import (
     parse_gardner,
 )
 from endotrial.outcomes.pregnancy import PregnancyOutcome as DerivedOutcome
-from endotrial.protocol.models import Protocol
+from endotrial.protocol.models import EventRole, Protocol
+from endotrial.protocol.settings import (
+    BETA_HCG_POSITIVE_MIU_ML,
+    PREGNANCY_LOSS_BOUNDARY_WEEKS,
+    TRANSFER_THICKNESS_MIN_MM,
+)
 from endotrial.services._common import (
+    TRANSFER_EVENT_KIND,
     allocated_participant,
     check_not_before_enrolment,
     check_study_dates,
@@ -153,8 +159,10 @@ def record_transfer(study: Study, actor: Actor, transfer: TransferInput) -> int:
             raise RuleViolation("transfer.no_cycle", cycle=expected or "current")
         if _transfer_of(tx.session, participant.id) is not None:
             raise RuleViolation("transfer.already", study_id=participant.study_id)
-        event_id = named_event(tx, participant, transfer.event_id, ("transfer",), "event_id")
-        planned = transfer_event(tx.protocol)
+        event_id = named_event(
+            tx, participant, transfer.event_id, (TRANSFER_EVENT_KIND,), "event_id"
+        )
+        planned = tx.protocol.role_event(EventRole.embryo_transfer, participant.arm)
         if event_id is None and planned is not None:
             event_id = event_in_schedule(tx.protocol, participant, planned)
         row = EmbryoTransfer(
@@ -192,7 +200,7 @@ def _grades(transfer: TransferInput) -> list[GardnerGrade]:
 
 
 def _transfer_cycle(protocol: Protocol) -> str | None:
-    event_id = transfer_event(protocol)
+    event_id = protocol.role_event(EventRole.embryo_transfer) or transfer_event(protocol)
     return event_cycle(protocol, event_id) if event_id is not None else None
 
 
@@ -206,8 +214,11 @@ def _check_transfer_shape(transfer: TransferInput, cancelled: bool) -> None:
 
 
 def _check_thickness(tx: Tx, transfer: EmbryoTransfer) -> None:
-    """A transfer below the protocol's thickness threshold opens a query."""
-    threshold_mm = float(tx.protocol.setting("transfer_thickness_min_mm").value)
+    """A transfer below the protocol's thickness threshold opens a query (a protocol whose
+    schedule has no embryo transfer has no threshold, and no such query)."""
+    if TRANSFER_THICKNESS_MIN_MM.name not in tx.protocol.settings:
+        return
+    threshold_mm = TRANSFER_THICKNESS_MIN_MM.number(tx.protocol)
     scan = tx.session.scalars(
         select(Ultrasound)
         .where(
@@ -254,16 +265,13 @@ class OutcomeInput(ServiceInput):
     live_born_count: Annotated[int, Field(ge=0, le=20)] | None = None
     """Babies born alive at the delivery on birth_date (twins: 2)."""
     beta_hcg_event_id: EventId | None = None
-    """The scheduled test the β-hCG is (a lab event of her schedule); left out, the protocol's
-    'beta_hcg' event when it has one."""
+    """The scheduled test the β-hCG is (a lab event of her schedule); left out, her schedule's
+    event with `role: beta_hcg_test` when it has one."""
     ultrasound_event_id: EventId | None = None
-    """The scheduled scan that counted the sacs; left out, 'clinical_pregnancy_ultrasound'
-    when the protocol has it."""
+    """The scheduled scan that counted the sacs; left out, her schedule's event with
+    `role: pregnancy_scan` when it has one."""
 
 
-#: The events a pregnancy outcome's dates fulfil unless others are named.
-BETA_HCG_EVENT = "beta_hcg"
-PREGNANCY_SCAN_EVENT = "clinical_pregnancy_ultrasound"
 #: Input fields that name events, not observations.
 _EVENT_FIELDS = frozenset({"beta_hcg_event_id", "ultrasound_event_id"})
 
@@ -328,7 +336,7 @@ def _check_outcome_dates(
     observed = facts.model_dump(exclude={"transfer_id", *_EVENT_FIELDS}, exclude_none=True)
     if transfer.cancelled and observed:
         raise RuleViolation("outcome.cancelled_transfer", field=next(iter(observed)))
-    boundary = float(tx.protocol.setting("pregnancy_loss_boundary_weeks").value)
+    boundary = PREGNANCY_LOSS_BOUNDARY_WEEKS.number(tx.protocol)
     embryo_day = _embryo_day(tx.session, transfer.id)
     for field, on in (("birth_date", facts.birth_date), ("loss_date", facts.loss_date)):
         if on is None:
@@ -438,7 +446,7 @@ def _check_consistency(
     sacs = row.gestational_sacs or 0
     session = tx.session
     if derived.positive_hcg is False and sacs > 0:
-        threshold = tx.protocol.setting("beta_hcg_positive_miu_ml").value
+        threshold = BETA_HCG_POSITIVE_MIU_ML.value(tx.protocol)
         text = (
             f"{sacs} gestational sac(s) recorded but beta-hCG {row.beta_hcg_miu_ml} mIU/mL is "
             f"negative (threshold {threshold}): confirm"
@@ -482,11 +490,11 @@ def _store_events(
     them); none for a date not given."""
     row.beta_hcg_event_id = _outcome_event(
         tx, participant, facts.beta_hcg_date, facts.beta_hcg_event_id, "beta_hcg_event_id",
-        ("lab",), BETA_HCG_EVENT,
+        ("lab",), EventRole.beta_hcg_test,
     )  # fmt: skip
     row.ultrasound_event_id = _outcome_event(
         tx, participant, facts.ultrasound_date, facts.ultrasound_event_id, "ultrasound_event_id",
-        SCAN_KINDS, PREGNANCY_SCAN_EVENT,
+        SCAN_KINDS, EventRole.pregnancy_scan,
     )  # fmt: skip
 
 
@@ -508,11 +516,14 @@ def _outcome_event(
     given: str | None,
     field: str,
     kinds: tuple[str, ...],
-    default: str,
+    role: EventRole,
 ) -> str | None:
     named = named_event(tx, participant, given, kinds, field)
     if on is None:
         if named is not None:
             raise RuleViolation("visit.no_date", field=field, event=named)
         return None
-    return named or event_in_schedule(tx.protocol, participant, default)
+    if named is not None:
+        return named
+    default = tx.protocol.role_event(role, participant.arm)
+    return None if default is None else event_in_schedule(tx.protocol, participant, default)

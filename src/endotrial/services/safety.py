@@ -9,6 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from endotrial.protocol.models import Protocol
+from endotrial.protocol.settings import SERIOUS_AE_REPORT_HOURS
 from endotrial.services._common import (
     WITHDRAWN,
     check_not_before_enrolment,
@@ -30,7 +31,8 @@ from endotrial.store import (
     Withdrawal,
 )
 
-REPORT_HOURS_SETTING = "serious_ae_report_hours"
+#: The setting giving the expedited-report time (default 24 h when the file leaves it out).
+REPORT_HOURS_SETTING = SERIOUS_AE_REPORT_HOURS.name
 
 
 class AdverseEventInput(ServiceInput):
@@ -83,8 +85,8 @@ def report_adverse_event(study: Study, actor: Actor, event: AdverseEventInput) -
 
 
 def report_due_at(protocol: Protocol, event: AdverseEventInput) -> dt.datetime:
-    """Onset plus the protocol's expedited-reporting time (e.g. 24 h)."""
-    hours = float(protocol.setting(REPORT_HOURS_SETTING).value)
+    """Onset plus the protocol's expedited-reporting time (24 h unless the file says)."""
+    hours = SERIOUS_AE_REPORT_HOURS.number(protocol)
     onset = event.onset_at or dt.datetime.combine(event.onset_date, dt.time(), tzinfo=dt.UTC)
     return onset.astimezone(dt.UTC) + dt.timedelta(hours=hours)
 
