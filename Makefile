@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 
 ## run: the main job on the embedded default (SQLite, endotrial.db here): build the synthetic
 ## trial through the services, read its dashboard as the demo's monitor (SYNTHETIC account),
-## verify its audit trail, write its analysis report (report/), show the protocol-driven
-## engines, and say how to serve the web pages on it (endotrial serve)
+## verify its audit trail, write its analysis report (report/; in Chinese: report/zh/), show the
+## protocol-driven engines, and say how to serve the web pages on it (endotrial serve)
 run: $(STAMP)
 	$(BIN)/endotrial demo --replace
 	ENDOTRIAL_PASSWORD=demo-monitor-pw $(BIN)/endotrial dashboard --user monitor.zhao
 	$(BIN)/endotrial audit verify
-	$(BIN)/endotrial analyse --out report
+	$(BIN)/endotrial report --out report
+	$(BIN)/endotrial report --out report/zh --lang zh
 	$(BIN)/endotrial db status
 	$(BIN)/endotrial protocol show nct07176143
 	$(BIN)/endotrial screen examples/candidates.csv

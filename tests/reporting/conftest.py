@@ -9,9 +9,12 @@ from sqlalchemy import Engine
 
 from endotrial.demo import build_demo
 from endotrial.protocol import Protocol
+from endotrial.reporting.compute import Analysis, Settings, compute_analysis
 from endotrial.reporting.dataset_build import AnalysisDataset, build_dataset
 from endotrial.store.engine import read_only_engine
 
+#: Few resamples and imputations: the tests check wiring and reproducibility, not precision.
+QUICK = Settings(seed=11, n_bootstrap=200, n_imputations=3, burn_in=3)
 #: A fixed day, so the demo's data cut-off (and every count below) never moves.
 TODAY = dt.date(2026, 12, 1)
 
@@ -38,3 +41,9 @@ def demo_dataset(demo_engine: Engine, seed_protocol: Protocol) -> AnalysisDatase
 @pytest.fixture
 def demo_folder(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def analysis(demo_dataset: AnalysisDataset, seed_protocol: Protocol) -> Analysis:
+    """The demo trial's analysis, computed once for the report's tests."""
+    return compute_analysis(demo_dataset, seed_protocol, QUICK)

@@ -5,7 +5,6 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from endotrial.analysis.proportions import TwoGroups, risk_difference_newcombe
@@ -22,11 +21,6 @@ from endotrial.reporting.render import render_html, write_report
 QUICK = Settings(seed=11, n_bootstrap=200, n_imputations=3, burn_in=3)
 
 
-@pytest.fixture(scope="module")
-def analysis(demo_dataset: AnalysisDataset, seed_protocol: Protocol) -> Analysis:
-    return compute_analysis(demo_dataset, seed_protocol, QUICK)
-
-
 def test_the_primary_analysis_counts_the_full_analysis_set(
     analysis: Analysis, demo_dataset: AnalysisDataset
 ) -> None:
@@ -36,8 +30,9 @@ def test_the_primary_analysis_counts_the_full_analysis_set(
     rates = analysis.rates[analysis.rates["outcome"] == "clinical pregnancy"].set_index("arm")
     # Composite strategy: withdrawals before the outcome count as no pregnancy, so every
     # allocated woman is in the denominator.
-    assert rates.loc["hbmsc", "total"] == rates.loc["control", "total"] == 30
-    assert rates.loc["hbmsc", "events"] == by_arm["hbmsc"]
+    totals, events = rates["total"].to_dict(), rates["events"].to_dict()
+    assert totals == {"hbmsc": 30, "control": 30}
+    assert events["hbmsc"] == by_arm["hbmsc"]
     expected = risk_difference_newcombe(
         TwoGroups(int(by_arm["hbmsc"]), 30, int(by_arm["control"]), 30, "hbmsc", "control")
     )
@@ -98,6 +93,21 @@ def test_the_command_writes_the_report(demo_url: str, tmp_path: Path) -> None:
     assert "participants 60" in result.output
     assert (tmp_path / "r" / "report.html").exists()
     assert not (tmp_path / "r" / "report.pdf").exists()
+
+
+def test_report_is_the_command_and_analyse_its_hidden_former_name(
+    demo_url: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["report", "--database", demo_url, "--out", str(tmp_path / "r"), "--no-pdf",
+         "--bootstrap", "200", "--imputations", "2", "--lang", "zh"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "lang='zh-Hans'" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    listed = {c.name for c in app.registered_commands if not c.hidden}
+    assert "report" in listed and "analyse" not in listed
+    assert "analyse" in {c.name for c in app.registered_commands}
 
 
 def test_the_command_refuses_bad_options_and_a_missing_database(tmp_path: Path) -> None:

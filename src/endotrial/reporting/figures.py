@@ -4,25 +4,85 @@
 - `rates_plot`: per-arm rates with Wilson and Clopper-Pearson intervals;
 - `thickness_plot`: endometrial thickness at each scheduled scan, mean and 95 % t interval;
 - `forest_plot`: the risk-difference estimates (unadjusted, adjusted, sensitivity).
+
+Each takes `t`, the report's language: its texts, and its font (Chinese needs a CJK font,
+Noto Sans CJK SC from Debian's fonts-noto-cjk; without it the figures would show empty boxes,
+so `check_font` refuses instead).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 from scipy import stats
 
 from endotrial.analysis.flow import Flow
 from endotrial.analysis.results import AnalysisResult
+from endotrial.errors import InputError
+from endotrial.reporting.i18n import ENGLISH, Translator
 
 _DPI = 200
 _BOX = {"boxstyle": "square,pad=0.5", "facecolor": "white", "edgecolor": "#333333"}
 _ARM_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
+
+
+#: The figures' font per language, first choice first (matplotlib falls back glyph by glyph).
+FONTS: dict[str, tuple[str, ...]] = {
+    "en": ("DejaVu Sans",),
+    "zh": ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "DejaVu Sans"),
+}
+
+
+@functools.cache
+def check_font(language: str) -> str:
+    """The font the figures of `language` are drawn with; an InputError if none is installed
+    (Chinese text in a font without its glyphs would print as empty boxes)."""
+    wanted = FONTS.get(language, FONTS["en"])
+    if language == "en":
+        return wanted[0]
+    found = _installed(wanted[:-1])
+    if found is None:
+        # matplotlib's font list is cached on first use: a font installed later is added here.
+        for path in font_manager.findSystemFonts():
+            if "CJK" in path or "SourceHanSans" in path:
+                font_manager.fontManager.addfont(path)
+        found = _installed(wanted[:-1])
+    if found is None:
+        raise InputError(
+            f"the {language} report's figures need a Chinese font ({', '.join(wanted[:-1])}) "
+            "and none is installed: install Debian's fonts-noto-cjk (apt-get install "
+            "fonts-noto-cjk), or write the report in English (--lang en)"
+        )
+    return found
+
+
+def _installed(families: Sequence[str]) -> str | None:
+    for family in families:
+        try:
+            font_manager.findfont(
+                font_manager.FontProperties(family=family), fallback_to_default=False
+            )
+        except ValueError:
+            continue
+        return family
+    return None
+
+
+@contextlib.contextmanager
+def _fonts(t: Translator) -> Iterator[None]:
+    """Draw (and save) a figure in the fonts of `t`'s language."""
+    first = check_font(t.language)
+    families = [first, *(f for f in FONTS[t.language] if f != first)]
+    with rc_context({"font.family": "sans-serif", "font.sans-serif": families}):
+        yield
 
 
 def _png(figure: Figure) -> bytes:
@@ -59,77 +119,101 @@ def _arrow(figure: Figure, start: tuple[float, float], end: tuple[float, float])
 
 
 def flow_diagram(
-    flow: Flow, *, labels: Mapping[str, str] | None = None, max_reasons: int = 6
+    flow: Flow,
+    *,
+    labels: Mapping[str, str] | None = None,
+    max_reasons: int = 6,
+    t: Translator = ENGLISH,
 ) -> bytes:
     """The TREND flow diagram: enrolment, allocation, follow-up and analysis per arm
     (`labels`: arm id → the name shown)."""
-    names = labels or {}
+    with _fonts(t):
+        return _png(_flow_figure(flow, labels or {}, max_reasons, t))
+
+
+def _flow_figure(flow: Flow, names: Mapping[str, str], max_reasons: int, t: Translator) -> Figure:
     figure = Figure(figsize=(7.5, 8.0 * (_HIGH - _LOW)))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_axis_off()
-    _box(figure, 0.30, 0.95, f"Assessed for eligibility (n = {flow.assessed})")
-    _box(figure, 0.47, 0.80, _excluded_text(flow, max_reasons), ha="left")
+    _box(figure, 0.30, 0.95, t("Assessed for eligibility (n = {n})", n=flow.assessed))
+    _box(figure, 0.47, 0.80, _excluded_text(flow, max_reasons, t), ha="left")
     _arrow(figure, (0.30, 0.93), (0.30, 0.68))
     _arrow(figure, (0.30, 0.80), (0.455, 0.80))
-    _box(figure, 0.30, 0.66, f"Enrolled (n = {flow.enrolled})")
+    _box(figure, 0.30, 0.66, t("Enrolled (n = {n})", n=flow.enrolled))
     centres = [0.27, 0.73] if len(flow.arms) == 2 else np.linspace(0.2, 0.8, len(flow.arms))
     for centre, arm in zip(centres, flow.arms, strict=True):
         x = float(centre)
         name = names.get(arm.arm, arm.arm)
         _arrow(figure, (0.30, 0.645), (x, 0.585))
-        allocated = (
-            f"Allocated to {name}\n(n = {arm.allocated})\n"
-            f"Received the allocated intervention\n(n = {arm.received})\n"
-            f"Did not receive it (n = {arm.not_received})"
-        )
+        allocated = t(
+            "Allocated to {arm}\n(n = {allocated})\nReceived the allocated intervention\n"
+            "(n = {received})\nDid not receive it (n = {not_received})",
+            arm=name, allocated=arm.allocated, received=arm.received,
+            not_received=arm.not_received,
+        )  # fmt: skip
         _box(figure, x, 0.52, allocated)
         _arrow(figure, (x, 0.455), (x, 0.405))
-        lost = f"Lost to follow-up (n = {arm.lost})" + "".join(
-            f"\n  withdrawn: {textwrap.shorten(reason, 30, placeholder='…')} (n = {n})"
+        lost = t("Lost to follow-up (n = {n})", n=arm.lost) + "".join(
+            "\n  "
+            + t(
+                "withdrawn: {reason} (n = {n})",
+                reason=textwrap.shorten(reason, 30, placeholder="…"),
+                n=n,
+            )
             for reason, n in arm.lost_reasons.items()
         )
         _box(figure, x, 0.36, lost)
         _arrow(figure, (x, 0.315), (x, 0.255))
-        analysed = (
-            f"Analysed: full analysis set (n = {arm.analysed})\n"
-            f"Excluded from analysis (n = {arm.not_analysed})\n"
-            f"Per-protocol set (n = {arm.per_protocol})"
-        )
+        analysed = t(
+            "Analysed: full analysis set (n = {analysed})\nExcluded from analysis "
+            "(n = {not_analysed})\nPer-protocol set (n = {per_protocol})",
+            analysed=arm.analysed, not_analysed=arm.not_analysed, per_protocol=arm.per_protocol,
+        )  # fmt: skip
         _box(figure, x, 0.21, analysed)
     for y, stage in (
-        (0.88, "Enrolment"),
-        (0.52, "Allocation"),
-        (0.36, "Follow-up"),
-        (0.21, "Analysis"),
+        (0.88, t("Enrolment")),
+        (0.52, t("Allocation")),
+        (0.36, t("Follow-up")),
+        (0.21, t("Analysis")),
     ):
-        figure.text(0.02, _y(y), stage, rotation=90, va="center", fontsize=8, weight="bold")
-    return _png(figure)
+        if t.english:
+            figure.text(0.02, _y(y), stage, rotation=90, va="center", fontsize=8, weight="bold")
+        else:  # Chinese reads top to bottom, one character under the other, not turned
+            figure.text(0.02, _y(y), "\n".join(stage), va="center", fontsize=8, weight="bold")
+    return figure
 
 
-def _excluded_text(flow: Flow, max_reasons: int) -> str:
+def _excluded_text(flow: Flow, max_reasons: int, t: Translator) -> str:
     reasons = list(flow.exclusion_reasons.items())
     shown = [
         f"    {textwrap.shorten(reason, 46, placeholder='…')} (n = {n})"
         for reason, n in reasons[:max_reasons]
     ]
     if len(reasons) > max_reasons:
-        shown.append(f"    {len(reasons) - max_reasons} other criteria (n = "
-                     f"{sum(n for _r, n in reasons[max_reasons:])})")  # fmt: skip
+        shown.append("    " + t(
+            "{count} other criteria (n = {n})",
+            count=len(reasons) - max_reasons, n=sum(n for _r, n in reasons[max_reasons:]),
+        ))  # fmt: skip
     return "\n".join(
         [
-            f"Excluded (n = {flow.excluded})",
-            f"  Not eligible (n = {flow.not_eligible}); criteria not met*:",
+            t("Excluded (n = {n})", n=flow.excluded),
+            "  " + t("Not eligible (n = {n}); criteria not met*:", n=flow.not_eligible),
             *shown,
-            f"  Screening incomplete (n = {flow.incomplete})",
-            f"  Eligible, not enrolled (n = {flow.eligible_not_enrolled})",
-            "* a woman may fail several criteria",
+            "  " + t("Screening incomplete (n = {n})", n=flow.incomplete),
+            "  " + t("Eligible, not enrolled (n = {n})", n=flow.eligible_not_enrolled),
+            t("* a woman may fail several criteria"),
         ]
     )
 
 
-def rates_plot(rates: pd.DataFrame, *, arms: Mapping[str, str]) -> bytes:
+def rates_plot(rates: pd.DataFrame, *, arms: Mapping[str, str], t: Translator = ENGLISH) -> bytes:
     """Rates per outcome and arm (`arms`: id → name, in the order shown): columns outcome, arm,
     estimate, wilson_low, wilson_high, cp_low, cp_high (proportions)."""
+    with _fonts(t):
+        return _png(_rates_figure(rates, arms, t))
+
+
+def _rates_figure(rates: pd.DataFrame, arms: Mapping[str, str], t: Translator) -> Figure:
     outcomes = list(dict.fromkeys(rates["outcome"]))
     order = list(arms)
     figure = Figure(figsize=(7.0, 0.8 + 0.5 * len(outcomes) * len(order)))
@@ -149,15 +233,15 @@ def rates_plot(rates: pd.DataFrame, *, arms: Mapping[str, str]) -> bytes:
                       color=colour, lw=2)  # fmt: skip
             axes.plot([row["estimate"] * 100], [y + 0.1], "o", color=colour, ms=5)
             ticks.append(y)
-            labels.append(f"{outcome}, {arms[arm]} ({row['events']}/{row['total']})")
+            labels.append(f"{t.text(outcome)}, {arms[arm]} ({row['events']}/{row['total']})")
             y += 1
         y += 0.6
     axes.set_yticks(ticks, labels, fontsize=8)
     axes.set_xlim(0, 100)
-    axes.set_xlabel("% (solid: Wilson 95% interval; dotted: Clopper-Pearson)", fontsize=8)
+    axes.set_xlabel(t("% (solid: Wilson 95% interval; dotted: Clopper-Pearson)"), fontsize=8)
     axes.grid(axis="x", color="#dddddd")
     figure.tight_layout()
-    return _png(figure)
+    return figure
 
 
 def _colour(order: Sequence[str], arm: str) -> str:
@@ -165,9 +249,23 @@ def _colour(order: Sequence[str], arm: str) -> str:
 
 
 def thickness_plot(
-    measurements: pd.DataFrame, events: Sequence[tuple[str, str]], *, arms: Mapping[str, str]
+    measurements: pd.DataFrame,
+    events: Sequence[tuple[str, str]],
+    *,
+    arms: Mapping[str, str],
+    t: Translator = ENGLISH,
 ) -> bytes:
     """Mean thickness (95 % t interval) at each scheduled scan (event id, label), per arm."""
+    with _fonts(t):
+        return _png(_thickness_figure(measurements, events, arms, t))
+
+
+def _thickness_figure(
+    measurements: pd.DataFrame,
+    events: Sequence[tuple[str, str]],
+    arms: Mapping[str, str],
+    t: Translator,
+) -> Figure:
     scans = measurements[measurements["measurement"] == "thickness_mm"]
     order = list(arms)
     figure = Figure(figsize=(7.0, 3.4))
@@ -186,12 +284,13 @@ def thickness_plot(
             if n:
                 axes.annotate(f"n={n}", (x, high), textcoords="offset points", xytext=(0, 4),
                               ha="center", fontsize=6, color=_colour(order, arm))  # fmt: skip
-    axes.set_xticks(positions, [textwrap.fill(label, 30) for _e, label in events], fontsize=8)
-    axes.set_ylabel("Endometrial thickness (mm)")
+    width = 30 if t.english else 16  # Chinese characters are about twice as wide
+    axes.set_xticks(positions, [textwrap.fill(label, width) for _e, label in events], fontsize=8)
+    axes.set_ylabel(t("Endometrial thickness (mm)"))
     axes.legend(fontsize=8)
     axes.grid(axis="y", color="#dddddd")
     figure.tight_layout()
-    return _png(figure)
+    return figure
 
 
 def _visit_summary(scans: pd.DataFrame, arm: str, event_id: str) -> tuple[float, float, float, int]:
@@ -218,10 +317,14 @@ def mean_interval(values: np.ndarray) -> tuple[float, float, float]:
     return (mean, mean - half, mean + half)
 
 
-def forest_plot(
-    results: Sequence[tuple[str, AnalysisResult]], *, unit: str = "percentage points"
-) -> bytes:
-    """Risk differences (×100) with their intervals, one row per (label, result)."""
+def forest_plot(results: Sequence[tuple[str, AnalysisResult]], *, t: Translator = ENGLISH) -> bytes:
+    """Risk differences (×100, percentage points) with their intervals, one row per (label,
+    result); the labels in `t`'s language."""
+    with _fonts(t):
+        return _png(_forest_figure(results, t))
+
+
+def _forest_figure(results: Sequence[tuple[str, AnalysisResult]], t: Translator) -> Figure:
     figure = Figure(figsize=(7.0, 0.8 + 0.42 * len(results)))
     axes = figure.add_subplot()
     for row, (_label, result) in enumerate(reversed(results)):
@@ -231,9 +334,10 @@ def forest_plot(
         high = (result.high if result.high is not None else np.nan) * 100
         axes.plot([low, high], [row, row], color="#333333", lw=1.5)
         axes.plot([result.estimate * 100], [row], "s", color="#333333", ms=5)
-    axes.set_yticks(range(len(results)), [label for label, _r in reversed(results)], fontsize=8)
+    labels = [t.text(label) for label, _r in reversed(results)]
+    axes.set_yticks(range(len(results)), labels, fontsize=8)
     axes.axvline(0, color="#999999", lw=0.8, ls="--")
-    axes.set_xlabel(f"Risk difference, stem cell − control ({unit}), 95% interval")
+    axes.set_xlabel(t("Risk difference, stem cell − control (percentage points), 95% interval"))
     axes.grid(axis="x", color="#eeeeee")
     figure.tight_layout()
-    return _png(figure)
+    return figure

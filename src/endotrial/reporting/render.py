@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -26,19 +28,27 @@ from endotrial.analysis.results import AnalysisResult, format_p_value, results_f
 from endotrial.errors import InputError
 from endotrial.reporting import figures
 from endotrial.reporting.compute import FISHER, G_COMPUTATION, RD_NEWCOMBE, Analysis, Section
+from endotrial.reporting.i18n import ENGLISH, N_, Translator
 
 #: Relatedness as printed.
 _RELATEDNESS_SHOWN = {"not_related": "not related"}
 #: Libraries whose versions the report records.
 VERSIONED = ("endotrial", "numpy", "scipy", "statsmodels", "pandas", "matplotlib", "weasyprint")
 
+#: The text font of each language, with fallbacks (zh: Debian's fonts-noto-cjk).
+FONTS = {
+    "en": '"DejaVu Sans", Arial, sans-serif',
+    "zh": '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", '
+    '"DejaVu Sans", sans-serif',
+}
+
 CSS = """
 @page { size: A4; margin: 18mm 16mm 20mm 16mm;
-  @bottom-left { content: string(trial); font-family: "DejaVu Sans", sans-serif;
+  @bottom-left { content: string(trial); font-family: FONT;
     font-size: 7.5pt; color: #555; }
-  @bottom-right { content: "page " counter(page) " of " counter(pages);
-    font-family: "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #555; } }
-body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 9pt; line-height: 1.35;
+  @bottom-right { content: PAGE_OF;
+    font-family: FONT; font-size: 7.5pt; color: #555; } }
+body { font-family: FONT; font-size: 9pt; line-height: 1.35;
   color: #111; }
 h1 { font-size: 15pt; margin: 0 0 2mm 0; string-set: trial content(); }
 h2 { font-size: 12pt; margin: 6mm 0 2mm 0; border-bottom: 1px solid #999;
@@ -62,6 +72,17 @@ figcaption { font-size: 8pt; color: #333; }
 """
 
 
+def _css(t: Translator) -> str:
+    """The style sheet in `t`'s language: its font, and its page footer ("page 2 of 7")."""
+    pieces = re.split(r"\{(page|pages)\}", t("page {page} of {pages}"))
+    page_of = " ".join(
+        (f"counter({piece})" if index % 2 else json.dumps(piece, ensure_ascii=False))
+        for index, piece in enumerate(pieces)
+        if piece
+    )
+    return CSS.replace("FONT", FONTS[t.language]).replace("PAGE_OF", page_of)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     html: Path
@@ -76,10 +97,15 @@ def write_report(
     banner: str | None = None,
     pdf: bool = True,
     generated_on: dt.date | None = None,
+    language: str = "en",
 ) -> ReportFiles:
-    """Write the HTML, the PDF (unless `pdf` is False) and the CSVs into `folder`."""
+    """Write the HTML, the PDF (unless `pdf` is False) and the CSVs into `folder`; the HTML and
+    PDF in `language` ("en" or "zh"), the CSVs always with English column names."""
+    t = Translator(language)
+    if not t.english:
+        figures.check_font(language)  # before anything is written
     folder.mkdir(parents=True, exist_ok=True)
-    page = render_html(analysis, banner=banner, generated_on=generated_on)
+    page = render_html(analysis, banner=banner, generated_on=generated_on, language=language)
     html_path = folder / "report.html"
     html_path.write_text(page, encoding="utf-8")
     pdf_path = folder / "report.pdf" if pdf else None
@@ -145,27 +171,32 @@ def _sections(analysis: Analysis) -> list[Section]:
 
 
 def render_html(
-    analysis: Analysis, *, banner: str | None = None, generated_on: dt.date | None = None
+    analysis: Analysis,
+    *,
+    banner: str | None = None,
+    generated_on: dt.date | None = None,
+    language: str = "en",
 ) -> str:
+    t = Translator(language)
     protocol = analysis.protocol
-    title = f"{protocol.identity.nct_id}: statistical report"
+    title = t("{nct_id}: statistical report", nct_id=protocol.identity.nct_id)
     parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        f"<!DOCTYPE html><html lang='{t.html_lang}'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{_css(t)}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f"<p>{_e(protocol.identity.brief_title)}</p>",
     ]
     if banner:
-        parts.append(f"<p class='banner'>{_e(banner)}</p>")
-    parts.append(_status(analysis))
-    parts += _key_results(analysis)
-    parts += _flow_part(analysis)
-    parts += _baseline_part(analysis)
-    parts += _primary_part(analysis)
-    parts += _secondary_part(analysis)
-    parts += _safety_part(analysis)
-    parts += _monitoring_part(analysis)
-    parts += _reproducibility_part(analysis, generated_on or dt.date.today())
+        parts.append(f"<p class='banner'>{_e(t.text(banner))}</p>")
+    parts.append(_status(analysis, t))
+    parts += _key_results(analysis, t)
+    parts += _flow_part(analysis, t)
+    parts += _baseline_part(analysis, t)
+    parts += _primary_part(analysis, t)
+    parts += _secondary_part(analysis, t)
+    parts += _safety_part(analysis, t)
+    parts += _monitoring_part(analysis, t)
+    parts += _reproducibility_part(analysis, generated_on or dt.date.today(), t)
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -174,88 +205,125 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _status(analysis: Analysis) -> str:
-    last = analysis.last_record_on.isoformat() if analysis.last_record_on else "no data"
+def _status(analysis: Analysis, t: Translator) -> str:
+    last = analysis.last_record_on.isoformat() if analysis.last_record_on else t("no data")
     if analysis.in_follow_up:
-        status = (
-            f"interim: follow-up to live birth is not complete for {analysis.in_follow_up} "
-            "women; outcomes not yet known for them are not estimated"
+        status = t(
+            "interim: follow-up to live birth is not complete for {n} women; outcomes not yet "
+            "known for them are not estimated",
+            n=analysis.in_follow_up,
         )
     else:
-        status = "follow-up complete"
-    return (
-        f"<p>Open report (arms named) for the data monitoring committee. Data recorded up to "
-        f"{_e(last)}; status: {_e(status)}. Non-randomised comparison of two parallel arms.</p>"
+        status = t("follow-up complete")
+    return "<p>{}</p>".format(
+        _e(
+            t(
+                "Open report (arms named) for the data monitoring committee. Data recorded up "
+                "to {last}; status: {status}. Non-randomised comparison of two parallel arms.",
+                last=last,
+                status=status,
+            )
+        )
     )
 
 
-def _labelled(table: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
-    """Column heads and the first column with arm names instead of arm ids."""
+def _labelled(table: pd.DataFrame, labels: dict[str, str], t: Translator) -> pd.DataFrame:
+    """Column heads in `t`'s language with arm names instead of arm ids, and the first column
+    with arm names (or its texts translated)."""
     renamed = {}
     for column in table.columns:
         text = str(column)
         for arm, label in labels.items():
             if text == arm or text.startswith(f"{arm}: "):
                 text = label + text[len(arm) :]
-        renamed[column] = text.replace("_", " ")
+        renamed[column] = t.text(text.replace("_", " "))
     result = table.rename(columns=renamed)
     first = result.columns[0]
-    result[first] = [labels.get(str(v), v) for v in result[first]]
+    result[first] = [
+        labels.get(str(v), t.text(v) if isinstance(v, str) else v) for v in result[first]
+    ]
     return result
 
 
-def _key_results(analysis: Analysis) -> list[str]:
+def _key_results(analysis: Analysis, t: Translator) -> list[str]:
     primary = dict(analysis.primary.results)
     rows = analysis.rates[analysis.rates["outcome"] == "clinical pregnancy"]
     arms = {r["arm"]: r for r in rows.to_dict("records")}
     names = {a.id: a.label for a in analysis.protocol.arms}
     lines = [
-        f"{_e(names.get(arm, arm))}: {r['events']}/{r['total']} clinical pregnancies, "
-        f"{_percent(r['estimate'])} (95% CI {_percent(r['wilson_low'])} to "
-        f"{_percent(r['wilson_high'])}, Wilson)"
+        _e(
+            t(
+                "{arm}: {events}/{total} clinical pregnancies, {rate} (95% CI {low} to {high}, "
+                "Wilson)",
+                arm=names.get(arm, arm), events=r["events"], total=r["total"],
+                rate=_percent(r["estimate"]), low=_percent(r["wilson_low"]),
+                high=_percent(r["wilson_high"]),
+            )
+        )
         for arm, r in arms.items()
-    ]
+    ]  # fmt: skip
     difference = primary.get(RD_NEWCOMBE)
     if difference is not None:
         lines.append(
-            f"Difference (stem cell − control): <b>{_points(difference.estimate)}</b> percentage "
-            f"points (95% CI {_points(difference.low)} to {_points(difference.high)}, Newcombe)"
+            _e(
+                t(
+                    "Difference (stem cell − control): {estimate} percentage points (95% CI "
+                    "{low} to {high}, Newcombe)",
+                    estimate="\0",
+                    low=_points(difference.low),
+                    high=_points(difference.high),
+                )
+            ).replace("\0", f"<b>{_points(difference.estimate)}</b>")
         )
     adjusted = primary.get(G_COMPUTATION)
     if adjusted is not None:
         lines.append(
-            f"Adjusted for {', '.join(c.name for c in analysis.protocol.analysis_plan.covariates)}"
-            f" (g-computation): {_points(adjusted.estimate)} points (95% CI "
-            f"{_points(adjusted.low)} to {_points(adjusted.high)})"
+            _e(
+                t(
+                    "Adjusted for {covariates} (g-computation): {estimate} points (95% CI {low} "
+                    "to {high})",
+                    covariates=", ".join(
+                        c.name for c in analysis.protocol.analysis_plan.covariates
+                    ),
+                    estimate=_points(adjusted.estimate),
+                    low=_points(adjusted.low),
+                    high=_points(adjusted.high),
+                )
+            )
         )
     fisher = primary.get(FISHER)
     if fisher is not None and fisher.p_value is not None:
-        lines.append(f"Fisher's exact test p = {format_p_value(fisher.p_value)}")
+        lines.append(_e(t("Fisher's exact test p = {p}", p=format_p_value(fisher.p_value))))
     counts = next(iter(analysis.monitoring.tables.values()), None)
     if counts is not None:
-        lines.append(
-            "Serious adverse events (women with ≥ 1): "
-            + "; ".join(
-                f"{_e(names.get(r['arm'], r['arm']))} {r['participants_with_serious_ae']}/"
-                f"{r['participants']}"
-                for r in counts.to_dict("records")
-            )
+        per_arm = t("; ").join(
+            f"{names.get(r['arm'], r['arm'])} {r['participants_with_serious_ae']}/"
+            f"{r['participants']}"
+            for r in counts.to_dict("records")
         )
+        lines.append(_e(t("Serious adverse events (women with ≥ 1): {counts}", counts=per_arm)))
     excess = next(
         (r for label, r in analysis.monitoring.results if label.startswith("P(excess")), None
     )
     margin = analysis.protocol.analysis_plan.serious_ae_margin
     if excess is not None and excess.estimate is not None and margin is not None:
+        margin_shown, probability = f"{margin:.0%}", f"{excess.estimate:.3f}"
         lines.append(
-            f"Posterior probability that the stem-cell arm's serious-AE rate exceeds the "
-            f"control arm's by more than {margin:.0%}: {excess.estimate:.3f} (uniform prior)"
+            _e(
+                t(
+                    "Posterior probability that the stem-cell arm's serious-AE rate exceeds the "
+                    "control arm's by more than {margin}: {probability} (uniform prior)",
+                    margin=margin_shown,
+                    probability=probability,
+                )
+            )
         )
     return [
-        "<h2>Key results</h2><div class='key'><ul>",
+        _tag("h2", t("Key results")) + "<div class='key'><ul>",
         *(f"<li>{line}</li>" for line in lines),
         "</ul></div>",
-        "<h3>What 30 against 30 can and cannot show</h3><ul>",
-        *(f"<li>{_e(note)}</li>" for note in analysis.design),
+        _tag("h3", t("What 30 against 30 can and cannot show")) + "<ul>",
+        *(f"<li>{_e(t.text(note))}</li>" for note in analysis.design),
         "</ul>",
     ]
 
@@ -268,19 +336,19 @@ def _figure(png: bytes, caption: str, css_class: str = "") -> str:
     )
 
 
-def _flow_part(analysis: Analysis) -> list[str]:
+def _flow_part(analysis: Analysis, t: Translator) -> list[str]:
     labels = {a.id: a.label for a in analysis.protocol.arms}
     return [
-        "<h2>Participant flow (TREND)</h2>",
+        _tag("h2", t("Participant flow (TREND)")),
         _figure(
-            figures.flow_diagram(analysis.flow, labels=labels),
-            "Figure 1. Flow of participants. Allocation was by the investigators, not random.",
+            figures.flow_diagram(analysis.flow, labels=labels, t=t),
+            t("Figure 1. Flow of participants. Allocation was by the investigators, not random."),
             "flow",
         ),
     ]
 
 
-def _baseline_part(analysis: Analysis) -> list[str]:
+def _baseline_part(analysis: Analysis, t: Translator) -> list[str]:
     baseline = analysis.baseline.assign(
         characteristic=[_item_label(analysis, n) for n in analysis.baseline["characteristic"]]
     )
@@ -288,9 +356,9 @@ def _baseline_part(analysis: Analysis) -> list[str]:
     totals = dict(zip(sizes["arm"], sizes["total"], strict=True))
     labels = {a: f"{label} (n = {totals.get(a, '?')})" for a, label in analysis.arm_labels.items()}
     parts = [
-        "<h2>Baseline characteristics (full analysis set)</h2>",
-        _table(_labelled(baseline, labels), numeric=()),
-        "<p class='note'>Mean (SD) [missing], or n/N (%); the plan's covariates first.</p>",
+        _tag("h2", t("Baseline characteristics (full analysis set)")),
+        _table(_labelled(baseline, labels, t), numeric=(), t=t),
+        _note(t("Mean (SD) [missing], or n/N (%); the plan’s covariates first.")),
     ]
     balance = analysis.primary.tables.get("Covariate balance before and after weighting (SMD)")
     if balance is not None:
@@ -300,18 +368,23 @@ def _baseline_part(analysis: Analysis) -> list[str]:
             covariate=[_item_label(analysis, n) for n in balance["covariate"]]
         ).rename(
             columns={
-                "mean_treated": f"mean, {treated}", "mean_control": f"mean, {control}",
-                "smd_unweighted": "SMD before",
-                "mean_treated_weighted": f"weighted mean, {treated}",
-                "mean_control_weighted": f"weighted mean, {control}",
-                "smd_weighted": "SMD after weighting",
+                "covariate": t("covariate"),
+                "mean_treated": t("mean, {arm}", arm=treated),
+                "mean_control": t("mean, {arm}", arm=control),
+                "smd_unweighted": t("SMD before"),
+                "mean_treated_weighted": t("weighted mean, {arm}", arm=treated),
+                "mean_control_weighted": t("weighted mean, {arm}", arm=control),
+                "smd_weighted": t("SMD after weighting"),
             }
         )  # fmt: skip
+        note = t(
+            "|SMD| below 0.1 is the usual mark of balance (Austin & Stuart 2015); after "
+            "weighting by the inverse probability of the arm received."
+        )
         parts += [
-            "<h3>Covariate balance: standardised mean differences</h3>",
-            _table(shown.round(3), numeric=tuple(shown.columns[1:])),
-            "<p class='note'>|SMD| below 0.1 is the usual mark of balance (Austin &amp; "
-            "Stuart 2015); after weighting by the inverse probability of the arm received.</p>",
+            _tag("h3", t("Covariate balance: standardised mean differences")),
+            _table(shown.round(3), numeric=tuple(shown.columns[1:]), t=t),
+            f"<p class='note'>{_e(note)}</p>",
         ]
     return parts
 
@@ -326,45 +399,70 @@ def _item_label(analysis: Analysis, name: str) -> str:
     return f"{item.label} ({item.unit})" if item.unit else item.label
 
 
-def _primary_part(analysis: Analysis) -> list[str]:
+def _primary_part(analysis: Analysis, t: Translator) -> list[str]:
     section = analysis.primary
+    estimand = t(
+        "{measure}; full analysis set by allocated arm; a cancelled transfer or a withdrawal "
+        "before the outcome counts as no pregnancy (composite strategy of the estimand).",
+        measure=analysis.protocol.analysis_plan.primary_estimand.summary_measure,
+    )
     return [
-        f"<h2>{_e(section.title)}</h2>",
-        f"<p>{_e(analysis.protocol.analysis_plan.primary_estimand.summary_measure)}; full "
-        "analysis set by allocated arm; a cancelled transfer or a withdrawal before the outcome "
-        "counts as no pregnancy (composite strategy of the estimand).</p>",
-        _results_table(section.results),
-        *_notes(section.notes),
+        f"<h2>{_e(t.text(section.title))}</h2>",
+        f"<p>{_e(estimand)}</p>",
+        _results_table(section.results, t),
+        *_notes(section.notes, t),
         _figure(
-            figures.forest_plot(analysis.forest),
-            "Figure 2. Risk difference in clinical pregnancy, unadjusted, adjusted and "
-            "sensitivity analyses, with 95% intervals.",
+            figures.forest_plot(analysis.forest, t=t),
+            t(
+                "Figure 2. Risk difference in clinical pregnancy, unadjusted, adjusted and "
+                "sensitivity analyses, with 95% intervals."
+            ),
         ),
         _figure(
-            figures.rates_plot(analysis.rates, arms=_arm_order(analysis)),
-            "Figure 3. Rates per arm with Wilson (solid) and Clopper-Pearson (dotted) 95% "
-            "intervals.",
+            figures.rates_plot(analysis.rates, arms=_arm_order(analysis), t=t),
+            t(
+                "Figure 3. Rates per arm with Wilson (solid) and Clopper-Pearson (dotted) 95% "
+                "intervals."
+            ),
         ),
     ]
 
 
-def _secondary_part(analysis: Analysis) -> list[str]:
+def _secondary_part(analysis: Analysis, t: Translator) -> list[str]:
     section = analysis.secondary
     scans = [
-        (e.id, f"{e.cycle} cycle, day {e.cycle_day}: {_short(e.label)}")
+        (
+            e.id,
+            t(
+                "{cycle} cycle, day {day}: {scan}",
+                cycle=t.text(e.cycle),
+                day=e.cycle_day,
+                scan=_short(e.label),
+            ),
+        )
         for e in analysis.protocol.schedule
         if e.kind == "ultrasound" and e.cycle is not None
     ]
     return [
-        f"<h2>{_e(section.title)}</h2>",
-        _results_table(section.results),
-        *_notes(section.notes),
-        "<p class='note'>Secondary analyses are not adjusted for multiplicity: their p-values "
-        "are descriptive. Risk differences are stem cell − control.</p>",
+        f"<h2>{_e(t.text(section.title))}</h2>",
+        _results_table(section.results, t),
+        *_notes(section.notes, t),
+        "<p class='note'>{}</p>".format(
+            _e(
+                t(
+                    "Secondary analyses are not adjusted for multiplicity: their p-values are "
+                    "descriptive. Risk differences are stem cell − control."
+                )
+            )
+        ),
         _figure(
-            figures.thickness_plot(analysis.dataset.measurements, scans, arms=_arm_order(analysis)),
-            "Figure 4. Endometrial thickness at each scheduled scan, mean and 95% t interval "
-            "per arm (a woman's last scan of each visit).",
+            figures.thickness_plot(
+                analysis.dataset.measurements, scans, arms=_arm_order(analysis), t=t
+            ),
+            t(
+                "Figure 4. Endometrial thickness at each scheduled scan, mean and 95% t interval "
+                "per arm (a woman’s last scan of each visit)."
+            ),
         ),
     ]
 
@@ -377,71 +475,90 @@ def _short(label: str) -> str:
     return label.replace("Transvaginal ultrasound, ", "").split(" (")[0]
 
 
-def _safety_part(analysis: Analysis) -> list[str]:
-    parts = [f"<h2>{_e(analysis.safety.title)}</h2>"]
+def _safety_part(analysis: Analysis, t: Translator) -> list[str]:
+    parts = [f"<h2>{_e(t.text(analysis.safety.title))}</h2>"]
     for title, table in analysis.safety.tables.items():
-        shown = _labelled(table.replace(_RELATEDNESS_SHOWN), analysis.arm_labels)
-        parts += [f"<h3>{_e(title)}</h3>", _table(shown, numeric=_count_columns(shown))]
-    parts.append(
-        "<p class='note'>Participants: women with at least one such event, n (% of the arm's "
-        "safety set), each counted once per row; events: all events. 95% CI: Clopper-Pearson. "
-        "Related: possibly, probably or definitely, in the investigator's judgement.</p>"
+        shown = _labelled(table.replace(_RELATEDNESS_SHOWN), analysis.arm_labels, t)
+        parts += [
+            f"<h3>{_e(t.text(title))}</h3>",
+            _table(shown, numeric=_count_columns(shown), t=t),
+        ]
+    note = t(
+        "Participants: women with at least one such event, n (% of the arm’s safety set), each "
+        "counted once per row; events: all events. 95% CI: Clopper-Pearson. Related: possibly, "
+        "probably or definitely, in the investigator’s judgement."
     )
+    parts.append(f"<p class='note'>{_e(note)}</p>")
     return parts
 
 
-def _monitoring_part(analysis: Analysis) -> list[str]:
+def _monitoring_part(analysis: Analysis, t: Translator) -> list[str]:
     section = analysis.monitoring
-    parts = [f"<h2>{_e(section.title)}</h2>"]
+    parts = [f"<h2>{_e(t.text(section.title))}</h2>"]
     for title, table in section.tables.items():
         if "term" in table.columns:  # the listing: arm names in a column, not in the heads
             listing = table.replace(_RELATEDNESS_SHOWN).assign(
                 arm=[analysis.arm_labels.get(str(a), a) for a in table["arm"]]
             )
-            listing.columns = [str(c).replace("_", " ") for c in listing.columns]
-            parts += [f"<h3>{_e(title)}</h3>", _table(listing, numeric=("ctcae grade",))]
+            listing.columns = [t.text(str(c).replace("_", " ")) for c in listing.columns]
+            grade = t.text("ctcae grade")
+            parts += [f"<h3>{_e(t.text(title))}</h3>", _table(listing, numeric=(grade,), t=t)]
             if table.empty:
-                parts.append("<p class='note'>No serious adverse event recorded.</p>")
+                parts.append(_note(t("No serious adverse event recorded.")))
             continue
         shown = _labelled(
             table.rename(
                 columns={
-                    "participants": "women in the safety set",
-                    "participants_with_serious_ae": "women with ≥ 1 serious AE",
-                    "serious_aes": "serious AEs",
+                    "participants": N_("women in the safety set"),
+                    "participants_with_serious_ae": N_("women with ≥ 1 serious AE"),
+                    "serious_aes": N_("serious AEs"),
                 }
             ),
             analysis.arm_labels,
+            t,
         )
-        parts += [f"<h3>{_e(title)}</h3>", _table(shown, numeric=_count_columns(shown))]
-    parts += [_results_table(section.results), *_notes(section.notes)]
+        parts += [
+            f"<h3>{_e(t.text(title))}</h3>",
+            _table(shown, numeric=_count_columns(shown), t=t),
+        ]
+    parts += [_results_table(section.results, t), *_notes(section.notes, t)]
     return parts
 
 
-def _reproducibility_part(analysis: Analysis, generated_on: dt.date) -> list[str]:
+def _reproducibility_part(analysis: Analysis, generated_on: dt.date, t: Translator) -> list[str]:
     dataset, settings = analysis.dataset, analysis.settings
     counts = ", ".join(f"{name} {count}" for name, count in dataset.row_counts().items())
     versions = ", ".join(f"{name} {_version(name)}" for name in VERSIONED)
+    level = f"{1 - analysis.protocol.analysis_plan.alpha:.0%}"
     rows = [
-        ("Protocol", f"{dataset.protocol_id}, sha256 {dataset.protocol_sha256}"),
-        ("Analysis dataset rows", counts),
+        (t("Protocol"), f"{dataset.protocol_id}, sha256 {dataset.protocol_sha256}"),
+        (t("Analysis dataset rows"), counts),
         (
-            "Seeds",
-            f"bootstrap and multiple imputation seed {settings.seed}; {settings.n_bootstrap} "
-            f"bootstrap resamples; {settings.n_imputations} imputations after "
-            f"{settings.burn_in} cycles",
+            t("Seeds"),
+            t(
+                "bootstrap and multiple imputation seed {seed}; {n_bootstrap} bootstrap "
+                "resamples; {n_imputations} imputations after {burn_in} cycles",
+                seed=settings.seed, n_bootstrap=settings.n_bootstrap,
+                n_imputations=settings.n_imputations, burn_in=settings.burn_in,
+            ),
         ),
-        ("Confidence level", f"{1 - analysis.protocol.analysis_plan.alpha:.0%}, two-sided"),
-        ("Software", versions),
-        ("Generated", generated_on.isoformat()),
-        ("Files", "csv/: every table, every result and the analysis dataset with its "
-         "column dictionary (dataset_column_dictionary.csv)"),
+        (
+            t("Confidence level"),
+            t("{level}, two-sided", level=level),
+        ),
+        (t("Software"), versions),
+        (t("Generated"), generated_on.isoformat()),
+        (t("Files"), t("csv/: every table, every result and the analysis dataset with its "
+         "column dictionary (dataset_column_dictionary.csv); column names in English")),
     ]  # fmt: skip
     body = "".join(f"<tr><th>{_e(k)}</th><td class='mono'>{_e(v)}</td></tr>" for k, v in rows)
+    intro = t(
+        "The same database, protocol and settings give the same numbers. Methods and their "
+        "sources: docs/analysis.md."
+    )
     return [
-        "<h2>Reproducibility</h2>",
-        "<p>The same database, protocol and settings give the same numbers. Methods and their "
-        "sources: docs/analysis.md.</p>",
+        _tag("h2", t("Reproducibility")),
+        f"<p>{_e(intro)}</p>",
         f"<table>{body}</table>",
     ]
 
@@ -453,48 +570,58 @@ def _version(name: str) -> str:
         return "?"
 
 
-def _notes(notes: Iterable[str]) -> list[str]:
-    return [f"<p class='note'>Note: {_e(note)}</p>" for note in notes]
+def _notes(notes: Iterable[str], t: Translator) -> list[str]:
+    return [_note(t("Note: {note}", note=t.text(note))) for note in notes]
+
+
+def _tag(tag: str, text: str) -> str:
+    return f"<{tag}>{_e(text)}</{tag}>"
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{_e(text)}</p>"
 
 
 def _count_columns(table: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c for c in table.columns if c != table.columns[0])
 
 
-def _table(table: pd.DataFrame, *, numeric: Sequence[str]) -> str:
+def _table(table: pd.DataFrame, *, numeric: Sequence[str], t: Translator = ENGLISH) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
     rows = []
     for record in table.itertuples(index=False):
         cells = []
         for column, value in zip(table.columns, record, strict=True):
             css = " class='num'" if column in numeric else ""
-            cells.append(f"<td{css}>{_e(_cell(value))}</td>")
+            cells.append(f"<td{css}>{_e(_cell(value, t))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, t: Translator = ENGLISH) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if value is pd.NA:
         return "–"
     if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
+        return t("yes") if value else t("no")
     if isinstance(value, float):
         return f"{value:.3f}"
+    if isinstance(value, str):
+        return t.text(value)  # a coded value ("possible", "recovered") in her language
     return str(value)
 
 
-def _results_table(results: Sequence[tuple[str, AnalysisResult]]) -> str:
-    head = "<tr><th>Analysis</th><th>Estimate</th><th>95% interval</th><th>p</th><th>n</th>" \
-        "<th>Method; notes</th></tr>"  # fmt: skip
+def _results_table(results: Sequence[tuple[str, AnalysisResult]], t: Translator) -> str:
+    heads = (t("Analysis"), t("Estimate"), t("95% interval"), t("p"), t("n"), t("Method; notes"))
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr>"
     rows = []
     for label, result in results:
-        estimate, interval = _formatted(result)
+        estimate, interval = _formatted(result, t)
         p_value = "" if result.p_value is None else format_p_value(result.p_value)
-        notes = "; ".join([result.method, *result.notes])
+        notes = t("; ").join(t.method(part) for part in [result.method, *result.notes])
         rows.append(
-            f"<tr><td>{_e(label)}</td><td class='num'>{_e(estimate)}</td>"
+            f"<tr><td>{_e(t.text(label))}</td><td class='num'>{_e(estimate)}</td>"
             f"<td class='num'>{_e(interval)}</td><td class='num'>{_e(p_value)}</td>"
             f"<td class='num'>{_e(result.n if result.n is not None else '')}</td>"
             f"<td class='note'>{_e(notes)}</td></tr>"
@@ -502,7 +629,7 @@ def _results_table(results: Sequence[tuple[str, AnalysisResult]]) -> str:
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _formatted(result: AnalysisResult) -> tuple[str, str]:
+def _formatted(result: AnalysisResult, t: Translator = ENGLISH) -> tuple[str, str]:
     """Rates and differences of rates in %, ratios with 2 decimals, probabilities with 3."""
     quantity = result.quantity
     if quantity.startswith("rate"):
@@ -516,7 +643,7 @@ def _formatted(result: AnalysisResult) -> tuple[str, str]:
     estimate = "–" if result.estimate is None else show(result.estimate)
     if result.confidence is None:
         return estimate, ""
-    return estimate, f"{show(result.low)} to {show(result.high)}"
+    return estimate, t("{low} to {high}", low=show(result.low), high=show(result.high))
 
 
 def _percent(value: float | None) -> str:
