@@ -91,6 +91,14 @@ def test_every_message_of_the_report_has_a_chinese_translation() -> None:
     assert "#, fuzzy" not in po and "#, python-brace-format, fuzzy" not in po
 
 
+def test_every_translation_keeps_the_placeholders_of_its_message() -> None:
+    placeholder = re.compile(r"\{(\w*)\}")
+    for message in catalogue.read_catalogue("zh"):
+        if message.id:
+            expected = sorted(placeholder.findall(str(message.id)))
+            assert sorted(placeholder.findall(str(message.string))) == expected, message.id
+
+
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 def test_the_chinese_pdf_holds_chinese_text(analysis: Analysis, tmp_path: Path) -> None:
     files = write_report(analysis, tmp_path / "zh", language="zh", generated_on=DAY)

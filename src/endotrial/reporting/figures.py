@@ -233,7 +233,15 @@ def _rates_figure(rates: pd.DataFrame, arms: Mapping[str, str], t: Translator) -
                       color=colour, lw=2)  # fmt: skip
             axes.plot([row["estimate"] * 100], [y + 0.1], "o", color=colour, ms=5)
             ticks.append(y)
-            labels.append(f"{t.text(outcome)}, {arms[arm]} ({row['events']}/{row['total']})")
+            labels.append(
+                t(
+                    "{outcome}, {arm} ({events}/{total})",
+                    outcome=t.text(outcome),
+                    arm=arms[arm],
+                    events=row["events"],
+                    total=row["total"],
+                )
+            )
             y += 1
         y += 0.6
     axes.set_yticks(ticks, labels, fontsize=8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import html
 import json
 import math
@@ -68,7 +69,7 @@ figure { margin: 2mm 0 4mm 0; break-inside: avoid; }
 figure img { width: 100%; }
 figure.flow img { width: 88%; }
 figcaption { font-size: 8pt; color: #333; }
-.mono { font-family: "DejaVu Sans Mono", monospace; font-size: 7.5pt; word-break: break-all; }
+.mono { font-family: "DejaVu Sans Mono", FONT; font-size: 7.5pt; word-break: break-all; }
 """
 
 
@@ -635,7 +636,7 @@ def _formatted(result: AnalysisResult, t: Translator = ENGLISH) -> tuple[str, st
     if quantity.startswith("rate"):
         show = _percent
     elif "risk difference" in quantity or quantity.startswith("posterior difference"):
-        show = _signed_percent
+        show = functools.partial(_signed_percent, unit=t("pp"))
     elif quantity.startswith("P("):
         show = _probability
     else:
@@ -650,8 +651,9 @@ def _percent(value: float | None) -> str:
     return "NA" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
 
 
-def _signed_percent(value: float | None) -> str:
-    return "NA" if value is None or math.isnan(value) else _minus(f"{100 * value:+.1f} pp")
+def _signed_percent(value: float | None, unit: str = "pp") -> str:
+    """A difference of rates in percentage points (`unit`: their abbreviation)."""
+    return "NA" if value is None or math.isnan(value) else _minus(f"{100 * value:+.1f} {unit}")
 
 
 def _points(value: float | None) -> str:
