@@ -14,6 +14,7 @@ below are the format's words, like the names of its fields.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -68,9 +69,7 @@ class SettingSpec:
             return self.default
         raise ProtocolError(
             f"protocol {protocol.protocol_id} has no setting '{self.name}' ({self.meaning}), "
-            f"which its {self.feature.value} needs: add it under `settings`",
-            code="protocol.missing_setting",
-            params={"protocol": protocol.protocol_id, "setting": self.name},
+            f"which its {self.feature.value} needs: add it under `settings`"
         )
 
     def number(self, protocol: Protocol) -> float:
@@ -203,15 +202,12 @@ def _value_problems(spec: SettingSpec, setting: Setting) -> Iterator[Problem]:
     if wrong:
         yield (*where, "value"), f"{spec.name}: {wrong}"
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        low, high = spec.minimum, spec.maximum
-        if (low is not None and value < low) or (high is not None and value > high):
-            yield (
-                (*where, "value"),
-                (
-                    f"{spec.name}: {value:g} is outside {low:g}-{high:g}"
-                    + (f" {spec.unit}" if spec.unit else "")
-                ),
-            )
+        low = -math.inf if spec.minimum is None else spec.minimum
+        high = math.inf if spec.maximum is None else spec.maximum
+        if not low <= value <= high:
+            unit = f" {spec.unit}" if spec.unit else ""
+            message = f"{spec.name}: {value:g} is outside {low:g}-{high:g}{unit}"
+            yield (*where, "value"), message
     if setting.unit != spec.unit:
         given = f"`{setting.unit}`" if setting.unit else "no unit"
         yield (

@@ -40,7 +40,6 @@ from endotrial.services._common import (
     named_event,
     open_edit_query,
     readable_participant,
-    transfer_event,
 )
 from endotrial.services._input import OptionalText, RecordId, ServiceInput, as_id
 from endotrial.services.context import Actor, Study, Tx, reading, writing
@@ -200,7 +199,7 @@ def _grades(transfer: TransferInput) -> list[GardnerGrade]:
 
 
 def _transfer_cycle(protocol: Protocol) -> str | None:
-    event_id = protocol.role_event(EventRole.embryo_transfer) or transfer_event(protocol)
+    event_id = protocol.role_event(EventRole.embryo_transfer)
     return event_cycle(protocol, event_id) if event_id is not None else None
 
 
