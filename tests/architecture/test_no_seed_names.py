@@ -35,8 +35,6 @@ FORMAT_WORDS = {role.value for role in EventRole} | set(ROLE_KINDS.values())
 NOT_YET_FIXED = {
     "services/treatment.py": "WEIGHT_CHANGE_SETTING names 'weight_change_query_pct' by hand "
     "instead of endotrial.protocol.settings.WEIGHT_CHANGE_QUERY_PCT",
-    "reporting/i18n.py": "the seed's cycle ids 'treatment' and 'transfer' as catalogue "
-    "entries (labels for cycles belong in the protocol file)",
 }
 
 

@@ -145,9 +145,6 @@ KNOWN: tuple[str, ...] = (
         "Allocation was not random: the unadjusted comparison may be confounded; the "
         "adjusted estimates correct only for the covariates the plan names."
     ),
-    # The schedule's cycles (the protocol's codes).
-    N_("treatment"),
-    N_("transfer"),
     # The methods' descriptions (endotrial.analysis).
     N_("Clopper-Pearson exact"),
     N_("Wilson score"),

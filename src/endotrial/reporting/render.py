@@ -431,12 +431,14 @@ def _primary_part(analysis: Analysis, t: Translator) -> list[str]:
 
 def _secondary_part(analysis: Analysis, t: Translator) -> list[str]:
     section = analysis.secondary
+    # The cycle as the protocol names it (its label up to any explanation in brackets).
+    cycles = {c.id: c.label.split(" (")[0] for c in analysis.protocol.cycles}
     scans = [
         (
             e.id,
             t(
-                "{cycle} cycle, day {day}: {scan}",
-                cycle=t.text(e.cycle),
+                "{cycle}, day {day}: {scan}",
+                cycle=cycles.get(e.cycle, e.cycle),
                 day=e.cycle_day,
                 scan=_short(e.label),
             ),
