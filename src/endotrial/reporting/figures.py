@@ -292,13 +292,17 @@ def _thickness_figure(
             if n:
                 axes.annotate(f"n={n}", (x, high), textcoords="offset points", xytext=(0, 4),
                               ha="center", fontsize=6, color=_colour(order, arm))  # fmt: skip
-    width = 30 if t.english else 16  # Chinese characters are about twice as wide
-    axes.set_xticks(positions, [textwrap.fill(label, width) for _e, label in events], fontsize=8)
+    axes.set_xticks(positions, [_wrapped(label) for _e, label in events], fontsize=8)
     axes.set_ylabel(t("Endometrial thickness (mm)"))
     axes.legend(fontsize=8)
     axes.grid(axis="y", color="#dddddd")
     figure.tight_layout()
     return figure
+
+
+def _wrapped(label: str) -> str:
+    """A tick label on lines of about 30 Latin letters (a Chinese character is two wide)."""
+    return textwrap.fill(label, 30 if label.isascii() else 24)
 
 
 def _visit_summary(scans: pd.DataFrame, arm: str, event_id: str) -> tuple[float, float, float, int]:
