@@ -1,5 +1,9 @@
 """The cell dose of one participant, how to prepare it, and whether the product may be released.
 
+A dose rule is per kg (cells per kg of body weight, in a weight range, perhaps capped) or fixed
+(the same cells whatever the weight); an arm may give a procedure its own rule (its dose group)
+or none (a vehicle control: the procedure without cells).
+
 The arithmetic is done in decimal, on the numbers as written, so a rounding step or a tolerance
 edge gives the answer a pharmacist gets by hand (60 kg × 0.9 is 54, not 53.999…).
 The dose counts viable cells; the cell lab's counts (stock concentration) count every cell, and
@@ -79,9 +83,11 @@ class DosePlan:
     """
 
     rule_id: str
+    kind: str
+    """'per_kg' or 'fixed' (then `cells_per_kg` is None and the weight may be None)."""
     product: str
-    weight_kg: float
-    cells_per_kg: float
+    weight_kg: float | None
+    cells_per_kg: float | None
     round_to_cells: float
     dose_uncapped_viable_cells: float
     max_total_cells: float | None
@@ -105,17 +111,18 @@ class DosePlan:
 
 def compute_dose(
     protocol_or_rule: Protocol | DoseRule,
-    weight_kg: float,
+    weight_kg: float | None,
     viability_pct: float | None = None,
     stock_cells_per_ml: float | None = None,
     release_results: Mapping[str, float | str] | None = None,
     *,
     rule_id: str | None = None,
 ) -> DosePlan:
-    """The dose for `weight_kg` under the protocol's dose rule (or the one named `rule_id`)."""
+    """The dose for `weight_kg` under the protocol's dose rule (or the one named `rule_id`);
+    a fixed dose needs no weight."""
     rule = _rule(protocol_or_rule, rule_id)
     weight = _checked_weight(rule, weight_kg)
-    uncapped = _round_to(weight * _dec(rule.cells_per_kg), _dec(rule.round_to_cells))
+    uncapped = _uncapped_dose(rule, weight)
     cap = None if rule.max_total_cells is None else _dec(rule.max_total_cells)
     capped = cap is not None and uncapped > cap
     dose = cap if cap is not None and capped else uncapped
@@ -128,8 +135,9 @@ def compute_dose(
     notes = _notes(rule, weight, uncapped, capped, viability is None and stock_ml is not None)
     return DosePlan(
         rule_id=rule.id,
+        kind=rule.kind,
         product=rule.product,
-        weight_kg=float(weight),
+        weight_kg=None if weight is None else float(weight),
         cells_per_kg=rule.cells_per_kg,
         round_to_cells=rule.round_to_cells,
         dose_uncapped_viable_cells=float(uncapped),
@@ -151,6 +159,55 @@ def compute_dose(
         released=all(c.status is ReleaseStatus.passed for c in checks),
         notes=notes,
     )
+
+
+def _uncapped_dose(rule: DoseRule, weight: Decimal | None) -> Decimal:
+    """The fixed cells as written, or cells per kg × weight rounded to the rule's step."""
+    if rule.kind == "fixed":
+        assert rule.cells is not None  # the model's validator guarantees it
+        return _dec(rule.cells)
+    assert rule.cells_per_kg is not None and weight is not None  # per_kg: both checked
+    return _round_to(weight * _dec(rule.cells_per_kg), _dec(rule.round_to_cells))
+
+
+def procedure_dose_rule(protocol: Protocol, arm_id: str, procedure_id: str) -> DoseRule | None:
+    """The rule arm `arm_id` doses procedure `procedure_id` by: the arm's own (its dose group)
+    or else the procedure's; None when the arm gives it without cells (a vehicle control)."""
+    arm, spec = protocol.arm(arm_id), protocol.procedure(procedure_id)
+    rule_id = arm.dose_rules.get(spec.id, spec.dose_rule)
+    return None if rule_id is None else protocol.dose_rule(rule_id)
+
+
+def arm_dose_rule(protocol: Protocol, arm_id: str) -> DoseRule | None:
+    """The one rule the arm's procedures are dosed by; None when it gives no cells. An arm
+    whose procedures are dosed by different rules is refused: name the rule instead."""
+    rules = {
+        rule.id: rule
+        for procedure_id in protocol.arm(arm_id).procedures
+        if (rule := procedure_dose_rule(protocol, arm_id, procedure_id)) is not None
+    }
+    if len(rules) > 1:
+        raise InputError(
+            f"arm '{arm_id}' of protocol {protocol.protocol_id} is dosed by several rules "
+            f"{sorted(rules)}: name one with --rule",
+            code="dose.arm_rules", field="arm",
+        )  # fmt: skip
+    return next(iter(rules.values()), None)
+
+
+def dose_choices(protocol: Protocol) -> dict[str, str]:
+    """Each arm with procedures → the rule that doses it ('no cells' for a vehicle control)."""
+    choices: dict[str, str] = {}
+    for arm in protocol.arms:
+        if not arm.procedures:
+            continue
+        try:
+            rule = arm_dose_rule(protocol, arm.id)
+        except InputError:
+            choices[arm.id] = "several rules"
+            continue
+        choices[arm.id] = "no cells" if rule is None else rule.id
+    return choices
 
 
 def dose_within_tolerance(plan: DosePlan, dose_given_cells: float) -> bool:
@@ -240,6 +297,14 @@ def _rule(protocol_or_rule: Protocol | DoseRule, rule_id: str | None) -> DoseRul
             return rule
     if not rules:
         raise ProtocolError(f"protocol {protocol_or_rule.protocol_id} has no dose rule")
+    if rule_id is None:
+        arms = ", ".join(f"{arm}: {rule}" for arm, rule in dose_choices(protocol_or_rule).items())
+        raise InputError(
+            f"protocol {protocol_or_rule.protocol_id} has {len(rules)} dose rules: choose one "
+            f"with --rule ({', '.join(r.id for r in rules)})"
+            + (f" or an arm with --arm ({arms})" if arms else ""),
+            code="dose.choose_rule", field="rule",
+        )  # fmt: skip
     raise InputError(
         f"protocol {protocol_or_rule.protocol_id} has no dose rule '{rule_id}': "
         f"name one of {[r.id for r in rules]}"
@@ -268,10 +333,20 @@ def _band(dose: Decimal, tolerance_pct: Decimal) -> tuple[Decimal, Decimal]:
     return dose * (100 - tolerance_pct) / 100, dose * (100 + tolerance_pct) / 100
 
 
-def _checked_weight(rule: DoseRule, weight_kg: float) -> Decimal:
-    """Weight in the rule's range, or an error saying what to do about it."""
+def _checked_weight(rule: DoseRule, weight_kg: float | None) -> Decimal | None:
+    """Weight in the rule's range, or an error saying what to do about it; a fixed dose
+    without a weight range may go without a weight."""
+    if weight_kg is None:
+        if rule.kind == "per_kg" or rule.weight_min_kg is not None:
+            raise InputError(
+                f"dose rule '{rule.id}' needs the body weight: give it in kg (--weight-kg)",
+                code="dose.needs_weight", field="weight_kg",
+            )  # fmt: skip
+        return None
     if not math.isfinite(weight_kg) or weight_kg <= 0:
         raise InputError(f"weight {weight_kg} kg is not a body weight: give it in kg, above 0")
+    if rule.weight_min_kg is None or rule.weight_max_kg is None:
+        return _dec(weight_kg)
     if not rule.weight_min_kg <= weight_kg <= rule.weight_max_kg:
         raise InputError(
             f"weight {weight_kg:g} kg is outside the range of dose rule '{rule.id}' "
@@ -393,12 +468,19 @@ def _number(criterion: ReleaseCriterion, value: float | str) -> Decimal:
 
 
 def _notes(
-    rule: DoseRule, weight: Decimal, uncapped: Decimal, capped: bool, stock_without_viability: bool
+    rule: DoseRule,
+    weight: Decimal | None,
+    uncapped: Decimal,
+    capped: bool,
+    stock_without_viability: bool,
 ) -> tuple[str, ...]:
-    notes = [
-        f"dose = {format_cells(rule.cells_per_kg)} cells/kg × {weight} kg, "
-        f"rounded to the nearest {format_cells(rule.round_to_cells)} cells"
-    ]
+    if rule.kind == "fixed":
+        notes = [f"fixed dose: {format_cells(float(uncapped))} cells whatever the weight"]
+    else:
+        notes = [
+            f"dose = {format_cells(rule.cells_per_kg or 0.0)} cells/kg × {weight} kg, "
+            f"rounded to the nearest {format_cells(rule.round_to_cells)} cells"
+        ]
     if capped:
         notes.append(
             f"capped: {format_cells(float(uncapped))} cells exceeds the maximum of "

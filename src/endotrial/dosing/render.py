@@ -46,13 +46,14 @@ def render_dose_text(plan: DosePlan) -> str:
 
 def _dose_rows(plan: DosePlan) -> list[tuple[str, str]]:
     rows = [
-        ("Weight", f"{plan.weight_kg:g} kg"),
+        ("Weight", "not needed" if plan.weight_kg is None else f"{plan.weight_kg:g} kg"),
+        ("Dose rule", _kind(plan)),
         ("Dose (viable cells)", f"{cells(plan.dose_viable_cells)} cells"),
         ("Volume", f"{plan.volume_ml:g} mL"),
         ("Viable concentration", f"{cells(plan.viable_concentration_cells_per_ml)} cells/mL"),
     ]
     if plan.capped:
-        rows.insert(2, ("Capped from", f"{cells(plan.dose_uncapped_viable_cells)} cells"))
+        rows.insert(3, ("Capped from", f"{cells(plan.dose_uncapped_viable_cells)} cells"))
     if plan.viability_pct is not None and plan.draw_total_cells is not None:
         total_concentration = plan.total_concentration_cells_per_ml or 0.0
         rows += [
@@ -69,6 +70,14 @@ def _dose_rows(plan: DosePlan) -> list[tuple[str, str]]:
     band = f"{cells(plan.dose_min_viable_cells)} – {cells(plan.dose_max_viable_cells)} cells"
     rows.append((f"Tolerance (±{plan.tolerance_pct:g} %)", band))
     return rows
+
+
+def _kind(plan: DosePlan) -> str:
+    """'fixed (whatever the weight)' or '1.000 × 10^6 cells/kg, capped at …'."""
+    if plan.kind == "fixed" or plan.cells_per_kg is None:
+        return "fixed (the same cells whatever the weight)"
+    cap = f", capped at {cells(plan.max_total_cells)} cells" if plan.max_total_cells else ""
+    return f"{cells(plan.cells_per_kg)} cells/kg{cap}"
 
 
 def _rows(rows: list[tuple[str, str]]) -> list[str]:

@@ -159,6 +159,9 @@ def _references(protocol: Protocol) -> Iterator[Problem]:
             for j, name in enumerate(wanted):
                 if name not in known:
                     yield ("arms", i, field, j), _missing(field[:-1], name, known)
+        for procedure_id, rule in arm.dose_rules.items():
+            if rule is not None and rule not in rules:
+                yield ("arms", i, "dose_rules", procedure_id), _missing("dose rule", rule, rules)
     for i, regimen in enumerate(protocol.regimens):
         if regimen.cycle not in cycles:
             yield ("regimens", i, "cycle"), _missing("cycle", regimen.cycle, cycles)
@@ -167,6 +170,9 @@ def _references(protocol: Protocol) -> Iterator[Problem]:
             yield ("procedures", i, "cycle"), _missing("cycle", procedure.cycle, cycles)
         if procedure.dose_rule is not None and procedure.dose_rule not in rules:
             yield ("procedures", i, "dose_rule"), _missing("dose rule", procedure.dose_rule, rules)
+        for j, repeat in enumerate(procedure.repeat_cycles):
+            if repeat not in cycles:
+                yield ("procedures", i, "repeat_cycles", j), _missing("cycle", repeat, cycles)
     for i, cycle in enumerate(protocol.cycles):
         if cycle.start_event not in events:
             yield ("cycles", i, "start_event"), _missing("event", cycle.start_event, events)

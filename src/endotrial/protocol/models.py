@@ -216,7 +216,22 @@ class ProcedureSpec(Strict):
     observation_hours: int = Field(ge=0)
     frequency: str
     dose_rule: str | None = None
+    """The dose rule of its cells; none: no cells (an arm's `dose_rules` may say otherwise)."""
+    repeat_cycles: list[str] = []
+    """Further cycles it is given in again, once each on the same cycle day: the protocol
+    gives it 1 + len(repeat_cycles) times, in `cycle` first."""
     assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _cycles_once_each(self) -> ProcedureSpec:
+        cycles = self.cycles_given()
+        if len(set(cycles)) != len(cycles):
+            raise ValueError(f"`repeat_cycles` names a cycle twice or repeats `cycle`: {cycles}")
+        return self
+
+    def cycles_given(self) -> list[str]:
+        """Every cycle it is given in, in order, once each."""
+        return [self.cycle, *self.repeat_cycles]
 
 
 class ReleaseCriterion(Strict):
@@ -259,14 +274,18 @@ class ReleaseCriterion(Strict):
 
 
 class DoseRule(Strict):
-    """Weight-based cell dose delivered in a fixed volume."""
+    """A cell dose delivered in a fixed volume, of one of two kinds: `per_kg` (cells per kg of
+    body weight, for a weight in the rule's range, optionally capped) or `fixed` (`cells`
+    whatever the weight; a weight range, if given, still bounds who may be dosed)."""
 
     id: str
+    kind: Literal["per_kg", "fixed"] = "per_kg"
     product: str
-    cells_per_kg: float = Field(gt=0)
+    cells_per_kg: float | None = Field(default=None, gt=0)
+    cells: float | None = Field(default=None, gt=0)
     volume_ml: float = Field(gt=0)
-    weight_min_kg: float = Field(gt=0)
-    weight_max_kg: float = Field(gt=0)
+    weight_min_kg: float | None = Field(default=None, gt=0)
+    weight_max_kg: float | None = Field(default=None, gt=0)
     max_total_cells: float | None = Field(default=None, gt=0)
     round_to_cells: float = Field(default=1.0, gt=0)
     tolerance_pct: float = Field(default=10.0, ge=0)
@@ -278,8 +297,30 @@ class DoseRule(Strict):
     assumption: Assumption | None = None
 
     @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> DoseRule:
+        if self.kind == "per_kg":
+            if self.cells is not None:
+                raise ValueError(
+                    "`cells` is a fixed dose: write `kind: fixed` (or give cells_per_kg)"
+                )
+            if None in (self.cells_per_kg, self.weight_min_kg, self.weight_max_kg):
+                raise ValueError(
+                    "a per_kg dose rule needs `cells_per_kg`, `weight_min_kg` and `weight_max_kg` "
+                    "(for the same cells whatever the weight, write `kind: fixed` with `cells`)"
+                )
+        else:
+            if self.cells is None or self.cells_per_kg is not None:
+                raise ValueError("a fixed dose rule gives `cells` (not `cells_per_kg`)")
+            if self.max_total_cells is not None:
+                raise ValueError("a fixed dose has no cap: its `cells` is the dose")
+            if (self.weight_min_kg is None) != (self.weight_max_kg is None):
+                raise ValueError("give both `weight_min_kg` and `weight_max_kg`, or neither")
+        return self
+
+    @model_validator(mode="after")
     def _weight_range(self) -> DoseRule:
-        if self.weight_max_kg <= self.weight_min_kg:
+        low, high = self.weight_min_kg, self.weight_max_kg
+        if low is not None and high is not None and high <= low:
             raise ValueError("weight_max_kg must be above weight_min_kg")
         if self.override_out_of_tolerance and self.override_within_pct is None:
             raise ValueError(
@@ -323,6 +364,18 @@ class Arm(Strict):
     interventions: list[str] = []
     regimens: list[str]
     procedures: list[str] = []
+    dose_rules: dict[str, str | None] = {}
+    """Procedure id → the dose rule this arm gives it (its dose group), in place of the
+    procedure's own `dose_rule`; null: the procedure without cells (a vehicle control)."""
+
+    @model_validator(mode="after")
+    def _doses_of_its_procedures(self) -> Arm:
+        stray = sorted(set(self.dose_rules) - set(self.procedures))
+        if stray:
+            raise ValueError(
+                f"`dose_rules` names {stray}, not among the arm's procedures {self.procedures}"
+            )
+        return self
 
 
 class ItemType(StrEnum):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from endotrial.protocol.models import Assumption, Protocol
+from endotrial.protocol.models import Arm, Assumption, DoseRule, Protocol
 
 
 @dataclass(frozen=True)
@@ -84,25 +84,52 @@ def _arm_lines(protocol: Protocol) -> list[str]:
                 f"{regimen.days_text()}"
             )
         for procedure in map(protocol.procedure, arm.procedures):
-            lines.extend(_procedure_lines(protocol, procedure.id))
+            lines.extend(_procedure_lines(protocol, arm, procedure.id))
     return lines
 
 
-def _procedure_lines(protocol: Protocol, procedure_id: str) -> list[str]:
+def _procedure_lines(protocol: Protocol, arm: Arm, procedure_id: str) -> list[str]:
     procedure = protocol.procedure(procedure_id)
+    cycles = procedure.cycles_given()
+    when = f"{procedure.cycle} cycle day {procedure.cycle_day}"
+    if len(cycles) > 1:
+        when = (
+            f"cycle day {procedure.cycle_day} of each of {', '.join(cycles)} ({len(cycles)} times)"
+        )
     lines = [
-        f"    {procedure.name}: {procedure.cycle} cycle day {procedure.cycle_day}, "
+        f"    {procedure.name}: {when}, "
         f"{procedure.frequency.lower()}, {procedure.observation_hours} h observation",
         "      before: " + "; ".join(check.label for check in procedure.pre_checks),
     ]
     lines += [f"      {step.number}. {step.name}: {step.description}" for step in procedure.steps]
-    if procedure.dose_rule:
-        rule = protocol.dose_rule(procedure.dose_rule)
-        lines.append(
-            f"      dose: {rule.cells_per_kg:,.0f} cells/kg in {rule.volume_ml:g} mL "
-            f"(weight {rule.weight_min_kg:g}-{rule.weight_max_kg:g} kg)"
-        )
+    # The arm's own rule (its dose group, or none: a vehicle) comes before the procedure's.
+    rule_id = arm.dose_rules.get(procedure.id, procedure.dose_rule)
+    if rule_id is not None:
+        lines.append("      dose: " + _dose_text(protocol.dose_rule(rule_id)))
+    else:
+        lines.append("      dose: no cells (the procedure without a dose rule)")
     return lines
+
+
+def _dose_text(rule: DoseRule) -> str:
+    """'fixed 2 × 10^7 cells in 1 mL', or '1,000,000 cells/kg … at most 9 × 10^7 cells'."""
+    if rule.kind == "fixed":
+        text = (
+            f"fixed {_cells(rule.cells or 0.0)} cells whatever the weight, in {rule.volume_ml:g} mL"
+        )
+    else:
+        text = f"{rule.cells_per_kg or 0.0:,.0f} cells/kg in {rule.volume_ml:g} mL"
+    if rule.weight_min_kg is not None and rule.weight_max_kg is not None:
+        text += f" (weight {rule.weight_min_kg:g}-{rule.weight_max_kg:g} kg)"
+    if rule.max_total_cells is not None:
+        text += f", capped at {_cells(rule.max_total_cells)} cells"
+    return f"{text} [rule {rule.id}]"
+
+
+def _cells(value: float) -> str:
+    """2e7 → '2 × 10^7', 1.4e8 → '1.4 × 10^8': a cell count as the lab writes it."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{float(mantissa):g} × 10^{int(exponent)}"
 
 
 def _criteria_lines(protocol: Protocol) -> list[str]:
