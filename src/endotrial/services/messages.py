@@ -179,6 +179,22 @@ MESSAGES: dict[str, str] = {
         "give the cell product's lot (cell_lot): an infused product must be traceable"
     ),
     "procedure.once": ("participant {study_id} already had {procedure} on {done_on} ({frequency})"),
+    "procedure.not_in_cycle": (
+        "procedure {procedure} is not given in the '{cycle}' cycle: the protocol gives it in "
+        "{cycles}; name one of them (cycle)"
+    ),
+    "procedure.done_in_cycle": (
+        "participant {study_id} already had {procedure} in the {cycle} cycle, on {done_on}: it "
+        "is given once in each of {cycles}; name another cycle"
+    ),
+    "procedure.all_given": (
+        "participant {study_id} already had {procedure} {count} times, once in each of "
+        "{cycles}, as often as the protocol gives it (the last on {done_on})"
+    ),
+    "procedure.no_cells": (
+        "arm '{arm}' gives procedure {procedure} without cells (a vehicle control): leave "
+        "{fields} out"
+    ),
     # --- scans, transfers, outcomes
     "scan.unknown_event": (
         "event_id '{event}' is not an event of the protocol's schedule: use one of {known}"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.dosing import DosePlan, ReleaseStatus, compute_dose, dose_within_tolerance
+from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.errors import InputError
 from endotrial.protocol.models import DoseRule, DrugRegimen, ProcedureSpec, Protocol
+from endotrial.protocol.settings import WEIGHT_CHANGE_QUERY_PCT
 from endotrial.services import _rehearsal
 from endotrial.services._common import (
     allocated_participant,
@@ -23,6 +25,7 @@ from endotrial.services._common import (
     check_study_dates,
     check_window,
     cycle_of,
+    cycle_on,
     event_in_schedule,
     meaningful_reason,
     named_event,
@@ -256,17 +259,24 @@ Cells = Annotated[int, Field(ge=0, lt=10**13)]
 
 class ProcedureInput(ServiceInput):
     """The procedure (the infusion) as done: the weight and viability decide the dose the
-    protocol wants; each pre-check is recorded as one of its coded results."""
+    protocol wants (a fixed dose needs no weight; a procedure her arm gives without cells, a
+    vehicle control, none of the dose fields); each pre-check is recorded as one of its coded
+    results."""
 
     participant_id: RecordId
     procedure_date: dt.date
-    weight_kg: Annotated[float, Field(gt=0, le=500)]
-    viability_pct: Annotated[float, Field(gt=0, le=100)]
-    dose_given_cells: Cells
-    release_results: Annotated[dict[str, ResultValue], Field(max_length=100)]
+    weight_kg: Annotated[float, Field(gt=0, le=500)] | None = None
+    viability_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    dose_given_cells: Cells | None = None
+    release_results: Annotated[dict[str, ResultValue], Field(max_length=100)] = Field(
+        default_factory=dict
+    )
     pre_checks: Annotated[dict[str, Annotated[str, Field(max_length=64)]], Field(max_length=50)]
     procedure_id: ProtocolId | None = None
     """The protocol's procedure; may be left out when her arm has one."""
+    cycle: ProtocolId | None = None
+    """The cycle it is given in, for a procedure the protocol repeats over cycles; left out,
+    the cycle she is in on `procedure_date`, else the first of its cycles not yet done."""
     event_id: EventId | None = None
     """The scheduled procedure it fulfils (the procedure's event; it is also what is stored
     when left out)."""
@@ -284,7 +294,8 @@ class ProcedureInput(ServiceInput):
 @dataclass(frozen=True)
 class ProcedureRecord:
     procedure_id: int
-    plan: DosePlan
+    plan: DosePlan | None
+    """None for a procedure her arm gives without cells (a vehicle control)."""
     overridden: bool
     problems: tuple[str, ...]
 
@@ -296,7 +307,8 @@ class _Problem:
 
 
 def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> ProcedureRecord:
-    """Record the procedure with the dose computed by the protocol's dose rule.
+    """Record the procedure with the dose computed by the dose rule her arm gives it (her
+    dose group's, else the procedure's; none: no cells), in the cycle it is due in.
 
     Safety checks fail closed: each pre-check needs a coded result that passes, every release
     test a result, and the dose must lie in tolerance. A failure the protocol lets an
@@ -308,20 +320,25 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         participant = allocated_participant(tx, procedure.participant_id, treatment=True)
         check_study_dates(tx, participant.site_id, procedure_date=procedure.procedure_date)
         check_moments(tx, procedure.started_at, procedure.ended_at, participant.site_id)
-        _check_on_procedure_day(procedure)
         spec = _arm_procedure(
             tx.protocol, participant, _procedure_named(tx, participant, procedure)
         )
+        rule = procedure_dose_rule(tx.protocol, participant.arm or "", spec.id)
+        _check_on_procedure_day(procedure, with_cells=rule is not None)
         check_arm_open(tx, participant, participant.arm or "")  # her latest screening decides
         check_not_before_enrolment(participant, "procedure_date", procedure.procedure_date)
         pre_checks, problems = _pre_check_problems(spec, procedure.pre_checks)
-        plan = _dose_plan(tx.protocol, spec, procedure)
-        _rehearsal.note(_rehearsal.DOSE_PLAN_NOTE, plan)  # a dry run shows it even if refused
-        problems += _dose_problems(tx.protocol, spec, plan, procedure.dose_given_cells)
+        plan = None
+        if rule is None:
+            _check_no_cells(participant, spec, procedure)
+        else:
+            plan = _dose_plan(rule, procedure)
+            _rehearsal.note(_rehearsal.DOSE_PLAN_NOTE, plan)  # a dry run shows it if refused
+            problems += _dose_problems(rule, plan, procedure.dose_given_cells)
         overridden = _check_override(tx, problems, procedure.override_reason)
-        cycle = _procedure_cycle(tx, participant, spec)
+        cycle = _procedure_cycle(tx, participant, spec, procedure)
         row = _procedure_row(tx.session, procedure, spec, plan, cycle, pre_checks, overridden)
-        check_window(tx, participant, row, "procedure_date", spec.id, procedure.procedure_date)
+        _check_procedure_window(tx, participant, spec, cycle, row)
         _check_weight(tx, participant, row)
         return ProcedureRecord(row.id, plan, overridden, tuple(p.text for p in problems))
 
@@ -338,7 +355,7 @@ def _procedure_named(tx: Tx, participant: Participant, procedure: ProcedureInput
     return procedure.procedure_id or event_id
 
 
-def _check_on_procedure_day(procedure: ProcedureInput) -> None:
+def _check_on_procedure_day(procedure: ProcedureInput, *, with_cells: bool) -> None:
     """Its start and end are on the procedure's date (a day either side, for time zones);
     and a cell product given is traceable to its lot."""
     for field, moment in (("started_at", procedure.started_at), ("ended_at", procedure.ended_at)):
@@ -346,8 +363,23 @@ def _check_on_procedure_day(procedure: ProcedureInput) -> None:
             raise RuleViolation(
                 "procedure.time_off_date", field=field, moment=moment, date=procedure.procedure_date
             )
-    if procedure.cell_lot is None:
+    if with_cells and procedure.cell_lot is None:
         raise RuleViolation("procedure.no_lot", field="cell_lot")
+
+
+#: The dose fields a procedure without cells leaves out.
+_DOSE_FIELDS = ("viability_pct", "dose_given_cells", "release_results")
+
+
+def _check_no_cells(participant: Participant, spec: ProcedureSpec, given: ProcedureInput) -> None:
+    """Her arm gives the procedure without cells (a vehicle control): a cell count, a
+    viability or release results recorded for it are refused, not kept (a lot is kept)."""
+    filled = [name for name in _DOSE_FIELDS if getattr(given, name) not in (None, 0, {})]
+    if filled:
+        raise RuleViolation(
+            "procedure.no_cells", field=filled[0], procedure=spec.id, arm=participant.arm,
+            fields=filled,
+        )  # fmt: skip
 
 
 def _arm_procedure(
@@ -405,14 +437,18 @@ def _pre_check_problems(
     return coded, problems
 
 
-def _dose_plan(protocol: Protocol, spec: ProcedureSpec, procedure: ProcedureInput) -> DosePlan:
+def _dose_plan(rule: DoseRule, procedure: ProcedureInput) -> DosePlan:
+    if procedure.dose_given_cells is None:
+        raise InvalidInput(
+            "input.invalid", field="dose_given_cells", what="the procedure's dose",
+            problems=f"give the viable cells given (dose rule '{rule.id}')",
+        )  # fmt: skip
     try:
         return compute_dose(
-            protocol,
+            rule,
             procedure.weight_kg,
             viability_pct=procedure.viability_pct,
             release_results=procedure.release_results,
-            rule_id=spec.dose_rule,
         )
     except InputError as error:
         raise InvalidInput(
@@ -420,9 +456,8 @@ def _dose_plan(protocol: Protocol, spec: ProcedureSpec, procedure: ProcedureInpu
         ) from None
 
 
-def _dose_problems(
-    protocol: Protocol, spec: ProcedureSpec, plan: DosePlan, dose_given_cells: int
-) -> list[_Problem]:
+def _dose_problems(rule: DoseRule, plan: DosePlan, dose_given_cells: int | None) -> list[_Problem]:
+    dose_given_cells = dose_given_cells or 0
     problems = [
         _Problem(
             f"release check {c.criterion_id} {c.status.value} (value {c.value}, limit {c.limit}"
@@ -434,7 +469,6 @@ def _dose_problems(
         if c.status is not ReleaseStatus.passed
     ]
     if not dose_within_tolerance(plan, dose_given_cells):
-        rule = protocol.dose_rule(spec.dose_rule)
         problems.append(
             _Problem(
                 f"dose given {dose_given_cells:.3g} cells is outside "
@@ -479,34 +513,105 @@ def _check_override(tx: Tx, problems: list[_Problem], override_reason: str | Non
     return True
 
 
-def _procedure_cycle(tx: Tx, participant: Participant, spec: ProcedureSpec) -> Cycle:
-    """Her cycle of the procedure; a procedure is given once per cycle (the database's
-    unique index backs the rule if two saves race)."""
-    cycle = cycle_of(tx.session, participant.id, spec.cycle)
+def _procedure_cycle(
+    tx: Tx, participant: Participant, spec: ProcedureSpec, procedure: ProcedureInput
+) -> Cycle:
+    """Her cycle the procedure is given in: the one named, else the one she is in on its date,
+    else the first of its cycles not yet done. The protocol gives it once in each of its
+    cycles (the database's unique index backs the rule if two saves race)."""
+    cycles = spec.cycles_given()
+    done = _done_in(tx, participant, spec)
+    wanted = procedure.cycle or _due_cycle(tx, participant, spec, done, procedure.procedure_date)
+    if wanted not in cycles:
+        raise RuleViolation(
+            "procedure.not_in_cycle", field="cycle", procedure=spec.id, cycle=wanted,
+            cycles=cycles,
+        )  # fmt: skip
+    if wanted in done:
+        _refuse_again(participant, spec, wanted, done)
+    cycle = cycle_of(tx.session, participant.id, wanted)
     if cycle is None:
-        raise RuleViolation("procedure.no_cycle", cycle=spec.cycle, procedure=spec.id)
-    done = tx.session.scalar(
-        select(Procedure).where(
+        raise RuleViolation("procedure.no_cycle", cycle=wanted, procedure=spec.id)
+    return cycle
+
+
+def _done_in(tx: Tx, participant: Participant, spec: ProcedureSpec) -> dict[str, Procedure]:
+    """Her records of the procedure by the protocol cycle they were given in (a record of
+    before cycles were kept counts for the procedure's first cycle)."""
+    rows = tx.session.execute(
+        select(Procedure, Cycle.kind)
+        .outerjoin(Cycle, Procedure.cycle_id == Cycle.id)
+        .where(
             Procedure.participant_id == participant.id,
             Procedure.procedure_id.in_((spec.id, "")),
         )
+        .order_by(Procedure.procedure_date)
     )
-    if done is not None:
+    done: dict[str, Procedure] = {}
+    for row, kind in rows:
+        done.setdefault(kind or spec.cycle, row)
+    return done
+
+
+def _due_cycle(
+    tx: Tx, participant: Participant, spec: ProcedureSpec, done: dict[str, Procedure],
+    on: dt.date,
+) -> str:  # fmt: skip
+    """The cycle she is in on `on` when it is one of the procedure's and not yet done, else
+    the first of its cycles not yet done."""
+    cycles = spec.cycles_given()
+    current = cycle_on(tx.session, participant.id, on)
+    if current is not None and current.kind in cycles and current.kind not in done:
+        return current.kind
+    left = [c for c in cycles if c not in done]
+    if not left:
+        _refuse_again(participant, spec, cycles[-1], done)
+    return left[0]
+
+
+def _refuse_again(
+    participant: Participant, spec: ProcedureSpec, cycle: str, done: dict[str, Procedure]
+) -> NoReturn:
+    """A procedure given as often as the protocol says (once, for most) is not given again,
+    even with an override: the count is the protocol's."""
+    cycles = spec.cycles_given()
+    if len(cycles) == 1:
         raise RuleViolation(
-            "procedure.once",
-            study_id=participant.study_id,
-            procedure=spec.name,
-            done_on=done.procedure_date,
-            frequency=spec.frequency,
-        )
-    return cycle
+            "procedure.once", study_id=participant.study_id, procedure=spec.name,
+            done_on=done[cycle].procedure_date, frequency=spec.frequency,
+        )  # fmt: skip
+    code = "procedure.all_given" if len(done) >= len(cycles) else "procedure.done_in_cycle"
+    raise RuleViolation(
+        code, field="cycle", study_id=participant.study_id, procedure=spec.name, cycle=cycle,
+        done_on=done[cycle].procedure_date, count=len(cycles), cycles=cycles,
+    )  # fmt: skip
+
+
+def _check_procedure_window(
+    tx: Tx, participant: Participant, spec: ProcedureSpec, cycle: Cycle, row: Procedure
+) -> None:
+    """A date outside the procedure's window opens a query: in its first cycle against her
+    schedule's event; in a repeat cycle against that cycle's day 1 + (cycle day - 1)."""
+    if cycle.kind == spec.cycle:
+        check_window(tx, participant, row, "procedure_date", spec.id, row.procedure_date)
+        return
+    due = cycle.start_date + dt.timedelta(days=spec.cycle_day - 1)
+    earliest = due - dt.timedelta(days=spec.window_before_days)
+    latest = due + dt.timedelta(days=spec.window_after_days)
+    if earliest <= row.procedure_date <= latest:
+        return
+    text = (
+        f"procedure_date {row.procedure_date} is outside the window of '{spec.name}' in the "
+        f"{cycle.kind} cycle ({earliest} to {latest}): confirm the date or record a deviation"
+    )
+    open_edit_query(tx.session, row, "procedure_date", text, "visit_window")
 
 
 def _procedure_row(
     session: Session,
     procedure: ProcedureInput,
     spec: ProcedureSpec,
-    plan: DosePlan,
+    plan: DosePlan | None,
     cycle: Cycle,
     pre_checks: dict[str, str],
     overridden: bool,
@@ -523,7 +628,7 @@ def _procedure_row(
         viability_pct=procedure.viability_pct,
         weight_kg=procedure.weight_kg,
         dose_cells=procedure.dose_given_cells,
-        volume_ml=plan.volume_ml,
+        volume_ml=None if plan is None else plan.volume_ml,
         started_at=procedure.started_at,
         ended_at=procedure.ended_at,
         complications=procedure.complications,
@@ -534,7 +639,7 @@ def _procedure_row(
     return row
 
 
-WEIGHT_CHANGE_SETTING = "weight_change_query_pct"
+WEIGHT_CHANGE_SETTING = WEIGHT_CHANGE_QUERY_PCT.name
 
 
 def _check_weight(tx: Tx, participant: Participant, row: Procedure) -> None:
