@@ -21,6 +21,7 @@ from endotrial.services import (
     ProcedureInput,
     QueryView,
     ServiceError,
+    SignOffInput,
     SiteInput,
     Study,
     TeamMember,
@@ -266,3 +267,8 @@ def queries(
 ) -> list[QueryView]:
     """The trial's queries as the site's monitor sees them."""
     return list_queries(trial.study, trial.actor(MONITOR), status=status, entity=entity)
+
+
+def sign_off(participant_id: int) -> SignOffInput:
+    """An investigator's sign-off of her data, signed with the team's password."""
+    return SignOffInput(participant_id=participant_id, password=PASSWORD)

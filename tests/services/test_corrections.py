@@ -25,6 +25,7 @@ from services_helpers import (
     queries,
     refused,
     set_up_trial,
+    sign_off,
     start_transfer_cycle,
 )
 from sqlalchemy import Engine, inspect, select
@@ -355,7 +356,7 @@ def test_locked_data_are_not_corrected(engine: Engine, seed_protocol: Protocol) 
         answer_query(trial.study, trial.actor(COORDINATOR), QueryAnswer(
             query_id=query.query_id, answer="confirmed against the source document"))  # fmt: skip
         close_query(trial.study, trial.actor(MONITOR), QueryClosure(query_id=query.query_id))
-    lock_participant(trial.study, trial.actor(INVESTIGATOR), records.participant_id)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), sign_off(records.participant_id))
     for kind in ("ultrasound", "adverse_event", "embryo", "consent"):
         field, value = {
             "ultrasound": ("thickness_mm", 9.0),

@@ -15,6 +15,7 @@ from services_helpers import (
     refused,
     screened,
     set_up_trial,
+    sign_off,
 )
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -80,6 +81,6 @@ def test_a_signed_off_participant_is_not_screened_again(
 ) -> None:
     trial = set_up_trial(engine, seed_protocol)
     pid = allocated(trial, "c1", "control")
-    lock_participant(trial.study, trial.actor(INVESTIGATOR), pid)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), sign_off(pid))
     with refused("record.locked", kind=LockedError):
         screened(trial, "c1", iodine_allergy=True)

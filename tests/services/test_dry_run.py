@@ -31,6 +31,7 @@ from services_helpers import (
     infusion,
     screened,
     set_up_trial,
+    sign_off,
     start_transfer_cycle,
 )
 from sqlalchemy import Engine, select, text
@@ -55,6 +56,7 @@ from endotrial.services import (
     QueryAnswer,
     QueryClosure,
     QueryInput,
+    SignOffInput,
     SiteInput,
     TeamMember,
     TransferInput,
@@ -126,7 +128,7 @@ def _world(engine: Engine, protocol: Protocol) -> World:
     fresh = allocated(trial, "c3", "control", start_treatment=False)
     enrolled_only = enrolled(trial, "c4")
     locked = enrolled(trial, "c5")
-    lock_participant(study, trial.actor(INVESTIGATOR), locked)
+    lock_participant(study, trial.actor(INVESTIGATOR), sign_off(locked))
     screening_only = screened(trial, "c6")
     consented_screening = screened(trial, "c7")
     consented_participant = consented(trial, consented_screening)
@@ -262,6 +264,9 @@ def _cases() -> list[Case]:
     def participant(which: str) -> Callable[[World], int]:
         return lambda w: getattr(w, which)
 
+    def signed(which: str) -> Callable[[World], SignOffInput]:
+        return lambda w: sign_off(getattr(w, which))
+
     def site(code: str) -> Callable[[World], SiteInput]:
         return lambda w: SiteInput(code=code, name="Another hospital")
 
@@ -330,8 +335,8 @@ def _cases() -> list[Case]:
         ("answer query refused", run(answer_query, COORDINATOR, answer(100)), False),
         ("close query", run(close_query, MONITOR, closure(0)), True),
         ("close query refused", run(close_query, MONITOR, closure(100)), False),
-        ("lock", run(lock_participant, INVESTIGATOR, participant("waiting")), True),
-        ("lock refused", run(lock_participant, INVESTIGATOR, participant("locked")), False),
+        ("lock", run(lock_participant, INVESTIGATOR, signed("waiting")), True),
+        ("lock refused", run(lock_participant, INVESTIGATOR, signed("locked")), False),
         ("unlock", run(unlock_participant, INVESTIGATOR, participant("locked"), reason=REASON),
          True),
         ("unlock refused",

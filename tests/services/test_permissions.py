@@ -27,6 +27,7 @@ from services_helpers import (
     refused,
     screened,
     set_up_trial,
+    sign_off,
     start_transfer_cycle,
 )
 from sqlalchemy import Engine, func, select
@@ -86,6 +87,7 @@ from endotrial.services import (
     open_query,
     participant_identity,
     participant_queries,
+    participant_records,
     participant_summary,
     participant_timeline,
     participants,
@@ -193,7 +195,7 @@ def _answered_query(trial: Trial) -> int:
 
 def _locked(trial: Trial) -> int:
     pid = _participant(trial)
-    lock_participant(trial.study, trial.actor(INVESTIGATOR), pid)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), sign_off(pid))
     return pid
 
 
@@ -306,7 +308,7 @@ def _close(t: Trial, query_id: int, actor: Actor) -> None:
 
 
 def _lock(t: Trial, pid: int, actor: Actor) -> None:
-    lock_participant(t.study, actor, pid)
+    lock_participant(t.study, actor, sign_off(pid))
 
 
 def _unlock(t: Trial, pid: int, actor: Actor) -> None:
@@ -376,7 +378,11 @@ def _read_queries(t: Trial, query_id: int, actor: Actor) -> object:
 
 def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
     assert [s.participant_id for s in participants(t.study, actor)] == [pid]
-    return participant_summary(t.study, actor, pid), participant_timeline(t.study, actor, pid)
+    return (
+        participant_summary(t.study, actor, pid),
+        participant_timeline(t.study, actor, pid),
+        participant_records(t.study, actor, pid),
+    )
 
 
 def _read_screening_log(t: Trial, pid: int, actor: Actor) -> object:
@@ -486,7 +492,7 @@ CASES: dict[Operation, Case] = {
         R.STATISTICIAN,
         _participant,
         _read_participant,
-        (participants, participant_summary, participant_timeline),
+        (participants, participant_summary, participant_timeline, participant_records),
     ),
     Operation.READ_SCREENING_LOG: Case(
         R.MONITOR, R.RADIOLOGIST, _participant, _read_screening_log, (screening_log,)
@@ -517,7 +523,8 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
     """A new operation (or a new service taking an `actor`) fails here until it is tested
     below; signing out is the actor ending her own session, no operation on trial data.
     `correct_record` acts under the operation that records each kind and `dry_run` under the
-    operation it rehearses: their roles are tested in test_corrections and test_dry_run."""
+    operation it rehearses: their roles are tested in test_corrections and test_dry_run;
+    `permitted` answers for the operation it is given (test_web_queries uses it)."""
     assert set(CASES) == set(PERMISSIONS) == set(Operation)
     acting = {
         name
@@ -525,7 +532,7 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
         if inspect.isfunction(getattr(services, name))
         and "actor" in inspect.signature(getattr(services, name)).parameters
     }
-    assert acting - {"sign_out", "correct_record", "dry_run"} == {
+    assert acting - {"sign_out", "correct_record", "dry_run", "permitted"} == {
         f.__name__ for case in CASES.values() for f in case.services
     }
     for operation, case in CASES.items():

@@ -11,6 +11,7 @@ from services_helpers import (
     queries,
     refused,
     set_up_trial,
+    sign_off,
 )
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -83,7 +84,7 @@ def _close(trial: Trial, query_id: int) -> None:
 
 
 def _lock(trial: Trial, pid: int) -> None:
-    lock_participant(trial.study, trial.actor(INVESTIGATOR), pid)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), sign_off(pid))
 
 
 def _unlock(trial: Trial, pid: int, reason: str) -> None:
@@ -188,7 +189,7 @@ def test_lock_refuses_writes_until_unlocked(engine: Engine, seed_protocol: Proto
     coordinator = trial.actor(COORDINATOR)
     pid = allocated(trial, "c1", "control")
     with refused("auth.role", kind=PermissionDenied) as caught:
-        lock_participant(trial.study, coordinator, pid)
+        lock_participant(trial.study, coordinator, sign_off(pid))
     assert "investigator" in str(caught.value)
     _lock(trial, pid)
     assert _locked(trial, pid)

@@ -18,6 +18,7 @@ from services_helpers import (
     queries,
     refused,
     set_up_trial,
+    sign_off,
 )
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -172,7 +173,7 @@ def test_locked_withdrawn_other_site_and_other_roles_are_refused(trial: Trial) -
     with refused("record.withdrawn"):
         _visit(trial, pid, VISIT_DAY)
     other = allocated(trial, "c2", "hbmsc")
-    lock_participant(trial.study, trial.actor(INVESTIGATOR), other)
+    lock_participant(trial.study, trial.actor(INVESTIGATOR), sign_off(other))
     with pytest.raises(LockedError):
         _visit(trial, other, VISIT_DAY)
 

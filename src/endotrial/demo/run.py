@@ -34,6 +34,7 @@ from endotrial.services import (
     QueryClosure,
     QueryInput,
     ScreeningRecord,
+    SignOffInput,
     SiteInput,
     Study,
     TeamMember,
@@ -633,7 +634,8 @@ class _Follow:
         signs_off = self.rng.random() < 0.3  # follow-up complete and every query closed
         investigator = self.trial.actors[INVESTIGATOR]
         if signs_off and not participant_queries(self.study, investigator, self.pid):
-            lock_participant(self.study, investigator, self.pid)
+            signed = SignOffInput(participant_id=self.pid, password=DEMO_PASSWORDS[INVESTIGATOR])
+            lock_participant(self.study, investigator, signed)
 
     def _outcomes(
         self,

@@ -50,7 +50,14 @@ from endotrial.services.identity import (
     record_identity,
 )
 from endotrial.services.imports import RowProblem, ScreeningImport, import_screenings
-from endotrial.services.locks import is_locked, lock_participant, unlock_participant
+from endotrial.services.locks import (
+    MEANING_TEXT,
+    SignatureMeaning,
+    SignOffInput,
+    is_locked,
+    lock_participant,
+    unlock_participant,
+)
 from endotrial.services.people import (
     MembershipInput,
     SiteInput,
@@ -89,6 +96,7 @@ from endotrial.services.reads import (
     RecordView,
     SafetyMonitoring,
     ScreeningLogEntry,
+    SignatureView,
     SiteCounts,
     Timeline,
     TimelineEvent,
@@ -135,6 +143,7 @@ from endotrial.services.treatment import (
 from endotrial.services.visits import VisitInput, record_visit
 
 __all__ = [
+    "MEANING_TEXT",
     "PERMISSIONS",
     "THICKNESS_RANGE_MM",
     "Actor",
@@ -188,6 +197,9 @@ __all__ = [
     "ScreeningLogEntry",
     "ScreeningRecord",
     "ServiceError",
+    "SignOffInput",
+    "SignatureMeaning",
+    "SignatureView",
     "SiteCounts",
     "SiteInput",
     "Study",

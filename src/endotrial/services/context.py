@@ -212,10 +212,7 @@ def sign_in(study: Study, username: str, password: str) -> Actor:
     factory = session_factory(study.engine)
     with factory.begin() as session:
         take_write_lock(session)
-        if recent_failures(session, key, FAILED_SIGN_IN_WINDOW) >= MAX_FAILED_SIGN_INS:
-            minutes = int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)
-            raise PermissionDenied("auth.throttled", username=key, minutes=minutes)
-        record_attempt(session, key, succeeded=False)
+        _count_failure_first(session, key)
     with factory() as session:
         user = account_by_name(session, key)
         known = user is not None and user.active
@@ -227,6 +224,33 @@ def sign_in(study: Study, username: str, password: str) -> Actor:
         record_attempt(session, key, succeeded=True)
         token = open_auth_session(session, user.id, SESSION_LIFETIME)
     return Actor(user.username, token)
+
+
+def _count_failure_first(session: Session, username: str) -> None:
+    """Refuse once too many recent attempts failed; else count this one as failed before the
+    password is checked (under the write lock), so guesses sent in parallel are throttled as
+    surely as guesses in a row; a success then clears the count."""
+    if recent_failures(session, username, FAILED_SIGN_IN_WINDOW) >= MAX_FAILED_SIGN_INS:
+        minutes = int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)
+        raise PermissionDenied("auth.throttled", username=username, minutes=minutes)
+    record_attempt(session, username, succeeded=False)
+
+
+def count_password_attempt(study: Study, actor: Actor) -> None:
+    """Before a password is asked again (an electronic signature): throttled and counted with
+    her sign-ins, so a session left open cannot be used to guess her password."""
+    _check_actor(actor)
+    with session_factory(study.engine).begin() as session:
+        take_write_lock(session)
+        user = signed_in_user(session, actor.token)
+        if user is not None:  # else the operation refuses her, saying why
+            _count_failure_first(session, user.username)
+
+
+def clear_password_attempts(study: Study, username: str) -> None:
+    """Her password was right: the failed attempts before it no longer count."""
+    with session_factory(study.engine).begin() as session:
+        record_attempt(session, username, succeeded=True)
 
 
 def _sign_in_name(username: object) -> str:

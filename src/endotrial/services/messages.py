@@ -279,6 +279,10 @@ MESSAGES: dict[str, str] = {
         "{opened_by}, may withdraw it unanswered, with a reason)"
     ),
     "lock.already": "participant {study_id} is already locked",
+    "signature.password": (
+        "the password is not right for '{username}': the signature needs your own password "
+        "again (too many wrong ones block your sign-ins for a while)"
+    ),
     "lock.not_locked": "participant {study_id} is not locked",
     "lock.open_queries": (
         "participant {study_id} has unresolved queries {queries}: answer and close them before "

@@ -417,3 +417,14 @@ class ParticipantLock(Audited):
     locked: Mapped[bool]
     locked_by: Mapped[str] = mapped_column(String(64))
     locked_at: Mapped[datetime]
+    # The electronic signature of the sign-off (21 CFR 11.50): who signed (username and printed
+    # name), when, what the signature means, and a digest of her records as signed (11.70: the
+    # signature bound to what was signed). Kept when unlocked, with who voided it and why.
+    signed_by: Mapped[str | None] = mapped_column(String(64))
+    signer_name: Mapped[str | None] = mapped_column(String(200))
+    signed_at: Mapped[datetime | None]
+    meaning: Mapped[str | None] = mapped_column(String(32))
+    records_sha256: Mapped[str | None] = mapped_column(String(64))
+    voided_by: Mapped[str | None] = mapped_column(String(64))
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(Text)

@@ -24,11 +24,14 @@ from endotrial.services import (
     QueryView,
     RecordView,
     SafetyMonitoring,
+    SignatureMeaning,
+    SignOffInput,
     Timeline,
     answer_query,
     close_query,
     dashboard,
     data_queries,
+    lock_participant,
     open_query,
     participant_records,
     participant_summary,
@@ -37,6 +40,7 @@ from endotrial.services import (
     safety_monitoring,
     sign_in,
     sign_out,
+    unlock_participant,
 )
 from endotrial.services.messages import MESSAGES
 from endotrial.store import QueryStatus
@@ -185,6 +189,38 @@ def api_open_query(study: StudyDep, actor: ApiActor, body: NewQueryBody) -> Quer
     coordinator of its site); the record's site and lock are checked."""
     query = QueryInput(entity=body.entity, row_id=body.row_id, field=body.field, text=body.text)
     return QueryOpened(query_id=open_query(study, actor, query))
+
+
+class SignOffBody(BaseModel):
+    password: str = Field(max_length=1000, description="Her own password, asked again to sign.")
+    meaning: SignatureMeaning = Field(
+        SignatureMeaning.APPROVAL, description="What the signature means (shown with it)."
+    )
+
+
+class UnlockBody(BaseModel):
+    reason: str = Field(max_length=4000, description="Why (the signature becomes void).")
+
+
+@router.post(
+    "/participants/{participant_id}/sign-off", tags=["sign-off"], status_code=204,
+    summary="Sign her data off (electronic signature) and lock them",
+)  # fmt: skip
+def api_sign_off(study: StudyDep, actor: ApiActor, participant_id: int, body: SignOffBody) -> None:
+    """The investigator's electronic signature (21 CFR Part 11): her password again, the
+    meaning; refused while queries on her records are not closed."""
+    signature = SignOffInput(
+        participant_id=participant_id, password=body.password, meaning=body.meaning
+    )
+    lock_participant(study, actor, signature)
+
+
+@router.post(
+    "/participants/{participant_id}/unlock", tags=["sign-off"], status_code=204,
+    summary="Unlock her data, voiding the signature",
+)  # fmt: skip
+def api_unlock(study: StudyDep, actor: ApiActor, participant_id: int, body: UnlockBody) -> None:
+    unlock_participant(study, actor, participant_id, reason=body.reason)
 
 
 @router.post(

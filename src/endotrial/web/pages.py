@@ -25,11 +25,14 @@ from endotrial.services import (
     QueryClosure,
     QueryInput,
     ServiceError,
+    SignatureMeaning,
+    SignOffInput,
     Study,
     answer_query,
     close_query,
     dashboard,
     data_queries,
+    lock_participant,
     may_read_safety_monitoring,
     open_query,
     participant_records,
@@ -40,6 +43,7 @@ from endotrial.services import (
     safety_monitoring,
     sign_in,
     sign_out,
+    unlock_participant,
     visits_due,
 )
 from endotrial.store import QueryStatus
@@ -222,6 +226,7 @@ def _participant(
     status_code: int = 200,
     refused: QueryRefusal | None = None,
     new_query_refused: NewQueryRefusal | None = None,
+    sign_off_refused: str | None = None,
 ) -> Response:
     summary = participant_summary(study, actor, participant_id)
     timeline = participant_timeline(study, actor, participant_id, on=on)
@@ -231,6 +236,7 @@ def _participant(
         queries=queries, refused=refused, new_query_refused=new_query_refused,
         records=participant_records(study, actor, participant_id),
         may_raise=permitted(study, actor, Operation.OPEN_QUERY),
+        may_sign=permitted(study, actor, Operation.LOCK), sign_off_refused=sign_off_refused,
     )  # fmt: skip
 
 
@@ -323,6 +329,64 @@ def close_query_form(
     act = _QueryAct(request, study, actor, language, participant_id, query_id)
     return act.run("close", note, lambda: close_query(study, actor, QueryClosure(
         query_id=query_id, note=note)))  # fmt: skip
+
+
+def _sign_off_step(
+    request: Request,
+    study: Study,
+    actor: Actor,
+    language: str,
+    participant_id: int,
+    step: Callable[[], object],
+) -> Response:
+    """Sign-off or unlock from her page: done, her page at the signature; refused, her page
+    with the refusal beside the form (a password typed is never shown again)."""
+    try:
+        step()
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        return _participant(
+            request, study, actor, participant_id, status_code=status_of(error),
+            sign_off_refused=i18n.error_message(error, language),
+        )  # fmt: skip
+    return see_other(f"/participants/{participant_id}#sign-off")
+
+
+@router.post("/participants/{participant_id}/sign-off", dependencies=[CsrfChecked])
+def sign_off_form(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    language: LanguageDep,
+    participant_id: int,
+    password: Annotated[str, Form(max_length=1000)],
+    meaning: Annotated[str, Form(max_length=32)] = SignatureMeaning.APPROVAL.value,
+) -> Response:
+    """The investigator signs her data off with her password again (21 CFR 11.200)."""
+    chosen = meaning if meaning in set(SignatureMeaning) else SignatureMeaning.APPROVAL
+    signature = SignOffInput(
+        participant_id=participant_id, password=password, meaning=SignatureMeaning(chosen)
+    )
+    return _sign_off_step(request, study, actor, language, participant_id,
+                          lambda: lock_participant(study, actor, signature))  # fmt: skip
+
+
+@router.post("/participants/{participant_id}/unlock", dependencies=[CsrfChecked])
+def unlock_form(
+    request: Request,
+    study: StudyDep,
+    actor: PageActor,
+    language: LanguageDep,
+    participant_id: int,
+    reason: Annotated[str, Form(max_length=4000)],
+) -> Response:
+    """Reopen her data for a correction, saying why: the signature is voided."""
+
+    def unlock() -> None:
+        unlock_participant(study, actor, participant_id, reason=reason)
+
+    return _sign_off_step(request, study, actor, language, participant_id, unlock)
 
 
 #: The inbox's filters: not yet closed (the default), one status, or all.

@@ -86,6 +86,8 @@ LABELS = {
     "closed": i18n.N_("closed"),
     "pending": i18n.N_("not yet closed"),
     "all": i18n.N_("all"),
+    "approval": i18n.N_("I approve these data as complete and accurate"),
+    "review": i18n.N_("I have reviewed these data"),
     "(not allocated)": i18n.N_("(not allocated)"),
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from endotrial.services.context import Actor, Study, reading
 from endotrial.services.permissions import Operation
 from endotrial.services.reads._scope import her_participants
 from endotrial.services.reads.queries import pending_query_counts
+from endotrial.services.reads.records import records_digest
 from endotrial.store import (
     AdverseEvent,
     Consent,
@@ -58,6 +59,28 @@ class TransferView:
 
 
 @dataclass(frozen=True)
+class SignatureView:
+    """The investigator's electronic signature of her sign-off (21 CFR 11.50): printed name,
+    date-time and meaning, shown wherever her signed data are shown; once unlocked, voided,
+    with who voided it, when and why."""
+
+    signed_by: str
+    signer_name: str
+    signed_at: dt.datetime
+    meaning: str
+    records_sha256: str
+    voided_by: str | None = None
+    voided_at: dt.datetime | None = None
+    void_reason: str | None = None
+    content_unchanged: bool | None = None
+    """Whether her records still have the digest signed (checked on her own page only)."""
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None
+
+
+@dataclass(frozen=True)
 class RecordCounts:
     """How many records of each kind she has."""
 
@@ -90,6 +113,8 @@ class ParticipantSummary:
     locked: bool
     withdrawn: bool
     withdrawn_on: dt.date | None
+    signature: SignatureView | None = None
+    """The sign-off's signature (voided once unlocked); None if never signed."""
 
     @property
     def consented(self) -> bool:
@@ -101,7 +126,12 @@ def participant_summary(study: Study, actor: Actor, participant_id: int) -> Part
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         participant = readable_participant(tx, participant_id)
-        return summaries(tx.session, [participant])[0]
+        summary = summaries(tx.session, [participant])[0]
+        signed = summary.signature
+        if signed is None:
+            return summary
+        unchanged = records_digest(tx.session, participant_id) == signed.records_sha256
+        return replace(summary, signature=replace(signed, content_unchanged=unchanged))
 
 
 def participants(study: Study, actor: Actor) -> tuple[ParticipantSummary, ...]:
@@ -125,13 +155,12 @@ def summaries(session: Session, rows: Sequence[Participant]) -> list[Participant
     cycles = _cycles(session, ids)
     transfers = _transfers(session, ids)
     counts = _counts(session, ids)
-    locked = set(
-        session.scalars(
-            select(ParticipantLock.participant_id).where(
-                ParticipantLock.participant_id.in_(ids), ParticipantLock.locked.is_(True)
-            )
+    locks = {
+        lock.participant_id: lock
+        for lock in session.scalars(
+            select(ParticipantLock).where(ParticipantLock.participant_id.in_(ids))
         )
-    )
+    }
     withdrawn = dict(
         session.execute(
             select(Withdrawal.participant_id, Withdrawal.withdrawn_on).where(
@@ -158,12 +187,24 @@ def summaries(session: Session, rows: Sequence[Participant]) -> list[Participant
                 for t in transfers[p.id]
             ),
             counts=counts.get(p.id, RecordCounts()),
-            locked=p.id in locked,
+            locked=p.id in locks and locks[p.id].locked,
+            signature=_signature(locks.get(p.id)),
             withdrawn=p.status == WITHDRAWN or p.id in withdrawn,
             withdrawn_on=withdrawn.get(p.id),
         )
         for p in rows
     ]
+
+
+def _signature(lock: ParticipantLock | None) -> SignatureView | None:
+    if lock is None or lock.signed_at is None:
+        return None  # never signed (or locked before signatures were kept: revision 0007)
+    return SignatureView(
+        signed_by=str(lock.signed_by), signer_name=str(lock.signer_name),
+        signed_at=lock.signed_at, meaning=str(lock.meaning),
+        records_sha256=str(lock.records_sha256), voided_by=lock.voided_by,
+        voided_at=lock.voided_at, void_reason=lock.void_reason,
+    )  # fmt: skip
 
 
 def _consents(session: Session, ids: list[int]) -> defaultdict[int, list[Consent]]:

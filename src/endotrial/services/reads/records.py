@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
 from endotrial.services._input import as_id
@@ -76,10 +79,25 @@ def participant_records(study: Study, actor: Actor, participant_id: int) -> tupl
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         readable_participant(tx, participant_id)
-        views: list[RecordView] = []
-        for model in RECORD_TABLES:
-            views += [_view(row) for row in tx.session.scalars(_rows_of(model, participant_id))]
-        return tuple(views)
+        return records_of(tx.session, participant_id)
+
+
+def records_of(session: Session, participant_id: int) -> tuple[RecordView, ...]:
+    views: list[RecordView] = []
+    for model in RECORD_TABLES:
+        views += [_view(row) for row in session.scalars(_rows_of(model, participant_id))]
+    return tuple(views)
+
+
+def records_digest(session: Session, participant_id: int) -> str:
+    """SHA-256 of her records as shown (canonical JSON): what an electronic signature is bound
+    to, so anyone can check that what was signed is what is there."""
+    canonical = [
+        [r.entity, r.row_id, [[f.name, f.value] for f in r.fields]]
+        for r in records_of(session, participant_id)
+    ]
+    text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _rows_of(model: type[Audited], participant_id: int) -> Select[Any]:
