@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_helpers import COORDINATOR, SAFETY_BOARD
+from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, SAFETY_BOARD
 from web_helpers import PASSWORD, WebTrial
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -172,6 +172,72 @@ def test_the_safety_board_reads_the_interim_safety_monitoring(
             assert not refused, f"the browser reported errors (a CSP violation?): {refused}"
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
+def test_a_query_is_raised_answered_closed_and_her_data_signed_off(
+    server: str, web_trial: WebTrial, shots: Path
+) -> None:
+    """The monitor raises a query on a field of her records, the coordinator finds it in her
+    inbox and answers, the monitor closes it, and the investigator signs her data off with
+    her password (an electronic signature, shown on her page)."""
+    home = web_trial.home_participant
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            monitor = _signed_in_page(browser, server, MONITOR)
+            monitor.goto(f"{server}/participants/{home}")
+            monitor.select_option("select[name=target]", f"participants:{home}:arm")
+            monitor.fill("#raise-query textarea[name=text]", "Arm as on the allocation form?")
+            monitor.click("text=Raise the query")
+            monitor.wait_for_url(f"{server}/participants/{home}#query-*")
+            raised = int(monitor.url.rsplit("#query-", 1)[1])
+
+            site = _signed_in_page(browser, server, COORDINATOR)
+            site.click("nav >> text=Queries")
+            site.wait_for_url(server + "/queries")
+            assert site.locator("#query-rows tbody tr").count() == 2
+            site.click(f"a[href='/participants/{home}#query-{raised}']")
+            pending = _pending_queries(site)
+            assert raised in pending and len(pending) == 2
+            for query in pending:
+                site.fill(f"#query-{query} textarea[name=answer]", "Checked against the source")
+                site.click(f"#query-{query} >> text=Answer the query")
+                site.wait_for_selector(f"#query-{query} .badge.answered")
+            for query in pending:
+                monitor.goto(f"{server}/participants/{home}")
+                monitor.fill(f"#query-{query} input[name=note]", "Verified at the visit")
+                monitor.click(f"#query-{query} >> text=Close the query")
+                monitor.wait_for_selector(f"#query-{query} .badge.closed")
+
+            pi = _signed_in_page(browser, server, INVESTIGATOR)
+            pi.goto(f"{server}/participants/{home}")
+            pi.select_option("#sign-off select[name=meaning]", "approval")
+            pi.fill("#sign-off input[name=password]", PASSWORD)
+            pi.click("text=Sign off and lock")
+            pi.wait_for_selector("text=Electronically signed by PI1 (pi1)")
+            assert "I approve these data" in pi.locator("#sign-off").inner_text()
+            pi.locator("#sign-off").screenshot(path=shots / "sign-off.png")
+        finally:
+            browser.close()
+
+
+def _signed_in_page(browser: object, base: str, username: str) -> object:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-GB")  # type: ignore[attr-defined]
+    page.goto(base + "/sign-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(base + "/dashboard")
+    return page
+
+
+def _pending_queries(page: object) -> list[int]:
+    """The queries on her page still to answer (open ones)."""
+    ids = page.locator("#queries li:has(.badge.open)").evaluate_all(  # type: ignore[attr-defined]
+        "items => items.map(li => li.id)"
+    )
+    return [int(i.removeprefix("query-")) for i in ids]
 
 
 def test_chromium_is_debians_and_fonts_for_chinese_are_installed() -> None:

@@ -36,8 +36,12 @@ def _date(context: Context, day: dt.date | None, form: str = "medium") -> str:
 
 
 @pass_context
-def _datetime(context: Context, moment: dt.datetime | None) -> str:
-    return i18n.datetime_text(moment, context["language"], context.get("time_zone", "UTC"))
+def _datetime(context: Context, moment: dt.datetime | None, with_zone: bool = False) -> str:
+    """A moment in the reader's zone (UTC unless set); `with_zone` names the zone (a
+    signature's moment must not be ambiguous)."""
+    zone = context.get("time_zone", "UTC")
+    text = i18n.datetime_text(moment, context["language"], zone)
+    return f"{text} ({zone})" if with_zone and text else text
 
 
 @pass_context
