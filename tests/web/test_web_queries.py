@@ -6,12 +6,24 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from services_helpers import COORDINATOR, MONITOR, RADIOLOGIST
+from services_helpers import (
+    COORDINATOR,
+    MONITOR,
+    RADIOLOGIST,
+    TRANSFER_DAY,
+    start_transfer_cycle,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web_helpers import WebTrial, bearer, client_of, csrf_of, signed_in
 
-from endotrial.services import participant_records
+from endotrial.services import (
+    UltrasoundCorrection,
+    UltrasoundInput,
+    correct_ultrasound,
+    participant_records,
+    record_ultrasound,
+)
 from endotrial.store import DataQuery
 
 QUESTION = "Thickness <b>6.1</b> mm in the source, p.4?"
@@ -138,3 +150,27 @@ def test_the_records_read_shows_every_record_of_hers_field_by_field(web_trial: W
     fields = {f.name: f.value for f in adverse[0].fields}
     assert fields["term"] == "Hematoma" and fields["serious"] == "yes"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(fields["onset_date"]))
+
+
+def test_each_field_shows_its_audit_history_who_when_old_new_and_why(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    trial, home = web_trial.trial, web_trial.home_participant
+    start_transfer_cycle(trial, home)
+    scan = UltrasoundInput(participant_id=home, scan_date=TRANSFER_DAY, thickness_mm=6.5)
+    scan_id = record_ultrasound(trial.study, trial.actor(COORDINATOR), scan)
+    why = "transcription error, source document p.3"
+    fix = UltrasoundCorrection(scan_id=scan_id, thickness_mm=7.5, reason=why)
+    correct_ultrasound(trial.study, trial.actor(COORDINATOR), fix)
+
+    records = participant_records(trial.study, trial.actor(MONITOR), home)
+    (scanned,) = [r for r in records if r.entity == "ultrasounds"]
+    thickness = next(f for f in scanned.fields if f.name == "thickness_mm")
+    assert thickness.value == "7.5"
+    steps = [(c.action, c.old_value, c.new_value, c.reason) for c in thickness.history]
+    assert steps == [("insert", None, "6.5", None), ("update", "6.5", "7.5", why)]
+    assert {c.username for c in thickness.history} == {COORDINATOR}
+
+    signed_in(client, MONITOR)
+    page = client.get(f"/participants/{home}").text
+    assert f"changed: 6.5 → 7.5 · why: {why}" in page and "2 changes" in page

@@ -166,6 +166,7 @@ __all__ = [
     "EnrolmentInput",
     "ErasureInput",
     "EventState",
+    "FieldChangeView",
     "FieldValue",
     "IdentityInput",
     "IdentityView",

@@ -92,6 +92,9 @@ LABELS = {
     "all": i18n.N_("all"),
     "approval": i18n.N_("I approve these data as complete and accurate"),
     "review": i18n.N_("I have reviewed these data"),
+    "insert": i18n.N_("entered"),
+    "update": i18n.N_("changed"),
+    "delete": i18n.N_("deleted"),
     "(not allocated)": i18n.N_("(not allocated)"),
 }
 

@@ -21,7 +21,12 @@ from endotrial.services.reads.participants import (
 )
 from endotrial.services.reads.permitted import permitted
 from endotrial.services.reads.queries import QueryView, data_queries
-from endotrial.services.reads.records import FieldValue, RecordView, participant_records
+from endotrial.services.reads.records import (
+    FieldChangeView,
+    FieldValue,
+    RecordView,
+    participant_records,
+)
 from endotrial.services.reads.safety import AdverseEventView, adverse_events
 from endotrial.services.reads.safety_monitoring import (
     ArmSafety,
@@ -52,6 +57,7 @@ __all__ = [
     "CycleView",
     "Dashboard",
     "EventState",
+    "FieldChangeView",
     "FieldValue",
     "MedicationView",
     "ParticipantSummary",

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -34,7 +34,7 @@ from endotrial.store import (
     Visit,
     Withdrawal,
 )
-from endotrial.store.audit import audited_fields
+from endotrial.store.audit import AuditEntry, audited_fields
 
 #: Her tables, in the order of her course through the trial. Not shown: who she is (identity
 #: tables), her screening (the screening log shows it), queries and the lock (shown apart).
@@ -59,10 +59,25 @@ _LINK_FIELDS = frozenset({"participant_id", "person_id", "screening_id", "site_i
 
 
 @dataclass(frozen=True)
+class FieldChangeView:
+    """One step of a field's audit history: who, when, what (old and new value) and why."""
+
+    occurred_at: dt.datetime
+    username: str
+    action: str
+    """insert, update or delete."""
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class FieldValue:
     name: str
     value: str | None
     """As text: a date in ISO form, a coded value by its code; None when not recorded."""
+    history: tuple[FieldChangeView, ...] = ()
+    """Its audit trail, oldest first (filled by `participant_records`)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +94,49 @@ def participant_records(study: Study, actor: Actor, participant_id: int) -> tupl
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         readable_participant(tx, participant_id)
-        return records_of(tx.session, participant_id)
+        records = records_of(tx.session, participant_id)
+        histories = _histories(tx.session, records)
+        return tuple(
+            replace(r, fields=tuple(
+                replace(f, history=histories.get((r.entity, str(r.row_id), f.name), ()))
+                for f in r.fields
+            ))
+            for r in records
+        )  # fmt: skip
+
+
+def _histories(
+    session: Session, records: tuple[RecordView, ...]
+) -> dict[tuple[str, str, str], tuple[FieldChangeView, ...]]:
+    """The trail's entries on her records' fields, read in one query per table."""
+    found: dict[tuple[str, str, str], list[FieldChangeView]] = {}
+    by_table: dict[str, list[str]] = {}
+    for record in records:
+        by_table.setdefault(record.entity, []).append(str(record.row_id))
+    for entity, row_ids in by_table.items():
+        query = (
+            select(AuditEntry)
+            .where(AuditEntry.entity == entity, AuditEntry.row_id.in_(row_ids))
+            .where(AuditEntry.field.is_not(None))
+            .order_by(AuditEntry.seq)
+        )
+        for entry in session.scalars(query):
+            change = FieldChangeView(
+                entry.occurred_at, entry.username, entry.action,
+                _trail_text(entry.old_value), _trail_text(entry.new_value), entry.reason,
+            )  # fmt: skip
+            found.setdefault((entity, entry.row_id, str(entry.field)), []).append(change)
+    return {key: tuple(changes) for key, changes in found.items()}
+
+
+def _trail_text(encoded: str | None) -> str | None:
+    """A value as the trail holds it (JSON), as text like the record's own."""
+    if encoded is None:
+        return None
+    value = json.loads(encoded)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return None if value is None else str(value)
 
 
 def records_of(session: Session, participant_id: int) -> tuple[RecordView, ...]:
