@@ -19,11 +19,13 @@ from endotrial.services import (
     AllocationInput,
     CandidateInput,
     ConsentInput,
+    CorrectionInput,
     CycleStartInput,
     EnrolmentInput,
     ProcedureInput,
     ProcedureRecord,
     allocate,
+    correct_record,
     enrol,
     record_consent,
     record_procedure,
@@ -209,3 +211,24 @@ def test_a_repeat_placement_out_of_its_cycles_window_opens_a_query(
     found = queries(trial)
     assert [q.opened_by for q in found] == ["edit_check:visit_window"]
     assert "placement_2 cycle" in found[0].text
+
+
+def test_a_correction_redoses_by_her_arms_rule(engine: Engine, dose_groups: Protocol) -> None:
+    """A corrected viability redoses by her arm's fixed rule (before: the procedure's rule,
+    with a weight of 0 kg); a vehicle's procedure has no dose to recheck."""
+    trial = _set_up_trial(engine, dose_groups)
+    day_12 = CYCLE_1 + dt.timedelta(days=11)
+    low = _given(trial, _participant(trial, "low1", "low", "main"), day_12, **_cells(10**7))
+    vehicle = _given(trial, _participant(trial, "veh1", "vehicle", "main"), day_12)
+    investigator = trial.actor(INVESTIGATOR)
+    for record in (low, vehicle):
+        correction = CorrectionInput(
+            record="procedure",
+            record_id=record.procedure_id,
+            field="weight_kg",
+            new_value=64.0,
+            reason="weight read from the ward chart, not the screening sheet",
+        )
+        correct_record(trial.study, investigator, correction)
+    assert _stored(engine, low) == ("main", 10_000_000, 1.0)
+    assert queries(trial) == []

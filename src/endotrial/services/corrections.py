@@ -26,6 +26,7 @@ from pydantic import Field as Typed
 from sqlalchemy import inspect, select
 
 from endotrial.dosing import compute_dose, dose_within_tolerance
+from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.errors import InputError
 from endotrial.outcomes import derive_outcome, parse_gardner
 from endotrial.services._common import (
@@ -418,17 +419,25 @@ def _revisit(tx: Tx, row: Visit, p: Participant | None) -> None:
         check_window(tx, p, row, "visit_date", row.event_id, row.visit_date)
 
 
-def _redose(tx: Tx, row: Procedure, _p: Participant | None) -> None:
-    """The dose the protocol wants for the corrected weight and viability; a dose given out of
-    its tolerance now opens a query (it was given: it is not refused afterwards)."""
+def _redose(tx: Tx, row: Procedure, p: Participant | None) -> None:
+    """The dose the protocol wants for the corrected weight and viability (by her arm's rule;
+    none for a vehicle control); a dose given out of its tolerance now opens a query (it was
+    given: it is not refused afterwards)."""
     procedure_id = row.procedure_id or (
         tx.protocol.procedures[0].id if tx.protocol.procedures else ""
     )
     spec = tx.protocol.procedure(procedure_id)
+    rule = (
+        procedure_dose_rule(tx.protocol, p.arm, spec.id)
+        if p is not None and p.arm is not None
+        else (None if spec.dose_rule is None else tx.protocol.dose_rule(spec.dose_rule))
+    )
+    if rule is None:
+        return  # given without cells: no dose to check
     try:
         plan = compute_dose(
-            tx.protocol, row.weight_kg or 0.0, viability_pct=row.viability_pct,
-            release_results=row.pre_checks.get("release_results"), rule_id=spec.dose_rule,
+            rule, row.weight_kg, viability_pct=row.viability_pct,
+            release_results=row.pre_checks.get("release_results"),
         )  # fmt: skip
     except InputError as error:
         raise InvalidInput(
@@ -438,8 +447,9 @@ def _redose(tx: Tx, row: Procedure, _p: Participant | None) -> None:
     if row.dose_cells is not None and not dose_within_tolerance(plan, row.dose_cells):
         text = (
             f"after the correction the dose given {row.dose_cells:.3g} cells is outside "
-            f"{plan.dose_min_viable_cells:.3g}-{plan.dose_max_viable_cells:.3g} for "
-            f"{row.weight_kg:g} kg: confirm the values, or record a deviation"
+            f"{plan.dose_min_viable_cells:.3g}-{plan.dose_max_viable_cells:.3g}"
+            + ("" if row.weight_kg is None else f" for {row.weight_kg:g} kg")
+            + ": confirm the values, or record a deviation"
         )
         open_edit_query(tx.session, row, "dose_cells", text, "dose_tolerance")
 
