@@ -141,4 +141,4 @@ def test_status_names_the_protocol_the_database_runs(tmp_path: Path) -> None:
     engine.dispose()
     after = runner.invoke(app, ["db", "status", "--database", url])
     assert after.exit_code == 0, after.output
-    assert "runs protocol nct07176143 (format 1, content sha256 " in after.output
+    assert "runs protocol nct07176143 (format 2, content sha256 " in after.output

@@ -53,7 +53,7 @@ def test_set_up_records_the_protocol_in_the_audit_trail(trial: Trial) -> None:
         entries = session.scalars(
             select(AuditEntry).where(AuditEntry.entity == "trial_protocols")
         ).all()
-    assert (row.sequence, row.protocol_id, row.format_version) == (1, "nct07176143", 1)
+    assert (row.sequence, row.protocol_id, row.format_version) == (1, "nct07176143", 2)
     assert row.content_sha256 == protocol_sha256(trial.protocol)
     assert {e.username for e in entries} == {INVESTIGATOR}
     assert {e.field for e in entries} >= {"protocol_id", "content_sha256"}
@@ -119,5 +119,5 @@ def test_recorded_protocol_is_what_db_status_shows(trial: Trial) -> None:
     with trial.engine.connect() as connection:
         recorded = recorded_protocol(connection)
     assert recorded is not None
-    assert str(recorded).startswith("protocol nct07176143 (format 1, content sha256 ")
+    assert str(recorded).startswith("protocol nct07176143 (format 2, content sha256 ")
     assert recorded.recorded_at.date() <= dt.datetime.now(dt.UTC).date()
