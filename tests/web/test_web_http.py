@@ -3,15 +3,19 @@ idle expiry, CSRF, the pages and the API reading through the services (her sites
 details, the security headers and the language switch."""
 
 import datetime as dt
+import importlib
+import pkgutil
 import re
 
 import pytest
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 from services_helpers import COORDINATOR, MONITOR, STATISTICIAN
 from web_helpers import PASSWORD, WebTrial, bearer, client_of, csrf_of, signed_in
 
+import endotrial.web
 from endotrial.web import api, pages
 from endotrial.web.app import SESSION_COOKIE
 from endotrial.web.problems import PROBLEM_MEDIA_TYPE
@@ -343,11 +347,13 @@ def test_the_api_answers_and_closes_a_query(client: TestClient, web_trial: WebTr
 
 
 def test_every_form_route_refuses_a_post_without_its_csrf_token(client: TestClient) -> None:
-    """Every POST of the pages (found from their router's routes, so a new one is covered)."""
+    """Every POST of the pages (found from every module of endotrial.web that has a page
+    router, so a new one is covered)."""
     signed_in(client, COORDINATOR)
     posts = [
         route.path
-        for route in pages.router.routes
+        for router in _page_routers()
+        for route in router.routes
         if isinstance(route, APIRoute) and "POST" in route.methods
     ]
     assert len(posts) >= 5
@@ -355,3 +361,12 @@ def test_every_form_route_refuses_a_post_without_its_csrf_token(client: TestClie
         filled = re.sub(r"\{[^}]+\}", "1", path)
         answer = client.post(filled, data={"answer": "x", "note": "x", "language": "en"})
         assert answer.status_code == 403 and "web.csrf" in answer.text, path
+
+
+def _page_routers() -> list[APIRouter]:
+    modules = (
+        importlib.import_module(f"endotrial.web.{info.name}")
+        for info in pkgutil.iter_modules(endotrial.web.__path__)
+    )
+    routers = [getattr(m, "router", None) for m in modules]
+    return [r for r in routers if isinstance(r, APIRouter) and not r.prefix.startswith("/api")]

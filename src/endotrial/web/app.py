@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from endotrial.errors import EndotrialError
 from endotrial.services import NotSignedIn, Study
-from endotrial.web import api, i18n, pages
+from endotrial.web import adverse_events, api, i18n, pages
 from endotrial.web.deps import request_language
 from endotrial.web.problems import Problem, problem, problem_of, problem_response
 from endotrial.web.rendering import page
@@ -68,7 +68,9 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(adverse_events.api_router)
     app.include_router(pages.router)
+    app.include_router(adverse_events.router)
     _handle_errors(app)
     return app
 

@@ -46,7 +46,7 @@ from endotrial.services import (
     unlock_participant,
     visits_due,
 )
-from endotrial.store import QueryStatus
+from endotrial.store import QueryStatus, Relatedness
 from endotrial.web import i18n
 from endotrial.web.deps import (
     LANGUAGE_COOKIE,
@@ -194,7 +194,7 @@ def participant_page(
     timeline = participant_timeline(study, actor, participant_id, on=on)
     if request.headers.get("HX-Request"):
         return page(request, "timeline.html", timeline=timeline)
-    return _participant(request, study, actor, participant_id, on=on)
+    return render_participant(request, study, actor, participant_id, on=on)
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,16 @@ class QueryRefusal:
 
 
 @dataclass(frozen=True)
+class FormRefusal:
+    """A form the services refused: the message in the reader's language, the field it names,
+    and every value as typed, so nothing is lost."""
+
+    message: str
+    field: str | None
+    typed: dict[str, str]
+
+
+@dataclass(frozen=True)
 class NewQueryRefusal:
     """A query the services refused to raise: shown above its form, what was chosen kept."""
 
@@ -216,7 +226,7 @@ class NewQueryRefusal:
     text: str
 
 
-def _participant(
+def render_participant(
     request: Request,
     study: Study,
     actor: Actor,
@@ -227,6 +237,7 @@ def _participant(
     refused: QueryRefusal | None = None,
     new_query_refused: NewQueryRefusal | None = None,
     sign_off_refused: str | None = None,
+    ae_refused: FormRefusal | None = None,
 ) -> Response:
     summary = participant_summary(study, actor, participant_id)
     timeline = participant_timeline(study, actor, participant_id, on=on)
@@ -237,6 +248,10 @@ def _participant(
         records=participant_records(study, actor, participant_id),
         may_raise=permitted(study, actor, Operation.OPEN_QUERY),
         may_sign=permitted(study, actor, Operation.LOCK), sign_off_refused=sign_off_refused,
+        may_report_ae=permitted(study, actor, Operation.REPORT_ADVERSE_EVENT),
+        ae_refused=ae_refused,
+        expected_terms=[e.term for e in study.protocol.expected_adverse_events],
+        relatedness=[r.value for r in Relatedness],
     )  # fmt: skip
 
 
@@ -263,7 +278,7 @@ class _QueryAct:
                 raise
             message = i18n.error_message(error, self.language)
             refusal = QueryRefusal(self.query_id, action, message, typed)
-            return _participant(
+            return render_participant(
                 self.request, self.study, self.actor, self.participant_id,
                 status_code=status_of(error), refused=refusal,
             )  # fmt: skip
@@ -292,7 +307,7 @@ def raise_query_form(
         if isinstance(error, NotSignedIn):
             raise
         message = i18n.error_message(error, language)
-        return _participant(
+        return render_participant(
             request, study, actor, participant_id, status_code=status_of(error),
             new_query_refused=NewQueryRefusal(message, target, text),
         )  # fmt: skip
@@ -346,7 +361,7 @@ def _sign_off_step(
     except ServiceError as error:
         if isinstance(error, NotSignedIn):
             raise
-        return _participant(
+        return render_participant(
             request, study, actor, participant_id, status_code=status_of(error),
             sign_off_refused=i18n.error_message(error, language),
         )  # fmt: skip

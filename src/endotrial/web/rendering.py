@@ -95,6 +95,11 @@ LABELS = {
     "insert": i18n.N_("entered"),
     "update": i18n.N_("changed"),
     "delete": i18n.N_("deleted"),
+    "not_related": i18n.N_("not related"),
+    "unlikely": i18n.N_("unlikely"),
+    "possible": i18n.N_("possible"),
+    "probable": i18n.N_("probable"),
+    "definite": i18n.N_("definite"),
     "(not allocated)": i18n.N_("(not allocated)"),
 }
 
