@@ -1,6 +1,7 @@
 """`endotrial stats compare-proportions` and `endotrial power` as a user runs them."""
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -65,3 +66,50 @@ def test_power_needs_exactly_one_of_n_and_power() -> None:
     result = runner.invoke(app, ["power", "--p1", "1.5", "--p2", "0.55", "--n", "30"])
     assert result.exit_code == 2
     assert "p1 1.5 must be strictly between 0 and 1" in result.output
+
+
+DEPRESSION_CSV = """id,first,second
+1,1.83,0.878
+2,0.50,0.647
+3,1.62,0.598
+4,2.48,2.05
+5,1.68,1.06
+6,1.88,1.29
+7,1.55,1.06
+8,3.06,3.14
+9,1.30,1.29
+10,,2.0
+"""
+
+
+def test_paired_change_matches_r_on_hollander_and_wolfe(tmp_path: Path) -> None:
+    """R ?wilcox.test's example (Hollander & Wolfe 1973, p. 29): wilcox.test(y, x, paired =
+    TRUE, conf.int = TRUE) p = 0.0391, CI -0.786 to -0.010, estimate -0.46; t.test(y, x,
+    paired = TRUE): mean of the differences -0.4318889, 95% CI -0.7600 to -0.1037, p = 0.01618."""
+    data = tmp_path / "depression.csv"
+    data.write_text(DEPRESSION_CSV, encoding="utf-8")
+    args = ["stats", "paired-change", str(data), "--before", "first", "--after", "second"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    t_test, wilcoxon = json.loads(result.output)
+    assert round(t_test["estimate"], 4) == -0.4319 and round(t_test["p_value"], 4) == 0.0162
+    assert (round(t_test["low"], 4), round(t_test["high"], 3)) == (-0.76, -0.104)
+    assert round(wilcoxon["p_value"], 4) == 0.0391 and round(wilcoxon["estimate"], 3) == -0.46
+    assert (round(wilcoxon["low"], 3), round(wilcoxon["high"], 3)) == (-0.786, -0.01)
+    assert "1 incomplete pair(s) left out" in " ".join(t_test["notes"])
+
+
+def test_paired_change_refuses_a_bad_file_naming_line_and_column(tmp_path: Path) -> None:
+    data = tmp_path / "scan.csv"
+    data.write_text("id,before,after\n1,6.1,7.0\n2,5.9,seven\n", encoding="utf-8")
+    base = ["stats", "paired-change", str(data)]
+    bad = runner.invoke(app, [*base, "--before", "before", "--after", "after"])
+    assert bad.exit_code == 2 and "line 3, column 'after': 'seven' is not a number" in bad.output
+    missing = runner.invoke(app, [*base, "--before", "baseline", "--after", "after"])
+    assert missing.exit_code == 2 and "no column 'baseline'" in missing.output
+    assert "id, before, after" in missing.output
+    gone = runner.invoke(app, ["stats", "paired-change", str(tmp_path / "nope.csv"),
+                               "--before", "a", "--after", "b"])  # fmt: skip
+    assert gone.exit_code == 2 and "no such file" in gone.output
+    for output in (bad.output, missing.output, gone.output):
+        assert "Traceback" not in output

@@ -1,12 +1,17 @@
-"""`endotrial stats compare-proportions` and `endotrial power`: a statistician's calculator."""
+"""`endotrial stats compare-proportions`, `stats paired-change` and `endotrial power`: a
+statistician's calculator."""
 
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from endotrial.cli.app import app, user_errors
+from endotrial.errors import InputError
 
 if TYPE_CHECKING:
     from endotrial.analysis.results import AnalysisResult
@@ -44,6 +49,77 @@ def compare_proportions_command(
 
     groups = TwoGroups(events[0], totals[0], events[1], totals[1], labels[0], labels[1])
     _print(compare_proportions(groups, confidence=confidence), as_json)
+
+
+@stats_app.command("paired-change")
+@user_errors
+def paired_change_command(
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV file: one row per participant, a header row.")
+    ],
+    before: Annotated[str, typer.Option("--before", help="Column of the baseline values.")],
+    after: Annotated[str, typer.Option("--after", help="Column of the follow-up values.")],
+    what: Annotated[
+        str, typer.Option("--what", help="What changes (e.g. 'thickness (mm)').")
+    ] = "change",
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Confidence level of the intervals (0.95).")
+    ] = 0.95,
+    as_json: JsonOption = False,
+) -> None:
+    """A single-arm before/after comparison: mean change with the paired t test, and the
+    Hodges-Lehmann change with Wilcoxon's signed-rank test (exact as R's wilcox.test when it
+    can be); a row missing either value is left out and counted."""
+    from endotrial.analysis.paired import paired_change
+
+    first, second = read_pairs(csv_file, before, after)
+    _print(paired_change(first, second, confidence=confidence, what=what), as_json)
+
+
+def read_pairs(path: Path, before: str, after: str) -> tuple[list[float], list[float]]:
+    """The two columns as numbers (an empty cell: missing, nan); a column the file does not
+    have, or a cell that is not a number, is refused naming the line, the column and the value."""
+    rows, columns = _csv_rows(path)
+    for column in (before, after):
+        if column not in columns:
+            raise InputError(f"{path}: no column '{column}': the columns are {', '.join(columns)}")
+    pairs = [(_number(path, line, row, before), _number(path, line, row, after))
+             for line, row in rows]  # fmt: skip
+    if not pairs:
+        raise InputError(f"{path}: no rows under the header: one row per participant")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = [(reader.line_num, row) for row in reader]
+            return rows, list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file: check the path") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text: save the file as CSV (UTF-8)") from None
+    except (OSError, csv.Error) as error:
+        raise InputError(f"{path}: cannot be read as CSV ({error})") from None
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
+    text = (row.get(column) or "").strip()
+    if not text:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+        text = text[:40]
+    else:
+        if math.isfinite(value):
+            return value
+    raise InputError(
+        f"{path}, line {line}, column '{column}': '{text}' is not a number: correct it, or "
+        "leave the cell empty for a missing value"
+    )
 
 
 @app.command("power")
