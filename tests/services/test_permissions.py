@@ -112,6 +112,7 @@ from endotrial.services import (
     sign_in,
     sign_out,
     start_cycle,
+    team,
     unblock_sign_in,
     unlock_participant,
     visits_due,
@@ -385,6 +386,10 @@ def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
     )
 
 
+def _read_team(t: Trial, pid: int, actor: Actor) -> object:
+    return team(t.study, actor)
+
+
 def _read_screening_log(t: Trial, pid: int, actor: Actor) -> object:
     return screening_log(t.study, actor)
 
@@ -509,6 +514,7 @@ CASES: dict[Operation, Case] = {
     Operation.READ_DASHBOARD: Case(
         R.STATISTICIAN, None, _participant, _read_dashboard, (dashboard,)
     ),
+    Operation.READ_TEAM: Case(R.INVESTIGATOR, R.COORDINATOR, _nothing, _read_team, (team,)),
     Operation.READ_SAFETY_MONITORING: Case(
         R.SAFETY_BOARD,
         R.MONITOR,

@@ -54,6 +54,7 @@ class Operation(enum.StrEnum):
     READ_VISITS_DUE = "read the visits due"
     READ_DASHBOARD = "read the trial's dashboard"
     READ_SAFETY_MONITORING = "read the interim safety monitoring"
+    READ_TEAM = "read the team of her sites"
 
 
 INVESTIGATOR = Role.INVESTIGATOR
@@ -148,6 +149,8 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.READ_SAFETY_MONITORING: frozenset(
         {Role.SAFETY_BOARD, Role.STATISTICIAN, INVESTIGATOR}
     ),
+    # The team (accounts, their roles and sites) is managed by the investigator.
+    Operation.READ_TEAM: frozenset({INVESTIGATOR}),
 }
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from endotrial.errors import EndotrialError
 from endotrial.services import NotSignedIn, Study
-from endotrial.web import adverse_events, api, i18n, pages
+from endotrial.web import adverse_events, api, i18n, pages, team
 from endotrial.web.deps import request_language
 from endotrial.web.problems import Problem, problem, problem_of, problem_response
 from endotrial.web.rendering import page
@@ -71,6 +71,7 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     app.include_router(adverse_events.api_router)
     app.include_router(pages.router)
     app.include_router(adverse_events.router)
+    app.include_router(team.router)
     _handle_errors(app)
     return app
 

@@ -20,6 +20,7 @@ CSRF_HEADER = "X-CSRF-Token"
 #: The session keys: the services' sign-in token, the username, the form token, the language.
 TOKEN_KEY, USERNAME_KEY, CSRF_KEY, LANGUAGE_KEY = "token", "username", "csrf", "language"
 SEES_SAFETY_KEY = "sees_safety"
+SEES_TEAM_KEY = "sees_team"
 
 
 class CsrfRefused(EndotrialError):

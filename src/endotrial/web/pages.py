@@ -52,6 +52,7 @@ from endotrial.web.deps import (
     LANGUAGE_COOKIE,
     LANGUAGE_KEY,
     SEES_SAFETY_KEY,
+    SEES_TEAM_KEY,
     TOKEN_KEY,
     USERNAME_KEY,
     CsrfChecked,
@@ -112,6 +113,7 @@ def sign_in_form(
     request.session.update({TOKEN_KEY: actor.token, USERNAME_KEY: actor.username})
     # Whether the nav links the safety page: her role decides, and it does not change.
     request.session[SEES_SAFETY_KEY] = may_read_safety_monitoring(study, actor)
+    request.session[SEES_TEAM_KEY] = permitted(study, actor, Operation.READ_TEAM)
     if kept_language:
         request.session[LANGUAGE_KEY] = kept_language
     return see_other(local_path(next))

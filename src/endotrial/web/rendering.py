@@ -15,7 +15,7 @@ from jinja2.runtime import Context
 from starlette.responses import HTMLResponse
 
 from endotrial.web import i18n
-from endotrial.web.deps import SEES_SAFETY_KEY, csrf_token, request_language
+from endotrial.web.deps import SEES_SAFETY_KEY, SEES_TEAM_KEY, csrf_token, request_language
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -100,6 +100,14 @@ LABELS = {
     "possible": i18n.N_("possible"),
     "probable": i18n.N_("probable"),
     "definite": i18n.N_("definite"),
+    "investigator": i18n.N_("investigator"),
+    "coordinator": i18n.N_("coordinator"),
+    "radiologist": i18n.N_("radiologist"),
+    "cell_lab": i18n.N_("cell lab"),
+    "embryologist": i18n.N_("embryologist"),
+    "monitor": i18n.N_("monitor"),
+    "statistician": i18n.N_("statistician"),
+    "safety_board": i18n.N_("safety board"),
     "(not allocated)": i18n.N_("(not allocated)"),
 }
 
@@ -136,6 +144,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         "csrf_token": csrf_token(request),
         "username": request.session.get("username"),
         "sees_safety": bool(request.session.get(SEES_SAFETY_KEY)),
+        "sees_team": bool(request.session.get(SEES_TEAM_KEY)),
         **context,
     }
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status_code)

@@ -40,6 +40,7 @@ from endotrial.services.reads.screening_log import (
     ScreeningLogEntry,
     screening_log,
 )
+from endotrial.services.reads.team import MemberView, SiteView, Team, team
 from endotrial.services.reads.timeline import (
     EventState,
     Timeline,
@@ -60,6 +61,7 @@ __all__ = [
     "FieldChangeView",
     "FieldValue",
     "MedicationView",
+    "MemberView",
     "ParticipantSummary",
     "PosteriorExcess",
     "QueryView",
@@ -69,6 +71,8 @@ __all__ = [
     "ScreeningLogEntry",
     "SignatureView",
     "SiteCounts",
+    "SiteView",
+    "Team",
     "Timeline",
     "TimelineEvent",
     "TransferView",
@@ -85,5 +89,6 @@ __all__ = [
     "permitted",
     "safety_monitoring",
     "screening_log",
+    "team",
     "visits_due",
 ]
