@@ -84,6 +84,7 @@ from endotrial.services import (
     lock_participant,
     may_read_safety_monitoring,
     medication,
+    my_account,
     open_query,
     participant_identity,
     participant_queries,
@@ -107,6 +108,7 @@ from endotrial.services import (
     screen_many,
     screening_log,
     set_account_active,
+    set_my_language,
     set_site_membership,
     set_up_study,
     sign_in,
@@ -125,7 +127,8 @@ DEACTIVATED = "former.pi"
 ON = dt.date(2025, 10, 14)
 #: Operations that only read: every role reads the trial's data of her sites.
 READS = frozenset(o for o in Operation if o.name.startswith("READ_"))
-WRITES = frozenset(Operation) - READS
+#: Writes of trial data (choosing the language of her own pages is her account's, not the trial's).
+WRITES = frozenset(Operation) - READS - {Operation.SET_OWN_LANGUAGE}
 
 Act = Callable[[Trial, int, Actor], object]
 
@@ -386,6 +389,15 @@ def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
     )
 
 
+def _set_language(t: Trial, pid: int, actor: Actor) -> object:
+    set_my_language(t.study, actor, "zh_Hans")
+    return my_account(t.study, actor).language
+
+
+def _read_account(t: Trial, pid: int, actor: Actor) -> object:
+    return my_account(t.study, actor)
+
+
 def _read_team(t: Trial, pid: int, actor: Actor) -> object:
     return team(t.study, actor)
 
@@ -514,6 +526,10 @@ CASES: dict[Operation, Case] = {
     Operation.READ_DASHBOARD: Case(
         R.STATISTICIAN, None, _participant, _read_dashboard, (dashboard,)
     ),
+    Operation.SET_OWN_LANGUAGE: Case(
+        R.SAFETY_BOARD, None, _nothing, _set_language, (set_my_language,)
+    ),
+    Operation.READ_OWN_ACCOUNT: Case(R.CELL_LAB, None, _nothing, _read_account, (my_account,)),
     Operation.READ_TEAM: Case(R.INVESTIGATOR, R.COORDINATOR, _nothing, _read_team, (team,)),
     Operation.READ_SAFETY_MONITORING: Case(
         R.SAFETY_BOARD,

@@ -16,7 +16,8 @@ from services_helpers import COORDINATOR, MONITOR, STATISTICIAN
 from web_helpers import PASSWORD, WebTrial, bearer, client_of, csrf_of, signed_in
 
 import endotrial.web
-from endotrial.web import api, pages
+from endotrial.services import LANGUAGES, InvalidInput, my_account, set_my_language
+from endotrial.web import api, i18n, pages
 from endotrial.web.app import SESSION_COOKIE
 from endotrial.web.problems import PROBLEM_MEDIA_TYPE
 
@@ -222,6 +223,25 @@ def test_the_language_switch_keeps_her_choice_across_sign_out(
         follow_redirects=False,
     )  # fmt: skip
     assert elsewhere.headers["location"] == "/dashboard"  # never another site's address
+
+
+def test_her_language_is_kept_on_her_account_and_follows_her_to_another_browser(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/dashboard").text)
+    client.post("/language", data={"language": "zh_Hans", "csrf_token": token})
+    assert my_account(web_trial.trial.study, web_trial.trial.actor(COORDINATOR)).language == (
+        "zh_Hans"
+    )
+    elsewhere = signed_in(client_of(web_trial.trial.study), COORDINATOR)  # no cookie of hers
+    assert '<html lang="zh-Hans">' in elsewhere.get("/dashboard").text
+    other = signed_in(client_of(web_trial.trial.study), MONITOR)  # hers only
+    assert '<html lang="en">' in other.get("/dashboard").text
+    with pytest.raises(InvalidInput) as refused:
+        set_my_language(web_trial.trial.study, web_trial.trial.actor(COORDINATOR), "fr")
+    assert refused.value.code == "input.language"
+    assert set(LANGUAGES) == set(i18n.LANGUAGES)  # the services offer what the pages have
 
 
 def test_every_answer_carries_the_security_headers(client: TestClient) -> None:

@@ -59,12 +59,16 @@ from endotrial.services.locks import (
     unlock_participant,
 )
 from endotrial.services.people import (
+    LANGUAGES,
+    AccountView,
     MembershipInput,
     SiteInput,
     TeamMember,
     add_site,
     add_user,
+    my_account,
     set_account_active,
+    set_my_language,
     set_site_membership,
     set_up_study,
     unblock_sign_in,
@@ -148,9 +152,11 @@ from endotrial.services.treatment import (
 from endotrial.services.visits import VisitInput, record_visit
 
 __all__ = [
+    "LANGUAGES",
     "MEANING_TEXT",
     "PERMISSIONS",
     "THICKNESS_RANGE_MM",
+    "AccountView",
     "Actor",
     "AdverseEventInput",
     "AdverseEventView",
@@ -242,6 +248,7 @@ __all__ = [
     "lock_participant",
     "may_read_safety_monitoring",
     "medication",
+    "my_account",
     "open_query",
     "open_study",
     "participant_identity",
@@ -267,6 +274,7 @@ __all__ = [
     "screen_many",
     "screening_log",
     "set_account_active",
+    "set_my_language",
     "set_site_membership",
     "set_up_study",
     "sign_in",

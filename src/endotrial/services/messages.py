@@ -278,6 +278,7 @@ MESSAGES: dict[str, str] = {
         "query #{query_id} has no answer yet: the site answers it first (only who raised it, "
         "{opened_by}, may withdraw it unanswered, with a reason)"
     ),
+    "input.language": "language '{language}' is not offered: choose one of {known}",
     "lock.already": "participant {study_id} is already locked",
     "signature.password": (
         "the password is not right for '{username}': the signature needs your own password "

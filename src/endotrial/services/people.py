@@ -8,6 +8,7 @@ at every site (central staff) and new sites are a central investigator's to crea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -24,6 +25,7 @@ from endotrial.services.context import (
     Tx,
     account_by_name,
     check_new_password,
+    reading,
     setting_up,
     sign_in,
     writing,
@@ -244,6 +246,39 @@ def unblock_sign_in(study: Study, actor: Actor, username: str, *, reason: str) -
         if account is None or not tx.ctx.may_access(account.site_id):
             raise NotFoundError("account.not_found", field="username", username=name)
         record_attempt(tx.session, account.username, succeeded=True)
+
+
+#: The languages the pages are offered in (the web application's catalogues).
+LANGUAGES = ("en", "zh_Hans")
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """The signed-in user's own account, as she sees it (never her password's hash)."""
+
+    username: str
+    full_name: str
+    role: Role
+    language: str | None
+    """The language of her pages she chose; None: not chosen (her browser's)."""
+
+
+def my_account(study: Study, actor: Actor) -> AccountView:
+    with reading(study, actor, Operation.READ_OWN_ACCOUNT) as tx:
+        user = tx.session.get_one(User, tx.ctx.user_id)
+        return AccountView(user.username, user.full_name, user.role, user.language)
+
+
+def set_my_language(study: Study, actor: Actor, language: str) -> None:
+    """Keep the language of her pages on her account (so it follows her to any browser)."""
+    if not isinstance(language, str) or language not in LANGUAGES:
+        raise InvalidInput(
+            "input.language", field="language", language=str(language)[:20], known=list(LANGUAGES)
+        )
+    with writing(study, actor, Operation.SET_OWN_LANGUAGE, reason="language chosen by her") as tx:
+        user = tx.session.get_one(User, tx.ctx.user_id)
+        if user.language != language:
+            user.language = language
 
 
 def _keep_an_investigator(session: Session, username: str) -> None:

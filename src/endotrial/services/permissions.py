@@ -45,6 +45,8 @@ class Operation(enum.StrEnum):
     READ_IDENTITY = "read who a participant is"
     ERASE_IDENTITY = "erase a participant's identity"
     UNBLOCK_SIGN_IN = "unblock an account's sign-in"
+    SET_OWN_LANGUAGE = "choose the language of her own pages"
+    READ_OWN_ACCOUNT = "read her own account"
     READ_TRIAL_DATA = "read participants' trial data"
     READ_QUERIES = "read data queries"
     READ_PARTICIPANTS = "read a participant's page (summary and timeline)"
@@ -115,6 +117,9 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     ),
     Operation.ERASE_IDENTITY: frozenset({INVESTIGATOR}),
     Operation.UNBLOCK_SIGN_IN: frozenset({INVESTIGATOR}),
+    # Her own account: everyone reads it and chooses the language of her pages.
+    Operation.SET_OWN_LANGUAGE: frozenset(Role),
+    Operation.READ_OWN_ACCOUNT: frozenset(Role),
     # Reading: everyone on the team reads the trial's data of her sites (the statistician and
     # the safety board read it for the analysis; identifying data are never part of it).
     Operation.READ_TRIAL_DATA: frozenset(Role),
@@ -209,6 +214,7 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
     Operation.ADD_SITE: frozenset({"sites"}),
     Operation.ADD_USER: frozenset({"users", "site_memberships"}),
     Operation.SET_ACCOUNT_ACTIVE: frozenset({"users"}),
+    Operation.SET_OWN_LANGUAGE: frozenset({"users"}),
     Operation.SET_SITE_MEMBERSHIP: frozenset({"site_memberships", "users"}),
     Operation.RECORD_IDENTITY: frozenset({"persons", "person_identity", "screenings"}),
     Operation.ERASE_IDENTITY: frozenset({"persons", "person_identity"}),

@@ -99,6 +99,8 @@ class User(Audited):
     site_id: Mapped[int | None] = mapped_column(ID, ForeignKey("sites.id"))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    #: The language of her pages ('en', 'zh_Hans'), chosen by her; None: her browser's.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class SiteMembership(Audited):

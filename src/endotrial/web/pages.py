@@ -7,6 +7,7 @@ participants' rows, a timeline as of another day) where a whole page would be wa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from endotrial.services import (
     data_queries,
     lock_participant,
     may_read_safety_monitoring,
+    my_account,
     open_query,
     participant_records,
     participant_summary,
@@ -41,6 +43,7 @@ from endotrial.services import (
     participants,
     permitted,
     safety_monitoring,
+    set_my_language,
     sign_in,
     sign_out,
     unlock_participant,
@@ -114,8 +117,9 @@ def sign_in_form(
     # Whether the nav links the safety page: her role decides, and it does not change.
     request.session[SEES_SAFETY_KEY] = may_read_safety_monitoring(study, actor)
     request.session[SEES_TEAM_KEY] = permitted(study, actor, Operation.READ_TEAM)
-    if kept_language:
-        request.session[LANGUAGE_KEY] = kept_language
+    chosen = my_account(study, actor).language or kept_language  # hers, in any browser
+    if chosen:
+        request.session[LANGUAGE_KEY] = chosen
     return see_other(local_path(next))
 
 
@@ -134,6 +138,7 @@ def sign_out_form(request: Request, study: StudyDep, actor: PageActor) -> Respon
 @router.post("/language", dependencies=[CsrfChecked])
 def choose_language(
     request: Request,
+    study: StudyDep,
     language: Annotated[str, Form(max_length=20)],
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
@@ -141,6 +146,10 @@ def choose_language(
     next visit is in it too)."""
     chosen = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
     request.session[LANGUAGE_KEY] = chosen
+    token = request.session.get(TOKEN_KEY)
+    if token:  # signed in: kept on her account too, so it follows her to any browser
+        with contextlib.suppress(NotSignedIn):  # a session that has ended: the cookie keeps it
+            set_my_language(study, Actor(str(request.session.get(USERNAME_KEY)), token), chosen)
     response = see_other(local_path(next))
     response.set_cookie(
         LANGUAGE_COOKIE, chosen, max_age=LANGUAGE_COOKIE_SECONDS, httponly=True,
