@@ -2,7 +2,10 @@
 raising data queries (form, inbox, API) and her records in the API; the investigator's
 electronic sign-off and unlock (21 CFR Part 11); the adverse-event form and API route.
 
-An attack the application resists is a plain test; a hole found is a strict xfail naming it."""
+An attack the application resists is a plain test. The six holes found (a right password
+refused for open queries counted as a failure, a forged meaning signed as 'approval', an
+unknown 'serious' read as not serious, a grade 'true' or "3.0" taken by the API, queries on
+account tables, an empty target losing the question) were fixed and are plain tests too."""
 
 import datetime as dt
 import logging
@@ -108,14 +111,6 @@ def test_the_api_sign_off_is_throttled_too(client: TestClient, web_trial: WebTri
     assert not _locked(web_trial)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a sign-off refused for open queries (or already locked, or another site's "
-    "participant) with the RIGHT password still counts as a failed password attempt: "
-    "services/locks.py lock_participant calls count_password_attempt first and only "
-    "clear_password_attempts after a full success, so 5 refused sign-offs with her correct "
-    "password lock the investigator out of sign-in for 15 minutes (auth.throttled).",
-)
 def test_a_right_password_refused_for_open_queries_does_not_lock_her_out(
     client: TestClient, web_trial: WebTrial
 ) -> None:
@@ -244,14 +239,6 @@ def test_signing_twice_and_unlocking_without_a_reason_are_refused(
     assert no_csrf.status_code == 403 and _locked(web_trial)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the sign-off form silently signs with meaning 'approval' when the posted "
-    "meaning is not one of the list (web/pages.py sign_off_form: `chosen = meaning if meaning "
-    "in set(SignatureMeaning) else APPROVAL`); a forged or mistyped meaning (e.g. 'Review', "
-    "'review ') gives a signature whose meaning she did not choose. It should be refused "
-    "(422 naming 'meaning', nothing locked), as the API does.",
-)
 def test_a_forged_signature_meaning_is_refused_not_replaced(
     client: TestClient, web_trial: WebTrial
 ) -> None:
@@ -408,13 +395,6 @@ def test_serious_as_a_checkbox_sends_it(client: TestClient, web_trial: WebTrial)
     assert (events["Bleeding A"], events["Bleeding B"], events["Bleeding C"]) == (True, True, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the adverse-event form treats any 'serious' value but on/true/yes as NOT "
-    "serious (web/adverse_events.py _converted: `typed['serious'] in ('on','true','yes')`): "
-    "serious=1, 'True', 'Yes', 'serious' are recorded silently as a non-serious event (no "
-    "expedited report due). An unknown value should be refused naming 'serious'.",
-)
 def test_an_unknown_serious_value_is_refused_not_read_as_no(
     client: TestClient, web_trial: WebTrial
 ) -> None:
@@ -490,13 +470,6 @@ def test_the_api_refuses_a_hostile_adverse_event(client: TestClient, web_trial: 
     assert _home_terms(web_trial) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: POST /api/v1/participants/{id}/adverse-events takes ctcae_grade=true as grade "
-    '1 and "3.0" as grade 3 (web/adverse_events.py AdverseEventBody: `ctcae_grade: int` in '
-    "pydantic's lax mode), while the form refuses '3.0'; a boolean or text grade should be "
-    "refused (422 naming ctcae_grade), e.g. with StrictInt / strict=True.",
-)
 @pytest.mark.parametrize("grade", [True, "3.0"])
 def test_the_api_refuses_a_grade_that_is_not_an_integer(
     client: TestClient, web_trial: WebTrial, grade: object
@@ -547,14 +520,6 @@ def test_a_malformed_query_target_is_refused_keeping_the_text(
     assert _query_count(web_trial) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a query raised with no target chosen (POST /participants/{pid}/queries "
-    "target='' text='...') is refused by FastAPI's form validation before raise_query_form "
-    "runs (web/pages.py: `target: Annotated[str, Form(max_length=200)]` is required), so the "
-    "generic error page ('target: Field required') comes back and the question typed is lost; "
-    "it should come back on her page with the text kept, like any other refused target.",
-)
 def test_a_query_with_no_target_keeps_the_text(client: TestClient, web_trial: WebTrial) -> None:
     home = web_trial.home_participant
     signed_in(client, MONITOR)
@@ -576,14 +541,6 @@ def test_a_query_on_another_sites_record_is_not_found(
     assert (api.status_code, api.json()["code"]) == (404, "record.not_found")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a data query can be raised on identity and account tables, not only on her "
-    "trial records: POST /participants/{pid}/queries target='users:<id>:password_hash' (a monitor "
-    "querying her own account's password hash) is accepted (303), because "
-    "services/queries.py open_query takes any audited table via _common.trial_table. The "
-    "records list never offers these; they should be refused (record.no_table, field entity).",
-)
 def test_a_query_on_an_account_or_identity_table_is_refused(
     client: TestClient, web_trial: WebTrial
 ) -> None:

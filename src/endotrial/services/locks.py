@@ -19,6 +19,7 @@ from endotrial.services._input import RecordId, ServiceInput, as_id
 from endotrial.services.context import (
     Actor,
     Study,
+    Tx,
     clear_password_attempts,
     count_password_attempt,
     reading,
@@ -70,26 +71,36 @@ def lock_participant(study: Study, actor: Actor, sign_off: SignOffInput) -> None
     rehearsed = _rehearsal.current() is not None
     if not rehearsed:
         count_password_attempt(study, actor)
-    with writing(study, actor, Operation.LOCK, reason=reason) as tx:
-        signer = tx.session.get_one(User, tx.ctx.user_id)
-        if not rehearsed:
-            _check_password(signer, sign_off.password)
-        participant = readable_participant(tx, sign_off.participant_id)
-        lock = _lock_of(tx.session, participant.id)
-        if lock is not None and lock.locked:
-            raise RuleViolation("lock.already", study_id=participant.study_id)
-        _check_queries_resolved(tx.session, participant)
-        if lock is None:
-            lock = ParticipantLock(participant_id=participant.id)
-            tx.session.add(lock)
-        now = utc_now()
-        lock.locked, lock.locked_by, lock.locked_at = True, signer.username, now
-        lock.signed_by, lock.signer_name, lock.signed_at = signer.username, signer.full_name, now
-        lock.meaning = sign_off.meaning.value
-        lock.records_sha256 = records_digest(tx.session, participant.id)
-        lock.voided_by, lock.voided_at, lock.void_reason = None, None, None
-    if not rehearsed:
-        clear_password_attempts(study, signer.username)
+    signed_by: str | None = None  # her username once her password proved right
+    try:
+        with writing(study, actor, Operation.LOCK, reason=reason) as tx:
+            signer = tx.session.get_one(User, tx.ctx.user_id)
+            if not rehearsed:
+                _check_password(signer, sign_off.password)
+                signed_by = signer.username
+            _sign(tx, signer, sign_off)
+    finally:
+        # The right password clears the attempt counted, even when the sign-off is refused
+        # for another reason (queries still open): only wrong passwords build up a block.
+        if signed_by is not None:
+            clear_password_attempts(study, signed_by)
+
+
+def _sign(tx: Tx, signer: User, sign_off: SignOffInput) -> None:
+    participant = readable_participant(tx, sign_off.participant_id)
+    lock = _lock_of(tx.session, participant.id)
+    if lock is not None and lock.locked:
+        raise RuleViolation("lock.already", study_id=participant.study_id)
+    _check_queries_resolved(tx.session, participant)
+    if lock is None:
+        lock = ParticipantLock(participant_id=participant.id)
+        tx.session.add(lock)
+    now = utc_now()
+    lock.locked, lock.locked_by, lock.locked_at = True, signer.username, now
+    lock.signed_by, lock.signer_name, lock.signed_at = signer.username, signer.full_name, now
+    lock.meaning = sign_off.meaning.value
+    lock.records_sha256 = records_digest(tx.session, participant.id)
+    lock.voided_by, lock.voided_at, lock.void_reason = None, None, None
 
 
 def _check_password(signer: User, password: str) -> None:

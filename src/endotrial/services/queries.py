@@ -28,8 +28,15 @@ from endotrial.services.reads.queries import (
     views_of,
     visible,
 )
-from endotrial.store import Audited, DataQuery, Participant, QueryStatus, Site
+from endotrial.services.reads.records import RECORD_TABLES
+from endotrial.store import Audited, DataQuery, Participant, QueryStatus, Screening, Site
 from endotrial.store.types import utc_now
+
+#: What a data query may be raised on: a participant's trial records (as her page lists them)
+#: and her screening; never an account, a site, who she is, or a query or lock itself.
+QUERYABLE_TABLES = frozenset(
+    {model.__tablename__ for model in RECORD_TABLES} | {Screening.__tablename__}
+)
 
 
 class QueryInput(ServiceInput):
@@ -183,6 +190,10 @@ def _site_of(session: Session, record: Audited) -> int | None:
 def _writable_record(tx: Tx, entity: str, row_id: int) -> None:
     """The queried record exists, is of a site the user works on, and its participant (if
     any) is not locked."""
+    if entity not in QUERYABLE_TABLES:  # accounts, sites, identity, the trail's own tables
+        raise RuleViolation(
+            "record.no_table", field="entity", entity=entity, tables=sorted(QUERYABLE_TABLES)
+        )
     record = get_row(tx.session, trial_table(entity), row_id)
     participant_id = participant_of_record(tx.session, record)
     if participant_id is not None:

@@ -71,8 +71,19 @@ def _converted(typed: dict[str, str]) -> dict[str, object]:
         if name in OPTIONAL and not text:
             continue
         values[name] = _value(name, text)
-    values["serious"] = typed["serious"] in ("on", "true", "yes")
+    values["serious"] = _flag(typed["serious"])
     return values
+
+
+#: A checkbox's values: ticked ("on", as browsers send it) or not (absent).
+_TICKED = {"on": True, "true": True, "yes": True, "": False, "off": False, "false": False,
+           "no": False}  # fmt: skip
+
+
+def _flag(text: str) -> object:
+    """A ticked box as True, an unticked one as False; anything else as typed, for the input
+    to refuse naming the field (never a guess: a serious event must not pass as not serious)."""
+    return _TICKED.get(text.strip().lower(), text)
 
 
 def _value(name: str, text: str) -> object:
@@ -90,8 +101,8 @@ def _value(name: str, text: str) -> object:
 
 class AdverseEventBody(BaseModel):
     term: str = Field(max_length=200)
-    ctcae_grade: int = Field(description="CTCAE grade, 1 to 5.")
-    serious: bool
+    ctcae_grade: int = Field(strict=True, description="CTCAE grade, 1 to 5 (a whole number).")
+    serious: bool = Field(strict=True, description="true or false.")
     onset_date: dt.date
     related_procedure: Relatedness = Relatedness.NOT_RELATED
     related_cells: Relatedness = Relatedness.NOT_RELATED

@@ -303,8 +303,8 @@ def raise_query_form(
     actor: PageActor,
     language: LanguageDep,
     participant_id: int,
-    target: Annotated[str, Form(max_length=200)],
-    text: Annotated[str, Form(max_length=4000)],
+    target: Annotated[str, Form(max_length=200)] = "",
+    text: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """Raise a query on one field of one of her records: `target` is "table:id:field" as her
     records list offers it (the services check the record is hers, of the reader's sites)."""
@@ -386,16 +386,22 @@ def sign_off_form(
     actor: PageActor,
     language: LanguageDep,
     participant_id: int,
-    password: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=1000)] = "",
     meaning: Annotated[str, Form(max_length=32)] = SignatureMeaning.APPROVAL.value,
 ) -> Response:
     """The investigator signs her data off with her password again (21 CFR 11.200)."""
-    chosen = meaning if meaning in set(SignatureMeaning) else SignatureMeaning.APPROVAL
-    signature = SignOffInput(
-        participant_id=participant_id, password=password, meaning=SignatureMeaning(chosen)
-    )
-    return _sign_off_step(request, study, actor, language, participant_id,
-                          lambda: lock_participant(study, actor, signature))  # fmt: skip
+
+    def sign() -> None:
+        # A meaning not in the list is handed on as typed: the input refuses it, naming it.
+        chosen: object = SignatureMeaning(meaning) if meaning in set(SignatureMeaning) else meaning
+        signature = SignOffInput(
+            participant_id=participant_id,
+            password=password,
+            meaning=chosen,  # type: ignore[arg-type]
+        )
+        lock_participant(study, actor, signature)
+
+    return _sign_off_step(request, study, actor, language, participant_id, sign)
 
 
 @router.post("/participants/{participant_id}/unlock", dependencies=[CsrfChecked])
@@ -405,7 +411,7 @@ def unlock_form(
     actor: PageActor,
     language: LanguageDep,
     participant_id: int,
-    reason: Annotated[str, Form(max_length=4000)],
+    reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """Reopen her data for a correction, saying why: the signature is voided."""
 
