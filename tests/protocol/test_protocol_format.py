@@ -197,8 +197,7 @@ def test_an_unknown_role_is_refused_with_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("version", "words"),
     [
-        (None, "is missing: this release of endotrial reads format version 2"),
-        (1, "written in format version 1; this release of endotrial reads format version 2"),
+        (None, "is missing: this release of endotrial reads format versions 1, 2"),
         (3, "format version 3, newer than this release reads"),
         ("two", "'two' is not a format version"),
         (0, "there is no format version 0"),
@@ -325,3 +324,36 @@ def test_sex_all_loads(tmp_path: Path) -> None:
         data["design"]["sex"] = "ALL"
 
     assert _loaded(tmp_path, mutate).design.sex == "ALL"
+
+
+# ------------------------------------------------------------------ version-1 files
+
+
+def _as_version_1(data: dict[str, Any]) -> None:
+    """The seed as a version-1 file was: no roles, any setting."""
+    data["format_version"] = 1
+    for event in data["schedule"]:
+        event.pop("role", None)
+    data["settings"]["site_coffee_brand"] = {"value": "none", "unit": None}
+
+
+def test_a_version_1_file_is_read_as_what_version_1_meant(tmp_path: Path) -> None:
+    """Roles where version 1 found the events (the transfer by its kind, the beta-hCG test and
+    the pregnancy scan by the ids it used); a setting no engine read is left out."""
+    upgraded = _loaded(tmp_path, _as_version_1)
+    seed = load_protocol_file(SEED_FILE)
+    for role in EventRole:
+        assert upgraded.role_event(role, "hbmsc") == seed.role_event(role, "hbmsc") is not None
+    assert set(upgraded.settings) == set(seed.settings)
+    assert upgraded == seed  # the very protocol the version-2 file states
+
+
+def test_a_version_1_file_without_the_events_version_2_needs_is_refused_at_its_line(
+    tmp_path: Path,
+) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        _as_version_1(data)
+        _event(data, "beta_hcg")["id"] = "serum_hcg"  # version 1 never found this one
+
+    message, _text = _refused(tmp_path, mutate)
+    assert "beta_hcg_test" in message

@@ -24,6 +24,7 @@ from yaml.composer import Composer
 from endotrial.errors import ProtocolError
 from endotrial.protocol.checks import consistency_problems
 from endotrial.protocol.models import FORMAT_VERSION, READABLE_FORMAT_VERSIONS, Protocol
+from endotrial.protocol.upgrade import upgrade_from_1
 
 Location = tuple[str | int, ...]
 BUNDLED_PACKAGE = "endotrial.protocol.protocols"
@@ -171,6 +172,8 @@ def load_protocol_file(path: Path) -> Protocol:
     version_problem = _format_version_problem(data)
     if version_problem is not None:
         raise ProtocolError(_format(path, lines, [version_problem]))
+    if data["format_version"] == 1:
+        data = upgrade_from_1(data)  # read as what version 1 meant
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as error:
@@ -182,20 +185,12 @@ def load_protocol_file(path: Path) -> Protocol:
     return protocol
 
 
-UPGRADE_FROM_1 = (
-    "upgrade it to version 2: give the embryo-transfer event `role: embryo_transfer`, the "
-    "beta-hCG test `role: beta_hcg_test` and the clinical-pregnancy scan `role: pregnancy_scan` "
-    "(a file without embryo transfers needs none of them), keep only the settings the format "
-    "declares, then write `format_version: 2` (docs/protocol-file.md, 'Format versions')"
-)
-
-
 def _format_version_problem(data: dict[str, Any]) -> tuple[Location, str] | None:
     """A file written for a format this release does not read is refused before anything
     else, saying which versions it reads and what to do: its other fields would be read
     with another meaning."""
     readable = ", ".join(str(v) for v in READABLE_FORMAT_VERSIONS)
-    reads = f"this release of endotrial reads format version {readable}"
+    reads = f"this release of endotrial reads format versions {readable}"
     if "format_version" not in data:
         return ("format_version",), (
             f"is missing: {reads}; write `format_version: {FORMAT_VERSION}` at the top of a "
@@ -206,10 +201,6 @@ def _format_version_problem(data: dict[str, Any]) -> tuple[Location, str] | None
         return None
     if isinstance(version, bool) or not isinstance(version, int):
         return ("format_version",), f"'{version}' is not a format version: {reads}"
-    if version == 1:
-        return ("format_version",), f"the file is written in format version 1; {reads}: " + (
-            UPGRADE_FROM_1
-        )
     if version > FORMAT_VERSION:
         return ("format_version",), (
             f"the file is written in format version {version}, newer than this release "

@@ -21,7 +21,7 @@ ID_MAX_LENGTH = 32
 #: The version of the protocol format this release writes and reads (docs/protocol-file.md).
 FORMAT_VERSION = 2
 #: Every format version this release reads.
-READABLE_FORMAT_VERSIONS = (FORMAT_VERSION,)
+READABLE_FORMAT_VERSIONS = (1, FORMAT_VERSION)
 
 
 class Strict(BaseModel):
