@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from endotrial.protocol import Protocol, load_protocol
+from endotrial.reporting.dataset_build import build_dataset
 from endotrial.services import (
     AllocationInput,
     CandidateInput,
@@ -157,6 +158,10 @@ def test_the_vehicle_control_is_recorded_without_cells(
     assert _stored(engine, record) == ("main", None, None)
     with refused("procedure.once"):
         _given(trial, vehicle, day_12)
+    # The analysis counts her as treated with her arm's procedure (before: not treated, her
+    # shared procedure having a dose rule the vehicle arm does not use).
+    (row,) = build_dataset(engine, dose_groups).participants.to_dict("records")
+    assert (row["arm"], row["received_intervention"]) == ("vehicle", True)
 
 
 def test_a_dose_with_cells_still_needs_its_count(engine: Engine, dose_groups: Protocol) -> None:

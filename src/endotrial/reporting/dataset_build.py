@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.analysis.dataset import ANALYSIS_TABLES, SCREENINGS, validate_frames
 from endotrial.analysis.sets import apply_analysis_plan
+from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.eligibility.engine import derived_values
 from endotrial.errors import InputError
 from endotrial.outcomes import (
@@ -258,13 +259,17 @@ class _Build:
         if not needed:
             return bool(self.rows.cycles.get(pid)) or pid in self.rows.medications
         given = {
-            p.procedure_id for p in procedures if p.dose_cells or self._no_dose_rule(p.procedure_id)
+            p.procedure_id
+            for p in procedures
+            if p.dose_cells or self._given_without_cells(arm, p.procedure_id)
         }
         return set(needed) <= given
 
-    def _no_dose_rule(self, procedure_id: str) -> bool:
-        specs = {p.id: p for p in self.protocol.procedures}
-        return procedure_id in specs and specs[procedure_id].dose_rule is None
+    def _given_without_cells(self, arm: str, procedure_id: str) -> bool:
+        """Her arm gives this procedure without cells (no dose rule; a vehicle control)."""
+        if procedure_id not in {p.id for p in self.protocol.procedures}:
+            return False
+        return procedure_dose_rule(self.protocol, arm, procedure_id) is None
 
     def _arm_received(self, arm: str | None, attempted: bool) -> str | None:
         """Treatment received: an arm with procedures counts only when one was attempted;
