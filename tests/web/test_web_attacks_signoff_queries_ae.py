@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, PASSWORD
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -4,7 +4,7 @@ unlocking voids it and says so."""
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, PASSWORD
 from two_sites import SITE_B_INVESTIGATOR
 from web_helpers import WebTrial, bearer, client_of, csrf_of, signed_in

@@ -2,7 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from services_helpers import COORDINATOR, INVESTIGATOR, PASSWORD
 from two_sites import SITE_B_COORDINATOR, SITE_B_INVESTIGATOR
 from web_helpers import WebTrial, client_of, csrf_of, signed_in
