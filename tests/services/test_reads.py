@@ -59,8 +59,10 @@ from endotrial.services import (
     enrol,
     list_queries,
     medication,
+    my_account,
     open_query,
     participant_queries,
+    participant_records,
     participant_summary,
     participant_timeline,
     participants,
@@ -73,6 +75,7 @@ from endotrial.services import (
     safety_monitoring,
     screening_log,
     start_cycle,
+    team,
     visits_due,
     withdraw,
 )
@@ -86,6 +89,7 @@ READS: dict[Operation, tuple[Read, ...]] = {
         lambda t, a, pid: participant_summary(t.study, a, pid),
         lambda t, a, pid: participant_timeline(t.study, a, pid),
         lambda t, a, pid: participants(t.study, a),
+        lambda t, a, pid: participant_records(t.study, a, pid),
     ),
     Operation.READ_SCREENING_LOG: (lambda t, a, pid: screening_log(t.study, a),),
     Operation.READ_ADVERSE_EVENTS: (lambda t, a, pid: adverse_events(t.study, a),),
@@ -93,6 +97,8 @@ READS: dict[Operation, tuple[Read, ...]] = {
     Operation.READ_VISITS_DUE: (lambda t, a, pid: visits_due(t.study, a),),
     Operation.READ_DASHBOARD: (lambda t, a, pid: dashboard(t.study, a),),
     Operation.READ_SAFETY_MONITORING: (lambda t, a, pid: safety_monitoring(t.study, a),),
+    Operation.READ_TEAM: (lambda t, a, pid: team(t.study, a),),
+    Operation.READ_OWN_ACCOUNT: (lambda t, a, pid: my_account(t.study, a),),
     Operation.READ_QUERIES: (
         lambda t, a, pid: data_queries(t.study, a),
         lambda t, a, pid: list_queries(t.study, a),
@@ -178,7 +184,9 @@ def test_the_read_roles_follow_the_documented_choice() -> None:
         Role.STATISTICIAN,
         Role.INVESTIGATOR,
     }
-    for operation in set(READS) - {Operation.READ_SAFETY_MONITORING}:
+    # The team (accounts, roles, sites) is the investigator's to manage, no one else's.
+    assert PERMISSIONS[Operation.READ_TEAM] == {Role.INVESTIGATOR}
+    for operation in set(READS) - {Operation.READ_SAFETY_MONITORING, Operation.READ_TEAM}:
         assert Role.MONITOR in PERMISSIONS[operation]
 
 
