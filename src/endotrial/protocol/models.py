@@ -511,6 +511,53 @@ class Outcome(Strict):
     assumption: Assumption | None = None
 
 
+class MeasureDerivation(StrEnum):
+    """How an outcome is derived from a measurement taken at a schedule event."""
+
+    value = "value"
+    """The value recorded at the event (summarised per arm: mean and SD, or counts)."""
+    change_from_baseline = "change_from_baseline"
+    """The value at the event minus her value at `baseline_event` (a number item)."""
+    meets_threshold = "meets_threshold"
+    """Whether the value at the event meets `threshold` (summarised as a proportion)."""
+
+
+class Threshold(Strict):
+    """`value <comparison> threshold`, e.g. thickness >= 7 mm, or a niche == true."""
+
+    comparison: Literal["<", "<=", ">", ">=", "==", "!="]
+    value: float | str | bool
+
+
+class OutcomeMeasure(Strict):
+    """A measurement the protocol asks for at a schedule event (a data item: its type, unit,
+    range and allowed values), and how an outcome is derived from it."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=ID_MAX_LENGTH)
+    label: str
+    outcome: str | None = Field(default=None, description="the `outcomes` entry it measures")
+    item: str = Field(description="the data item measured")
+    event: str = Field(description="the schedule event it is measured at")
+    derivation: MeasureDerivation = MeasureDerivation.value
+    baseline_event: str | None = Field(
+        default=None, description="change_from_baseline: the event of her baseline value"
+    )
+    threshold: Threshold | None = Field(default=None, description="meets_threshold: the test")
+    assumption: Assumption | None = None
+
+    @model_validator(mode="after")
+    def _derivation_has_what_it_needs(self) -> OutcomeMeasure:
+        needs_baseline = self.derivation == MeasureDerivation.change_from_baseline
+        if needs_baseline != (self.baseline_event is not None):
+            raise ValueError(
+                "`baseline_event` is given exactly when derivation is change_from_baseline"
+            )
+        needs_threshold = self.derivation == MeasureDerivation.meets_threshold
+        if needs_threshold != (self.threshold is not None):
+            raise ValueError("`threshold` is given exactly when derivation is meets_threshold")
+        return self
+
+
 class Setting(Strict):
     """A protocol-level parameter the engines read (thresholds, grading rules)."""
 
@@ -609,6 +656,7 @@ class Protocol(Strict):
     criteria_gaps: list[CriterionGap] = []
     schedule: list[ScheduleEvent]
     outcomes: list[Outcome]
+    outcome_measures: list[OutcomeMeasure] = []
     settings: dict[str, Setting] = {}
     expected_adverse_events: list[ExpectedAdverseEvent] = []
     analysis_plan: AnalysisPlan
