@@ -1,0 +1,100 @@
+"""One way for a page's form to run a step of the services: done, the browser is sent on (303,
+so a reload does not post again); refused, the form comes back with the message in the
+reader's language, the field it names and every value as typed, so nothing is lost.
+
+    return submit(
+        lambda: enrol(study, actor, EnrolmentInput(...)),
+        language=language, typed=typed,
+        refused=lambda refusal, status: render_form(request, refusal, status),
+        done=lambda participant_id: f"/participants/{participant_id}",
+    )
+
+A session that has ended is not a refusal of the form: `NotSignedIn` goes on to the
+application's handler, which sends her to sign in. Typed text is handed to the services as it
+came, converted only where it plainly is a number, a flag or a date (`typed_value`), so a wrong
+value is refused by the services' strict input with its field named, never guessed at here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from endotrial.protocol.models import ItemType
+from endotrial.services import NotSignedIn, ServiceError
+from endotrial.web import i18n
+from endotrial.web.pages import FormRefusal, see_other
+from endotrial.web.problems import status_of
+
+R = TypeVar("R")
+#: The longest text a form field is read as (the services' own limits are lower).
+MAX_FIELD_CHARS = 4000
+
+
+def submit(
+    step: Callable[[], R],
+    *,
+    language: str,
+    typed: Mapping[str, str],
+    refused: Callable[[FormRefusal, int], Response],
+    done: Callable[[R], str] | str,
+) -> Response:
+    """Run `step`; done: a redirect to `done` (a path, or made from the step's result);
+    refused by the services: `refused(refusal, status)`, the form again with what was typed."""
+    try:
+        result = step()
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        message = i18n.error_message(error, language)
+        return refused(FormRefusal(message, error.field, dict(typed)), status_of(error))
+    return see_other(done(result) if callable(done) else done)
+
+
+def typed_text(form: FormData, names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The form's values of `names` as typed (absent: blank; a file: blank; bounded)."""
+    values: dict[str, str] = {}
+    for name in names:
+        value = form.get(name)
+        values[name] = value[:MAX_FIELD_CHARS] if isinstance(value, str) else ""
+    return values
+
+
+def refused_field(refusal: FormRefusal | None, prefix: str = "") -> str | None:
+    """The form field a refusal names: the services' field without `prefix` ("items." for a
+    candidate's items), None when it names none of the form's."""
+    if refusal is None or not refusal.field:
+        return None
+    return refusal.field.removeprefix(prefix) if refusal.field.startswith(prefix) else None
+
+
+_INTEGER = re.compile(r"[+-]?\d{1,15}")
+_NUMBER = re.compile(r"[+-]?(\d{1,15}(\.\d*)?|\.\d+)")
+#: A flag's answers as a form sends them (a select's values, a ticked box's "on").
+_FLAGS = {"true": True, "yes": True, "on": True, "false": False, "no": False}
+
+
+def typed_value(kind: ItemType, text: str) -> object:
+    """`text` as a value of an item of type `kind` where it plainly is one (blank: None); any
+    other text as typed, for the services to refuse naming the item (a "3,5" or "yesterday"
+    is never guessed at)."""
+    text = text.strip()
+    if not text:
+        return None
+    if kind is ItemType.integer and _INTEGER.fullmatch(text):
+        return int(text)
+    if kind is ItemType.number and _NUMBER.fullmatch(text):
+        return float(text)
+    if kind is ItemType.boolean and text.lower() in _FLAGS:
+        return _FLAGS[text.lower()]
+    if kind is ItemType.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return text
+    return text
