@@ -24,6 +24,7 @@ from yaml.composer import Composer
 from endotrial.errors import ProtocolError
 from endotrial.protocol.checks import consistency_problems
 from endotrial.protocol.models import FORMAT_VERSION, READABLE_FORMAT_VERSIONS, Protocol
+from endotrial.protocol.protocols import DEFAULT_PROTOCOL_ID
 from endotrial.protocol.upgrade import upgrade_from_1
 
 Location = tuple[str | int, ...]
@@ -137,7 +138,8 @@ def bundled_protocol_files() -> dict[str, Path]:
 
 
 def default_protocol_id() -> str:
-    return sorted(bundled_protocol_files())[0]
+    """The bundled protocol read when none is given (declared beside the bundled files)."""
+    return DEFAULT_PROTOCOL_ID
 
 
 def load_protocol(id_or_path: str | Path | None = None) -> Protocol:
