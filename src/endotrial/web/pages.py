@@ -34,14 +34,14 @@ from endotrial.services import (
     dashboard,
     data_queries,
     lock_participant,
-    may_read_safety_monitoring,
     my_account,
     open_query,
     participant_records,
     participant_summary,
     participant_timeline,
     participants,
-    permitted,
+    pregnancy_outcome,
+    permitted_operations,
     safety_monitoring,
     set_my_language,
     sign_in,
@@ -115,8 +115,9 @@ def sign_in_form(
     request.session.clear()  # a new session at each sign-in: no fixation
     request.session.update({TOKEN_KEY: actor.token, USERNAME_KEY: actor.username})
     # Whether the nav links the safety page: her role decides, and it does not change.
-    request.session[SEES_SAFETY_KEY] = may_read_safety_monitoring(study, actor)
-    request.session[SEES_TEAM_KEY] = permitted(study, actor, Operation.READ_TEAM)
+    may = permitted_operations(study, actor)
+    request.session[SEES_SAFETY_KEY] = Operation.READ_SAFETY_MONITORING in may
+    request.session[SEES_TEAM_KEY] = Operation.READ_TEAM in may
     chosen = my_account(study, actor).language or kept_language  # hers, in any browser
     if chosen:
         request.session[LANGUAGE_KEY] = chosen
@@ -253,13 +254,16 @@ def render_participant(
     summary = participant_summary(study, actor, participant_id)
     timeline = participant_timeline(study, actor, participant_id, on=on)
     queries = data_queries(study, actor, participant_id=participant_id)
+    pregnancy = {t.transfer_id: pregnancy_outcome(study, actor, t.transfer_id)
+                 for t in summary.transfers}  # fmt: skip
+    may = permitted_operations(study, actor)
     return page(
         request, "participant.html", status_code, summary=summary, timeline=timeline,
-        queries=queries, refused=refused, new_query_refused=new_query_refused,
+        queries=queries, refused=refused, new_query_refused=new_query_refused, pregnancy=pregnancy,
         records=participant_records(study, actor, participant_id),
-        may_raise=permitted(study, actor, Operation.OPEN_QUERY),
-        may_sign=permitted(study, actor, Operation.LOCK), sign_off_refused=sign_off_refused,
-        may_report_ae=permitted(study, actor, Operation.REPORT_ADVERSE_EVENT),
+        may_raise=Operation.OPEN_QUERY in may,
+        may_sign=Operation.LOCK in may, sign_off_refused=sign_off_refused,
+        may_report_ae=Operation.REPORT_ADVERSE_EVENT in may,
         ae_refused=ae_refused,
         expected_terms=[e.term for e in study.protocol.expected_adverse_events],
         relatedness=[r.value for r in Relatedness],

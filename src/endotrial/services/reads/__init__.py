@@ -19,7 +19,7 @@ from endotrial.services.reads.participants import (
     participant_summary,
     participants,
 )
-from endotrial.services.reads.permitted import permitted
+from endotrial.services.reads.permitted import permitted, permitted_operations
 from endotrial.services.reads.queries import QueryView, data_queries
 from endotrial.services.reads.records import (
     FieldChangeView,
@@ -87,6 +87,7 @@ __all__ = [
     "participant_timeline",
     "participants",
     "permitted",
+    "permitted_operations",
     "safety_monitoring",
     "screening_log",
     "team",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from endotrial.services.context import Actor, Study, reading
 from endotrial.services.errors import PermissionDenied
-from endotrial.services.permissions import Operation
+from endotrial.services.permissions import PERMISSIONS, Operation
 
 
 def permitted(study: Study, actor: Actor, operation: Operation) -> bool:
@@ -16,3 +16,14 @@ def permitted(study: Study, actor: Actor, operation: Operation) -> bool:
             return True
     except PermissionDenied:
         return False
+
+
+def permitted_operations(study: Study, actor: Actor) -> frozenset[Operation]:
+    """Every operation her role may do, read once (a page offering several forms); none for a
+    deactivated account. A session that is not signed in is refused (NotSignedIn)."""
+    try:
+        with reading(study, actor, Operation.READ_OWN_ACCOUNT) as tx:
+            role = tx.ctx.role
+    except PermissionDenied:
+        return frozenset()
+    return frozenset(op for op, roles in PERMISSIONS.items() if role in roles)
