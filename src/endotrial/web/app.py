@@ -19,10 +19,11 @@ from starlette.responses import Response
 
 from endotrial.errors import EndotrialError
 from endotrial.services import NotSignedIn, Study
-from endotrial.web import adverse_events, api, i18n, pages, team
+from endotrial.web import adverse_events, api, api_records, data_entry, i18n, pages, team
 from endotrial.web.deps import request_language
 from endotrial.web.problems import Problem, problem, problem_of, problem_response
 from endotrial.web.rendering import page
+from endotrial.web.screening import router as screening_router
 from endotrial.web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -69,9 +70,12 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(adverse_events.api_router)
+    app.include_router(api_records.api_router)
     app.include_router(pages.router)
     app.include_router(adverse_events.router)
     app.include_router(team.router)
+    app.include_router(screening_router)
+    app.include_router(data_entry.router)
     _handle_errors(app)
     return app
 
