@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from measure_helpers import AT_3M, BASELINE, before_after_participant, before_after_protocol
 from services_helpers import (
     COORDINATOR,
     INVESTIGATOR,
@@ -48,6 +49,8 @@ from endotrial.services import (
     ErasureInput,
     IdentityInput,
     InvalidInput,
+    MeasurementCorrection,
+    MeasurementInput,
     MedicationInput,
     MembershipInput,
     NotFoundError,
@@ -73,6 +76,7 @@ from endotrial.services import (
     allocate,
     answer_query,
     close_query,
+    correct_measurement,
     correct_ultrasound,
     dashboard,
     data_queries,
@@ -96,6 +100,7 @@ from endotrial.services import (
     record_consent,
     record_deviation,
     record_identity,
+    record_measurement,
     record_medication,
     record_outcome,
     record_procedure,
@@ -121,7 +126,7 @@ from endotrial.services import (
     withdraw,
 )
 from endotrial.services.permissions import authorize
-from endotrial.store import AuditEntry, EmbryoTransfer, Role, User
+from endotrial.store import AuditEntry, EmbryoTransfer, Measurement, Role, User
 
 DEACTIVATED = "former.pi"
 ON = dt.date(2025, 10, 14)
@@ -143,6 +148,8 @@ class Case:
     prepare: Callable[[Trial], int]
     act: Act
     services: tuple[Callable[..., object], ...]
+    protocol: Callable[[], Protocol] | None = None
+    """The protocol the case needs, when not the seed's (an outcome measure: the seed has none)."""
 
 
 def _nothing(trial: Trial) -> int:
@@ -249,6 +256,30 @@ def _ultrasound(t: Trial, pid: int, actor: Actor) -> None:
     record_ultrasound(
         t.study, actor, UltrasoundInput(participant_id=pid, scan_date=ON, thickness_mm=6.5)
     )
+
+
+def _measured_participant(trial: Trial) -> int:
+    """A participant of the before-after protocol, her baseline thickness measured: the id
+    of the measurement."""
+    pid = before_after_participant(trial)
+    given = MeasurementInput(participant_id=pid, event_id="baseline_scan", item="thickness_mm",
+                             value=4.2, measured_date=BASELINE)  # fmt: skip
+    return record_measurement(trial.study, trial.actor(COORDINATOR), given)
+
+
+def _measurement(t: Trial, measurement_id: int, actor: Actor) -> None:
+    with Session(t.engine) as session:
+        pid = session.get_one(Measurement, measurement_id).participant_id
+    given = MeasurementInput(participant_id=pid, event_id="follow_up_3m", item="thickness_mm",
+                             value=5.1, measured_date=AT_3M)  # fmt: skip
+    record_measurement(t.study, actor, given)
+
+
+def _correct_measurement(t: Trial, measurement_id: int, actor: Actor) -> None:
+    correction = MeasurementCorrection(
+        measurement_id=measurement_id, value=4.4, reason="transcription error, report p.2"
+    )
+    correct_measurement(t.study, actor, correction)
 
 
 def _visit(t: Trial, pid: int, actor: Actor) -> None:
@@ -459,6 +490,22 @@ CASES: dict[Operation, Case] = {
     Operation.RECORD_VISIT: Case(
         R.COORDINATOR, R.RADIOLOGIST, _participant, _visit, (record_visit,)
     ),
+    Operation.RECORD_MEASUREMENT: Case(
+        R.RADIOLOGIST,
+        R.EMBRYOLOGIST,
+        _measured_participant,
+        _measurement,
+        (record_measurement,),
+        before_after_protocol,
+    ),
+    Operation.CORRECT_MEASUREMENT: Case(
+        R.COORDINATOR,
+        R.MONITOR,
+        _measured_participant,
+        _correct_measurement,
+        (correct_measurement,),
+        before_after_protocol,
+    ),
     Operation.RECORD_OUTCOME: Case(
         R.COORDINATOR, R.EMBRYOLOGIST, _transferred, _outcome, (record_outcome,)
     ),
@@ -608,7 +655,7 @@ def test_operation_is_refused_to_other_roles_and_done_by_an_allowed_one(
     engine: Engine, seed_protocol: Protocol, operation: Operation
 ) -> None:
     case = CASES[operation]
-    trial, former = _team(engine, seed_protocol)
+    trial, former = _team(engine, case.protocol() if case.protocol else seed_protocol)
     state = case.prepare(trial)
     allowed = trial.actor(TEAM[case.allowed])
     signed_out = _signed_out(trial.study, TEAM[case.allowed])

@@ -12,7 +12,17 @@ from typing import Any
 
 from endotrial.protocol.analysis_values import check_analysis_plan
 from endotrial.protocol.expressions import ITEM_VALUE_TYPES, ExpressionError, check_expression
-from endotrial.protocol.models import ROLE_KINDS, EventOffset, EventRole, Protocol
+from endotrial.protocol.models import (
+    ROLE_KINDS,
+    DataItem,
+    EventOffset,
+    EventRole,
+    ItemType,
+    MeasureDerivation,
+    OutcomeMeasure,
+    Protocol,
+    Threshold,
+)
 from endotrial.protocol.settings import setting_problems
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -31,6 +41,7 @@ def consistency_problems(protocol: Protocol) -> list[Problem]:
         *check_analysis_plan(protocol),
         *_roles(protocol),
         *setting_problems(protocol),
+        *_outcome_measures(protocol),
     ]
     # Building each arm's schedule needs the references above to resolve.
     return problems or _schedule_builds(protocol)
@@ -124,6 +135,7 @@ def _duplicate_ids(protocol: Protocol) -> Iterator[Problem]:
         "criteria": protocol.criteria,
         "schedule": protocol.schedule,
         "outcomes": protocol.outcomes,
+        "outcome_measures": protocol.outcome_measures,
     }
     for section, entries in sections.items():
         seen: set[str] = set()
@@ -442,3 +454,107 @@ def _regimen_order(protocol: Protocol) -> Iterator[Problem]:
             f"('{root}' {last:+d} d), so every dose would be refused; stop it on or after "
             "its start",
         )
+
+
+#: The item types an outcome measure may measure (a date is not an outcome value).
+MEASURABLE_TYPES = (ItemType.number, ItemType.integer, ItemType.boolean, ItemType.category)
+_NUMBER_TYPES = (ItemType.number, ItemType.integer)
+
+
+def _outcome_measures(protocol: Protocol) -> Iterator[Problem]:
+    """Each measure names an entered item of a measurable type, events of the schedule (a
+    baseline sharing an arm with its event), an outcome, and a threshold its item can meet."""
+    items = {item.name: item for item in protocol.data_items}
+    events = {e.id: e for e in protocol.schedule}
+    outcomes = {o.id for o in protocol.outcomes}
+    for i, measure in enumerate(protocol.outcome_measures):
+        at = ("outcome_measures", i)
+        who = f"outcome measure '{measure.id}' "
+        item = items.get(measure.item)
+        if item is None:
+            yield (*at, "item"), who + _missing("data item", measure.item, items)
+        else:
+            yield from (((*at, "item"), who + p) for p in _item_problems(item))
+        if measure.event not in events:
+            yield (*at, "event"), who + _missing("schedule event", measure.event, events)
+        if measure.outcome is not None and measure.outcome not in outcomes:
+            yield (*at, "outcome"), who + _missing("outcome", measure.outcome, outcomes)
+        yield from _baseline_problems(protocol, measure, item, at)
+        if measure.threshold is not None and item is not None:
+            problem = _threshold_problem(measure.threshold, item)
+            if problem is not None:
+                yield (*at, "threshold", "value"), who + problem
+
+
+def _item_problems(item: DataItem) -> Iterator[str]:
+    if item.type not in MEASURABLE_TYPES:
+        kinds = ", ".join(t.value for t in MEASURABLE_TYPES)
+        yield f"measures '{item.name}', a {item.type.value} item: measure a {kinds} item"
+    if item.derived is not None:
+        yield (
+            f"measures '{item.name}', which is derived from other items: measure an item "
+            "entered at the event"
+        )
+    if item.identifying:
+        yield f"measures '{item.name}', which identifies the person: it is never recorded in clear"
+
+
+def _baseline_problems(
+    protocol: Protocol, measure: OutcomeMeasure, item: DataItem | None, at: tuple[str, int]
+) -> Iterator[Problem]:
+    if measure.derivation != MeasureDerivation.change_from_baseline:
+        return
+    who = f"outcome measure '{measure.id}' "
+    if item is not None and item.type not in _NUMBER_TYPES:
+        yield (
+            (*at, "derivation"),
+            who + f"is a change from baseline of '{item.name}', a {item.type.value} item: a "
+            "change needs a number or integer item (use meets_threshold or value)",
+        )
+    baseline = measure.baseline_event or ""
+    events = {e.id: e for e in protocol.schedule}
+    if baseline not in events:
+        yield (*at, "baseline_event"), who + _missing("schedule event", baseline, events)
+        return
+    if baseline == measure.event:
+        yield (
+            (*at, "baseline_event"),
+            who + f"has baseline_event '{baseline}', its own event: a change is measured from "
+            "an earlier event",
+        )
+        return
+    event = events.get(measure.event)
+    if event is None:
+        return
+    arms = {a.id for a in protocol.arms}
+    both = set(event.arms or arms) & set(events[baseline].arms or arms)
+    if not both:
+        yield (
+            (*at, "baseline_event"),
+            who + f"has baseline_event '{baseline}' and event '{measure.event}', which no arm "
+            "has both of: give a baseline event of the arms that have the event",
+        )
+
+
+def _threshold_problem(threshold: Threshold, item: DataItem) -> str | None:
+    """A threshold its item's values can be compared with (None when it fits)."""
+    value, comparison = threshold.value, threshold.comparison
+    if item.type == ItemType.boolean:
+        if not isinstance(value, bool) or comparison not in ("==", "!="):
+            return (
+                f"has threshold {comparison} {value!r} on '{item.name}', a boolean item: write "
+                "`comparison: ==` (or !=) with `value: true` or `false`"
+            )
+    elif item.type == ItemType.category:
+        values = item.values or []
+        if not isinstance(value, str) or value not in values or comparison not in ("==", "!="):
+            return (
+                f"has threshold {comparison} {value!r} on '{item.name}', a category item: write "
+                f"`comparison: ==` (or !=) with one of its values {values}"
+            )
+    elif item.type in _NUMBER_TYPES and isinstance(value, bool | str):
+        return (
+            f"has threshold {comparison} {value!r} on '{item.name}', a {item.type.value} item: "
+            "give a number"
+        )
+    return None

@@ -149,6 +149,12 @@ from endotrial.services.treatment import (
     record_procedure,
     start_cycle,
 )
+from endotrial.services.measurements import (
+    MeasurementCorrection,
+    MeasurementInput,
+    correct_measurement,
+    record_measurement,
+)
 from endotrial.services.visits import VisitInput, record_visit
 
 __all__ = [
@@ -183,6 +189,8 @@ __all__ = [
     "IdentityView",
     "InvalidInput",
     "LockedError",
+    "MeasurementCorrection",
+    "MeasurementInput",
     "MedicationInput",
     "MedicationView",
     "MemberView",
@@ -234,6 +242,7 @@ __all__ = [
     "allocate",
     "answer_query",
     "close_query",
+    "correct_measurement",
     "correct_record",
     "correct_ultrasound",
     "dashboard",
@@ -262,6 +271,7 @@ __all__ = [
     "record_consent",
     "record_deviation",
     "record_identity",
+    "record_measurement",
     "record_medication",
     "record_outcome",
     "record_procedure",

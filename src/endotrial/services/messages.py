@@ -224,6 +224,19 @@ MESSAGES: dict[str, str] = {
         "participant {study_id} already has '{event}' recorded (visits #{row_id}, "
         "{visit_date}): correct that record instead of recording it again"
     ),
+    "measurement.no_such_event": (
+        "event_id '{event}' is not an event of arm '{arm}''s schedule (participant {study_id}): "
+        "the protocol asks for measurements at {known}"
+    ),
+    "measurement.not_asked": (
+        "the protocol asks for no '{item}' at '{event}' (no outcome measure names it there): "
+        "record one of {asked} at this event, or the item at the event its measure names"
+    ),
+    "measurement.already": (
+        "participant {study_id} already has '{item}' measured at '{event}' (measurements "
+        "#{row_id}, {measured_date}): correct that value (correct_measurement, with a reason) "
+        "instead of recording it again"
+    ),
     "medication.period_form": (
         "give the period as first_day and last_day (or the older taken_on with days), not both "
         "forms: {problem}"

@@ -29,6 +29,8 @@ class Operation(enum.StrEnum):
     RECORD_TRANSFER = "record an embryo transfer"
     RECORD_OUTCOME = "record a pregnancy outcome"
     RECORD_VISIT = "record a scheduled visit"
+    RECORD_MEASUREMENT = "record an outcome measurement"
+    CORRECT_MEASUREMENT = "correct an outcome measurement"
     REPORT_ADVERSE_EVENT = "report an adverse event"
     RECORD_DEVIATION = "record a protocol deviation"
     WITHDRAW = "withdraw a participant"
@@ -89,6 +91,10 @@ PERMISSIONS: Mapping[Operation, frozenset[Role]] = {
     Operation.RECORD_PROCEDURE: frozenset({RADIOLOGIST, INVESTIGATOR}),
     Operation.RECORD_ULTRASOUND: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
     Operation.CORRECT_ULTRASOUND: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
+    # Outcome measurements are taken at follow-up (the clinic's) or by imaging (the
+    # radiologist's), as scans are.
+    Operation.RECORD_MEASUREMENT: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
+    Operation.CORRECT_MEASUREMENT: frozenset({COORDINATOR, INVESTIGATOR, RADIOLOGIST}),
     Operation.RECORD_TRANSFER: frozenset({EMBRYOLOGIST, COORDINATOR, INVESTIGATOR}),
     # Anyone caring for the participant who learns of an adverse event reports it.
     Operation.REPORT_ADVERSE_EVENT: frozenset(
@@ -203,6 +209,8 @@ OPERATION_TABLES: Mapping[Operation, frozenset[str]] = {
     ),
     Operation.RECORD_OUTCOME: frozenset({"pregnancy_outcomes", "data_queries"}),
     Operation.RECORD_VISIT: frozenset({"visits", "data_queries"}),
+    Operation.RECORD_MEASUREMENT: frozenset({"measurements", "data_queries"}),
+    Operation.CORRECT_MEASUREMENT: frozenset({"measurements"}),
     Operation.REPORT_ADVERSE_EVENT: frozenset({"adverse_events"}),
     Operation.RECORD_DEVIATION: frozenset({"protocol_deviations"}),
     Operation.WITHDRAW: frozenset({"withdrawals", "participants"}),

@@ -58,6 +58,9 @@ class QueryStatus(enum.StrEnum):
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 #: A schedule event id (the protocol's, or one the schedule derives such as '<regimen>_start').
 EVENT_ID_LENGTH = 64
+#: A data item's name, and a category item's code, as a measurement stores them.
+MEASUREMENT_ITEM_LENGTH = 64
+MEASUREMENT_TEXT_LENGTH = 200
 
 
 class TrialProtocol(Audited):
@@ -295,6 +298,42 @@ class Visit(Audited):
     event_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH))
     visit_date: Mapped[date]
     attended: Mapped[bool] = mapped_column(default=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Measurement(Audited):
+    """A value of an outcome measure's data item taken at a schedule event (thickness at
+    3 months, a niche present or absent): what the protocol's `outcome_measures` ask for.
+
+    The value is typed by its item: a number (number and integer items) in `value_number`, a
+    yes/no (boolean items) in `value_boolean`, a code (category items) in `value_text`; exactly
+    one of them is set."""
+
+    __tablename__ = "measurements"
+    __table_args__ = (
+        #: One value of an item per participant and scheduled event.
+        Index(
+            "uq_measurements_participant_event_item",
+            "participant_id",
+            "event_id",
+            "item",
+            unique=True,
+        ),
+        CheckConstraint(
+            "(CASE WHEN value_number IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN value_boolean IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN value_text IS NULL THEN 0 ELSE 1 END) = 1",
+            name="one_value",
+        ),
+    )
+    participant_id: Mapped[int] = participant_fk()
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH))
+    #: The protocol's data item measured (its name carries its unit).
+    item: Mapped[str] = mapped_column(String(MEASUREMENT_ITEM_LENGTH))
+    value_number: Mapped[float | None]
+    value_boolean: Mapped[bool | None]
+    value_text: Mapped[str | None] = mapped_column(String(MEASUREMENT_TEXT_LENGTH))
+    measured_date: Mapped[date]
     notes: Mapped[str | None] = mapped_column(Text)
 
 
