@@ -24,6 +24,9 @@ Source = Literal["schedule", "regimen", "procedure", "pre_check", "observation"]
 Origin = tuple[str | int, ...]
 #: A problem that keeps an arm's schedule from being built, with the field it comes from.
 BuildProblem = tuple[Origin, str]
+#: Joins a procedure's event id to a repeat cycle's id: `scaffold_placement@placement_2` (an
+#: id in a protocol file may hold it too: a clash is refused when the schedule is built).
+REPEAT_SEPARATOR = "@"
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,9 @@ def _clash(protocol: Protocol, arm: Arm, first: _Node, second: _Node) -> str:
     return (
         f"protocol {protocol.protocol_id}: two events of arm '{arm.id}' have the id "
         f"'{second.id}': {_what(first)} and {_what(second)} (the events of regimens, "
-        "procedures, pre-checks and observations are derived from their ids), so the arm's "
-        "schedule cannot be built: rename one in the file"
+        "procedures, pre-checks and observations are derived from their ids, in a repeat "
+        f"cycle as <id>{REPEAT_SEPARATOR}<cycle>), so the arm's schedule cannot be built: "
+        "rename one in the file"
     )
 
 
@@ -268,56 +272,99 @@ def _regimen_nodes(protocol: Protocol, regimen: DrugRegimen, index: int = 0) -> 
     return nodes
 
 
+def procedure_event_id(procedure: ProcedureSpec, cycle: str, event_id: str | None = None) -> str:
+    """The id of one of a procedure's events (the procedure itself by default, a pre-check, its
+    observation end) in one of its cycles: as written in its first cycle, `<id>@<cycle>` in a
+    repeat cycle, so the first administration keeps the ids records already name."""
+    base = procedure.id if event_id is None else event_id
+    return base if cycle == procedure.cycle else f"{base}{REPEAT_SEPARATOR}{cycle}"
+
+
+def observation_event_id(procedure: ProcedureSpec, cycle: str | None = None) -> str:
+    """The end of the procedure's observation, in `cycle` (default: its first)."""
+    return procedure_event_id(
+        procedure, cycle or procedure.cycle, f"{procedure.id}_observation_end"
+    )
+
+
 def _procedure_nodes(protocol: Protocol, procedure: ProcedureSpec, index: int = 0) -> list[_Node]:
-    """The procedure on its cycle day, its pre-checks before it, its observation after it."""
+    """The procedure on its cycle day in each cycle it is given in, each time with its
+    pre-checks before it and its observation after it."""
+    cycles = procedure.cycles_given()
+    return [
+        node
+        for number, cycle in enumerate(cycles)
+        for node in _administration_nodes(protocol, procedure, index, cycle, number)
+    ]
+
+
+def _administration_nodes(
+    protocol: Protocol, procedure: ProcedureSpec, index: int, cycle: str, number: int
+) -> list[_Node]:
+    """One administration (`number` 0 is the first, in `procedure.cycle`)."""
+    times = len(procedure.cycles_given())
+    which = f"{number + 1} of {times}" if times > 1 else ""
+    origin: Origin = (
+        ("procedures", index, "id")
+        if number == 0
+        else ("procedures", index, "repeat_cycles", number - 1)
+    )
+    event_id = procedure_event_id(procedure, cycle)
     nodes = [
         _Node(
-            id=procedure.id,
-            label=procedure.name,
+            id=event_id,
+            label=f"{procedure.name} ({which})" if which else procedure.name,
             kind="procedure",
             source="procedure",
-            anchor=protocol.cycle(procedure.cycle).start_event,
+            anchor=protocol.cycle(cycle).start_event,
             offset_days=procedure.cycle_day - 1,
             window_before_days=procedure.window_before_days,
             window_after_days=procedure.window_after_days,
-            cycle=procedure.cycle,
+            cycle=cycle,
             note=procedure.frequency,
-            origin=("procedures", index, "id"),
+            origin=origin,
         )
     ]
-    for number, check in enumerate(procedure.pre_checks):
+    for check_number, check in enumerate(procedure.pre_checks):
         goes_ahead = f"{procedure.name} goes ahead only if {' or '.join(check.passes)}"
         nodes.append(
             _Node(
-                id=check.id,
-                label=check.label,
+                id=procedure_event_id(procedure, cycle, check.id),
+                label=f"{check.label} ({which})" if which else check.label,
                 kind="pre_check",
                 source="pre_check",
-                anchor=procedure.id,
+                anchor=event_id,
                 offset_days=check.offset_days,
-                cycle=procedure.cycle,
+                cycle=cycle,
                 note=goes_ahead,
-                origin=("procedures", index, "pre_checks", number, "id"),
+                origin=(
+                    ("procedures", index, "pre_checks", check_number, "id")
+                    if number == 0
+                    else origin
+                ),
             )
         )
     if procedure.observation_hours > 0:
-        nodes.append(_observation_node(procedure, index))
+        nodes.append(_observation_node(procedure, index, cycle, which, origin))
     return nodes
 
 
-def _observation_node(procedure: ProcedureSpec, index: int) -> _Node:
+def _observation_node(
+    procedure: ProcedureSpec, index: int, cycle: str, which: str, origin: Origin
+) -> _Node:
     """Observation ends whole days after the procedure; a part day may spill to the next date."""
     days, hours_left = divmod(procedure.observation_hours, 24)
+    what = f"{procedure.name}, {which}" if which else procedure.name
     return _Node(
-        id=f"{procedure.id}_observation_end",
-        label=f"{procedure.observation_hours} h observation ends ({procedure.name})",
+        id=observation_event_id(procedure, cycle),
+        label=f"{procedure.observation_hours} h observation ends ({what})",
         kind="observation",
         source="observation",
-        anchor=procedure.id,
+        anchor=procedure_event_id(procedure, cycle),
         offset_days=days,
         window_after_days=1 if hours_left else 0,
-        cycle=procedure.cycle,
-        origin=("procedures", index, "observation_hours"),
+        cycle=cycle,
+        origin=("procedures", index, "observation_hours") if cycle == procedure.cycle else origin,
     )
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from endotrial.protocol.models import Protocol
+from endotrial.protocol.models import ProcedureSpec, Protocol
+from endotrial.schedule.engine import observation_event_id, procedure_event_id
 from endotrial.store import (
     Cycle,
     EmbryoTransfer,
@@ -99,11 +100,8 @@ def anchors(protocol: Protocol, participant: Participant, records: Records) -> d
     for cycle in records.cycles:
         if cycle.kind in starts:
             dates[starts[cycle.kind]] = cycle.start_date
-    arm_procedures = _arm_procedures(protocol, participant)
-    for procedure in records.procedures:
-        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
-        if procedure_id:
-            dates.setdefault(procedure_id, procedure.procedure_date)
+    for given in _procedures_given(protocol, participant, records):
+        dates.setdefault(given.event_id, given.row.procedure_date)
     transfer_id = transfer_event(protocol)
     done = [t for t in records.transfers if not t.cancelled]
     if done and transfer_id is not None:
@@ -126,7 +124,7 @@ def facts(protocol: Protocol, participant: Participant, records: Records) -> lis
     for cycle in records.cycles:
         if cycle.kind in starts:
             found.append(Fact(f"cycles #{cycle.id}", cycle.start_date, starts[cycle.kind]))
-    found += _procedure_facts(protocol, participant, records.procedures)
+    found += _procedure_facts(protocol, participant, records)
     transfer_id = transfer_event(protocol)
     for transfer in records.transfers:
         if not transfer.cancelled and transfer_id is not None:
@@ -149,22 +147,55 @@ def facts(protocol: Protocol, participant: Participant, records: Records) -> lis
     return found
 
 
-def _procedure_facts(
-    protocol: Protocol, participant: Participant, procedures: list[Procedure]
-) -> list[Fact]:
+@dataclass(frozen=True)
+class _Given:
+    """A procedure done, with the schedule event it fulfils."""
+
+    row: Procedure
+    event_id: str
+    spec: ProcedureSpec | None
+    cycle: str | None
+    """The protocol cycle it is filed under, when the protocol gives it there."""
+
+
+def _procedures_given(
+    protocol: Protocol, participant: Participant, records: Records
+) -> list[_Given]:
+    """Each procedure done, fulfilling the procedure's own event in its first cycle and
+    `<id>@<cycle>` when filed under a repeat cycle (a row stored before cycles were kept, or
+    under a cycle the protocol does not give it in, fulfils the first)."""
     arm_procedures = _arm_procedures(protocol, participant)
+    kinds = {c.id: c.kind for c in records.cycles}
     found = []
-    for procedure in procedures:
-        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
+    for row in records.procedures:
+        procedure_id = row.procedure_id or (arm_procedures[0] if arm_procedures else "")
         if not procedure_id:
             continue
-        record = f"procedures #{procedure.id}"
-        found.append(Fact(record, procedure.procedure_date, procedure_id))
         spec = next((p for p in protocol.procedures if p.id == procedure_id), None)
-        for check in spec.pre_checks if spec is not None else ():
-            if check.id in procedure.pre_checks:
-                found.append(Fact(record, None, check.id))  # recorded with it, undated
-        found.append(Fact(record, None, f"{procedure_id}_observation_end"))
+        kind = kinds.get(row.cycle_id) if row.cycle_id is not None else None
+        if spec is None:
+            found.append(_Given(row, procedure_id, None, None))
+            continue
+        cycle = kind if kind in spec.repeat_cycles else spec.cycle
+        found.append(_Given(row, procedure_event_id(spec, cycle), spec, cycle))
+    return found
+
+
+def _procedure_facts(protocol: Protocol, participant: Participant, records: Records) -> list[Fact]:
+    """The procedure done, with its pre-checks and observation, in the cycle it is filed under."""
+    found = []
+    for given in _procedures_given(protocol, participant, records):
+        record = f"procedures #{given.row.id}"
+        found.append(Fact(record, given.row.procedure_date, given.event_id))
+        if given.spec is None or given.cycle is None:
+            found.append(Fact(record, None, f"{given.event_id}_observation_end"))
+            continue
+        for check in given.spec.pre_checks:
+            if check.id in given.row.pre_checks:  # recorded with it, undated
+                found.append(
+                    Fact(record, None, procedure_event_id(given.spec, given.cycle, check.id))
+                )
+        found.append(Fact(record, None, observation_event_id(given.spec, given.cycle)))
     return found
 
 
