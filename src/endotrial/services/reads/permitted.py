@@ -4,7 +4,7 @@ link or a form (the operation itself checks again, with her sites, when she does
 from __future__ import annotations
 
 from endotrial.services.context import Actor, Study, reading
-from endotrial.services.errors import PermissionDenied
+from endotrial.services.errors import NotSignedIn, PermissionDenied
 from endotrial.services.permissions import PERMISSIONS, Operation
 
 
@@ -14,6 +14,8 @@ def permitted(study: Study, actor: Actor, operation: Operation) -> bool:
     try:
         with reading(study, actor, operation):
             return True
+    except NotSignedIn:
+        raise  # a refusal of the session, not of her role: the shell sends her to sign in
     except PermissionDenied:
         return False
 
@@ -24,6 +26,8 @@ def permitted_operations(study: Study, actor: Actor) -> frozenset[Operation]:
     try:
         with reading(study, actor, Operation.READ_OWN_ACCOUNT) as tx:
             role = tx.ctx.role
+    except NotSignedIn:
+        raise
     except PermissionDenied:
         return frozenset()
     return frozenset(op for op, roles in PERMISSIONS.items() if role in roles)
