@@ -67,3 +67,35 @@ HRT_AES: Final = (
     ("Headache", 1, False, 0.05, "hrt"),
     ("Breast pain", 1, False, 0.04, "hrt"),
 )
+
+#: The protocol these values are cited for, and the arms they name.
+CITED_PROTOCOL = "nct07176143"
+CITED_ARMS = ("control", "hbmsc")
+#: Days the thin endometrium's estradiol is extended before the scan is repeated.
+EXTENSION_DAYS: Final = 4
+#: The seed's demo site and the basis recorded at each (non-randomized) allocation.
+SITE: Final = ("GZ6", "Sixth Affiliated Hospital, SYSU")
+ALLOCATION_BASIS: Final = {
+    "hbmsc": "participant preference after counselling; fit for the uterine-artery procedure",
+    "control": "participant preference (or procedure not possible / stem-cell arm full)",
+}
+#: Gain over her baseline by each scheduled scan (mm) and the scan's noise SD (mm).
+SCAN_EFFECTS: Final = {
+    "late_proliferative_ultrasound": (LATE_PROLIFERATIVE_GAIN_MM, 0.5),
+    "transfer_ultrasound": (TRANSFER_CYCLE_GAIN_MM, 0.8),
+}
+#: Results of the cell product's release tests recorded with each infusion (within the
+#: ISCT criteria and the protocol's limits).
+RELEASE_RESULTS: Final[dict[str, float | str]] = {
+    "sterility": "negative",
+    "mycoplasma": "negative",
+    "endotoxin_eu_ml": 0.12,
+    "cd105_pct": 98.6,
+    "cd73_pct": 99.1,
+    "cd90_pct": 98.9,
+    "cd45_pct": 0.4,
+    "cd34_pct": 0.3,
+    "cd14_or_cd11b_pct": 0.5,
+    "cd79a_or_cd19_pct": 0.2,
+    "hla_dr_pct": 0.7,
+}

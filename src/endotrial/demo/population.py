@@ -14,9 +14,11 @@ Distributions (approximate, for a believable demo; not for inference):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
+
+from endotrial.demo.profile import Candidate
+from endotrial.protocol import Protocol
 
 FIRST_SCREENING = dt.date(2025, 10, 8)
 #: Screening runs from FIRST_SCREENING to the demo's fixed data cut-off (2026-11-20) inclusive,
@@ -46,15 +48,8 @@ P_SEROLOGY_PENDING = 0.04
 P_IODINE_ALLERGY = 0.03
 
 
-@dataclass(frozen=True)
-class Candidate:
-    ref: str
-    items: dict[str, object]
-    prefers_cells: bool
-
-
-def candidate_pool(rng: np.random.Generator, size: int) -> list[Candidate]:
-    """`size` candidates, screened in date order over about 14 months."""
+def candidate_pool(_protocol: Protocol, rng: np.random.Generator, size: int) -> list[Candidate]:
+    """`size` candidates of the seed trial, screened in date order over about 14 months."""
     offsets = np.sort(rng.integers(0, SCREENING_SPAN_DAYS, size))
     return [
         _candidate(rng, f"SCR-{i + 1:04d}", FIRST_SCREENING + dt.timedelta(days=int(offset)))

@@ -1,0 +1,124 @@
+"""A synthetic screening pool for any protocol, drawn from its data items' declared ranges.
+
+Each candidate's items are drawn inside their declared range (a number between its minimum
+and maximum, a category among its values, a date shortly before screening, a yes/no mostly
+no). Most candidates are then made to meet the criteria the way a referral does: the items
+a failing criterion reads are drawn again, screened again by the protocol's own eligibility
+engine, up to a bound; the rest stay as drawn, so the screening log holds realistic refusals.
+SYNTHETIC: no value says anything about a real population.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import sqlglot
+from sqlglot import exp
+
+from endotrial.demo.population import FIRST_SCREENING, SCREENING_SPAN_DAYS
+from endotrial.demo.profile import Candidate
+from endotrial.eligibility.engine import screen_candidate
+from endotrial.protocol import Protocol
+from endotrial.protocol.expressions import DIALECT
+from endotrial.protocol.models import DataItem, ItemType
+
+#: Share of candidates a referral sends who are meant to meet the criteria.
+P_REFERRED_ELIGIBLE = 0.7
+#: Draws of a candidate's failing items before she is screened as she stands.
+MAX_REDRAWS = 40
+P_YES = 0.1
+#: Upper end of an unbounded number: its minimum (or 0) plus this.
+UNBOUNDED_SPAN = 100.0
+
+
+def synthetic_pool(protocol: Protocol, rng: np.random.Generator, size: int) -> list[Candidate]:
+    """`size` candidates, screened in date order over the demo's screening span."""
+    offsets = np.sort(rng.integers(0, SCREENING_SPAN_DAYS, size))
+    reads = _criterion_items(protocol)
+    return [
+        _candidate(
+            protocol, reads, rng, f"SCR-{i + 1:04d}", FIRST_SCREENING + dt.timedelta(days=int(d))
+        )
+        for i, d in enumerate(offsets)
+    ]
+
+
+def _candidate(
+    protocol: Protocol,
+    reads: dict[str, tuple[str, ...]],
+    rng: np.random.Generator,
+    ref: str,
+    on: dt.date,
+) -> Candidate:
+    drawn = [i for i in protocol.data_items if not i.identifying and i.name != "screening_date"]
+    items: dict[str, object] = {"screening_date": on}
+    items.update({item.name: draw_item(item, rng, on) for item in drawn})
+    if rng.random() < P_REFERRED_ELIGIBLE:
+        _meet_criteria(protocol, reads, rng, items, on)
+    return Candidate(ref, items, prefers_cells=bool(rng.random() < 0.55))
+
+
+def draw_item(item: DataItem, rng: np.random.Generator, on: dt.date) -> object:
+    """A value inside the item's declared range, of its type."""
+    if item.type == ItemType.category:
+        return str(rng.choice(item.values or []))
+    if item.type == ItemType.boolean:
+        return bool(rng.random() < P_YES)
+    if item.type == ItemType.date:
+        return on - dt.timedelta(days=int(rng.integers(5, 60)))
+    low = item.minimum if item.minimum is not None else 0.0
+    high = item.maximum if item.maximum is not None else low + UNBOUNDED_SPAN
+    if item.type == ItemType.integer:
+        return int(rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1))
+    return round(float(rng.uniform(low, high)), 1)
+
+
+def _meet_criteria(
+    protocol: Protocol,
+    reads: dict[str, tuple[str, ...]],
+    rng: np.random.Generator,
+    items: dict[str, object],
+    on: dt.date,
+) -> None:
+    """Draw again the items of each criterion she fails, until she meets them all (or the
+    bound is reached: she is screened as she stands)."""
+    known = {item.name: item for item in protocol.data_items}
+    for _ in range(MAX_REDRAWS):
+        result = screen_candidate(protocol, items)
+        if result.is_eligible:
+            return
+        stale = {name for cid, _text in result.failed for name in reads.get(cid, ())}
+        stale |= {name for cid, _missing in result.unknown for name in reads.get(cid, ())}
+        redrawable = [n for n in sorted(stale) if n in items and n != "screening_date"]
+        if not redrawable:
+            return
+        for name in redrawable:
+            items[name] = draw_item(known[name], rng, on)
+
+
+def _criterion_items(protocol: Protocol) -> dict[str, tuple[str, ...]]:
+    """Criterion id → the given items it reads (a derived item: the items it is derived from).
+    The protocol loaded, so its expressions parse."""
+    known = {item.name: item for item in protocol.data_items}
+
+    def expand(name: str, seen: frozenset[str]) -> set[str]:
+        item = known.get(name)
+        if item is None or item.derived is None or name in seen:
+            return {name}
+        return {n for i in _columns(item.derived) for n in expand(i, seen | {name})} | {name}
+
+    return {
+        criterion.id: tuple(
+            sorted({n for u in _columns(criterion.expression) for n in expand(u, frozenset())})
+        )
+        for criterion in protocol.criteria
+        if criterion.expression is not None
+    }
+
+
+def _columns(expression: str) -> set[str]:
+    return {
+        column.name
+        for column in sqlglot.parse_one(expression, dialect=DIALECT).find_all(exp.Column)
+    }
