@@ -14,17 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from endotrial.services import (
-    AdverseEventInput,
-    NotSignedIn,
-    ServiceError,
-    report_adverse_event,
-)
+from endotrial.services import AdverseEventInput, report_adverse_event
 from endotrial.store import Relatedness
-from endotrial.web import i18n
 from endotrial.web.deps import ApiActor, CsrfChecked, LanguageDep, PageActor, StudyDep
-from endotrial.web.pages import FormRefusal, render_participant, see_other
-from endotrial.web.problems import PROBLEM_RESPONSES, status_of
+from endotrial.web.forms import submit, typed_text
+from endotrial.web.pages import FormRefusal, render_participant
+from endotrial.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
@@ -46,20 +41,22 @@ async def report_adverse_event_form(
     participant_id: int,
 ) -> Response:
     form = await request.form()
-    typed = {name: str(form.get(name) or "")[:4000] for name in AE_FIELDS}
-    try:
+    typed = typed_text(form, AE_FIELDS)
+
+    def report() -> None:
         values = {"participant_id": participant_id, **_converted(typed)}
         event = AdverseEventInput(**values)  # type: ignore[arg-type]  # the input checks them
         report_adverse_event(study, actor, event)
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        refusal = FormRefusal(i18n.error_message(error, language), error.field, typed)
+
+    def again(refusal: FormRefusal, status_code: int) -> Response:
         return render_participant(
-            request, study, actor, participant_id, status_code=status_of(error),
-            ae_refused=refusal,
-        )  # fmt: skip
-    return see_other(f"/participants/{participant_id}#records")
+            request, study, actor, participant_id, status_code=status_code, ae_refused=refusal
+        )
+
+    return submit(
+        report, language=language, typed=typed, refused=again,
+        done=f"/participants/{participant_id}#records",
+    )  # fmt: skip
 
 
 def _converted(typed: dict[str, str]) -> dict[str, object]:

@@ -13,8 +13,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from endotrial.services import (
-    NotSignedIn,
-    ServiceError,
     SiteInput,
     Study,
     TeamMember,
@@ -26,10 +24,9 @@ from endotrial.services import (
 )
 from endotrial.services.context import Actor
 from endotrial.store import Role
-from endotrial.web import i18n
 from endotrial.web.deps import CsrfChecked, LanguageDep, PageActor, StudyDep
-from endotrial.web.pages import FormRefusal, see_other
-from endotrial.web.problems import status_of
+from endotrial.web.forms import submit
+from endotrial.web.pages import FormRefusal
 from endotrial.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
@@ -64,16 +61,11 @@ def _act(
 ) -> Response:  # fmt: skip
     """Do `step`; done: the team page again; refused: the page with the refusal beside form
     `form` and what was typed."""
-    try:
-        step()
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        refusal = FormRefusal(i18n.error_message(error, language), error.field, typed)
-        return _team(
-            request, study, actor, status_code=status_of(error), refused=refusal, form=form
-        )
-    return see_other("/team")
+
+    def again(refusal: FormRefusal, status_code: int) -> Response:
+        return _team(request, study, actor, status_code=status_code, refused=refusal, form=form)
+
+    return submit(step, language=language, typed=typed, refused=again, done="/team")
 
 
 @router.post("/team/members", dependencies=[CsrfChecked])
