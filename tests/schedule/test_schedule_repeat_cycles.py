@@ -21,7 +21,6 @@ from endotrial.cli import app
 from endotrial.errors import ProtocolError
 from endotrial.protocol import Protocol, load_protocol, load_protocol_file
 from endotrial.schedule import Schedule, build_schedule
-from endotrial.schedule.engine import observation_event_id, procedure_event_id
 
 TWO_CYCLES = Path(__file__).parents[1] / "fixtures" / "protocols" / "two_cycle_placement.yaml"
 SEED_GOLDEN = Path(__file__).with_name("nct07176143_schedule.json")
@@ -103,6 +102,8 @@ def test_a_repeat_moves_with_its_own_cycle_and_its_actual_date(two_cycles: Proto
 
 def test_the_event_ids_of_a_repeat(two_cycles: Protocol) -> None:
     """What the services match a procedure record filed under a cycle to."""
+    from endotrial.schedule.engine import observation_event_id, procedure_event_id
+
     spec = two_cycles.procedure("scaffold_placement")
     assert procedure_event_id(spec, "placement_1") == "scaffold_placement"
     assert procedure_event_id(spec, "placement_2") == "scaffold_placement@placement_2"
