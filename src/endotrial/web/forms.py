@@ -51,9 +51,14 @@ def submit(
     except ServiceError as error:
         if isinstance(error, NotSignedIn):
             raise
-        message = i18n.error_message(error, language)
-        return refused(FormRefusal(message, error.field, dict(typed)), status_of(error))
+        return refused(refusal_of(error, language, typed), status_of(error))
     return see_other(done(result) if callable(done) else done)
+
+
+def refusal_of(error: ServiceError, language: str, typed: Mapping[str, str]) -> FormRefusal:
+    """The services' refusal as a form shows it: its message in `language`, its field, and
+    what was typed (for a form that answers with a page rather than a redirect)."""
+    return FormRefusal(i18n.error_message(error, language), error.field, dict(typed))
 
 
 def typed_text(form: FormData, names: tuple[str, ...] | list[str]) -> dict[str, str]:
