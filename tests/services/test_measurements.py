@@ -38,9 +38,14 @@ from endotrial.services import (
     InvalidInput,
     MeasurementCorrection,
     MeasurementInput,
+    MeasureState,
+    MeasureView,
     NotFoundError,
     PermissionDenied,
     correct_measurement,
+    outcome_measures,
+    participant_records,
+    participant_timeline,
     record_measurement,
 )
 from endotrial.store import AuditEntry, Measurement
@@ -201,3 +206,73 @@ def test_another_sites_participant_is_not_found_and_roles_are_checked(trial: Tri
         measure(trial, pid, "baseline_scan", "thickness_mm", 4.2, BASELINE, MONITOR)
     with pytest.raises(NotFoundError):
         measure(trial, pid + 1000, "baseline_scan", "thickness_mm", 4.2, BASELINE)
+
+
+# --------------------------------------------------------------------------- reading them
+
+
+def _views(trial: Trial, pid: int, on: dt.date) -> dict[str, MeasureView]:
+    views = outcome_measures(trial.study, trial.actor(COORDINATOR), pid, on=on)
+    return {view.measure_id: view for view in views}
+
+
+def test_each_measure_is_derived_once_its_values_are_recorded(trial: Trial) -> None:
+    pid = participant(trial)
+    measure(trial, pid, "baseline_scan", "thickness_mm", 4.1, BASELINE)
+    measure(trial, pid, "follow_up_6m", "thickness_mm", 5.9, AT_6M)
+    measure(trial, pid, "follow_up_6m", "niche_present", True, AT_6M)
+    measure(trial, pid, "follow_up_6m", "adhesion_grade", "mild", AT_6M)
+    views = _views(trial, pid, AT_6M)
+    change = views["thickness_change_6m_mm"]
+    assert change.state is MeasureState.DERIVED and change.result == pytest.approx(1.8)
+    assert [(v.event_id, v.value) for v in change.values] == [
+        ("baseline_scan", 4.1),
+        ("follow_up_6m", 5.9),
+    ]
+    assert (change.unit, change.outcome_id) == ("mm", "thickness_change")
+    niche = views["niche_6m"]
+    assert (niche.result, niche.threshold) == (True, "== true")
+    assert views["adhesion_free_6m"].result is False  # mild is not none
+    assert views["adhesion_grade_6m"].result == "mild"
+    assert views["thickness_baseline_mm"].result == 4.1
+
+
+def test_a_measure_without_its_values_is_not_yet_due_due_or_missing(trial: Trial) -> None:
+    pid = participant(trial)
+    measure(trial, pid, "baseline_scan", "thickness_mm", 4.1, BASELINE)
+    before = _views(trial, pid, AT_3M - dt.timedelta(days=30))
+    assert before["thickness_3m_mm"].state is MeasureState.NOT_YET_DUE
+    assert before["thickness_change_6m_mm"].state is MeasureState.NOT_YET_DUE
+    assert before["thickness_change_6m_mm"].result is None
+    assert _views(trial, pid, AT_3M)["thickness_3m_mm"].state is MeasureState.DUE
+    late = _views(trial, pid, AT_3M + dt.timedelta(days=30))
+    assert late["thickness_3m_mm"].state is MeasureState.MISSING
+    assert late["thickness_change_6m_mm"].state is MeasureState.NOT_YET_DUE
+
+
+def test_her_timeline_lists_at_each_event_the_measures_and_whether_recorded(
+    trial: Trial,
+) -> None:
+    pid = participant(trial)
+    row_id = measure(trial, pid, "follow_up_6m", "thickness_mm", 5.9, AT_6M)
+    timeline = participant_timeline(trial.study, trial.actor(COORDINATOR), pid, on=AT_6M)
+    at = {event.event_id: event.measures for event in timeline.events}
+    assert [m.item for m in at["baseline_scan"]] == ["thickness_mm"]
+    assert [(m.item, m.recorded) for m in at["follow_up_6m"]] == [
+        ("thickness_mm", True),
+        ("niche_present", False),
+        ("adhesion_grade", False),
+    ]
+    thickness = at["follow_up_6m"][0]
+    assert (thickness.value, thickness.record) == (5.9, f"measurements #{row_id}")
+    assert thickness.measures == ("thickness_change_6m_mm",)
+    assert at["follow_up_6m"][2].measures == ("adhesion_grade_6m", "adhesion_free_6m")
+    assert at["menses"] == ()
+    records = participant_records(trial.study, trial.actor(COORDINATOR), pid)
+    assert any(r.entity == "measurements" and r.row_id == row_id for r in records)
+
+
+def test_another_sites_reader_does_not_find_her_measures(trial: Trial) -> None:
+    pid = participant(trial)
+    with pytest.raises(NotFoundError):
+        outcome_measures(trial.study, trial.actor(COORDINATOR), pid + 1000)

@@ -90,6 +90,7 @@ from endotrial.services import (
     medication,
     my_account,
     open_query,
+    outcome_measures,
     participant_identity,
     participant_queries,
     participant_records,
@@ -417,6 +418,7 @@ def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
         participant_summary(t.study, actor, pid),
         participant_timeline(t.study, actor, pid),
         participant_records(t.study, actor, pid),
+        outcome_measures(t.study, actor, pid),
     )
 
 

@@ -58,6 +58,12 @@ from endotrial.services.locks import (
     lock_participant,
     unlock_participant,
 )
+from endotrial.services.measurements import (
+    MeasurementCorrection,
+    MeasurementInput,
+    correct_measurement,
+    record_measurement,
+)
 from endotrial.services.people import (
     LANGUAGES,
     AccountView,
@@ -94,6 +100,10 @@ from endotrial.services.reads import (
     EventState,
     FieldChangeView,
     FieldValue,
+    MeasureAtEvent,
+    MeasuredAt,
+    MeasureState,
+    MeasureView,
     MedicationView,
     MemberView,
     ParticipantSummary,
@@ -115,6 +125,7 @@ from endotrial.services.reads import (
     data_queries,
     may_read_safety_monitoring,
     medication,
+    outcome_measures,
     participant_records,
     participant_summary,
     participant_timeline,
@@ -148,12 +159,6 @@ from endotrial.services.treatment import (
     record_medication,
     record_procedure,
     start_cycle,
-)
-from endotrial.services.measurements import (
-    MeasurementCorrection,
-    MeasurementInput,
-    correct_measurement,
-    record_measurement,
 )
 from endotrial.services.visits import VisitInput, record_visit
 
@@ -189,6 +194,10 @@ __all__ = [
     "IdentityView",
     "InvalidInput",
     "LockedError",
+    "MeasureAtEvent",
+    "MeasureState",
+    "MeasureView",
+    "MeasuredAt",
     "MeasurementCorrection",
     "MeasurementInput",
     "MedicationInput",
@@ -260,6 +269,7 @@ __all__ = [
     "my_account",
     "open_query",
     "open_study",
+    "outcome_measures",
     "participant_identity",
     "participant_queries",
     "participant_records",

@@ -8,6 +8,12 @@ candidate appears by her pseudonym, a participant by her study id.
 """
 
 from endotrial.services.reads.dashboard import ArmCount, Dashboard, SiteCounts, dashboard
+from endotrial.services.reads.measures import (
+    MeasuredAt,
+    MeasureState,
+    MeasureView,
+    outcome_measures,
+)
 from endotrial.services.reads.medication import MedicationView, medication
 from endotrial.services.reads.participants import (
     ConsentView,
@@ -43,6 +49,7 @@ from endotrial.services.reads.screening_log import (
 from endotrial.services.reads.team import MemberView, SiteView, Team, team
 from endotrial.services.reads.timeline import (
     EventState,
+    MeasureAtEvent,
     Timeline,
     TimelineEvent,
     participant_timeline,
@@ -60,6 +67,10 @@ __all__ = [
     "EventState",
     "FieldChangeView",
     "FieldValue",
+    "MeasureAtEvent",
+    "MeasureState",
+    "MeasureView",
+    "MeasuredAt",
     "MedicationView",
     "MemberView",
     "ParticipantSummary",
@@ -82,6 +93,7 @@ __all__ = [
     "data_queries",
     "may_read_safety_monitoring",
     "medication",
+    "outcome_measures",
     "participant_records",
     "participant_summary",
     "participant_timeline",

@@ -17,6 +17,7 @@ from endotrial.schedule.engine import observation_event_id, procedure_event_id
 from endotrial.store import (
     Cycle,
     EmbryoTransfer,
+    Measurement,
     MedicationRecord,
     Participant,
     PregnancyOutcome,
@@ -61,6 +62,8 @@ class Records:
     ultrasounds: list[Ultrasound] = field(default_factory=list)
     outcomes: list[PregnancyOutcome] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    """Outcome measures' values: shown at their events, fulfilling none (a visit does)."""
     withdrawal: Withdrawal | None = None
 
 
@@ -78,6 +81,7 @@ def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, 
         (Ultrasound, "ultrasounds", Ultrasound.scan_date),
         (PregnancyOutcome, "outcomes", PregnancyOutcome.id),
         (Visit, "visits", Visit.visit_date),
+        (Measurement, "measurements", Measurement.measured_date),
     )
     for model, name, order in (*tables, (Withdrawal, "withdrawal", Withdrawal.id)):
         # One participant (her page) by equality: an IN list costs a compilation per call.

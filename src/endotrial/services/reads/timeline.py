@@ -16,6 +16,10 @@ late rather than early. An event is then:
   cancelled transfer (the transfer and everything hanging from it), or a conditional event
   ("only if: positive beta-hCG") whose window has passed (the protocol states the condition
   as text, so the engine cannot tell a missed visit from one that was not needed).
+
+Each event also lists the measurements the protocol's outcome measures ask for there
+(`measures`), each recorded or not: a measurement fulfils no event (the visit does), it is
+shown at its event.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from endotrial.errors import InputError
+from endotrial.outcomes.measures import MeasuredValue, measures_at
 from endotrial.protocol.models import Protocol
 from endotrial.schedule import ScheduledEvent, build_schedule
 from endotrial.services._common import readable_participant
 from endotrial.services._input import as_id
 from endotrial.services.context import Actor, Study, reading
+from endotrial.services.measurements import stored_value
 from endotrial.services.permissions import Operation
 from endotrial.services.reads._records import (
     Fact,
@@ -42,7 +48,7 @@ from endotrial.services.reads._records import (
     transfer_event,
 )
 from endotrial.services.reads._scope import checked_date
-from endotrial.store import Participant
+from endotrial.store import Measurement, Participant
 
 #: How far outside its window a record of a database without event ids may still be taken as
 #: an event's (a visit four days late is that visit; one a month off is another).
@@ -57,6 +63,20 @@ class EventState(enum.StrEnum):
     NOT_YET_DUE = "not_yet_due"
     NOT_APPLICABLE = "not_applicable"
     MISSED = "missed"
+
+
+@dataclass(frozen=True)
+class MeasureAtEvent:
+    """A data item the protocol asks to be measured at an event, and her value if recorded."""
+
+    item: str
+    measures: tuple[str, ...]
+    """The outcome measures that ask for it there (by id)."""
+    recorded: bool
+    value: MeasuredValue | None
+    measured_on: dt.date | None
+    record: str | None
+    """The measurement ("measurements #4"), if recorded."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,8 @@ class TimelineEvent:
     record: str | None
     """The record fulfilling it ("ultrasounds #12"), if any."""
     condition: str | None
+    measures: tuple[MeasureAtEvent, ...] = ()
+    """What the protocol asks to be measured at the event (its outcome measures)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +158,11 @@ def build_timeline(
     events = schedule.events
     matched, unscheduled = _match(events, facts(protocol, participant, records), on)
     closed = _closed(protocol, events, records, set(matched))
-    timeline = tuple(_event(e, matched.get(e.id), e.id in closed, on) for e in events)
+    measured = {(m.event_id, m.item): m for m in records.measurements}
+    timeline = tuple(
+        _event(e, matched.get(e.id), e.id in closed, on, _measures(protocol, e.id, measured))
+        for e in events
+    )
     return Timeline(
         participant.id, participant.study_id, participant.site_id, participant.arm, on,
         timeline, tuple(unscheduled),
@@ -248,7 +274,33 @@ def _hangs_from(event_id: str, root: str, anchor_of: dict[str, str | None]) -> b
     return False
 
 
-def _event(event: ScheduledEvent, fact: Fact | None, closed: bool, on: dt.date) -> TimelineEvent:
+def _measures(
+    protocol: Protocol, event_id: str, measured: dict[tuple[str, str], Measurement]
+) -> tuple[MeasureAtEvent, ...]:
+    """The items asked for at the event (in the protocol's order), each with her value."""
+    asked: dict[str, list[str]] = {}
+    for measure in measures_at(protocol, event_id):
+        asked.setdefault(measure.item, []).append(measure.id)
+    shown: list[MeasureAtEvent] = []
+    for item, measure_ids in asked.items():
+        row = measured.get((event_id, item))
+        if row is None:
+            shown.append(MeasureAtEvent(item, tuple(measure_ids), False, None, None, None))
+            continue
+        value, record = stored_value(row), f"measurements #{row.id}"
+        shown.append(
+            MeasureAtEvent(item, tuple(measure_ids), True, value, row.measured_date, record)
+        )
+    return tuple(shown)
+
+
+def _event(
+    event: ScheduledEvent,
+    fact: Fact | None,
+    closed: bool,
+    on: dt.date,
+    measures: tuple[MeasureAtEvent, ...] = (),
+) -> TimelineEvent:
     return TimelineEvent(
         event_id=event.id,
         label=event.label,
@@ -263,6 +315,7 @@ def _event(event: ScheduledEvent, fact: Fact | None, closed: bool, on: dt.date) 
         done_on=fact.on if fact is not None and not fact.missed else None,
         record=fact.record if fact is not None else None,
         condition=event.condition,
+        measures=measures,
     )
 
 
