@@ -13,6 +13,7 @@ from endotrial.cli.options import ProtocolOption, parse_date, parse_pairs
 from endotrial.cli.output import ForceOption, write_output
 from endotrial.errors import InputError
 from endotrial.files import check_output_file
+from endotrial.outcomes.measures import measures_to_take
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.schedule import (
     build_schedule,
@@ -66,13 +67,15 @@ def schedule(
     for event_id, text in parse_pairs(actual or [], "--actual").items():
         anchors[event_id] = parse_date(text, f"--actual {event_id}")
     built = build_schedule(protocol, arm, anchors)
+    measures = measures_to_take(protocol)  # what the protocol's outcome measures ask for
     if output_format == ScheduleFormat.ics:
-        _emit_bytes(render_schedule_ics(built, participant=participant), out, force)
+        ics = render_schedule_ics(built, participant=participant, measures=measures)
+        _emit_bytes(ics, out, force)
         return
     renderer = (
         render_schedule_json if output_format == ScheduleFormat.json else render_schedule_table
     )
-    _emit_bytes(renderer(built, participant).encode("utf-8"), out, force)
+    _emit_bytes(renderer(built, participant, measures=measures).encode("utf-8"), out, force)
 
 
 def _root_event(protocol: Protocol) -> str:

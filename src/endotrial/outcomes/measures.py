@@ -162,3 +162,25 @@ def _outcome(
     if measure.derivation == MeasureDerivation.meets_threshold and measure.threshold is not None:
         return meets(measure.threshold, at_event)
     return at_event
+
+
+def measures_to_take(protocol: Protocol) -> dict[str, tuple[str, ...]]:
+    """For each event where the protocol asks for measurements, what to measure there, as a
+    person reads it: the item with its unit or its values ('thickness_mm (mm)',
+    'niche_present (yes/no)'). What the schedule printout shows under the event."""
+    shown: dict[str, tuple[str, ...]] = {}
+    for event_id in measurement_events(protocol):
+        shown[event_id] = tuple(_described(item) for item in items_at(protocol, event_id).values())
+    return shown
+
+
+def _described(item: DataItem) -> str:
+    if item.type == ItemType.boolean:
+        return f"{item.name} (yes/no)"
+    if item.type == ItemType.category:
+        return f"{item.name} ({'/'.join(item.values or [])})"
+    if item.unit:
+        return f"{item.name} ({item.unit})"
+    if item.minimum is not None and item.maximum is not None:
+        return f"{item.name} ({item.minimum:g}-{item.maximum:g})"
+    return item.name

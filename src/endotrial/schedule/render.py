@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from icalendar import Calendar, Event
@@ -19,6 +20,8 @@ from icalendar import Calendar, Event
 from endotrial.errors import InputError
 from endotrial.schedule.engine import Schedule, ScheduledEvent
 
+#: What to measure at each event, by event id (`outcomes.measures.measures_to_take`).
+Measures = Mapping[str, Sequence[str]]
 PRODID = "-//endotrial//schedule//EN"
 _HEADERS = ("date", "window", "cycle day", "event", "status")
 _STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
@@ -42,14 +45,26 @@ def checked_participant(label: str | None) -> str | None:
     return text
 
 
-def schedule_records(schedule: Schedule, participant: str | None = None) -> list[dict[str, Any]]:
-    """One plain dict per event, dates as ISO strings, ready for `json.dumps`."""
+def schedule_records(
+    schedule: Schedule, participant: str | None = None, *, measures: Measures | None = None
+) -> list[dict[str, Any]]:
+    """One plain dict per event, dates as ISO strings, ready for `json.dumps`; an event where
+    the protocol asks for measurements lists them under `measures`."""
     participant = checked_participant(participant)
-    return [_record(schedule, event, participant) for event in schedule]
+    records = []
+    for event in schedule:
+        record = _record(schedule, event, participant)
+        if measures and measures.get(event.id):
+            record["measures"] = list(measures[event.id])
+        records.append(record)
+    return records
 
 
-def render_schedule_json(schedule: Schedule, participant: str | None = None) -> str:
-    return json.dumps(schedule_records(schedule, participant), indent=2, ensure_ascii=False)
+def render_schedule_json(
+    schedule: Schedule, participant: str | None = None, *, measures: Measures | None = None
+) -> str:
+    records = schedule_records(schedule, participant, measures=measures)
+    return json.dumps(records, indent=2, ensure_ascii=False)
 
 
 def _record(schedule: Schedule, event: ScheduledEvent, participant: str | None) -> dict[str, Any]:
@@ -76,11 +91,14 @@ def _record(schedule: Schedule, event: ScheduledEvent, participant: str | None) 
     }
 
 
-def render_schedule_table(schedule: Schedule, participant: str | None = None) -> str:
+def render_schedule_table(
+    schedule: Schedule, participant: str | None = None, *, measures: Measures | None = None
+) -> str:
     """Aligned plain-text columns, narrow enough for a terminal.
 
-    A condition goes on its own indented line under the event; notes are left to the JSON and
-    calendar views. Given dates are marked, and so is an actual date outside its window.
+    A condition goes on its own indented line under the event, and so do the measurements the
+    protocol asks for there (`measures`); notes are left to the JSON and calendar views. Given
+    dates are marked, and so is an actual date outside its window.
     """
     rows = [_HEADERS, *(_row(event) for event in schedule)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
@@ -94,6 +112,8 @@ def render_schedule_table(schedule: Schedule, participant: str | None = None) ->
         lines.append(line(row))
         if event.condition:
             lines.append(" " * indent + f"  only if: {event.condition}")
+        if measures and measures.get(event.id):
+            lines.append(" " * indent + f"  measure: {', '.join(measures[event.id])}")
     participant = checked_participant(participant)
     title = f"{schedule.protocol_id} — arm {schedule.arm_id} ({schedule.arm_label})"
     if participant:
@@ -120,7 +140,11 @@ def _window(event: ScheduledEvent) -> str:
 
 
 def render_schedule_ics(
-    schedule: Schedule, stamp: dt.datetime | None = None, participant: str | None = None
+    schedule: Schedule,
+    stamp: dt.datetime | None = None,
+    participant: str | None = None,
+    *,
+    measures: Measures | None = None,
 ) -> bytes:
     """An iCalendar (RFC 5545) file: one all-day VEVENT per event.
 
@@ -139,7 +163,8 @@ def render_schedule_ics(
     calendar.add("x-wr-calname", f"{name} — {participant}" if participant else name)
     prefix = _uid_prefix(schedule, participant)
     for event in schedule:
-        vevent = _vevent(schedule, event, stamp.astimezone(dt.UTC), prefix, participant)
+        to_measure = measures.get(event.id, ()) if measures else ()
+        vevent = _vevent(schedule, event, stamp.astimezone(dt.UTC), prefix, participant, to_measure)
         calendar.add_component(vevent)
     return bytes(calendar.to_ical())
 
@@ -158,6 +183,7 @@ def _vevent(
     stamp: dt.datetime,
     uid_prefix: str,
     participant: str | None,
+    to_measure: Sequence[str] = (),
 ) -> Event:
     vevent = Event()
     vevent.add("uid", f"{uid_prefix}-{event.id}@endotrial")
@@ -165,7 +191,10 @@ def _vevent(
     vevent.add("dtstart", event.date)
     vevent.add("dtend", event.date + dt.timedelta(days=1))
     vevent.add("summary", f"{participant}: {event.label}" if participant else event.label)
-    vevent.add("description", _description(schedule, event, participant))
+    description = _description(schedule, event, participant)
+    if to_measure:
+        description = f"{description}\nMeasure: {', '.join(to_measure)}"
+    vevent.add("description", description)
     vevent.add("categories", [event.kind])
     vevent.add("transp", "TRANSPARENT")
     return vevent
