@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, SCREENED_ON, eligible_items
+from httpx2 import Response
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    MONITOR,
+    RADIOLOGIST,
+    SCREENED_ON,
+    eligible_items,
+)
 from two_sites import SITE_B_COORDINATOR, screen_at
 from web_helpers import WebTrial, client_of, csrf_of, signed_in
 
@@ -61,21 +69,22 @@ def _state(html: str, criterion: str) -> str:
 
 
 def _field_error(html: str, item: str) -> str:
-    found = re.search(rf'<span class="error field-error"[^>]*id="error-{item}"([^>]*)>([^<]*)<', html)
+    found = re.search(
+        rf'<span class="error field-error"[^>]*id="error-{item}"([^>]*)>([^<]*)<', html
+    )
     assert found is not None, f"no error slot for {item}"
     return "" if "hidden" in found.group(1) else found.group(2)
 
 
 def _screened(client: TestClient, **changes: object) -> int:
     token = csrf_of(client.get("/screening/new").text)
-    answer = client.post(
-        "/screening/new", data={**_form(**changes), "csrf_token": token}, follow_redirects=False
-    )  # fmt: skip
+    data = {**_form("SC-WEB1", **changes), "csrf_token": token}
+    answer = client.post("/screening/new", data=data, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return int(answer.headers["location"].rsplit("/", 1)[1])
 
 
-def _post(client: TestClient, path: str, data: dict[str, str]) -> object:
+def _post(client: TestClient, path: str, data: dict[str, str]) -> Response:
     token = csrf_of(client.get("/screening").text)
     return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
 
@@ -133,14 +142,14 @@ def test_a_candidate_is_screened_consented_enrolled_and_allocated_through_the_pa
     signed_in(client, COORDINATOR)
     screening_id = _screened(client)
     page = client.get(f"/screening/{screening_id}").text
-    assert "Eligible" in page and 'action="/screening/%d/consent"' % screening_id in page
+    assert "Eligible" in page and f'action="/screening/{screening_id}/consent"' in page
     consent = {"form_version": "v1.0", "consent_date": SCREENED_ON.isoformat(),
                "taken_by": COORDINATOR}  # fmt: skip
     consented = _post(client, f"/screening/{screening_id}/consent", consent)
-    assert consented.status_code == 303  # type: ignore[attr-defined]
+    assert consented.status_code == 303
     enrolled = _post(client, f"/screening/{screening_id}/enrol",
                      {"enrolled_on": SCREENED_ON.isoformat()})  # fmt: skip
-    assert enrolled.status_code == 303  # type: ignore[attr-defined]
+    assert enrolled.status_code == 303
     page = client.get(f"/screening/{screening_id}").text
     assert "choosing the arm is an investigator" in page  # not the coordinator's to allocate
     assert f'action="/screening/{screening_id}/allocate"' not in page
@@ -149,14 +158,18 @@ def test_a_candidate_is_screened_consented_enrolled_and_allocated_through_the_pa
     allocation = {"arm": "control", "basis": "her preference",
                   "allocated_on": SCREENED_ON.isoformat()}  # fmt: skip
     allocated = _post(investigator, f"/screening/{screening_id}/allocate", allocation)
-    assert allocated.status_code == 303  # type: ignore[attr-defined]
-    location = allocated.headers["location"]  # type: ignore[attr-defined]
+    assert allocated.status_code == 303
+    location = allocated.headers["location"]
     participant_id = int(re.fullmatch(r"/participants/(\d+)#summary", location).group(1))  # type: ignore[union-attr]
     her_page = investigator.get(location).text
     assert "GZ6-002" in her_page and "control" in her_page
     trial = web_trial.trial
     summary = participant_summary(trial.study, trial.actor(INVESTIGATOR), participant_id)
-    assert (summary.status, summary.arm, summary.enrolment_number) == ("allocated", "control", 3)  # after SC-HOME and SZ2's
+    assert (summary.status, summary.arm, summary.enrolment_number) == (
+        "allocated",
+        "control",
+        3,
+    )  # after SC-HOME and SZ2's
 
 
 def test_a_refused_screening_names_the_field_and_keeps_everything_typed(
@@ -191,21 +204,21 @@ def test_consent_and_enrolment_refusals_name_the_field_and_keep_what_was_typed(
     consent = {"form_version": "v2.<i>0</i>", "consent_date": SCREENED_ON.isoformat(),
                "taken_by": "nobody"}  # fmt: skip
     refused = _post(client, path + "consent", consent)
-    assert refused.status_code == 409  # type: ignore[attr-defined]
-    html = refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 409
+    html = refused.text
     assert "nobody" in html and re.search(r'<label class="refused">Taken by', html)
     assert 'value="v2.&lt;i&gt;0&lt;/i&gt;"' in html  # kept, shown as text
     yesterday = {**consent, "taken_by": COORDINATOR}
-    assert _post(client, path + "consent", yesterday).status_code == 303  # type: ignore[attr-defined]
+    assert _post(client, path + "consent", yesterday).status_code == 303
     early = SCREENED_ON - dt.timedelta(days=1)
     refused = _post(client, path + "enrol", {"enrolled_on": early.isoformat()})
-    assert refused.status_code == 409  # type: ignore[attr-defined]
-    html = refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 409
+    html = refused.text
     assert re.search(r'<label class="refused">Enrolled on', html)
     assert f'value="{early.isoformat()}"' in html
     not_a_date = _post(client, path + "enrol", {"enrolled_on": "yesterday"})
-    assert not_a_date.status_code == 422  # type: ignore[attr-defined]
-    assert 'value="yesterday"' in not_a_date.text  # type: ignore[attr-defined]
+    assert not_a_date.status_code == 422
+    assert 'value="yesterday"' in not_a_date.text
 
 
 def test_injection_typed_into_the_forms_is_stored_verbatim_and_shown_as_text(
@@ -222,7 +235,7 @@ def test_injection_typed_into_the_forms_is_stored_verbatim_and_shown_as_text(
     basis = "'); DROP TABLE participants; -- <img src=x onerror=alert(1)>"
     allocation = {"arm": "control", "basis": basis, "allocated_on": SCREENED_ON.isoformat()}
     done = _post(investigator, f"/screening/{screening_id}/allocate", allocation)
-    location = done.headers["location"]  # type: ignore[attr-defined]
+    location = done.headers["location"]
     participant_id = int(location.split("/")[2].split("#")[0])
     trial = web_trial.trial
     records = participant_records(trial.study, trial.actor(INVESTIGATOR), participant_id)
@@ -234,6 +247,15 @@ def test_injection_typed_into_the_forms_is_stored_verbatim_and_shown_as_text(
 
 
 # --- who may ---------------------------------------------------------------------------------
+
+
+def test_the_nav_links_the_screening_log_for_those_who_may_read_it(
+    web_trial: WebTrial,
+) -> None:
+    study = web_trial.trial.study
+    for username, sees in ((COORDINATOR, True), (MONITOR, True), (RADIOLOGIST, False)):
+        nav = signed_in(client_of(study), username).get("/dashboard").text.split("</nav>")[0]
+        assert ('href="/screening"' in nav) is sees, username
 
 
 def test_anonymous_readers_are_sent_to_sign_in(client: TestClient, web_trial: WebTrial) -> None:
@@ -289,8 +311,8 @@ def test_another_sites_screening_is_neither_shown_nor_reachable(
                "taken_by": COORDINATOR}  # fmt: skip
     for step, data in (("consent", consent), ("enrol", {"enrolled_on": "2025-10-01"})):
         answer = _post(client, f"/screening/{other}/{step}", data)
-        assert answer.status_code == 404, step  # type: ignore[attr-defined]
-        assert "SZ2" not in answer.text  # type: ignore[attr-defined]
+        assert answer.status_code == 404, step
+        assert "SZ2" not in answer.text
     b_log = screening_log(trial.study, trial.actor(SITE_B_COORDINATOR))
     assert [e.study_id for e in b_log if e.screening_id == other] == [None]  # not consented
 
@@ -307,7 +329,7 @@ def _csv(rows: list[tuple[str, dict[str, object]]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _upload(client: TestClient, content: bytes, name: str = "candidates.csv") -> object:
+def _upload(client: TestClient, content: bytes, name: str = "candidates.csv") -> Response:
     token = csrf_of(client.get("/screening").text)
     return client.post(
         "/screening/import", data={"csrf_token": token, "site_id": "1"},
@@ -334,8 +356,8 @@ def test_an_upload_lists_every_rows_problem_at_once_and_stores_nothing(
     before = _log(web_trial)
     content = _csv([("SC-U1", {"afc": "many"}), ("SC-U2", {}), ("SC-U3", {"sex": "X"})])
     checked = _upload(client, content)
-    assert checked.status_code == 422  # type: ignore[attr-defined]
-    problems = checked.text.split('id="upload-problems"')[1]  # type: ignore[attr-defined]
+    assert checked.status_code == 422
+    problems = checked.text.split('id="upload-problems"')[1]
     rows = re.findall(r'<td class="num">(\d+)</td><td><code>(\w+)</code></td>', problems)
     assert rows == [("1", "afc"), ("3", "sex")]
     assert "2 problems; nothing was stored" in problems
@@ -348,18 +370,18 @@ def test_a_clean_upload_is_imported_only_on_confirm(
     signed_in(client, COORDINATOR)
     before = _log(web_trial)
     checked = _upload(client, _csv([("SC-U4", {}), ("SC-U5", {"age_years": 45})]))
-    assert checked.status_code == 200  # type: ignore[attr-defined]
-    assert "Import 2 candidates" in checked.text  # type: ignore[attr-defined]
+    assert checked.status_code == 200
+    assert "Import 2 candidates" in checked.text
     assert _log(web_trial) == before  # checked, not stored
     assert len(list(upload_dir.glob("*.csv"))) == 1
     confirmed = _post(client, "/screening/import/confirm", {})
-    assert confirmed.headers["location"] == "/screening?imported=2"  # type: ignore[attr-defined]
+    assert confirmed.headers["location"] == "/screening?imported=2"
     assert len(_log(web_trial)) == len(before) + 2
     assert not list(upload_dir.glob("*.csv"))  # the upload is not kept once imported
     assert "2 candidates imported" in client.get("/screening?imported=2").text
     again = _post(client, "/screening/import/confirm", {})
-    assert again.status_code == 409  # type: ignore[attr-defined]
-    assert "no longer kept" in again.text  # type: ignore[attr-defined]
+    assert again.status_code == 409
+    assert "no longer kept" in again.text
     assert len(_log(web_trial)) == len(before) + 2
 
 
@@ -369,14 +391,14 @@ def test_a_huge_or_foreign_upload_is_refused_clearly_before_it_is_read(
     signed_in(client, COORDINATOR)
     huge = b"candidate_id,afc\n" + b"SC-X,7\n" * (screening.MAX_UPLOAD_BYTES // 7 + 1)
     refused = _upload(client, huge)
-    assert refused.status_code == 413  # type: ignore[attr-defined]
-    assert "larger than 4 MB: split it" in refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 413
+    assert "larger than 4 MB: split it" in refused.text
     sheet = _upload(client, b"PK\x03\x04 not a csv", name="candidates.xlsx")
-    assert sheet.status_code == 422  # type: ignore[attr-defined]
-    assert "candidates.xlsx is not a .csv file" in sheet.text  # type: ignore[attr-defined]
+    assert sheet.status_code == 422
+    assert "candidates.xlsx is not a .csv file" in sheet.text
     binary = _upload(client, b"\xff\xfe\x00\x01garbage\x00")
-    assert binary.status_code == 422  # type: ignore[attr-defined]
-    assert str(upload_dir) not in binary.text  # type: ignore[attr-defined]
+    assert binary.status_code == 422
+    assert str(upload_dir) not in binary.text
     assert not list(upload_dir.glob("*.csv"))
 
 
@@ -410,4 +432,3 @@ def test_typed_text_becomes_a_value_only_where_it_plainly_is_one(
     kind: ItemType, text: str, value: object
 ) -> None:
     assert typed_value(kind, text) == value
-

@@ -21,6 +21,7 @@ CSRF_HEADER = "X-CSRF-Token"
 TOKEN_KEY, USERNAME_KEY, CSRF_KEY, LANGUAGE_KEY = "token", "username", "csrf", "language"
 SEES_SAFETY_KEY = "sees_safety"
 SEES_TEAM_KEY = "sees_team"
+SEES_SCREENING_KEY = "sees_screening"
 
 
 class CsrfRefused(EndotrialError):

@@ -40,8 +40,8 @@ from endotrial.services import (
     participant_summary,
     participant_timeline,
     participants,
-    pregnancy_outcome,
     permitted_operations,
+    pregnancy_outcome,
     safety_monitoring,
     set_my_language,
     sign_in,
@@ -55,6 +55,7 @@ from endotrial.web.deps import (
     LANGUAGE_COOKIE,
     LANGUAGE_KEY,
     SEES_SAFETY_KEY,
+    SEES_SCREENING_KEY,
     SEES_TEAM_KEY,
     TOKEN_KEY,
     USERNAME_KEY,
@@ -118,6 +119,7 @@ def sign_in_form(
     may = permitted_operations(study, actor)
     request.session[SEES_SAFETY_KEY] = Operation.READ_SAFETY_MONITORING in may
     request.session[SEES_TEAM_KEY] = Operation.READ_TEAM in may
+    request.session[SEES_SCREENING_KEY] = Operation.READ_SCREENING_LOG in may
     chosen = my_account(study, actor).language or kept_language  # hers, in any browser
     if chosen:
         request.session[LANGUAGE_KEY] = chosen

@@ -15,7 +15,13 @@ from jinja2.runtime import Context
 from starlette.responses import HTMLResponse
 
 from endotrial.web import i18n
-from endotrial.web.deps import SEES_SAFETY_KEY, SEES_TEAM_KEY, csrf_token, request_language
+from endotrial.web.deps import (
+    SEES_SAFETY_KEY,
+    SEES_SCREENING_KEY,
+    SEES_TEAM_KEY,
+    csrf_token,
+    request_language,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -145,6 +151,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         "username": request.session.get("username"),
         "sees_safety": bool(request.session.get(SEES_SAFETY_KEY)),
         "sees_team": bool(request.session.get(SEES_TEAM_KEY)),
+        "sees_screening": bool(request.session.get(SEES_SCREENING_KEY)),
         **context,
     }
     return TEMPLATES.TemplateResponse(request, name, values, status_code=status_code)

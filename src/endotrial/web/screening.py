@@ -50,7 +50,7 @@ from endotrial.services import (
     import_screenings,
     my_account,
     participants,
-    permitted,
+    permitted_operations,
     record_consent,
     screen,
     screening_log,
@@ -107,7 +107,7 @@ class Evaluation:
 
 def _require(study: Study, actor: Actor, operation: Operation) -> None:
     """Refuse a page whose acts her role may not do (the services refuse the act itself too)."""
-    if not permitted(study, actor, operation):
+    if operation not in permitted_operations(study, actor):
         account = my_account(study, actor)
         raise PermissionDenied(
             "auth.role", username=account.username, role=account.role.value,
@@ -333,14 +333,14 @@ def _enrolment_page(
 ) -> Response:
     entry = _entry(study, actor, screening_id)
     arms = {arm.id: arm.label for arm in study.protocol.arms}
+    may = permitted_operations(study, actor)
     today = dt.datetime.now(dt.UTC).date().isoformat()  # a default she may change
     return page(
         request, "enrol.html", status_code, entry=entry,
         participant=_participant(study, actor, entry.study_id),
         arms=arms, refusal=refusal, refused_form=refused_form, today=today,
-        may_consent=permitted(study, actor, Operation.RECORD_CONSENT),
-        may_enrol=permitted(study, actor, Operation.ENROL),
-        may_allocate=permitted(study, actor, Operation.ALLOCATE),
+        may_consent=Operation.RECORD_CONSENT in may, may_enrol=Operation.ENROL in may,
+        may_allocate=Operation.ALLOCATE in may,
     )  # fmt: skip
 
 
@@ -470,7 +470,7 @@ def _log_page(
 ) -> Response:
     shown = decision if decision in DECISIONS else ""
     entries = screening_log(study, actor, decision=ScreeningDecision(shown) if shown else None)
-    may_screen = permitted(study, actor, Operation.SCREEN)
+    may_screen = Operation.SCREEN in permitted_operations(study, actor)
     board = dashboard(study, actor) if may_screen else None
     return page(
         request, "screening_log.html", status_code, entries=tuple(reversed(entries)),
