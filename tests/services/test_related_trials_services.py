@@ -37,7 +37,7 @@ from endotrial.services import (
 )
 
 DAY = dt.timedelta(days=1)
-RELEASED = {"sterility": "negative", "mycoplasma": "negative"}
+RELEASED: dict[str, str | float] = {"sterility": "negative", "mycoplasma": "negative"}
 
 
 def _days(n: int) -> dt.timedelta:

@@ -58,14 +58,28 @@ def show(
 
 @protocol_app.command("validate")
 @user_errors
-def validate(path: Annotated[Path, typer.Argument(help="Protocol file to check.")]) -> None:
+def validate(
+    target: Annotated[
+        str, typer.Argument(help="Protocol file to check, or the id of a bundled protocol.")
+    ],
+) -> None:
     """Check a protocol file; report every problem with its line and field."""
+    path = _file_of(target)
     protocol = load_protocol_file(path)
     typer.echo(
         f"{path}: valid protocol {protocol.protocol_id} ({protocol.identity.nct_id}): "
         f"{len(protocol.criteria)} criteria, {len(protocol.schedule)} schedule events, "
         f"{len(protocol.arms)} arms, {len(assumptions(protocol))} labelled assumptions"
     )
+
+
+def _file_of(target: str) -> Path:
+    """The file named, or else the bundled protocol with that id (a file of that name wins)."""
+    path = Path(target)
+    bundled = bundled_protocol_files().get(target.lower())
+    if bundled is not None and not path.exists():
+        return bundled
+    return path
 
 
 @protocol_app.command("items")
