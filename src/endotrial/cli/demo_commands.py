@@ -9,6 +9,7 @@ import typer
 from endotrial.cli.app import INTERRUPTED_EXIT, app, user_errors
 from endotrial.cli.options import DatabaseOption, ProtocolOption
 from endotrial.demo import DEFAULT_SEED, check_seed, create_demo, render_summary
+from endotrial.demo.run import check_participants
 from endotrial.demo.target import demo_file
 from endotrial.protocol import load_protocol
 from endotrial.store.engine import shown_url
@@ -30,14 +31,26 @@ def demo(
         ),
     ] = False,
     protocol_id: ProtocolOption = None,
+    participants: Annotated[
+        int | None,
+        typer.Option(
+            "--participants",
+            help="How many to enrol (default: the protocol's enrolment; a trial that enrolled "
+            "no one: an illustrative number, said in the output).",
+        ),
+    ] = None,
 ) -> None:
-    """Create a database holding a realistic, reproducible, SYNTHETIC run of the trial."""
+    """Create a database holding a realistic, reproducible, SYNTHETIC run of the trial (any
+    protocol: the seed's effect sizes are cited, any other's are synthetic), then verify it."""
     check_seed(seed)
+    check_participants(participants)
     protocol = load_protocol(protocol_id)
     target = demo_file(database)
     builds_a_new_file = target is not None and (replace or not target.exists())
     try:
-        summary = create_demo(database, seed=seed, replace=replace, protocol=protocol)
+        summary = create_demo(
+            database, seed=seed, replace=replace, protocol=protocol, participants=participants
+        )
     except KeyboardInterrupt:
         # create_demo removes a file it created when the build stops half-way.
         kept = (

@@ -25,10 +25,14 @@ from endotrial.demo.profile import AdverseEventRate, Candidate, schedule_roots
 from endotrial.dosing import compute_dose
 from endotrial.dosing.engine import VIABILITY_RESULT_ID, procedure_dose_rule
 from endotrial.errors import EndotrialError
+from endotrial.outcomes.measures import items_at, measurement_events
 from endotrial.protocol.models import (
     CycleSpec,
+    DataItem,
     DoseRule,
     EventRole,
+    ItemType,
+    MeasureDerivation,
     ProcedureSpec,
     ReleaseCriterion,
 )
@@ -38,6 +42,7 @@ from endotrial.services import (
     AdverseEventInput,
     CycleStartInput,
     DeviationInput,
+    MeasurementInput,
     MedicationInput,
     OutcomeInput,
     ProcedureInput,
@@ -56,6 +61,7 @@ from endotrial.services import (
     lock_participant,
     participant_queries,
     record_deviation,
+    record_measurement,
     record_medication,
     record_outcome,
     record_procedure,
@@ -122,6 +128,9 @@ class Follow:
         self.actual: dict[str, dt.date] = {}
         self.done: set[str] = set()
         self.transfer_cycle = _transfer_cycle(run)
+        self.measured: dict[str, float] = {}
+        """Her baseline value of each number item measured (for a change from baseline)."""
+        self.measuring = set(measurement_events(self.protocol))
 
     # ------------------------------------------------------------------ helpers
     def day(self, cycle_start: dt.date, cycle_day: int) -> dt.date:
@@ -227,6 +236,8 @@ class Follow:
                 found.append(_Activity(day, 0, _bind(self._scheduled_scan, event)))
             elif event.kind in VISIT_KINDS:
                 found.append(_Activity(day, 2, _bind(self._visit, event.id, event.date)))
+            elif event.id in self.measuring:
+                found.append(_Activity(day, 2, _bind(self._measure_on, event)))
         if any(self.protocol.regimen(r).cycle == cycle.id for r in arm.regimens):
             found.append(
                 _Activity(cycle.length_days // 2, 3, _bind(self._regimen_aes, cycle, start))
@@ -277,6 +288,7 @@ class Follow:
         self.tally["ultrasounds"] += 1
         if event_id is not None:
             self.done.add(event_id)
+            self._measure(event_id, scan_on, value)
         if late:
             self._deviation(scan_on, "visit window", f"{event_id} done 4 days late")
             self._answer("ultrasounds", scan_id, "scan_date", "late visit; deviation recorded")
@@ -336,6 +348,60 @@ class Follow:
         record_visit(self.study, self.coordinator, visit)
         self.tally["visits"] += 1
         self.done.add(event_id)
+        self._measure(event_id, visit.visit_date)
+
+    # ------------------------------------------------------------------ outcome measures
+    def _measure_on(self, event: ScheduledEvent) -> None:
+        """An event recorded by no other record here (a lab, an assessment): its measures."""
+        self._measure(event.id, self.by_cutoff(event.date))
+        self.done.add(event.id)
+
+    def _measure(self, event_id: str, on: dt.date, scanned_mm: float | None = None) -> None:
+        """Each item the protocol's outcome measures ask for at this event, with a value in
+        the item's range (SYNTHETIC: a change from baseline is the profile's, by arm)."""
+        if event_id not in self.measuring:
+            return
+        for item in items_at(self.protocol, event_id).values():
+            value = self._value(item, event_id, scanned_mm)
+            measurement = MeasurementInput(
+                participant_id=self.pid, event_id=event_id, item=item.name, value=value,
+                measured_date=on,
+            )  # fmt: skip
+            record_measurement(self.study, self.coordinator, measurement)
+            self.tally["measurements"] += 1
+
+    def _value(
+        self, item: DataItem, event_id: str, scanned_mm: float | None
+    ) -> float | int | bool | str:
+        if item.type == ItemType.boolean:
+            return bool(self.rng.random() < 0.6)
+        if item.type == ItemType.category:
+            return str(self.rng.choice(item.values or []))
+        if item.type == ItemType.date:
+            return str(self.by_cutoff(self.trial.cutoff))
+        low = item.minimum if item.minimum is not None else 0.0
+        high = item.maximum if item.maximum is not None else low + 100.0
+        span = high - low
+        if scanned_mm is not None and item.unit == "mm" and "thick" in item.name:
+            number = scanned_mm  # the scan's own thickness
+        elif self._changes_at(item.name, event_id) and item.name in self.measured:
+            change = self.profile.measure_change_fraction.get(self.arm, 0.0) * span
+            number = self.measured[item.name] + change + float(self.rng.normal(0, span * 0.03))
+        else:
+            number = float(self.rng.uniform(low + 0.15 * span, low + 0.6 * span))
+        number = float(np.clip(number, low, high))
+        self.measured.setdefault(item.name, number)
+        if item.type == ItemType.integer:
+            return round(number)
+        return round(number, 1)
+
+    def _changes_at(self, item_name: str, event_id: str) -> bool:
+        return any(
+            m.item == item_name
+            and m.event == event_id
+            and m.derivation == MeasureDerivation.change_from_baseline
+            for m in self.protocol.outcome_measures
+        )
 
     # ------------------------------------------------------------------ procedures
     def _procedure(self, spec: ProcedureSpec, cycle: CycleSpec, start: dt.date) -> None:
@@ -443,6 +509,8 @@ class Follow:
                 self._scheduled_scan(event)
             elif event.kind in VISIT_KINDS:
                 self._visit(event.id, event.date)
+            elif event.id in self.measuring:
+                self._measure_on(event)
 
     def _signs_off(self) -> None:
         """Follow-up complete and every query closed: now and then the investigator signs."""

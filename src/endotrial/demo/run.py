@@ -49,6 +49,7 @@ from endotrial.services import (
     dashboard,
     enrol,
     open_query,
+    outcome_measures,
     participants,
     pregnancy_outcome,
     record_consent,
@@ -68,9 +69,6 @@ DATA_CUTOFF = dt.date(2026, 11, 20)
 DEFAULT_CANDIDATES = 150
 #: Candidates screened per participant to enrol, when the enrolment is not the seed's 60.
 CANDIDATES_PER_PARTICIPANT = 2.5
-#: Participants simulated for a trial whose registered enrolment is 0 (withdrawn before
-#: enrolling): enough to show every arm at work, and labelled as illustrative in the output.
-ILLUSTRATIVE_PARTICIPANTS = 12
 COORDINATOR = "coord.li"
 INVESTIGATOR = "pi.chen"
 RADIOLOGIST = "ir.wang"
@@ -213,6 +211,7 @@ def create_demo(
     check_seed(seed)
     check_participants(participants)
     check_buildable(protocol or load_protocol())
+    check_enrolment(protocol or load_protocol(), participants)
     _check_cutoff(data_cutoff(today))
     created = prepare_demo_database(url, replace=replace)
     try:
@@ -239,6 +238,7 @@ def build_demo(
     check_participants(participants)
     protocol = protocol or load_protocol()
     check_buildable(protocol)
+    check_enrolment(protocol, participants)
     cutoff = _check_cutoff(data_cutoff(today))
     target, note = _enrolment(protocol, participants)
     pool_size = candidates or _pool_size(target)
@@ -258,22 +258,34 @@ def build_demo(
 
 
 def _enrolment(protocol: Protocol, participants: int | None) -> tuple[int, str | None]:
-    """How many to enrol, and a note when that is not the registry's enrolment."""
+    """How many to enrol, and a note when that is not the registry's enrolment.
+
+    A trial whose registered enrolment is 0 (withdrawn before enrolling) has no one to
+    simulate: the services enrol no one beyond the protocol's enrolment, and the demo does
+    not invent participants the trial never had. Its candidates are screened, and the output
+    says why no one is enrolled."""
     registered = protocol.identity.enrollment_target
-    if participants is not None:
-        if participants == registered:
-            return participants, None
-        return participants, (
-            f"{participants} participants simulated as asked (the registry's enrolment is "
-            f"{registered})"
-        )
     if registered == 0:
-        return ILLUSTRATIVE_PARTICIPANTS, (
-            f"the registry's enrolment is 0 (the trial enrolled no one): "
-            f"{ILLUSTRATIVE_PARTICIPANTS} participants are simulated to show the protocol at "
-            "work, an illustrative number, not the trial's"
+        return 0, (
+            "the registry's enrolment is 0 (the trial enrolled no one): nothing to simulate "
+            "past screening; candidates were screened, no one enrolled"
         )
-    return registered, None
+    if participants is None or participants == registered:
+        return registered, None
+    return participants, (
+        f"{participants} participants simulated as asked (the registry's enrolment is {registered})"
+    )
+
+
+def check_enrolment(protocol: Protocol, participants: int | None) -> None:
+    """More participants than the protocol enrols are refused (so would the services be)."""
+    registered = protocol.identity.enrollment_target
+    if participants is not None and registered and participants > registered:
+        raise DemoError(
+            f"--participants {participants} is more than protocol {protocol.protocol_id} "
+            f"enrols ({registered}): the services enrol no one beyond it; give at most "
+            f"{registered}, or leave it out"
+        )
 
 
 def _pool_size(target: int) -> int:
@@ -525,11 +537,43 @@ def _verify(engine: Engine, run: _Run) -> tuple[str, ...]:
     transfers = [t for page in pages for t in page.transfers if not t.cancelled]
     for transfer in transfers:
         pregnancy_outcome(run.study, run.monitor, transfer.transfer_id)
-    return (
+    measured, derived = _measures(run, [page.participant_id for page in pages])
+    checks = [
         "audit trail intact",
         f"the records of all {len(pages)} participants read back as written",
         f"{len(transfers)} transfer outcomes derived",
-    )
+    ]
+    if run.protocol.outcome_measures:
+        checks.append(f"{measured} measurements read back, {derived} measure outcomes derived")
+    return tuple(checks)
+
+
+def _measures(run: _Run, participant_ids: list[int]) -> tuple[int, int]:
+    """Her outcome measures as the read side derives them: every value the run recorded is
+    there, and an outcome is derived wherever its values are."""
+    if not run.protocol.outcome_measures:
+        return 0, 0
+    measured = derived = 0
+    for participant_id in participant_ids:
+        views = outcome_measures(run.study, run.monitor, participant_id, on=run.cutoff)
+        values = {
+            (v.event_id, view.item) for view in views for v in view.values if v.value is not None
+        }
+        wrote = run.tally.get(participant_id, Counter())["measurements"]
+        if len(values) != wrote:
+            raise DemoError(
+                f"participant {participant_id}: {wrote} measurements recorded, "
+                f"{len(values)} read back"
+            )
+        for view in views:
+            if not any(v.value is None for v in view.values) and view.result is None:
+                raise DemoError(
+                    f"participant {participant_id}: measure '{view.measure_id}' has its values "
+                    "but no outcome derived"
+                )
+            derived += view.result is not None
+        measured += len(values)
+    return measured, derived
 
 
 def _summary(run: _Run, seed: int, elapsed_s: float) -> DemoSummary:

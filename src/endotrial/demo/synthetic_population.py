@@ -28,6 +28,10 @@ P_REFERRED_ELIGIBLE = 0.7
 #: Draws of a candidate's failing items before she is screened as she stands.
 MAX_REDRAWS = 40
 P_YES = 0.1
+#: An end of a number's range a draw again may keep to.
+EDGE_SHARE = 0.05
+#: A date drawn again is blank this often (no earlier trial, no previous treatment).
+P_BLANK_DATE = 0.3
 #: Upper end of an unbounded number: its minimum (or 0) plus this.
 UNBOUNDED_SPAN = 100.0
 
@@ -51,24 +55,55 @@ def _candidate(
     ref: str,
     on: dt.date,
 ) -> Candidate:
-    drawn = [i for i in protocol.data_items if not i.identifying and i.name != "screening_date"]
-    items: dict[str, object] = {"screening_date": on}
-    items.update({item.name: draw_item(item, rng, on) for item in drawn})
+    drawn = _drawn_items(protocol)
+    items: dict[str, object] = {}
+    for _ in range(MAX_REDRAWS):  # a draw the screening cannot read (an impossible BMI): again
+        items = {"screening_date": on, **{i.name: draw_item(i, rng, on) for i in drawn}}
+        if not screen_candidate(protocol, items).errors:
+            break
     if rng.random() < P_REFERRED_ELIGIBLE:
         _meet_criteria(protocol, reads, rng, items, on)
     return Candidate(ref, items, prefers_cells=bool(rng.random() < 0.55))
 
 
-def draw_item(item: DataItem, rng: np.random.Generator, on: dt.date) -> object:
-    """A value inside the item's declared range, of its type."""
+def _drawn_items(protocol: Protocol) -> list[DataItem]:
+    """The items a candidate is given: not an identifying one (sealed, never needed: what is
+    derived from it is given instead), not one derived from items she is given (her BMI from
+    her weight and height is computed, so it cannot disagree with them)."""
+    known = {item.name: item for item in protocol.data_items}
+
+    def computed(item: DataItem) -> bool:
+        if item.derived is None:
+            return False
+        inputs = [known.get(name) for name in _columns(item.derived)]
+        return all(i is not None and not i.identifying for i in inputs)
+
+    return [
+        item
+        for item in protocol.data_items
+        if not item.identifying and item.name != "screening_date" and not computed(item)
+    ]
+
+
+def draw_item(
+    item: DataItem, rng: np.random.Generator, on: dt.date, *, again: bool = False
+) -> object:
+    """A value inside the item's declared range, of its type (drawn `again` for a criterion
+    she fails: a yes/no either way, a date perhaps blank or longer ago)."""
     if item.type == ItemType.category:
         return str(rng.choice(item.values or []))
     if item.type == ItemType.boolean:
-        return bool(rng.random() < P_YES)
+        return bool(rng.random() < (0.5 if again else P_YES))
     if item.type == ItemType.date:
-        return on - dt.timedelta(days=int(rng.integers(5, 60)))
+        if again and rng.random() < P_BLANK_DATE:
+            return None
+        return on - dt.timedelta(days=int(rng.integers(5, 400 if again else 60)))
     low = item.minimum if item.minimum is not None else 0.0
     high = item.maximum if item.maximum is not None else low + UNBOUNDED_SPAN
+    if again:  # a criterion often asks for one end of a wide range (< 6 months of 0-600)
+        zone = int(rng.integers(0, 3))
+        edge = (high - low) * EDGE_SHARE
+        low, high = ((low, high), (low, low + edge), (high - edge, high))[zone]
     if item.type == ItemType.integer:
         return int(rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1))
     return round(float(rng.uniform(low, high)), 1)
@@ -93,8 +128,12 @@ def _meet_criteria(
         redrawable = [n for n in sorted(stale) if n in items and n != "screening_date"]
         if not redrawable:
             return
+        before = dict(items)
         for name in redrawable:
-            items[name] = draw_item(known[name], rng, on)
+            items[name] = draw_item(known[name], rng, on, again=True)
+        if screen_candidate(protocol, items).errors:  # unreadable together: keep the last
+            items.clear()
+            items.update(before)
 
 
 def _criterion_items(protocol: Protocol) -> dict[str, tuple[str, ...]]:
