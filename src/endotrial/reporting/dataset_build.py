@@ -10,8 +10,11 @@ that contract before they are returned) and the screening log the participant fl
   the values the analysis plan reads (`endotrial.protocol.analysis_values`), exposure and
   every pregnancy outcome derived again from the recorded facts by `endotrial.outcomes`;
   the analysis-set flags come from the plan's rules (`analysis.sets`);
-- embryos, adverse events and measurements (thickness scans and β-hCG values, each with
-  the schedule event it belongs to);
+  and one column per outcome measure of the protocol (`analysis.measures.measure_column`):
+  her value at its event, her change from baseline, or whether its threshold is met
+  (`endotrial.outcomes.measures`), missing until every value it needs is recorded;
+- embryos, adverse events and measurements (thickness scans, β-hCG values and the number
+  values of outcome measures, each with the schedule event it belongs to);
 - screenings: one row per person screened, her last decision and the criteria she failed.
 
 Identity never enters: no name, candidate id, pseudonym, birth date or free-text note other
@@ -31,6 +34,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from endotrial.analysis.dataset import ANALYSIS_TABLES, SCREENINGS, validate_frames
+from endotrial.analysis.measures import measure_column
 from endotrial.analysis.sets import apply_analysis_plan
 from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.eligibility.engine import derived_values
@@ -42,8 +46,16 @@ from endotrial.outcomes import (
     gestational_age_days,
     is_good_quality,
 )
+from endotrial.outcomes.measures import derive_measure
 from endotrial.protocol.analysis_values import VALUE_NAMES
-from endotrial.protocol.models import DataItem, ItemType, Protocol, ScheduleEvent
+from endotrial.protocol.models import (
+    DataItem,
+    ItemType,
+    MeasureDerivation,
+    OutcomeMeasure,
+    Protocol,
+    ScheduleEvent,
+)
 from endotrial.store import models as m
 from endotrial.store.trial_protocol import RecordedProtocol, protocol_sha256, recorded_protocol
 from endotrial.store.unit_of_work import read_session
@@ -130,6 +142,7 @@ class _Rows:
     adverse_events: list[m.AdverseEvent]
     major_deviations: set[int]
     withdrawals: dict[int, m.Withdrawal]
+    measurements: dict[int, list[m.Measurement]]
 
     @classmethod
     def read(cls, session: Session) -> _Rows:
@@ -155,6 +168,7 @@ class _Rows:
                 if d.major and d.participant_id is not None
             },
             withdrawals={w.participant_id: w for w in every(m.Withdrawal)},
+            measurements=_by_participant(every(m.Measurement)),
         )
 
 
@@ -189,7 +203,23 @@ class _Build:
         fixed = [
             "participant_id", "site", "arm", "arm_received", "enrolled_on", "allocated_on",
         ]  # fmt: skip
-        return [*fixed, *self._item_columns().keys(), *_STATUS_COLUMNS, *_OUTCOME_COLUMNS]
+        columns = [*fixed, *self._item_columns().keys(), *_STATUS_COLUMNS, *_OUTCOME_COLUMNS]
+        return [*columns, *self._measure_columns().keys()]
+
+    def _measure_columns(self) -> dict[str, OutcomeMeasure]:
+        """Each outcome measure by its column (its id; `measure_<id>` if that is taken)."""
+        fixed = {"participant_id", "site", "arm", "arm_received", "enrolled_on", "allocated_on"}
+        taken = {*fixed, *self._item_columns(), *_STATUS_COLUMNS, *_OUTCOME_COLUMNS}
+        return {measure_column(ms.id, taken): ms for ms in self.protocol.outcome_measures}
+
+    def _measure_values(self, pid: int) -> dict[str, object]:
+        """Her derived outcome on each measure (missing until every value is recorded)."""
+        rows = self.rows.measurements.get(pid, [])
+        values: dict[str, object] = {}
+        for column, measure in self._measure_columns().items():
+            recorded = {r.event_id: r.typed_value for r in rows if r.item == measure.item}
+            values[column] = derive_measure(measure, recorded).outcome
+        return values
 
     def _item_columns(self) -> dict[str, DataItem]:
         """Screening items by their column name (`screening_<name>` when the engine derives a
@@ -199,6 +229,9 @@ class _Build:
     def _participant_types(self) -> dict[str, str]:
         types = {c: _ITEM_DTYPES[i.type] for c, i in self._item_columns().items()}
         types.update(_FIXED_TYPES)
+        items = {item.name: item for item in self.protocol.data_items}
+        for column, measure in self._measure_columns().items():
+            types[column] = _measure_dtype(measure, items[measure.item])
         return types
 
     def _participant(self, participant: m.Participant) -> dict[str, Any]:
@@ -239,6 +272,7 @@ class _Build:
             "withdrawn_on": withdrawal.withdrawn_on if withdrawal else None,
             "withdrawal_reason": withdrawal.reason if withdrawal else None,
             **outcome,
+            **self._measure_values(pid),
         }
 
     def _baseline_items(self, pid: int) -> dict[str, object]:
@@ -396,6 +430,7 @@ class _Build:
         for participant in self.rows.participants:
             records += self._scan_rows(participant)
             records += self._hcg_rows(participant)
+            records += self._measure_rows(participant)
         frame = pd.DataFrame.from_records(records, columns=_MEASUREMENT_COLUMNS)
         frame = frame.drop_duplicates(
             subset=["participant_id", "measurement", "measured_on", "scheduled_event"], keep="last"
@@ -415,6 +450,28 @@ class _Build:
                     "scheduled_event": event,
                     "cycle": cycle.kind if cycle else None,
                     "day_from_cycle_start": day,
+                }
+            )
+        return rows
+
+    def _measure_rows(self, participant: m.Participant) -> list[dict[str, Any]]:
+        """Her outcome measures' number values (a yes/no or a code is in its measure's column)."""
+        items = {item.name: item for item in self.protocol.data_items}
+        rows = []
+        for row in self.rows.measurements.get(participant.id, []):
+            item = items.get(row.item)
+            if item is None or row.value_number is None:
+                continue
+            cycle = cycle_on_day(self.rows.cycles.get(participant.id, []), row.measured_date)
+            rows.append(
+                self._measurement(participant, row.item, row.value_number, row.measured_date)
+                | {
+                    "unit": item.unit or "",
+                    "scheduled_event": row.event_id,
+                    "cycle": cycle.kind if cycle else None,
+                    "day_from_cycle_start": (
+                        (row.measured_date - cycle.start_date).days if cycle else None
+                    ),
                 }
             )
         return rows
@@ -478,7 +535,7 @@ class _Build:
             "arm": allocation.arm if allocation else participant.arm,
             "measurement": name,
             "value": value,
-            "unit": UNITS[name],
+            "unit": UNITS.get(name, ""),
             "measured_on": on,
         }
 
@@ -555,6 +612,21 @@ def _in_window(event: ScheduleEvent, day_from_start: int) -> bool:
     assert event.cycle_day is not None
     target = event.cycle_day - 1
     return target - event.window_before_days <= day_from_start <= target + event.window_after_days
+
+
+def cycle_on_day(cycles: Sequence[m.Cycle], on: dt.date) -> m.Cycle | None:
+    """The cycle she was in on `on`: the latest started by then."""
+    started = [c for c in cycles if c.start_date <= on]
+    return max(started, key=lambda c: (c.start_date, c.id)) if started else None
+
+
+def _measure_dtype(measure: OutcomeMeasure, item: DataItem) -> str:
+    """A change is a number, a threshold yes/no; a value is typed by its item."""
+    if measure.derivation == MeasureDerivation.change_from_baseline:
+        return "float64"
+    if measure.derivation == MeasureDerivation.meets_threshold:
+        return "boolean"
+    return _ITEM_DTYPES[item.type]
 
 
 def _typed(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:

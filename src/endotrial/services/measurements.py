@@ -126,11 +126,7 @@ def stored_columns(value: MeasuredValue) -> dict[str, float | bool | str | None]
 
 def stored_value(row: Measurement) -> MeasuredValue:
     """The value a measurement holds, typed as its item types it."""
-    if row.value_boolean is not None:
-        return row.value_boolean
-    if row.value_number is not None:
-        return row.value_number
-    return row.value_text or ""
+    return row.typed_value
 
 
 def _asked_for(tx: Tx, participant: Participant, event_id: str, item_name: str) -> DataItem:

@@ -336,6 +336,15 @@ class Measurement(Audited):
     measured_date: Mapped[date]
     notes: Mapped[str | None] = mapped_column(Text)
 
+    @property
+    def typed_value(self) -> float | bool | str:
+        """The value, typed as its item types it (the one column that is set)."""
+        if self.value_boolean is not None:
+            return self.value_boolean
+        if self.value_number is not None:
+            return self.value_number
+        return self.value_text or ""
+
 
 class EmbryoTransfer(Audited):
     __tablename__ = "embryo_transfers"
