@@ -157,7 +157,7 @@ def test_an_event_clashing_with_a_repeats_event_is_refused_at_its_field(tmp_path
         load_protocol_file(path)
     message = str(caught.value)
     assert "'scaffold_placement@placement_2'" in message
-    assert "a schedule event and a procedure" in message
+    assert "a schedule event and a procedure given again in a repeat cycle" in message
     rows = text.splitlines()
     after = next(i for i, row in enumerate(rows, 1) if "repeat_cycles" in row)
     line = next(i for i, row in enumerate(rows, 1) if i > after and "placement_2" in row)

@@ -6,6 +6,8 @@ site chooses) must be given, and any other node may be given too when it actuall
 another day, so that everything after it moves with it. The protocol file lists visits and labs
 under `schedule`; medication starts and stops, procedures, their pre-checks and the end of their
 observation are derived from `regimens` and `procedures`, so they are written once in the file.
+A procedure given in several cycles (`repeat_cycles`) is in each, with its own pre-checks and
+observation there: the first keeps the procedure's event ids, a repeat's are `<id>@<cycle>`.
 """
 
 from __future__ import annotations
@@ -179,13 +181,14 @@ def _candidates(protocol: Protocol, arm: Arm) -> list[_Node]:
 
 
 def _what(node: _Node) -> str:
-    return {
+    what = {
         "schedule": "a schedule event",
         "regimen": "a regimen's start or stop",
         "procedure": "a procedure",
         "pre_check": "a procedure's pre-check",
         "observation": "a procedure's observation end",
     }[node.source]
+    return f"{what} given again in a repeat cycle" if "repeat_cycles" in node.origin else what
 
 
 def _clash(protocol: Protocol, arm: Arm, first: _Node, second: _Node) -> str:
