@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from measure_helpers import AT_6M, BASELINE, before_after_participant, before_after_protocol
 from services_helpers import (
     COORDINATOR,
     INVESTIGATOR,
@@ -19,10 +20,12 @@ from services_helpers import (
     STATISTICIAN,
     TRANSFER_CYCLE_START,
     TREATMENT_START,
+    Trial,
     allocated,
     audit_rows,
+    set_up_trial,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from web_helpers import WebTrial, client_of, csrf_of, signed_in
 
@@ -442,3 +445,66 @@ def test_a_vehicle_arm_gets_no_cells_fields_and_a_fixed_dose_no_weight_needed() 
     assert fixed.rule is not None and fixed.rule.kind == "fixed" and not weight.required
     # the viability is the procedure's own field (checked against its release limit)
     assert {f.name for f in fixed.release} == {"release_results.sterility"}
+
+
+@pytest.fixture
+def before_after(engine: Engine) -> tuple[TestClient, int, Trial]:
+    """A participant of a trial whose outcome measures ask for values at her events."""
+    trial = set_up_trial(engine, before_after_protocol())
+    participant_id = before_after_participant(trial, "M-1")
+    return signed_in(client_of(trial.study), RADIOLOGIST), participant_id, trial
+
+
+def test_the_measurements_an_event_asks_for_are_recorded_typed_by_their_item(
+    before_after: tuple[TestClient, int, Trial],
+) -> None:
+    client, pid, trial = before_after
+    page = client.get(f"/participants/{pid}").text
+    path = f"/participants/{pid}/measure/baseline_scan/thickness_mm"
+    assert f'href="{path}"' in page
+    form = client.get(path).text
+    value = _field_block(form, "value")
+    assert "Endometrial thickness" in value and "(mm)" in value and "Thickness at baseline" in value
+    assert "allowed 0–30" in value and f'value="{BASELINE.isoformat()}"' in form
+    token = csrf_of(form)
+    before = audit_rows(trial.engine)
+    refused = client.post(path, data={"value": "45", "measured_date": str(BASELINE),
+                                      "csrf_token": token})  # fmt: skip
+    assert refused.status_code == 422 and 'value="45"' in refused.text
+    assert 'role="alert"' in _field_block(refused.text, "value")
+    assert audit_rows(trial.engine) == before
+    done = client.post(
+        path, data={"value": "4.2", "measured_date": str(BASELINE), "csrf_token": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303, done.text
+    grade = client.get(f"/participants/{pid}/measure/follow_up_6m/adhesion_grade").text
+    assert '<option value="mild"' in _field_block(grade, "value")
+    niche = f"/participants/{pid}/measure/follow_up_6m/niche_present"
+    assert 'value="yes"' in _field_block(client.get(niche).text, "value")
+    saved = client.post(niche, data={"value": "yes", "measured_date": str(AT_6M),
+                                     "csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    rows = _measurements(trial, pid)
+    assert rows == {
+        ("baseline_scan", "thickness_mm"): "4.2",
+        ("follow_up_6m", "niche_present"): "yes",
+    }
+    page = client.get(f"/participants/{pid}").text
+    assert f'href="{path}"' not in page and "thickness_mm = 4.2" in page
+    assert client.get(f"/participants/{pid}/measure/baseline_scan/pain_vas").status_code == 404
+
+
+def _measurements(trial: Trial, pid: int) -> dict[tuple[str, str], str | None]:
+    rows = participant_records(trial.study, trial.actor(COORDINATOR), pid)
+    found = {}
+    for r in rows:
+        if r.entity == "measurements":
+            fields = {f.name: f.value for f in r.fields}
+            value = (
+                fields.get("value_number")
+                or fields.get("value_boolean")
+                or fields.get("value_text")
+            )
+            found[(str(fields["event_id"]), str(fields["item"]))] = value
+    return found

@@ -25,10 +25,13 @@ from starlette.exceptions import HTTPException
 
 from endotrial.dosing import DosePlan
 from endotrial.dosing.engine import VIABILITY_RESULT_ID, procedure_dose_rule
+from endotrial.outcomes.measures import items_at, measures_at
 from endotrial.protocol.models import (
+    DataItem,
     DoseRule,
     DrugRegimen,
     EventRole,
+    ItemType,
     ProcedureSpec,
     Protocol,
     ScheduleEvent,
@@ -40,6 +43,7 @@ from endotrial.services import (
     CycleStartInput,
     DeviationInput,
     DryRunResult,
+    MeasurementInput,
     MedicationInput,
     NotSignedIn,
     Operation,
@@ -60,6 +64,7 @@ from endotrial.services import (
     participant_timeline,
     permitted,
     record_deviation,
+    record_measurement,
     record_medication,
     record_outcome,
     record_procedure,
@@ -938,3 +943,85 @@ def start_first_cycle(study: StudyDep, actor: PageActor, participant_id: int) ->
         raise _not_found()
     first = study.protocol.cycles[0].start_event
     return see_other(f"/participants/{participant_id}/record/{first}")
+
+
+# --- measurements the protocol's outcome measures ask for ------------------------------
+
+#: How a data item's type is typed in a form.
+_ITEM_KINDS = {
+    ItemType.number: "number", ItemType.integer: "integer", ItemType.boolean: "flag",
+    ItemType.category: "select", ItemType.date: "date",
+}  # fmt: skip
+
+
+def measurement_form(
+    protocol: Protocol, participant_id: int, event_id: str, item: DataItem, language: str
+) -> FormSpec:
+    """The value of `item` at the event, typed, ranged and valued as the protocol's item."""
+    _ = _gettext(language)
+    choices: tuple[tuple[str, str], ...] = ()
+    if item.type == ItemType.category:
+        choices = (("", ""), *((v, v) for v in item.values or ()))
+    measures = ", ".join(m.label for m in measures_at(protocol, event_id) if m.item == item.name)
+    value = FormField(
+        "value", item.label, _ITEM_KINDS[item.type], unit=item.unit, minimum=item.minimum,
+        maximum=item.maximum, step="1" if item.type == ItemType.integer else "any",
+        choices=choices, required=True,
+        hint=_("for: %(measures)s") % {"measures": measures} if measures else None,
+    )  # fmt: skip
+    fields = (
+        value,
+        _date("measured_date", _("Measured on")),
+        FormField("notes", _("Notes"), "textarea"),
+    )
+
+    def run(study: Study, actor: Actor, values: dict[str, Any]) -> object:
+        given = MeasurementInput(
+            participant_id=participant_id, event_id=event_id, item=item.name, **values
+        )
+        return record_measurement(study, actor, given)
+
+    title = _("Measurement: %(item)s") % {"item": item.name}
+    return FormSpec(title, fields, Operation.RECORD_MEASUREMENT, run)
+
+
+MEASURE_PATH = "/participants/{participant_id}/measure/{event_id}/{item}"
+
+
+def _measure_page(
+    study: Study, actor: Actor, participant_id: int, event_id: str, item: str, language: str
+) -> tuple[FormSpec, TimelineEvent, Timeline]:
+    """Her event and the item the protocol asks to be measured there; else not found."""
+    timeline = participant_timeline(study, actor, participant_id)  # hers, of the reader's sites
+    event = _timeline_event(timeline, event_id)
+    asked = items_at(study.protocol, event_id)
+    if event is None or item not in asked:
+        raise _not_found()
+    spec = measurement_form(study.protocol, participant_id, event_id, asked[item], language)
+    return spec, event, timeline
+
+
+@router.get(MEASURE_PATH)
+def measure_page(
+    request: Request, study: StudyDep, actor: PageActor, language: LanguageDep,
+    participant_id: int, event_id: str, item: str,
+) -> Response:  # fmt: skip
+    spec, event, timeline = _measure_page(study, actor, participant_id, event_id, item, language)
+    return render_form(
+        request, study, actor, spec, participant_id=participant_id, study_id=timeline.study_id,
+        action=request.url.path, typed={"measured_date": event.date.isoformat()}, event=event,
+        event_label=event.label,
+    )  # fmt: skip
+
+
+@router.post(MEASURE_PATH, dependencies=[CsrfChecked])
+async def measure_form(
+    request: Request, study: StudyDep, actor: PageActor, language: LanguageDep,
+    participant_id: int, event_id: str, item: str,
+) -> Response:  # fmt: skip
+    spec, event, timeline = _measure_page(study, actor, participant_id, event_id, item, language)
+    typed = typed_values(spec.fields, await request.form())
+    return _submit_form(
+        request, study, actor, language, spec, typed, timeline, request.url.path, event,
+        event.label,
+    )  # fmt: skip
