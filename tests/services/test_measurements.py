@@ -48,6 +48,7 @@ from endotrial.services import (
     participant_timeline,
     record_measurement,
 )
+from endotrial.services.verification import verify_everything
 from endotrial.store import AuditEntry, Measurement
 
 
@@ -161,6 +162,9 @@ def test_an_item_is_measured_once_at_an_event_then_corrected_with_a_reason(
             )
         ).one()
     assert (entry.old_value, entry.new_value, entry.reason) == ("4.2", "4.4", reason)
+    # The trail verifies whole: the chain, who may write measurements, every row reconciled.
+    report = verify_everything(trial.engine)
+    assert report.ok and report.complete, str(report)
 
 
 def test_the_database_holds_once_per_event_and_item_and_one_typed_value(trial: Trial) -> None:
