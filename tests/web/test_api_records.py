@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from measure_helpers import BASELINE, before_after_participant, before_after_protocol
 from services_helpers import (
     CELL_LAB,
     COORDINATOR,
@@ -26,10 +27,11 @@ from services_helpers import (
     TREATMENT_START,
     audit_rows,
     eligible_items,
+    set_up_trial,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
-from two_sites import SITE_B_INVESTIGATOR
+from two_sites import SITE_B_INVESTIGATOR, add_site_b
 from web_helpers import WebTrial, bearer, client_of
 
 from endotrial.store import Screening, reconcile_with_trail
@@ -292,6 +294,11 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/participants/{participant_id}/withdrawal": {
         "withdrawn_on": "2025-10-08", "initiated_by": "participant", "reason": "moved away",
     },
+    "/api/v1/participants/{participant_id}/measurements": {
+        "event_id": "baseline_scan", "item": "thickness_mm", "value": 4.2,
+        "measured_date": "2025-10-14",
+    },
+    "/api/v1/measurements/{measurement_id}/correction": {"value": 4.3, "reason": "re-measured"},
 }  # fmt: skip
 #: Roles that may not do the route's operation, by path (one each is enough).
 WRONG_ROLE = {
@@ -301,6 +308,7 @@ WRONG_ROLE = {
     "/api/v1/transfers/{transfer_id}/outcome": EMBRYOLOGIST,
     "/api/v1/participants/{participant_id}/withdrawal": RADIOLOGIST,
     "/api/v1/participants/{participant_id}/transfers": RADIOLOGIST,
+    "/api/v1/participants/{participant_id}/measurements": EMBRYOLOGIST,
 }
 
 
@@ -323,7 +331,7 @@ def test_every_write_route_is_covered_and_documented(client: TestClient) -> None
 
 
 def _filled(path: str, record_id: int) -> str:
-    for name in ("participant_id", "screening_id", "scan_id", "transfer_id"):
+    for name in ("participant_id", "screening_id", "scan_id", "transfer_id", "measurement_id"):
         path = path.replace("{" + name + "}", str(record_id))
     return path
 
@@ -375,7 +383,8 @@ def test_another_sites_records_are_not_found_by_any_write_route(
     with Session(trial.engine) as session:
         screening_id = session.scalar(select(Screening.id).where(Screening.participant_id == home))
     ids = {"participant_id": home, "screening_id": screening_id, "scan_id": scan_id,
-           "transfer_id": transfer_id}  # fmt: skip
+           "transfer_id": transfer_id, "measurement_id": 999_998}  # fmt: skip
+    # (the seed protocol measures nothing: a measurement of another site is the next test's)
     other_site = bearer(client, SITE_B_INVESTIGATOR)
     before = audit_rows(trial.engine)
     for path, body in BODIES.items():
@@ -420,3 +429,32 @@ def test_a_bad_field_is_a_problem_detail_naming_it(client: TestClient, web_trial
     for path, body, status, code, field in cases:
         _problem(client.post(path, json=body, headers=site), status, code, field)
     assert audit_rows(web_trial.trial.engine) == before
+
+
+def test_a_measurement_is_recorded_and_corrected_by_the_api_and_hidden_from_another_site(
+    engine: Engine,
+) -> None:
+    """On a protocol whose outcome measures ask for a thickness at a baseline scan."""
+    trial = set_up_trial(engine, before_after_protocol())
+    pid = before_after_participant(trial)
+    b_investigator = add_site_b(trial).investigator
+    client = client_of(trial.study)
+    site = bearer(client, COORDINATOR)
+    at = f"{API}/participants/{pid}/measurements"
+    given = {"event_id": "baseline_scan", "item": "thickness_mm", "value": 4.2,
+             "measured_date": BASELINE.isoformat()}  # fmt: skip
+    text = client.post(at, json={**given, "value": "4.2"}, headers=site)
+    _problem(text, 422, "input.invalid", "value")  # a number typed as text: refused
+    measurement_id = _created(client.post(at, json=given, headers=site), "measurement_id")
+    twice = client.post(at, json=given, headers=site)
+    assert twice.status_code == 409 and twice.json()["field"] in ("event_id", "item")
+    fix = f"{API}/measurements/{measurement_id}/correction"
+    correction = {"value": 4.4, "reason": "re-measured on the stored image"}
+    other = client.post(
+        fix, json=correction, headers={"Authorization": f"Bearer {b_investigator.token}"}
+    )
+    _problem(other, 404, "record.not_found")
+    assert client.post(fix, json=correction, headers=site).status_code == 204
+    records = client.get(f"{API}/participants/{pid}/records", headers=site).json()
+    (row,) = [r for r in records if r["entity"] == "measurements"]
+    assert any(f["value"] in ("4.4", "4.4000") for f in row["fields"]), row

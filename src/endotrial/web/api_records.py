@@ -33,6 +33,8 @@ from endotrial.services import (
     EnrolmentInput,
     InvalidInput,
     LockedError,
+    MeasurementCorrection,
+    MeasurementInput,
     MedicationInput,
     NotFoundError,
     NotSignedIn,
@@ -51,11 +53,13 @@ from endotrial.services import (
     VisitInput,
     WithdrawalInput,
     allocate,
+    correct_measurement,
     correct_ultrasound,
     dry_run,
     enrol,
     record_consent,
     record_deviation,
+    record_measurement,
     record_medication,
     record_outcome,
     record_procedure,
@@ -533,6 +537,49 @@ def api_record_visit(
     outside its window opens a query."""
     visit = VisitInput(participant_id=participant_id, **body.given())
     return VisitAnswer(visit_id=record_visit(study, actor, visit))
+
+
+class MeasurementBody(Body):
+    event_id: Code = Field(description="Her schedule event at which the protocol asks for it.")
+    item: Code = Field(description="The protocol's data item (its name carries its unit).")
+    value: bool | int | float | ShortText = Field(
+        description="A number, true/false, or one of the item's codes, as the item is typed."
+    )
+    measured_date: JsonDate
+    notes: LongText | None = None
+
+
+class MeasurementAnswer(BaseModel):
+    measurement_id: int
+
+
+@api_router.post(
+    "/participants/{participant_id}/measurements", tags=["clinical"], status_code=201,
+    summary="Record an outcome measure's value at a scheduled event",
+)  # fmt: skip
+def api_record_measurement(
+    study: StudyDep, actor: ApiActor, participant_id: int, body: MeasurementBody
+) -> MeasurementAnswer:
+    """Typed and checked by its item (type, range, allowed values); once per item and event;
+    a date outside the event's window opens a query."""
+    measurement = MeasurementInput(participant_id=participant_id, **body.given())
+    return MeasurementAnswer(measurement_id=record_measurement(study, actor, measurement))
+
+
+class MeasurementCorrectionBody(Body):
+    value: bool | int | float | ShortText
+    reason: LongText = Field(description="Why (kept in the audit trail with the old value).")
+
+
+@api_router.post(
+    "/measurements/{measurement_id}/correction", tags=["clinical"], status_code=204,
+    summary="Correct a measurement's value",
+)  # fmt: skip
+def api_correct_measurement(
+    study: StudyDep, actor: ApiActor, measurement_id: int, body: MeasurementCorrectionBody
+) -> None:
+    correction = MeasurementCorrection(measurement_id=measurement_id, **body.given())
+    correct_measurement(study, actor, correction)
 
 
 # ------------------------------------------------------------------- deviations, withdrawal
