@@ -269,7 +269,7 @@ class CycleAnswer(BaseModel):
 
 
 @api_router.post(
-    "/participants/{participant_id}/cycles", tags=["treatment"], status_code=201,
+    "/participants/{participant_id}/cycles", tags=["therapy"], status_code=201,
     summary="Start one of her cycles",
 )  # fmt: skip
 def api_start_cycle(
@@ -295,7 +295,7 @@ class MedicationAnswer(BaseModel):
 
 
 @api_router.post(
-    "/participants/{participant_id}/medication", tags=["treatment"], status_code=201,
+    "/participants/{participant_id}/medication", tags=["therapy"], status_code=201,
     summary="Record medication taken",
 )  # fmt: skip
 def api_record_medication(
@@ -336,7 +336,7 @@ class ProcedureAnswer(BaseModel):
 
 
 @api_router.post(
-    "/participants/{participant_id}/procedures", tags=["treatment"], status_code=201,
+    "/participants/{participant_id}/procedures", tags=["therapy"], status_code=201,
     summary="Record the procedure (the infusion)",
 )  # fmt: skip
 def api_record_procedure(
@@ -363,7 +363,7 @@ class ProcedureDryRun(DryRunAnswer):
 
 
 @api_router.post(
-    "/participants/{participant_id}/procedures/dry-run", tags=["treatment"],
+    "/participants/{participant_id}/procedures/dry-run", tags=["therapy"],
     summary="The procedure's dose, checks and overrides, before anything is saved",
 )  # fmt: skip
 def api_procedure_dry_run(
