@@ -216,6 +216,11 @@ REFUSALS = [
      "description", 422),
     ("withdrawal", {"withdrawn_on": "2025-10-20", "initiated_by": "nobody",
                     "reason": "moved away"}, "initiated_by", 422),
+    ("record/embryo_transfer", {"transfer_date": "2025-11-24", "embryo_grades": "4AB",
+                                "embryo_day": "5", "cancel_reason": "thin endometrium"},
+     "embryo_grades", 409),
+    ("record/pregnancy_28_weeks", {"visit_date": "tomorrow", "notes": "phoned her"},
+     "visit_date", 422),
 ]  # fmt: skip
 
 
@@ -233,6 +238,15 @@ def test_a_refused_form_names_the_field_and_keeps_what_was_typed(
         if value.strip() and name != "initiated_by":
             assert value in _field_block(html, name)  # nothing typed is lost
     assert audit_rows(site.web_trial.trial.engine) == before
+
+
+def test_an_outcome_before_any_transfer_is_refused_with_what_was_typed(site: Site) -> None:
+    path = f"/participants/{site.home}/record/beta_hcg"
+    assert "Record her embryo transfer first." in site.client.get(path).text
+    refused = site.post(path, {"beta_hcg_miu_ml": "412", "beta_hcg_date": "2025-12-06"})
+    html = refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 422 and 'id="form-error"' in html  # type: ignore[attr-defined]
+    assert "transfer_id" in html and 'value="412"' in html and 'value="2025-12-06"' in html
 
 
 def test_a_refusal_is_shown_in_the_readers_language(site: Site) -> None:
