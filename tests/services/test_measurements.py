@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from endotrial.services import (
+    CorrectionInput,
     InvalidInput,
     MeasurementCorrection,
     MeasurementInput,
@@ -43,6 +44,7 @@ from endotrial.services import (
     NotFoundError,
     PermissionDenied,
     correct_measurement,
+    correct_record,
     outcome_measures,
     participant_records,
     participant_timeline,
@@ -280,3 +282,39 @@ def test_another_sites_reader_does_not_find_her_measures(trial: Trial) -> None:
     pid = participant(trial)
     with pytest.raises(NotFoundError):
         outcome_measures(trial.study, trial.actor(COORDINATOR), pid + 1000)
+
+
+def test_a_corrected_date_is_checked_and_outside_the_window_opens_a_query(trial: Trial) -> None:
+    pid = participant(trial)
+    row_id = measure(trial, pid, "follow_up_6m", "niche_present", False, AT_6M)
+    coordinator = trial.actor(COORDINATOR)
+    reason = "the scan was on the later day, per the ultrasound report"
+
+    def correct(**fields: Any) -> None:
+        given = MeasurementCorrection(measurement_id=row_id, reason=reason, **fields)
+        correct_measurement(trial.study, coordinator, given)
+
+    with refused("input.invalid", field="value"):
+        correct()  # nothing to correct
+    with refused("date.before_enrolment", field="measured_date"):
+        correct(measured_date=SCREENED_ON - dt.timedelta(days=1))
+    with refused("correction.unchanged", field="measured_date"):
+        correct(measured_date=AT_6M)
+    assert not queries(trial, entity="measurements")
+    correct(measured_date=AT_6M + dt.timedelta(days=20), value=True)
+    row = stored(trial.engine, row_id)
+    assert (row.measured_date, row.value_boolean) == (AT_6M + dt.timedelta(days=20), True)
+    (query,) = queries(trial, entity="measurements")
+    assert query.field == "measured_date"
+
+
+def test_the_generic_correction_points_to_correct_measurement(trial: Trial) -> None:
+    pid = participant(trial)
+    row_id = measure(trial, pid, "baseline_scan", "thickness_mm", 4.2, BASELINE)
+    correction = CorrectionInput(
+        record="measurement", record_id=row_id, field="value_number", new_value=4.4,
+        reason="transcription error, report p.2",
+    )  # fmt: skip
+    with refused("correction.elsewhere", field="record") as caught:
+        correct_record(trial.study, trial.actor(COORDINATOR), correction)
+    assert "correct_measurement" in str(caught.value)

@@ -749,6 +749,8 @@ ELSEWHERE: Mapping[str, str] = {
     "identity": "record her identifying data again with record_identity (sealed, never in "
     "the trail), or erase it",
     "data_query": "a query is answered and closed, not corrected",
+    "measurement": "correct its value or date with correct_measurement (with a reason); its "
+    "event and item are what it is: record the right ones, and query this one",
     "lock": "an investigator locks and unlocks her data (unlocking needs a reason)",
     "user": "accounts are managed by an investigator (add, deactivate, reactivate)",
     "site": "sites are managed by a central investigator",

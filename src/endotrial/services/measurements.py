@@ -59,10 +59,13 @@ class MeasurementInput(ServiceInput):
 
 
 class MeasurementCorrection(ServiceInput):
-    """A new value for a recorded measurement, and why (said for the audit trail)."""
+    """A new value or date (or both) for a recorded measurement, and why (said for the audit
+    trail). Its event and item are what it is: a value recorded under the wrong ones is
+    recorded again under the right ones, and this one queried."""
 
     measurement_id: RecordId
-    value: GivenValue
+    value: GivenValue | None = None
+    measured_date: dt.date | None = None
     reason: str
 
 
@@ -93,26 +96,52 @@ def record_measurement(study: Study, actor: Actor, measurement: MeasurementInput
 
 
 def correct_measurement(study: Study, actor: Actor, correction: MeasurementCorrection) -> None:
-    """Correct a measurement's value (e.g. answering a query); the reason is audited and the
-    trail keeps the old value."""
+    """Correct a measurement's value or date (e.g. answering a query), checked as on entry; the
+    reason is audited and the trail keeps the old values. A corrected date outside the event's
+    window opens a query."""
     reason = meaningful_reason(correction.reason, "a correction")
+    if correction.value is None and correction.measured_date is None:
+        raise InvalidInput(
+            "input.invalid", field="value", what="MeasurementCorrection",
+            problems="give the corrected value, the corrected measured_date, or both",
+        )  # fmt: skip
     with writing(study, actor, Operation.CORRECT_MEASUREMENT, reason=reason) as tx:
         row = get_row(tx.session, Measurement, correction.measurement_id)
-        allocated_participant(tx, row.participant_id, via=("measurements", row.id))
-        item = next((i for i in tx.protocol.data_items if i.name == row.item), None)
-        if item is None:  # the protocol no longer has the item: nothing to type the value by
+        participant = allocated_participant(tx, row.participant_id, via=("measurements", row.id))
+        changed = False
+        if correction.value is not None:
+            changed |= _correct_value(tx, row, correction.value)
+        on = correction.measured_date
+        if on is not None and on != row.measured_date:
+            check_study_dates(tx, participant.site_id, measured_date=on)
+            check_not_before_enrolment(participant, "measured_date", on)
+            row.measured_date = on
+            tx.session.flush()
+            check_window(tx, participant, row, "measured_date", row.event_id, on)
+            changed = True
+        if not changed:
+            field = "value" if correction.value is not None else "measured_date"
             raise RuleViolation(
-                "measurement.not_asked", field="measurement_id", item=row.item,
-                event=row.event_id, asked=[],
+                "correction.unchanged", field=field, kind="measurement", row_id=row.id,
+                value=row.measured_date if field == "measured_date" else row.typed_value,
             )  # fmt: skip
-        value = _typed(item, correction.value, "value")
-        if value == stored_value(row) and type(value) is type(stored_value(row)):
-            raise RuleViolation(
-                "correction.unchanged", field="value", kind="measurement", row_id=row.id,
-                value=value,
-            )  # fmt: skip
-        for column, new in stored_columns(value).items():
-            setattr(row, column, new)
+
+
+def _correct_value(tx: Tx, row: Measurement, given: object) -> bool:
+    """Set the value typed by its item; False when it is the value already stored."""
+    item = next((i for i in tx.protocol.data_items if i.name == row.item), None)
+    if item is None:  # the protocol no longer has the item: nothing to type the value by
+        raise RuleViolation(
+            "measurement.not_asked", field="measurement_id", item=row.item,
+            event=row.event_id, asked=[],
+        )  # fmt: skip
+    value = _typed(item, given, "value")
+    old = row.typed_value
+    if value == old and type(value) is type(old):
+        return False
+    for column, new in stored_columns(value).items():
+        setattr(row, column, new)
+    return True
 
 
 def stored_columns(value: MeasuredValue) -> dict[str, float | bool | str | None]:
