@@ -18,7 +18,7 @@ from measure_helpers import (
 from services_helpers import RADIOLOGIST, Trial, set_up_trial
 from sqlalchemy import Engine
 
-from endotrial.analysis.measures import summarise_measures
+from endotrial.analysis.measures import summarise_measures, summary_frame
 from endotrial.analysis.paired import paired_change
 from endotrial.reporting.dataset_build import build_dataset
 from endotrial.services import MeasurementInput, record_measurement
@@ -95,6 +95,10 @@ def test_the_summary_by_arm_has_mean_sd_proportions_counts_and_the_paired_analys
     (grades,) = summaries["adhesion_grade_6m"].arms
     assert grades.counts == (("none", 2), ("mild", 1), ("moderate", 0), ("severe", 0))
     assert summaries["thickness_baseline_mm"].arms[0].mean == pytest.approx(16.3 / 4)
+    table = summary_frame(tuple(summaries.values())).set_index("measure")
+    assert table.loc["niche_6m", "proportion"] == pytest.approx(1 / 3)
+    assert table.loc["adhesion_grade_6m", "counts"] == "none: 2, mild: 1, moderate: 0, severe: 0"
+    assert table.loc["thickness_change_6m_mm", "paired_p"] == pytest.approx(expected[0].p_value)
 
 
 def test_the_seed_trial_has_no_measure_columns(engine: Engine, seed_protocol: Any) -> None:

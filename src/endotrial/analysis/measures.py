@@ -219,3 +219,43 @@ def _with_paired(summary: ArmMeasure, paired: tuple[AnalysisResult, ...]) -> Arm
     return ArmMeasure(
         summary.arm, summary.n, summary.missing, mean=summary.mean, sd=summary.sd, paired=paired
     )
+
+
+def summary_frame(summaries: Sequence[MeasureSummary]) -> pd.DataFrame:
+    """The summaries as one tidy table (a row per measure and arm), for a report or a CSV:
+    n and missing; mean and SD of a number; n meeting it, proportion and interval of a yes/no;
+    'value: count' of a category; the paired t estimate, interval and p of a change."""
+    rows = []
+    for summary in summaries:
+        for arm in summary.arms:
+            paired = arm.paired[0] if arm.paired else None
+            rows.append(
+                {
+                    "measure": summary.measure_id,
+                    "label": summary.label,
+                    "summary": summary.summary,
+                    "unit": summary.unit or "",
+                    "arm": arm.arm,
+                    "n": arm.n,
+                    "missing": arm.missing,
+                    "mean": arm.mean,
+                    "sd": arm.sd,
+                    "met": arm.met,
+                    "proportion": arm.proportion,
+                    "low": arm.low,
+                    "high": arm.high,
+                    "counts": ", ".join(f"{value}: {n}" for value, n in arm.counts),
+                    "paired_mean_change": paired.estimate if paired else None,
+                    "paired_low": paired.low if paired else None,
+                    "paired_high": paired.high if paired else None,
+                    "paired_p": paired.p_value if paired else None,
+                }
+            )
+    return pd.DataFrame(rows, columns=_FRAME_COLUMNS)
+
+
+_FRAME_COLUMNS = [
+    "measure", "label", "summary", "unit", "arm", "n", "missing", "mean", "sd", "met",
+    "proportion", "low", "high", "counts", "paired_mean_change", "paired_low", "paired_high",
+    "paired_p",
+]  # fmt: skip
