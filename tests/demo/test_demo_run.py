@@ -44,6 +44,26 @@ def test_summary_counts_the_whole_trial(first_run: tuple[str, DemoSummary]) -> N
     assert "SYNTHETIC" in render_summary(summary)
 
 
+def test_the_seed_demo_figures_are_those_before_any_protocol_could_be_demonstrated(
+    first_run: tuple[str, DemoSummary],
+) -> None:
+    """Issue 9: the demo reads any protocol now; for the seed, the same seed gives the same
+    trial as before (figures of `endotrial demo --seed 7` before the change)."""
+    _url, summary = first_run
+    lines = render_summary(summary).splitlines()[1:9]
+    assert lines == [
+        "screened 150: eligible 88, incomplete 5, ineligible 57",
+        "enrolled: control 30, hbmsc 30",
+        "withdrawn 3; infusions 30; transfers 51 (4 cancelled)",
+        "clinical pregnancies: control 4, hbmsc 9; live births: control 1, hbmsc 3",
+        "data cut-off 2026-11-20: 2 still before their transfer",
+        "adverse events 14 (0 serious); deviations 23; open queries 5",
+        "visits on the cut-off date: 10 due, 6 overdue",
+        "SYNTHETIC DATA for demonstration only: never analyse as evidence.",
+    ]
+    assert "effect sizes cited in endotrial.demo.effects" in render_summary(summary)
+
+
 def test_audit_chain_verifies_and_history_rebuilds_current_values(
     first_run: tuple[str, DemoSummary],
 ) -> None:

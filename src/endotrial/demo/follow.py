@@ -152,6 +152,7 @@ class Follow:
 
     def _follow(self) -> None:
         cycles = self._her_cycles()
+        self._before_cycles()
         for index, cycle in enumerate(cycles):
             if index == 1 and self._withdraws(cycles[0]):
                 return
@@ -447,9 +448,9 @@ class Follow:
         if cycle.id == spec.cycle:
             self.actual[spec.id] = on
         self._adverse_events(self.profile.procedure_aes, on, with_cells=rule is not None)
-        if cycle.id == spec.cycle:
+        if cycle.id == spec.cycle:  # its visits within the cycle (later ones: in date order)
             for event in self.schedule():
-                if event.anchor == spec.id and event.kind in VISIT_KINDS:
+                if event.anchor == spec.id and event.kind in VISIT_KINDS and event.cycle:
                     self._visit(event.id, on + dt.timedelta(days=event.offset_days))
 
     def _weight_kg(self, rule: DoseRule | None) -> float | None:
@@ -497,6 +498,22 @@ class Follow:
             occurred_on=on, category=category, description=description, participant_id=self.pid
         )
         record_deviation(self.study, self.coordinator, deviation)
+
+    def _before_cycles(self) -> None:
+        """Scans and visits the protocol dates before her first cycle (a baseline scan in the
+        cycle before): held once she is enrolled, before the cycle starts."""
+        enrolled_on = self.trial.enrolled_on.get(self.pid, self.start)
+        for event in self.schedule():
+            if event.date >= self.start or event.id in self.done:
+                continue
+            on = max(event.date, enrolled_on)
+            if event.kind == "ultrasound":
+                self._scan(on, self._thickness_at(event.id), event.id)
+            elif event.kind in VISIT_KINDS:
+                self._visit(event.id, on)
+            elif event.id in self.measuring:
+                self._measure(event.id, self.by_cutoff(on))
+                self.done.add(event.id)
 
     # ------------------------------------------------------------------ after the cycles
     def _follow_up(self) -> None:

@@ -367,6 +367,7 @@ class _Run:
         self.site_id = 0
         self.actors: dict[str, Actor] = {}
         self.tally: dict[int, Tally] = {}
+        self.enrolled_on: dict[int, dt.date] = {}
         self.investigator_password = DEMO_PASSWORDS[INVESTIGATOR]
 
     @property
@@ -494,6 +495,7 @@ class _Run:
             participant_id=participant_id, arm=arm, basis=basis, allocated_on=consent_on
         )
         allocate(self.study, self.actors[INVESTIGATOR], allocation)
+        self.enrolled_on[participant_id] = consent_on
         return participant_id
 
     def _monitoring(self) -> None:
