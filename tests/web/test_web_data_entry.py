@@ -522,3 +522,17 @@ def _measurements(trial: Trial, pid: int) -> dict[tuple[str, str], str | None]:
             )
             found[(str(fields["event_id"]), str(fields["item"]))] = value
     return found
+
+
+def test_a_repeated_procedures_events_lead_to_its_page() -> None:
+    """A procedure the protocol repeats names its repeat's events `<id>@<cycle>`."""
+    from pathlib import Path
+
+    from endotrial.web.data_entry import _procedure_of
+
+    protocol = load_protocol(
+        Path(__file__).parents[1] / "fixtures" / "protocols" / "two_cycle_placement.yaml"
+    )
+    for event_id in ("scaffold_placement", "scaffold_placement@placement_2",
+                     "pregnancy_test@placement_2"):  # fmt: skip
+        assert _procedure_of(protocol, "scaffold", event_id).id == "scaffold_placement"

@@ -37,6 +37,7 @@ from endotrial.protocol.models import (
     ScheduleEvent,
 )
 from endotrial.protocol.settings import BETA_HCG_POSITIVE_MIU_ML
+from endotrial.schedule.engine import REPEAT_SEPARATOR
 from endotrial.services import (
     THICKNESS_RANGE_MM,
     Actor,
@@ -245,7 +246,9 @@ def _event_context(
 
 
 def _procedure_of(protocol: Protocol, arm: str | None, event_id: str) -> ProcedureSpec:
-    """The procedure of her arm whose event (itself, a pre-check, its observation) this is."""
+    """The procedure of her arm whose event (itself, a pre-check, its observation) this is; a
+    repeat's events are named `<id>@<cycle>`."""
+    event_id = event_id.split(REPEAT_SEPARATOR, 1)[0]
     for procedure_id in protocol.arm(arm).procedures if arm else ():
         spec = protocol.procedure(procedure_id)
         events = {spec.id, f"{spec.id}_observation_end", *(c.id for c in spec.pre_checks)}
