@@ -20,6 +20,7 @@ from endotrial.protocol.models import (
     ItemType,
     MeasureDerivation,
     OutcomeMeasure,
+    ProcedureSpec,
     Protocol,
     Threshold,
 )
@@ -264,13 +265,28 @@ def _expressions(protocol: Protocol) -> Iterator[Problem]:
             )
 
 
+def _administrations(protocol: Protocol) -> Iterator[tuple[ProcedureSpec, str, str]]:
+    """(procedure, cycle, its event id) of every administration of every procedure: the
+    procedure's own id in its first cycle, `<id>@<cycle>` in each repeat cycle (as the
+    schedule engine names them), so an event may hang from the second placement."""
+    from endotrial.schedule.engine import procedure_event_id  # the engine reads these models
+
+    for procedure in protocol.procedures:
+        for cycle in procedure.cycles_given():
+            yield procedure, cycle, procedure_event_id(procedure, cycle)
+
+
 def _schedule_anchors(protocol: Protocol) -> Iterator[Problem]:
-    """Every anchor names an event (or a procedure), and following anchors never loops."""
+    """Every anchor names an event (or a procedure's administration), and following anchors
+    never loops."""
     events = {e.id: i for i, e in enumerate(protocol.schedule)}
-    anchorable = set(events) | {p.id for p in protocol.procedures}
     cycle_starts = {c.id: c.start_event for c in protocol.cycles}
+    administrations = list(_administrations(protocol))
+    anchorable = set(events) | {event_id for _, _, event_id in administrations}
     graph: dict[str, set[str]] = {
-        p.id: {cycle_starts[p.cycle]} for p in protocol.procedures if p.cycle in cycle_starts
+        event_id: {cycle_starts[cycle]}
+        for _, cycle, event_id in administrations
+        if cycle in cycle_starts
     }
     for i, event in enumerate(protocol.schedule):
         anchor = cycle_starts.get(event.cycle) if event.cycle is not None else event.anchor
@@ -302,13 +318,14 @@ Parents = dict[str, tuple[str, int] | None]
 
 def _parents(protocol: Protocol) -> Parents:
     """Cycle days count from the cycle's start event (day 1 = +0); procedures sit on their
-    cycle day; other events hang from their `anchor`. Each event has one anchor, so the planned
-    schedule is a forest and every event lies a fixed number of days from its root."""
+    cycle day in each cycle they are given in; other events hang from their `anchor`. Each
+    event has one anchor, so the planned schedule is a forest and every event lies a fixed
+    number of days from its root."""
     cycle_starts = {c.id: c.start_event for c in protocol.cycles}
     parents: Parents = {}
-    for procedure in protocol.procedures:
-        if procedure.cycle in cycle_starts:
-            parents[procedure.id] = (cycle_starts[procedure.cycle], procedure.cycle_day - 1)
+    for procedure, cycle, event_id in _administrations(protocol):
+        if cycle in cycle_starts:
+            parents[event_id] = (cycle_starts[cycle], procedure.cycle_day - 1)
     for event in protocol.schedule:
         if event.cycle is not None:
             if event.cycle in cycle_starts and event.cycle_day is not None:
@@ -359,7 +376,11 @@ def _arm_anchors(protocol: Protocol) -> Iterator[Problem]:
     parents = _parents(protocol)
     members = {
         arm.id: {e.id for e in protocol.schedule if e.arms is None or arm.id in e.arms}
-        | set(arm.procedures)
+        | {
+            event_id
+            for procedure, _, event_id in _administrations(protocol)
+            if procedure.id in arm.procedures
+        }
         for arm in protocol.arms
     }
 
