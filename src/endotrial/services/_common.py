@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from endotrial.errors import InputError
-from endotrial.protocol.models import Protocol
+from endotrial.protocol.models import ProcedureSpec, Protocol
 from endotrial.schedule import build_schedule
-from endotrial.schedule.engine import ScheduledEvent
+from endotrial.schedule.engine import ScheduledEvent, procedure_event_id
 from endotrial.services.context import Context, Tx
 from endotrial.services.errors import (
     InvalidInput,
@@ -374,10 +375,15 @@ def cycle_on(session: Session, participant_id: int, on: dt.date) -> Cycle | None
 
 def event_cycle(protocol: Protocol, event_id: str) -> str | None:
     """The protocol cycle an event falls in, found by following its anchors back to a cycle
-    day, a cycle's start event or a procedure (None for an event outside every cycle)."""
+    day, a cycle's start event or a procedure's administration (a repeat's, `<id>@<cycle>`,
+    in its cycle; None for an event outside every cycle)."""
     events = {e.id: e for e in protocol.schedule}
     starts = {c.start_event: c.id for c in protocol.cycles}
-    procedures = {p.id: p.cycle for p in protocol.procedures}
+    procedures = {
+        procedure_event_id(p, cycle): cycle
+        for p in protocol.procedures
+        for cycle in p.cycles_given()
+    }
     seen: set[str] = set()
     current: str | None = event_id
     while current is not None and current not in seen:
@@ -400,26 +406,59 @@ def transfer_event(protocol: Protocol) -> str | None:
     return next((e.id for e in protocol.schedule if e.kind == TRANSFER_EVENT_KIND), None)
 
 
+@dataclass(frozen=True)
+class Administration:
+    """The administration of a procedure a stored procedure record fulfils."""
+
+    event_id: str
+    """Its schedule event: the procedure's own id in its first cycle, `<id>@<cycle>` in a
+    repeat cycle."""
+    spec: ProcedureSpec | None
+    """None for a procedure id the protocol no longer defines (its id is then the event's)."""
+    cycle: str | None
+    """The protocol cycle it is given in (None with no spec)."""
+
+
+def administration(
+    protocol: Protocol, arm: str | None, procedure_id: str, cycle: str | None
+) -> Administration | None:
+    """The administration a procedure record fulfils, by the protocol cycle it is filed under
+    (`cycle`): a repeat cycle's own, else the first (a record stored before cycles were kept,
+    or under a cycle the protocol does not give it in). '' marks a record stored before its
+    procedure's id was kept: her arm's first procedure (None when her arm has none)."""
+    if not procedure_id:
+        procedures = next((a.procedures for a in protocol.arms if a.id == arm), [])
+        if not procedures:
+            return None
+        procedure_id = procedures[0]
+    spec = next((p for p in protocol.procedures if p.id == procedure_id), None)
+    if spec is None:
+        return Administration(procedure_id, None, None)
+    given_in = cycle if cycle in spec.repeat_cycles else spec.cycle
+    return Administration(procedure_event_id(spec, given_in), spec, given_in)
+
+
 def actual_dates(
     session: Session, protocol: Protocol, participant: Participant
 ) -> dict[str, dt.date]:
     """The dates already recorded that anchor her schedule, under the protocol's event ids:
-    each cycle's start event, her arm's procedures, and the event of kind 'transfer'."""
+    each cycle's start event, each administration of a procedure (by the cycle its record is
+    filed under, whichever is recorded first), and the event of kind 'transfer'."""
     dates: dict[str, dt.date] = {}
     for cycle in protocol.cycles:
         row = cycle_of(session, participant.id, cycle.id)
         if row is not None:
             dates[cycle.start_event] = row.start_date
-    arm_procedures = next((a.procedures for a in protocol.arms if a.id == participant.arm), [])
-    for procedure in session.scalars(
-        select(Procedure)
+    rows = session.execute(
+        select(Procedure.procedure_id, Cycle.kind, Procedure.procedure_date)
+        .outerjoin(Cycle, Procedure.cycle_id == Cycle.id)
         .where(Procedure.participant_id == participant.id)
-        .order_by(Procedure.procedure_date)
-    ):
-        # '' marks a procedure stored before its protocol id was kept: her arm had one.
-        procedure_id = procedure.procedure_id or (arm_procedures[0] if arm_procedures else "")
-        if procedure_id:
-            dates.setdefault(procedure_id, procedure.procedure_date)
+        .order_by(Procedure.procedure_date, Procedure.id)
+    )
+    for procedure_id, cycle_kind, procedure_date in rows:
+        given = administration(protocol, participant.arm, procedure_id, cycle_kind)
+        if given is not None:
+            dates.setdefault(given.event_id, procedure_date)
     transfer = session.scalar(
         select(EmbryoTransfer).where(
             EmbryoTransfer.participant_id == participant.id, EmbryoTransfer.cancelled.is_(False)
@@ -534,13 +573,15 @@ def check_window(
     field: str,
     event_id: str,
     on: dt.date,
+    where: str = "",
 ) -> DataQuery | None:
-    """Open a query when `on` lies outside the window of the scheduled event `event_id`."""
+    """Open a query when `on` lies outside the window of the scheduled event `event_id`
+    (`where` follows its label in the text, e.g. ' in the placement_2 cycle')."""
     (event,) = scheduled_events(tx.session, tx.protocol, participant, event_id)
     if event is None or event.earliest <= on <= event.latest:
         return None
     text = (
-        f"{field} {on} is outside the window of '{event.label}' "
+        f"{field} {on} is outside the window of '{event.label}'{where} "
         f"({event.earliest} to {event.latest}): confirm the date or record a deviation"
     )
     return open_edit_query(tx.session, row, field, text, "visit_window")

@@ -183,6 +183,10 @@ MESSAGES: dict[str, str] = {
         "procedure {procedure} is not given in the '{cycle}' cycle: the protocol gives it in "
         "{cycles}; name one of them (cycle)"
     ),
+    "procedure.other_cycle": (
+        "{field} '{cycle}' is not the cycle of event_id '{event}' (given in the {event_cycle} "
+        "cycle): give one of them, or the same in both"
+    ),
     "procedure.done_in_cycle": (
         "participant {study_id} already had {procedure} in the {cycle} cycle, on {done_on}: it "
         "is given once in each of {cycles}; name another cycle"

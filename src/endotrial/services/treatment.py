@@ -16,6 +16,7 @@ from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.errors import InputError
 from endotrial.protocol.models import DoseRule, DrugRegimen, ProcedureSpec, Protocol
 from endotrial.protocol.settings import WEIGHT_CHANGE_QUERY_PCT
+from endotrial.schedule.engine import procedure_event_id
 from endotrial.services import _rehearsal
 from endotrial.services._common import (
     allocated_participant,
@@ -320,9 +321,8 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
         participant = allocated_participant(tx, procedure.participant_id, treatment=True)
         check_study_dates(tx, participant.site_id, procedure_date=procedure.procedure_date)
         check_moments(tx, procedure.started_at, procedure.ended_at, participant.site_id)
-        spec = _arm_procedure(
-            tx.protocol, participant, _procedure_named(tx, participant, procedure)
-        )
+        procedure_id, named_cycle = _procedure_named(tx, participant, procedure)
+        spec = _arm_procedure(tx.protocol, participant, procedure_id)
         rule = procedure_dose_rule(tx.protocol, participant.arm or "", spec.id)
         _check_on_procedure_day(procedure, with_cells=rule is not None)
         check_arm_open(tx, participant, participant.arm or "")  # her latest screening decides
@@ -336,23 +336,46 @@ def record_procedure(study: Study, actor: Actor, procedure: ProcedureInput) -> P
             _rehearsal.note(_rehearsal.DOSE_PLAN_NOTE, plan)  # a dry run shows it if refused
             problems += _dose_problems(rule, plan, procedure.dose_given_cells)
         overridden = _check_override(tx, problems, procedure.override_reason)
-        cycle = _procedure_cycle(tx, participant, spec, procedure)
+        cycle = _procedure_cycle(tx, participant, spec, named_cycle, procedure.procedure_date)
         row = _procedure_row(tx.session, procedure, spec, plan, cycle, pre_checks, overridden)
         _check_procedure_window(tx, participant, spec, cycle, row)
         _check_weight(tx, participant, row)
         return ProcedureRecord(row.id, plan, overridden, tuple(p.text for p in problems))
 
 
-def _procedure_named(tx: Tx, participant: Participant, procedure: ProcedureInput) -> str | None:
-    """The procedure being recorded: `procedure_id`, or the procedure event named by
-    `event_id` (both given: the same)."""
+def _procedure_named(
+    tx: Tx, participant: Participant, procedure: ProcedureInput
+) -> tuple[str | None, str | None]:
+    """The procedure being recorded and the cycle it is given in, as far as the input names
+    them: `procedure_id` and `cycle`, or the administration named by `event_id` (the
+    procedure's own event in its first cycle, `<id>@<cycle>` in a repeat cycle); given both
+    ways, they must agree."""
     event_id = named_event(tx, participant, procedure.event_id, ("procedure",), "event_id")
-    if event_id is not None and procedure.procedure_id not in (None, event_id):
+    if event_id is None:
+        return procedure.procedure_id, procedure.cycle
+    named_id, named_cycle = _administrations(tx.protocol, participant).get(
+        event_id, (event_id, procedure.cycle)
+    )
+    if procedure.procedure_id not in (None, named_id):
         raise RuleViolation(
             "visit.other_procedure", field="event_id", event=event_id,
             procedure=procedure.procedure_id,
         )  # fmt: skip
-    return procedure.procedure_id or event_id
+    if procedure.cycle not in (None, named_cycle):
+        raise RuleViolation(
+            "procedure.other_cycle", field="cycle", cycle=procedure.cycle, event=event_id,
+            event_cycle=named_cycle,
+        )  # fmt: skip
+    return named_id, named_cycle
+
+
+def _administrations(protocol: Protocol, participant: Participant) -> dict[str, tuple[str, str]]:
+    """Her arm's procedure events, each → (its procedure, the cycle it is given in)."""
+    return {
+        procedure_event_id(spec, cycle): (spec.id, cycle)
+        for spec in map(protocol.procedure, protocol.arm(participant.arm or "").procedures)
+        for cycle in spec.cycles_given()
+    }
 
 
 def _check_on_procedure_day(procedure: ProcedureInput, *, with_cells: bool) -> None:
@@ -514,14 +537,14 @@ def _check_override(tx: Tx, problems: list[_Problem], override_reason: str | Non
 
 
 def _procedure_cycle(
-    tx: Tx, participant: Participant, spec: ProcedureSpec, procedure: ProcedureInput
+    tx: Tx, participant: Participant, spec: ProcedureSpec, named: str | None, on: dt.date
 ) -> Cycle:
-    """Her cycle the procedure is given in: the one named, else the one she is in on its date,
-    else the first of its cycles not yet done. The protocol gives it once in each of its
+    """Her cycle the procedure is given in: the one named, else the one she is in on its date
+    `on`, else the first of its cycles not yet done. The protocol gives it once in each of its
     cycles (the database's unique index backs the rule if two saves race)."""
     cycles = spec.cycles_given()
     done = _done_in(tx, participant, spec)
-    wanted = procedure.cycle or _due_cycle(tx, participant, spec, done, procedure.procedure_date)
+    wanted = named or _due_cycle(tx, participant, spec, done, on)
     if wanted not in cycles:
         raise RuleViolation(
             "procedure.not_in_cycle", field="cycle", procedure=spec.id, cycle=wanted,
@@ -590,21 +613,11 @@ def _refuse_again(
 def _check_procedure_window(
     tx: Tx, participant: Participant, spec: ProcedureSpec, cycle: Cycle, row: Procedure
 ) -> None:
-    """A date outside the procedure's window opens a query: in its first cycle against her
-    schedule's event; in a repeat cycle against that cycle's day 1 + (cycle day - 1)."""
-    if cycle.kind == spec.cycle:
-        check_window(tx, participant, row, "procedure_date", spec.id, row.procedure_date)
-        return
-    due = cycle.start_date + dt.timedelta(days=spec.cycle_day - 1)
-    earliest = due - dt.timedelta(days=spec.window_before_days)
-    latest = due + dt.timedelta(days=spec.window_after_days)
-    if earliest <= row.procedure_date <= latest:
-        return
-    text = (
-        f"procedure_date {row.procedure_date} is outside the window of '{spec.name}' in the "
-        f"{cycle.kind} cycle ({earliest} to {latest}): confirm the date or record a deviation"
-    )
-    open_edit_query(tx.session, row, "procedure_date", text, "visit_window")
+    """A date outside the window of the administration in her schedule (a repeat's is dated
+    from its own cycle's start) opens a query."""
+    event_id = procedure_event_id(spec, cycle.kind)
+    where = "" if cycle.kind == spec.cycle else f" in the {cycle.kind} cycle"
+    check_window(tx, participant, row, "procedure_date", event_id, row.procedure_date, where)
 
 
 def _procedure_row(

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from endotrial.protocol.models import ProcedureSpec, Protocol
+from endotrial.protocol.models import Protocol
 from endotrial.schedule.engine import observation_event_id, procedure_event_id
+from endotrial.services._common import Administration, administration
 from endotrial.store import (
     Cycle,
     EmbryoTransfer,
@@ -98,14 +99,14 @@ def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, 
 
 def anchors(protocol: Protocol, participant: Participant, records: Records) -> dict[str, dt.date]:
     """The recorded dates her schedule hangs from (as `services._common.actual_dates`): each
-    cycle's start, her arm's procedures, and a transfer done."""
+    cycle's start, each administration of a procedure, and a transfer done."""
     dates: dict[str, dt.date] = {}
     starts = {c.id: c.start_event for c in protocol.cycles}
     for cycle in records.cycles:
         if cycle.kind in starts:
             dates[starts[cycle.kind]] = cycle.start_date
     for given in _procedures_given(protocol, participant, records):
-        dates.setdefault(given.event_id, given.row.procedure_date)
+        dates.setdefault(given.administration.event_id, given.row.procedure_date)
     transfer_id = transfer_event(protocol)
     done = [t for t in records.transfers if not t.cancelled]
     if done and transfer_id is not None:
@@ -115,10 +116,6 @@ def anchors(protocol: Protocol, participant: Participant, records: Records) -> d
 
 def transfer_event(protocol: Protocol) -> str | None:
     return next((e.id for e in protocol.schedule if e.kind == "transfer"), None)
-
-
-def _arm_procedures(protocol: Protocol, participant: Participant) -> list[str]:
-    return next((list(a.procedures) for a in protocol.arms if a.id == participant.arm), [])
 
 
 def facts(protocol: Protocol, participant: Participant, records: Records) -> list[Fact]:
@@ -153,35 +150,24 @@ def facts(protocol: Protocol, participant: Participant, records: Records) -> lis
 
 @dataclass(frozen=True)
 class _Given:
-    """A procedure done, with the schedule event it fulfils."""
+    """A procedure done, with the administration (schedule event) it fulfils."""
 
     row: Procedure
-    event_id: str
-    spec: ProcedureSpec | None
-    cycle: str | None
-    """The protocol cycle it is filed under, when the protocol gives it there."""
+    administration: Administration
 
 
 def _procedures_given(
     protocol: Protocol, participant: Participant, records: Records
 ) -> list[_Given]:
-    """Each procedure done, fulfilling the procedure's own event in its first cycle and
-    `<id>@<cycle>` when filed under a repeat cycle (a row stored before cycles were kept, or
-    under a cycle the protocol does not give it in, fulfils the first)."""
-    arm_procedures = _arm_procedures(protocol, participant)
+    """Each procedure done, fulfilling its administration in the cycle it is filed under
+    (`services._common.administration`, which `actual_dates` shares)."""
     kinds = {c.id: c.kind for c in records.cycles}
     found = []
     for row in records.procedures:
-        procedure_id = row.procedure_id or (arm_procedures[0] if arm_procedures else "")
-        if not procedure_id:
-            continue
-        spec = next((p for p in protocol.procedures if p.id == procedure_id), None)
-        kind = kinds.get(row.cycle_id) if row.cycle_id is not None else None
-        if spec is None:
-            found.append(_Given(row, procedure_id, None, None))
-            continue
-        cycle = kind if kind in spec.repeat_cycles else spec.cycle
-        found.append(_Given(row, procedure_event_id(spec, cycle), spec, cycle))
+        cycle = kinds.get(row.cycle_id) if row.cycle_id is not None else None
+        given = administration(protocol, participant.arm, row.procedure_id, cycle)
+        if given is not None:
+            found.append(_Given(row, given))
     return found
 
 
@@ -190,16 +176,16 @@ def _procedure_facts(protocol: Protocol, participant: Participant, records: Reco
     found = []
     for given in _procedures_given(protocol, participant, records):
         record = f"procedures #{given.row.id}"
-        found.append(Fact(record, given.row.procedure_date, given.event_id))
-        if given.spec is None or given.cycle is None:
-            found.append(Fact(record, None, f"{given.event_id}_observation_end"))
+        done = given.administration
+        found.append(Fact(record, given.row.procedure_date, done.event_id))
+        if done.spec is None or done.cycle is None:
+            found.append(Fact(record, None, f"{done.event_id}_observation_end"))
             continue
-        for check in given.spec.pre_checks:
+        for check in done.spec.pre_checks:
             if check.id in given.row.pre_checks:  # recorded with it, undated
-                found.append(
-                    Fact(record, None, procedure_event_id(given.spec, given.cycle, check.id))
-                )
-        found.append(Fact(record, None, observation_event_id(given.spec, given.cycle)))
+                check_event = procedure_event_id(done.spec, done.cycle, check.id)
+                found.append(Fact(record, None, check_event))
+        found.append(Fact(record, None, observation_event_id(done.spec, done.cycle)))
     return found
 
 
