@@ -105,8 +105,16 @@ def _in_second_cycle(trial: Trial, ref: str) -> int:
     return pid
 
 
-def _placed(trial: Trial, pid: int, on: dt.date, **naming: str) -> int:
-    """A placement recorded on `on`, named by `naming` (event_id, cycle, procedure_id)."""
+def _placed(
+    trial: Trial,
+    pid: int,
+    on: dt.date,
+    *,
+    event_id: str | None = None,
+    cycle: str | None = None,
+    procedure_id: str | None = None,
+) -> int:
+    """A placement recorded on `on`, named by its event, cycle or procedure as given."""
     procedure = ProcedureInput(
         participant_id=pid,
         procedure_date=on,
@@ -115,7 +123,9 @@ def _placed(trial: Trial, pid: int, on: dt.date, **naming: str) -> int:
         dose_given_cells=20_000_000,
         release_results={"sterility": "negative"},
         cell_lot="LOT-1",
-        **naming,
+        event_id=event_id,
+        cycle=cycle,
+        procedure_id=procedure_id,
     )
     return record_procedure(trial.study, trial.actor(RADIOLOGIST), procedure).procedure_id
 
