@@ -558,7 +558,13 @@ CASES: dict[Operation, Case] = {
         R.STATISTICIAN,
         _participant,
         _read_participant,
-        (participants, participant_summary, participant_timeline, participant_records),
+        (
+            participants,
+            participant_summary,
+            participant_timeline,
+            participant_records,
+            outcome_measures,
+        ),
     ),
     Operation.READ_SCREENING_LOG: Case(
         R.MONITOR, R.RADIOLOGIST, _participant, _read_screening_log, (screening_log,)
