@@ -516,10 +516,29 @@ class Follow:
                 self.done.add(event.id)
 
     # ------------------------------------------------------------------ after the cycles
-    def _follow_up(self) -> None:
-        """The scheduled scans and visits after her cycles, in date order (no transfer)."""
+    def _after_transfer(self) -> None:
+        """Her scheduled scans and visits that do not follow from the transfer (a thickness
+        measured months after the treatment), in date order; the transfer's own follow-up
+        is the pregnancy's."""
+        schedule = self.schedule()
+        anchors = {e.id: e.anchor for e in schedule}
+        transfer_event = self.protocol.role_event(EventRole.embryo_transfer, self.arm)
+
+        def follows_transfer(event_id: str | None) -> bool:
+            seen: set[str] = set()
+            while event_id is not None and event_id not in seen:
+                if event_id == transfer_event:
+                    return True
+                seen.add(event_id)
+                event_id = anchors.get(event_id)
+            return False
+
+        self._follow_up(skip={e.id for e in schedule if follows_transfer(e.id)})
+
+    def _follow_up(self, skip: set[str] | None = None) -> None:
+        """The scheduled scans and visits after her cycles, in date order."""
         for event in self.schedule():
-            if event.id in self.done:
+            if event.id in self.done or event.id in (skip or set()):
                 continue
             if event.kind == "ultrasound":
                 self.by_cutoff(event.date)
@@ -579,6 +598,7 @@ class Follow:
         self.tally["transfers"] += 1
         record_outcome(self.study, self.coordinator, OutcomeInput(transfer_id=transfer_id))
         self._transfer_medication(cycle, on)
+        self._after_transfer()
 
     def _transfer_medication(self, cycle: CycleSpec, until: dt.date) -> None:
         """The cycle's regimens begun by `until`, recorded up to it (entered at that visit)."""
@@ -610,6 +630,7 @@ class Follow:
             answer = "investigator decided to transfer; deviation recorded"
             self._answer("embryo_transfers", transfer_id, "transfer_date", answer)
         self._outcomes(cycle, transfer_id, transfer_on, embryos, embryo_day)
+        self._after_transfer()
         self._signs_off()
 
     def _days_after_transfer(self, role: EventRole, default_days: int) -> tuple[int, int]:
