@@ -402,6 +402,17 @@ def test_a_huge_or_foreign_upload_is_refused_clearly_before_it_is_read(
     assert not list(upload_dir.glob("*.csv"))
 
 
+def test_uploads_never_wait_in_a_folder_others_may_read(
+    client: TestClient, upload_dir: Path
+) -> None:
+    upload_dir.mkdir(mode=0o777)
+    upload_dir.chmod(0o777)  # as another account (or a careless one) might have left it
+    signed_in(client, COORDINATOR)
+    refused = _upload(client, _csv([("SC-U6", {})]))
+    assert refused.status_code == 400 and "is not a private folder" in refused.text
+    assert not list(upload_dir.iterdir())
+
+
 def test_an_upload_without_its_csrf_token_is_refused(client: TestClient) -> None:
     signed_in(client, COORDINATOR)
     answer = client.post("/screening/import", files={"file": ("c.csv", b"candidate_id\n")})

@@ -12,8 +12,10 @@ typed values, computed without writing anything.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from endotrial.eligibility import CandidateResult, screen_candidate
-from endotrial.errors import EndotrialError
+from endotrial.errors import EndotrialError, InputError
 from endotrial.protocol.models import Criterion, DataItem, ItemType, Protocol
 from endotrial.services import (
     Actor,
@@ -72,8 +74,9 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 FORM_OVERHEAD_BYTES = 16 * 1024
 #: An upload checked and awaiting her confirmation is kept this long, then swept away.
 UPLOAD_KEEP_SECONDS = 3600
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "endotrial-uploads"
-#: The session's pending upload: {"token", "name", "site_id", "rows"}.
+#: Where checked uploads wait (one folder per account of this machine, private to it).
+UPLOAD_DIR = Path(tempfile.gettempdir()) / f"endotrial-uploads-{os.getuid()}"
+#: The session's pending upload: {"token", "name", "site_id"}.
 UPLOAD_KEY = "screening_upload"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 ITEM_PREFIX = "items."
@@ -493,7 +496,16 @@ def screening_log_page(
 
 
 def _upload_dir() -> Path:
+    """The private folder of uploads; one that another account made (or a link planted in
+    its place in the shared temporary folder) is never written into."""
     UPLOAD_DIR.mkdir(mode=0o700, exist_ok=True)
+    found = UPLOAD_DIR.lstat()
+    private = stat.S_ISDIR(found.st_mode) and not found.st_mode & 0o077
+    if not private or found.st_uid != os.getuid():
+        raise InputError(
+            f"{UPLOAD_DIR} is not a private folder of this account: remove it (uploads wait "
+            "there for confirmation) and try again"
+        )
     return UPLOAD_DIR
 
 
