@@ -18,6 +18,13 @@ Baseline covariates: the fixed columns below are those every endometrium trial o
 records. A protocol may add its own: any further column of `participants` whose name is a data
 item of the protocol is a covariate, typed by the item (number → float, integer → integer,
 boolean → boolean, category → string, date → date), named exactly as the item.
+
+Outcome measures: each of the protocol's `outcome_measures` adds a column of `participants`
+named by its id (`measure_<id>` when a fixed column or an item already has that name:
+`analysis.measures.measure_column`), missing until every value it needs is recorded: a change
+from baseline is a float, a threshold met a boolean, a value typed as its item. The number
+values measured for them are rows of `measurements` (`measurement` is the item's name,
+`scheduled_event` the measure's event). `analysis.measures` summarises them by arm.
 """
 
 from __future__ import annotations
