@@ -43,8 +43,10 @@ from endotrial.services import (
     MeasureView,
     NotFoundError,
     PermissionDenied,
+    QueryInput,
     correct_measurement,
     correct_record,
+    open_query,
     outcome_measures,
     participant_records,
     participant_timeline,
@@ -318,3 +320,15 @@ def test_the_generic_correction_points_to_correct_measurement(trial: Trial) -> N
     with refused("correction.elsewhere", field="record") as caught:
         correct_record(trial.study, trial.actor(COORDINATOR), correction)
     assert "correct_measurement" in str(caught.value)
+
+
+def test_the_monitor_raises_a_query_on_a_measurement(trial: Trial) -> None:
+    pid = participant(trial)
+    row_id = measure(trial, pid, "baseline_scan", "thickness_mm", 4.2, BASELINE)
+    raised = QueryInput(
+        entity="measurements", row_id=row_id, field="value_number",
+        text="the source report says 4.4 mm: please check",
+    )  # fmt: skip
+    open_query(trial.study, trial.actor(MONITOR), raised)
+    (query,) = queries(trial, entity="measurements")
+    assert (query.row_id, query.field) == (str(row_id), "value_number")
