@@ -195,6 +195,17 @@ def test_a_refused_screening_names_the_field_and_keeps_everything_typed(
     assert 'value="SC 1 &lt;b&gt;"' in bad_id.text
 
 
+def test_a_refusal_is_said_in_the_readers_language(client: TestClient) -> None:
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/screening/new").text)
+    client.post("/language", data={"language": "zh_Hans", "csrf_token": token})
+    typed = {**_form("SC-ZH"), "items.good_blastocysts": "three", "csrf_token": token}
+    refused = client.post("/screening/new", data=typed)
+    assert refused.status_code == 422
+    assert "候选人 SC-ZH" in refused.text and "请更正这些项目后重新筛选" in refused.text
+    assert 'value="three"' in refused.text
+
+
 def test_consent_and_enrolment_refusals_name_the_field_and_keep_what_was_typed(
     client: TestClient,
 ) -> None:
