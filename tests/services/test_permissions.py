@@ -601,7 +601,8 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
     below; signing out is the actor ending her own session, no operation on trial data.
     `correct_record` acts under the operation that records each kind and `dry_run` under the
     operation it rehearses: their roles are tested in test_corrections and test_dry_run;
-    `permitted` answers for the operation it is given (test_web_queries uses it)."""
+    `permitted` answers for the operation it is given (test_web_queries uses it), and
+    `permitted_operations` lists them all (test_permitted_operations)."""
     assert set(CASES) == set(PERMISSIONS) == set(Operation)
     acting = {
         name
@@ -609,9 +610,13 @@ def test_every_operation_has_a_case_and_every_acting_service_an_operation() -> N
         if inspect.isfunction(getattr(services, name))
         and "actor" in inspect.signature(getattr(services, name)).parameters
     }
-    assert acting - {"sign_out", "correct_record", "dry_run", "permitted"} == {
-        f.__name__ for case in CASES.values() for f in case.services
-    }
+    assert acting - {
+        "sign_out",
+        "correct_record",
+        "dry_run",
+        "permitted",
+        "permitted_operations",
+    } == {f.__name__ for case in CASES.values() for f in case.services}
     for operation, case in CASES.items():
         assert case.allowed in PERMISSIONS[operation], operation
         if case.refused is None:
