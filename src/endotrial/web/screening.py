@@ -28,7 +28,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from endotrial.eligibility import CandidateResult, screen_candidate
+from endotrial.eligibility import CandidateResult, build_plan, screen_candidate
+from endotrial.eligibility.plan import REFERENCE_DATE_ITEM
 from endotrial.errors import EndotrialError, InputError
 from endotrial.protocol.models import Criterion, DataItem, ItemType, Protocol
 from endotrial.services import (
@@ -242,9 +243,8 @@ def _screening_form(
 ) -> Response:
     _require(study, actor, Operation.SCREEN)
     board = dashboard(study, actor)
-    given = dict(typed or {"as_of": board.on.isoformat(), "items.screening_date": ""})
-    if typed is None and "screening_date" in {i.name for i in study.protocol.data_items}:
-        given["items.screening_date"] = board.on.isoformat()
+    today = board.on.isoformat()  # her day: the screening date she most often means
+    given = dict(typed or {"as_of": today, ITEM_PREFIX + REFERENCE_DATE_ITEM: today})
     evaluation = evaluate(study.protocol, given, _today(given))
     refused_item = (refusal.field or "").removeprefix(ITEM_PREFIX) if refusal else ""
     return page(
@@ -255,13 +255,10 @@ def _screening_form(
 
 
 def _derived_from(protocol: Protocol) -> dict[str, list[str]]:
-    """For each item the engine can compute, the items it is computed from."""
+    """For each item the engine can compute, the items it is computed from (in form order)."""
+    plan = build_plan(protocol)
     names = [i.name for i in protocol.data_items]
-    return {
-        item.name: [n for n in names if n != item.name and re.search(rf"\b{n}\b", item.derived)]
-        for item in protocol.data_items
-        if item.derived
-    }
+    return {name: [n for n in names if n in plan.inputs_of(name)] for name in plan.derived}
 
 
 @router.get("/screening/new")
@@ -273,7 +270,7 @@ def new_screening_page(request: Request, study: StudyDep, actor: PageActor) -> R
 async def evaluate_screening(request: Request, study: StudyDep, actor: PageActor) -> Response:
     """The criteria on the form's values so far (htmx, as she types): nothing is written."""
     await check_csrf(request)
-    _require(study, actor, Operation.SCREEN)
+    await run_in_threadpool(_require, study, actor, Operation.SCREEN)
     typed = typed_text(await request.form(), _form_fields(study.protocol))
     evaluation = await run_in_threadpool(evaluate, study.protocol, typed, _today(typed))
     return page(
@@ -299,11 +296,12 @@ async def screen_candidate_form(
         }  # fmt: skip
         return screen(study, actor, CandidateInput(**given)).screening_id  # type: ignore[arg-type]
 
-    return submit(
+    return await run_in_threadpool(
+        submit,
         step, language=language, typed=typed,
         refused=lambda refusal, status: _screening_form(
             request, study, actor, typed=typed, refusal=refusal, status_code=status),
-        done=lambda screening_id: f"/screening/{screening_id}",
+        done=lambda screening_id: f"/screening/{screening_id}", request=request,
     )  # fmt: skip
 
 
@@ -386,10 +384,11 @@ async def consent_form(
         }  # fmt: skip
         return record_consent(study, actor, ConsentInput(**consent))  # type: ignore[arg-type]
 
-    return submit(
+    return await run_in_threadpool(
+        submit,
         step, language=language, typed=typed,
         refused=_refused_enrolment(request, study, actor, screening_id, "consent"),
-        done=f"/screening/{screening_id}#enrol",
+        done=f"/screening/{screening_id}#enrol", request=request,
     )  # fmt: skip
 
 
@@ -407,10 +406,11 @@ async def enrol_form(
         enrolment: dict[str, object] = {"screening_id": screening_id, "enrolled_on": on}
         return enrol(study, actor, EnrolmentInput(**enrolment))  # type: ignore[arg-type]
 
-    return submit(
+    return await run_in_threadpool(
+        submit,
         step, language=language, typed=typed,
         refused=_refused_enrolment(request, study, actor, screening_id, "enrol"),
-        done=f"/screening/{screening_id}#allocate",
+        done=f"/screening/{screening_id}#allocate", request=request,
     )  # fmt: skip
 
 
@@ -435,10 +435,12 @@ async def allocate_form(
         }  # fmt: skip
         return allocate(study, actor, AllocationInput(**allocation))  # type: ignore[arg-type]
 
-    return submit(
+    return await run_in_threadpool(
+        submit,
         step, language=language, typed=typed,
         refused=_refused_enrolment(request, study, actor, screening_id, "allocate"),
         done=lambda _allocation: f"/participants/{found['participant_id']}#summary",
+        request=request,
     )  # fmt: skip
 
 
@@ -596,7 +598,7 @@ async def check_upload(
     form = await request.form()
     try:
         await check_csrf(request)
-        _require(study, actor, Operation.SCREEN)
+        await run_in_threadpool(_require, study, actor, Operation.SCREEN)
         _forget_upload(request)
         _sweep_uploads()
         view = await _checked_upload(study, actor, language, form)
@@ -640,22 +642,33 @@ async def confirm_upload(
 ) -> Response:
     """Import the file she checked: every candidate screened and logged, in one transaction
     (the services check every row again: the whole file or nothing)."""
-    await check_csrf(request)
+    form = await request.form()
+    try:
+        await check_csrf(request)
+    finally:
+        await form.close()  # a file posted with it is never read: what was checked is imported
     pending = request.session.get(UPLOAD_KEY)
     path = _upload_path(pending.get("token")) if isinstance(pending, dict) else None
-    if pending is None or path is None or not path.is_file():
+    claimed = _claimed(path)
+    if pending is None or path is None or claimed is None:
         return _log_page(request, study, actor, upload=UploadView(refused="expired"),
                          status_code=409)  # fmt: skip
     name, site = str(pending.get("name")), _record_id(str(pending.get("site_id") or ""))
 
     def step() -> int:
-        report = _import(study, actor, path, name, site, dry_run=False)
+        try:
+            report = _import(study, actor, claimed, name, site, dry_run=False)
+        except BaseException:
+            claimed.replace(path)  # refused: kept for her to confirm again
+            raise
         if not report.accepted:  # the log changed since the check (rare): nothing stored
+            claimed.replace(path)
             first = report.problems[0]
             raise InvalidInput(
                 "input.invalid", field=first.field or "file", what=f"{name}, row {first.row}",
                 problems=first.message,
             )  # fmt: skip
+        claimed.unlink(missing_ok=True)
         _forget_upload(request)
         return len(report.screenings)
 
@@ -665,6 +678,20 @@ async def confirm_upload(
             request, study, actor, upload=UploadView(name, refusal=refusal), status_code=status),
         done=lambda count: f"/screening?imported={count}",
     )  # fmt: skip
+
+
+def _claimed(path: Path | None) -> Path | None:
+    """The checked upload taken for this confirmation alone (an atomic rename): a second
+    confirmation arriving meanwhile, a double click or a replayed request, finds it gone
+    and imports nothing. The claimed name still ends in .csv, so the sweep takes it too."""
+    if path is None:
+        return None
+    claimed = path.with_name(f"{path.stem}.claimed.csv")
+    try:
+        path.replace(claimed)
+    except FileNotFoundError:
+        return None
+    return claimed
 
 
 @router.post("/screening/import/cancel")
