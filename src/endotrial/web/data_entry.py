@@ -666,7 +666,7 @@ def _submit_form(
     return submit(
         lambda: spec.run(study, actor, converted(spec.fields, typed)),
         language=language, typed=typed, refused=again,
-        done=f"/participants/{participant_id}#timeline-card",
+        done=f"/participants/{participant_id}#timeline-card", request=request,
     )  # fmt: skip
 
 
@@ -925,7 +925,7 @@ async def procedure_submit(
         return submit(
             lambda: record_procedure(study, actor, _procedure_input(participant_id, form, typed)),
             language=language, typed=typed, refused=again,
-            done=f"/participants/{participant_id}#timeline-card",
+            done=f"/participants/{participant_id}#timeline-card", request=request,
         )  # fmt: skip
     try:  # the check: the services' dry run, nothing saved
         given = _procedure_input(participant_id, form, typed)

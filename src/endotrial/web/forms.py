@@ -18,16 +18,21 @@ value is refused by the services' strict input with its field named, never guess
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from starlette.datastructures import FormData
+from starlette.requests import Request
 from starlette.responses import Response
 
 from endotrial.protocol.models import ItemType
 from endotrial.services import NotSignedIn, ServiceError
 from endotrial.web import i18n
+from endotrial.web.deps import CSRF_KEY
 from endotrial.web.pages import FormRefusal, see_other
 from endotrial.web.problems import status_of
 
@@ -43,16 +48,96 @@ def submit(
     typed: Mapping[str, str],
     refused: Callable[[FormRefusal, int], Response],
     done: Callable[[R], str] | str,
+    request: Request | None = None,
 ) -> Response:
     """Run `step`; done: a redirect to `done` (a path, or made from the step's result);
-    refused by the services: `refused(refusal, status)`, the form again with what was typed."""
-    try:
-        result = step()
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        return refused(refusal_of(error, language, typed), status_of(error))
-    return see_other(done(result) if callable(done) else done)
+    refused by the services: `refused(refusal, status)`, the form again with what was typed.
+    Given the `request`, the same form posted again by the same session within
+    RESUBMIT_SECONDS of being saved (a double click, a browser resending) is answered with
+    the first one's redirect and not saved twice."""
+    key = _submission_key(request, typed) if request is not None else None
+    with _SUBMISSIONS.once(key) as earlier:
+        if earlier is not None:
+            return see_other(earlier)
+        try:
+            result = step()
+        except ServiceError as error:
+            if isinstance(error, NotSignedIn):
+                raise
+            return refused(refusal_of(error, language, typed), status_of(error))
+        location = done(result) if callable(done) else done
+        _SUBMISSIONS.saved(key, location)
+    return see_other(location)
+
+
+#: How long an identical post of a saved form is taken for the same submission.
+RESUBMIT_SECONDS = 30.0
+
+
+def _submission_key(request: Request, typed: Mapping[str, str]) -> str:
+    """The session, the form's path and every value typed, as a digest (nothing typed is
+    kept in memory)."""
+    session = request.session.get(CSRF_KEY, "") if "session" in request.scope else ""
+    digest = hashlib.sha256()
+    for part in (str(session), request.method, request.url.path, *sorted(typed.items())):
+        digest.update(repr(part).encode() + b"\0")
+    return digest.hexdigest()
+
+
+class _Submissions:
+    """The forms saved in the last RESUBMIT_SECONDS (by key: where they sent the browser),
+    and a lock per key so a second identical post waits for the first to finish."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._saved: dict[str, tuple[float, str]] = {}
+
+    def once(self, key: str | None) -> _Once:
+        if key is None:
+            return _Once(None, None)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        return _Once(lock, lambda: self._earlier(key))
+
+    def _earlier(self, key: str) -> str | None:
+        with self._guard:
+            found = self._saved.get(key)
+        if found is None or time.monotonic() - found[0] > RESUBMIT_SECONDS:
+            return None
+        return found[1]
+
+    def saved(self, key: str | None, location: str) -> None:
+        if key is None:
+            return
+        now = time.monotonic()
+        with self._guard:
+            for old in [k for k, (at, _) in self._saved.items() if now - at > RESUBMIT_SECONDS]:
+                del self._saved[old]
+            for idle in [k for k, lock in self._locks.items() if k not in self._saved]:
+                if idle != key and not self._locks[idle].locked():
+                    del self._locks[idle]
+            self._saved[key] = (now, location)
+
+
+class _Once:
+    """`with`: holds the key's lock and gives the earlier submission's redirect, if any."""
+
+    def __init__(self, lock: threading.Lock | None, earlier: Callable[[], str | None] | None):
+        self._lock, self._earlier = lock, earlier
+
+    def __enter__(self) -> str | None:
+        if self._lock is None or self._earlier is None:
+            return None
+        self._lock.acquire()
+        return self._earlier()
+
+    def __exit__(self, *_: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+
+_SUBMISSIONS = _Submissions()
 
 
 def refusal_of(error: ServiceError, language: str, typed: Mapping[str, str]) -> FormRefusal:
