@@ -131,6 +131,11 @@ def _handle_errors(app: FastAPI) -> None:
                 "web.method", language, method=request.method, path=request.url.path
             )
             return _answer(request, problem(405, "web.method", detail, language))
+        if error.status_code == 400:  # a body the parser gave up on (nesting, too many fields)
+            detail = i18n.web_message(
+                "web.invalid", language, field="request", problem=str(error.detail)
+            )
+            return _answer(request, problem(400, "input.invalid", detail, language))
         detail = i18n.web_message("web.not_found", language, path=request.url.path)
         return _answer(request, problem(404, "web.not_found", detail, language))
 
