@@ -226,28 +226,29 @@ def test_its_primary_outcome_has_a_measure(
     assert any(m.outcome in primary for m in protocol.outcome_measures)
 
 
-#: What the gathered facts leave open ([U]) and each file must label as an assumption.
+#: What the gathered facts leave open ([U]) and each file must label as an assumption (the
+#: registry fields, such as dates, on `identity`; the design's on `design`).
 UNRETRIEVED: dict[str, list[tuple[str, str]]] = {
     "nct05495711": [
         ("dose_rules[huc_msc_low]", "not in the gathered facts"),
         ("dose_rules[huc_msc_high]", "assumed"),
         ("outcomes[thickness_3_months]", "wording was not retrieved"),
-        ("design", "completion 2022-05-31"),
-        ("design", "status RECRUITING"),
+        ("identity", "completion 2022-05-31"),
+        ("identity", "status RECRUITING"),
     ],
     "nct03386708": [
         ("dose_rules[huc_msc_fixed]", "not in the gathered facts"),
         ("outcomes[safety_panel]", "wording was not retrieved"),
-        ("design", "start date"),
-        ("design", "completion date"),
+        ("identity", "start date"),
+        ("identity", "completion date"),
     ],
     "nct02065167": [
         ("outcomes[healing_no_collapse]", "not retrieved"),
         ("schedule[follow_up_12_months]", "not retrieved"),
-        ("design", "start and completion dates"),
+        ("identity", "start and completion dates"),
         ("dose_rules[bm_msc_fixed]", "volume"),
     ],
-    "nct03181087": [("design", "completion date"), ("cycles[delivery]", "no menstrual cycle")],
+    "nct03181087": [("identity", "completion date"), ("cycles[delivery]", "no menstrual cycle")],
     "nct03724617": [
         ("dose_rules[uc_msc_scaffold_fixed]", "1 mL is assumed"),
         ("settings.transfer_thickness_min_mm", "Not given by the registry"),

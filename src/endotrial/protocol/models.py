@@ -57,6 +57,9 @@ class Identity(Strict):
     keywords: list[str] = []
     brief_summary: str
     related_trials: list[str] = []
+    assumption: Assumption | None = Field(
+        default=None, description="what the file sets that the registry copies do not give"
+    )
 
 
 class Design(Strict):
