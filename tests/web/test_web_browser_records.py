@@ -1,28 +1,34 @@
 """Issue 10 end to end in a real browser (Debian's headless Chromium, driven by Playwright,
-against `endotrial serve`): a participant of the stem-cell arm, allocated, is followed from her
-page to a clinical pregnancy through the data-entry forms alone. The coordinator starts her
-cycle and records her medication, the radiologist checks the infusion (the dry run shows the
-dose) and records it, then the scans, the transfer cycle, the transfer and the outcome facts;
-her page then shows a clinical pregnancy. Screenshots (wide 1280 and phone 390) go to the
-test's folder, or to docs/web/ with ENDOTRIAL_SCREENSHOTS=docs/web."""
+against `endotrial serve`), as one continuous journey through the pages alone: the coordinator
+screens a candidate on the live form (a criterion turns from unknown to met as she types, a
+number typed as words is refused in place), records her consent and enrols her; allocation is
+an investigator's decision, so the investigator signs in and allocates her to the stem-cell arm
+from the screening's page; then, back as the coordinator, she is followed from her page to a
+clinical pregnancy through the data-entry forms. The coordinator starts her cycle and records
+her medication, the radiologist checks the infusion (the dry run shows the dose) and records
+it, then the scans, the transfer cycle, the transfer and the outcome facts; her page then shows
+a clinical pregnancy. Screenshots (wide 1280 and phone 390) go to the test's folder, or to
+docs/web/ with ENDOTRIAL_SCREENSHOTS=docs/web."""
 
 import datetime as dt
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from services_helpers import COORDINATOR, RADIOLOGIST, TREATMENT_START, allocated
-from test_web_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ENDOTRIAL,
-    SCREENSHOTS_ENV,
-    _free_port,
-    _wait_until_listening,
+from browser_steps import (
+    allocate,
+    consent_and_enrol,
+    phone_shot,
+    screen,
+    served,
+    shots_folder,
+    signed_in,
 )
-from web_helpers import PASSWORD, WebTrial
+from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, SCREENED_ON, TREATMENT_START
+from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+from web_helpers import WebTrial
 
 if not CHROMIUM.exists():
     reason = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk (.ci/run does)"
@@ -34,74 +40,65 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 TRANSFER_CYCLE_START = TREATMENT_START + dt.timedelta(days=31)
 TRANSFER_DAY = TRANSFER_CYCLE_START + dt.timedelta(days=18)
+#: The web trial has one participant at GZ6 already (GZ6-001): she is the next.
+STUDY_ID = "GZ6-002"
 
 
 @pytest.fixture
-def cells_participant(web_trial: WebTrial) -> int:
-    """Allocated to the stem-cell arm, her first cycle not yet started."""
-    return allocated(web_trial.trial, "SC-BROWSER", "hbmsc", start_treatment=False)
-
-
-@pytest.fixture
-def server(cells_participant: int, database_url: str) -> Iterator[str]:
-    port = _free_port()
-    command = [str(ENDOTRIAL), "serve", "--db", database_url, "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout:
-            process.stdout.close()
+def server(web_trial: WebTrial, database_url: str) -> Iterator[str]:
+    with served(database_url) as base:
+        yield base
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    target = os.environ.get(SCREENSHOTS_ENV)
-    folder = Path(target) if target else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return shots_folder(tmp_path)
 
 
 @pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
-def test_she_is_followed_to_a_clinical_pregnancy_through_the_forms(
-    server: str, cells_participant: int, shots: Path
+def test_she_is_screened_allocated_and_followed_to_a_clinical_pregnancy(
+    server: str, shots: Path
 ) -> None:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            _follow(browser, server, cells_participant, shots)
+            errors: list[str] = []
+            site = signed_in(browser, server, COORDINATOR, errors)
+            participant_id = _recruit(browser, site, server, shots, errors)
+            _follow(browser, site, server, participant_id, shots, errors)
+            # the one refusal typed on purpose (doses "twenty") answers 422, which Chromium logs
+            refusals = [e for e in errors if "status of 422" in e]
+            assert len(refusals) == 1 and len(errors) == 1, f"the browser reported errors: {errors}"
         finally:
             browser.close()
 
 
-def _signed_in(browser: object, base: str, username: str, errors: list[str]) -> object:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(base + "/sign-in")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(base + "/dashboard")
-    return page
+def _recruit(browser: Any, site: Any, base: str, shots: Path, errors: list[str]) -> int:
+    """Screened, consented and enrolled by the coordinator; allocated by the investigator (her
+    decision: the coordinator's page says so and offers no form). Returns her participant id."""
+    screening_id = screen(site, base, "SC-BROWSER", SCREENED_ON, shots)
+    consent_and_enrol(site, STUDY_ID, SCREENED_ON, shots)
+    assert site.locator("#allocate form").count() == 0
+    investigator = signed_in(browser, base, INVESTIGATOR, errors)
+    participant_id = allocate(investigator, base, screening_id, "hbmsc", SCREENED_ON)
+    assert STUDY_ID in investigator.inner_text("h1")
+    investigator.context.close()
+    return participant_id
 
 
-def _record(page: object, her: str, event_id: str, values: dict[str, str]) -> None:
+def _record(page: Any, her: str, event_id: str, values: dict[str, str]) -> None:
     """Follow the event's "record" link on her timeline, fill the form, record it."""
-    page.goto(her)  # type: ignore[attr-defined]
-    page.click(f"#timeline a[href$='/record/{event_id}']")  # type: ignore[attr-defined]
-    page.wait_for_selector("form.record-form")  # type: ignore[attr-defined]
+    page.goto(her)
+    page.click(f"#timeline a[href$='/record/{event_id}']")
+    page.wait_for_selector("form.record-form")
     _fill(page, values)
-    page.click("form.record-form button.primary")  # type: ignore[attr-defined]
-    page.wait_for_url(her + "#timeline-card")  # type: ignore[attr-defined]
+    page.click("form.record-form button.primary")
+    page.wait_for_url(her + "#timeline-card")
 
 
-def _fill(page: object, values: dict[str, str]) -> None:
+def _fill(page: Any, values: dict[str, str]) -> None:
     for name, value in values.items():
-        field = page.locator(f"[name='{name}']")  # type: ignore[attr-defined]
+        field = page.locator(f"[name='{name}']")
         tag = field.evaluate("e => e.tagName + ':' + (e.type || '')")
         if tag.startswith("SELECT"):
             field.select_option(value)
@@ -111,73 +108,62 @@ def _fill(page: object, values: dict[str, str]) -> None:
             field.fill(value)
 
 
-def _event_done(page: object, event_id: str) -> bool:
-    link = page.locator(f"#timeline a[href$='/record/{event_id}']")  # type: ignore[attr-defined]
+def _event_done(page: Any, event_id: str) -> bool:
+    link = page.locator(f"#timeline a[href$='/record/{event_id}']")
     return bool(link.count() == 0)
 
 
-def _phone_shot(browser: object, page: object, url: str, path: Path) -> None:
-    phone = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
-        storage_state=page.context.storage_state(),  # type: ignore[attr-defined]
-    )  # fmt: skip
-    small = phone.new_page()
-    small.goto(url)
-    width = small.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"{url} is {width}px wide on a 390px phone"
-    small.screenshot(path=path, full_page=True)
-    phone.close()
-
-
-def _follow(browser: object, base: str, participant_id: int, shots: Path) -> None:
-    errors: list[str] = []
+def _follow(
+    browser: Any, site: Any, base: str, participant_id: int, shots: Path, errors: list[str]
+) -> None:
+    """Back as the coordinator (the radiologist for the infusion), from her page to a clinical
+    pregnancy through the data-entry forms."""
     her = f"{base}/participants/{participant_id}"
-    site = _signed_in(browser, base, COORDINATOR, errors)
 
-    site.goto(her)  # type: ignore[attr-defined]
-    site.click("text=Start her first cycle")  # type: ignore[attr-defined]
-    site.wait_for_url(f"{her}/record/treatment_cycle_start")  # type: ignore[attr-defined]
+    site.goto(her)
+    site.click("text=Start her first cycle")
+    site.wait_for_url(f"{her}/record/treatment_cycle_start")
     _fill(site, {"start_date": TREATMENT_START.isoformat()})
-    site.click("form.record-form button.primary")  # type: ignore[attr-defined]
-    site.wait_for_url(her + "#timeline-card")  # type: ignore[attr-defined]
-    assert "Treatment cycle day 1" in site.locator("#timeline").inner_text()  # type: ignore[attr-defined]
+    site.click("form.record-form button.primary")
+    site.wait_for_url(her + "#timeline-card")
+    assert "Treatment cycle day 1" in site.locator("#timeline").inner_text()
 
-    site.goto(her)  # type: ignore[attr-defined]
-    site.click("#timeline a[href$='/record/tx_estradiol_valerate_start']")  # type: ignore[attr-defined]
+    site.goto(her)
+    site.click("#timeline a[href$='/record/tx_estradiol_valerate_start']")
     _fill(site, {"first_day": "2025-10-06", "last_day": "2025-10-15", "doses_taken": "twenty"})
-    site.click("form.record-form button.primary")  # type: ignore[attr-defined]
-    alert = site.locator("#field-doses_taken [role=alert]")  # type: ignore[attr-defined]
+    site.click("form.record-form button.primary")
+    alert = site.locator("#field-doses_taken [role=alert]")
     assert "doses_taken" in alert.inner_text()  # refused beside its field, all else kept
-    assert site.input_value("[name=last_day]") == "2025-10-15"  # type: ignore[attr-defined]
-    site.screenshot(path=shots / "record-refused.png", full_page=True)  # type: ignore[attr-defined]
+    assert site.input_value("[name=last_day]") == "2025-10-15"
+    site.screenshot(path=shots / "record-refused.png", full_page=True)
     _fill(site, {"doses_taken": "20"})
-    site.click("form.record-form button.primary")  # type: ignore[attr-defined]
-    site.wait_for_url(her + "#timeline-card")  # type: ignore[attr-defined]
+    site.click("form.record-form button.primary")
+    site.wait_for_url(her + "#timeline-card")
 
-    site.goto(her)  # type: ignore[attr-defined]
-    site.click("#timeline a[href$='/record/baseline_ultrasound']")  # type: ignore[attr-defined]
+    site.goto(her)
+    site.click("#timeline a[href$='/record/baseline_ultrasound']")
     _fill(site, {"thickness_mm": "5.8", "trilaminar": "no"})
-    site.screenshot(path=shots / "record-ultrasound.png", full_page=True)  # type: ignore[attr-defined]
-    _phone_shot(browser, site, site.url, shots / "record-ultrasound-phone.png")  # type: ignore[attr-defined]
-    site.click("form.record-form button.primary")  # type: ignore[attr-defined]
-    site.wait_for_url(her + "#timeline-card")  # type: ignore[attr-defined]
+    site.screenshot(path=shots / "record-ultrasound.png", full_page=True)
+    phone_shot(browser, site, site.url, shots / "record-ultrasound-phone.png")
+    site.click("form.record-form button.primary")
+    site.wait_for_url(her + "#timeline-card")
 
-    radiologist = _signed_in(browser, base, RADIOLOGIST, errors)
-    radiologist.goto(her)  # type: ignore[attr-defined]
-    radiologist.click("#timeline a[href$='/record/hbmsc_infusion']")  # type: ignore[attr-defined]
-    radiologist.wait_for_url(f"{her}/procedure/hbmsc_infusion")  # type: ignore[attr-defined]
+    radiologist = signed_in(browser, base, RADIOLOGIST, errors)
+    radiologist.goto(her)
+    radiologist.click("#timeline a[href$='/record/hbmsc_infusion']")
+    radiologist.wait_for_url(f"{her}/procedure/hbmsc_infusion")
     _fill(radiologist, _infusion())
-    radiologist.click("button[value=check]")  # type: ignore[attr-defined]
-    radiologist.wait_for_selector("#check")  # type: ignore[attr-defined]
-    check = radiologist.locator("#check").inner_text()  # type: ignore[attr-defined]
+    radiologist.click("button[value=check]")
+    radiologist.wait_for_selector("#check")
+    check = radiologist.locator("#check").inner_text()
     assert "It would be accepted as entered." in check
-    assert "58,000,000" in radiologist.locator("#computed-dose").inner_text()  # type: ignore[attr-defined]
-    radiologist.screenshot(path=shots / "procedure-check.png", full_page=True)  # type: ignore[attr-defined]
-    radiologist.click("button[value=record]")  # type: ignore[attr-defined]
-    radiologist.wait_for_url(her + "#timeline-card")  # type: ignore[attr-defined]
+    assert "58,000,000" in radiologist.locator("#computed-dose").inner_text()
+    radiologist.screenshot(path=shots / "procedure-check.png", full_page=True)
+    radiologist.click("button[value=record]")
+    radiologist.wait_for_url(her + "#timeline-card")
     assert _event_done(radiologist, "hbmsc_infusion")
-    radiologist.goto(f"{her}/procedure/hbmsc_infusion")  # type: ignore[attr-defined]
-    _phone_shot(browser, radiologist, f"{her}/procedure/hbmsc_infusion",
+    radiologist.goto(f"{her}/procedure/hbmsc_infusion")
+    phone_shot(browser, radiologist, f"{her}/procedure/hbmsc_infusion",
                 shots / "procedure-phone.png")  # fmt: skip
 
     transfer_scan = TRANSFER_CYCLE_START + dt.timedelta(days=11)
@@ -193,13 +179,10 @@ def _follow(browser: object, base: str, participant_id: int, shots: Path) -> Non
         "gestational_sacs": "1", "reason": "seven-week scan: one intrauterine sac",
     })  # fmt: skip
 
-    site.goto(her)  # type: ignore[attr-defined]
-    summary = site.locator("#summary").inner_text()  # type: ignore[attr-defined]
+    site.goto(her)
+    summary = site.locator("#summary").inner_text()
     assert "clinical pregnancy" in summary, summary
-    site.screenshot(path=shots / "participant-pregnancy.png", full_page=True)  # type: ignore[attr-defined]
-    # the one refusal typed on purpose (doses "twenty") answers 422, which Chromium logs
-    refusals = [e for e in errors if "status of 422" in e]
-    assert len(refusals) == 1 and len(errors) == 1, f"the browser reported errors: {errors}"
+    site.screenshot(path=shots / "participant-pregnancy.png", full_page=True)
 
 
 def _infusion() -> dict[str, str]:
