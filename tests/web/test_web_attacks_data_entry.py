@@ -30,7 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web_helpers import WebTrial, client_of, csrf_of, signed_in
 
-from endotrial.services import participant_records, screening_log
+from endotrial.services import Operation, my_account, participant_records, screening_log
+from endotrial.services.permissions import PERMISSIONS
 from endotrial.store import Procedure
 from endotrial.web import screening
 
@@ -397,3 +398,102 @@ def test_the_live_criteria_write_nothing_and_name_no_candidate(
     assert (audit_rows(web_trial.trial.engine), _log(web_trial)) == before
     monitor = signed_in(client_of(web_trial.trial.study), "monitor1")
     assert _post(monitor, "/screening/evaluate", taken).status_code == 403
+
+
+# --- roles, CSRF, redirects ----------------------------------------------------------------
+
+
+def _every_form(web_trial: WebTrial, cells: int) -> list[tuple[str, dict[str, str]]]:
+    """Every data-entry and screening form, as a hostile user would fill it in."""
+    home = web_trial.home_participant
+    return [
+        (f"/participants/{home}/record/baseline_ultrasound",
+         {"scan_date": "2025-10-14", "thickness_mm": "6.5"}),
+        (f"/participants/{home}/record/transfer_cycle_start", {"start_date": "2025-11-10"}),
+        (f"/participants/{home}/deviation",
+         {"occurred_on": "2025-10-16", "category": "x", "description": "y"}),
+        (f"/participants/{home}/withdrawal",
+         {"withdrawn_on": "2025-10-20", "initiated_by": "participant", "reason": "moved"}),
+        (f"/participants/{home}/outcome",
+         {"beta_hcg_miu_ml": "350", "beta_hcg_date": "2025-10-20"}),
+        (f"/participants/{cells}/procedure/hbmsc_infusion",
+         {**_infusion_form(), "action": "record"}),
+        ("/screening/new", _screening_form("SC-ROLE")),
+        ("/screening/1/consent",
+         {"form_version": "v1.0", "consent_date": "2025-10-01", "taken_by": "x"}),
+        ("/screening/1/enrol", {"enrolled_on": "2025-10-01"}),
+        ("/screening/1/allocate",
+         {"arm": "control", "basis": "preference", "allocated_on": "2025-10-01"}),
+    ]  # fmt: skip
+
+
+#: The operation each form of `_every_form` does, in its order.
+FORM_OPERATIONS = (
+    Operation.RECORD_ULTRASOUND, Operation.START_CYCLE, Operation.RECORD_DEVIATION,
+    Operation.WITHDRAW, Operation.RECORD_OUTCOME, Operation.RECORD_PROCEDURE, Operation.SCREEN,
+    Operation.RECORD_CONSENT, Operation.ENROL, Operation.ALLOCATE,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("role", ["monitor1", "stat1", "dsmb1", "embryo1"])
+def test_roles_that_enter_no_such_data_are_refused_every_form(
+    web_trial: WebTrial, role: str
+) -> None:
+    cells = allocated(web_trial.trial, "SC-CELLS", "hbmsc")
+    client = signed_in(client_of(web_trial.trial.study), role)
+    trial = web_trial.trial
+    her_role = my_account(trial.study, trial.actor(role)).role
+    before = (audit_rows(web_trial.trial.engine), _log(web_trial))
+    forms = _every_form(web_trial, cells)
+    for (path, form), operation in zip(forms, FORM_OPERATIONS, strict=True):
+        if her_role in PERMISSIONS[operation]:  # hers to do (a monitor's deviation)
+            continue
+        answer = _post(client, path, form)
+        # The outcome form names her latest transfer: none yet, refused before her role is.
+        allowed = (403, 422) if path.endswith("/outcome") else (403,)
+        assert answer.status_code in allowed, (path, answer.status_code)
+        assert "Traceback" not in answer.text
+    assert (audit_rows(web_trial.trial.engine), _log(web_trial)) == before
+
+
+def test_every_form_without_its_csrf_token_is_refused_and_writes_nothing(
+    coordinator: TestClient, web_trial: WebTrial
+) -> None:
+    cells = allocated(web_trial.trial, "SC-CELLS", "hbmsc")
+    before = (audit_rows(web_trial.trial.engine), _log(web_trial))
+    forms = [
+        *_every_form(web_trial, cells), ("/screening/evaluate", _screening_form("SC-E")),
+        ("/screening/import/confirm", {}), ("/screening/import/cancel", {}),
+        (f"/participants/{cells}/procedure/hbmsc_infusion", {**_infusion_form()}),
+    ]  # fmt: skip
+    for path, form in forms:
+        for token in (None, "forged-" + "x" * 40):
+            data = form if token is None else {**form, "csrf_token": token}
+            answer = coordinator.post(path, data=data, follow_redirects=False)
+            assert answer.status_code == 403 and "web.csrf" in answer.text, path
+    assert (audit_rows(web_trial.trial.engine), _log(web_trial)) == before
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/x", "/\\evil.example", "https://evil.example", "/%2F/evil.example",
+     "/\t/evil.example", "/\n/evil.example", "javascript:alert(1)"],
+)  # fmt: skip
+def test_no_redirect_leaves_the_site(web_trial: WebTrial, target: str) -> None:
+    client = client_of(web_trial.trial.study)
+    token = csrf_of(client.get("/sign-in").text)
+    answer = client.post(
+        "/sign-in", data={"username": COORDINATOR, "password": "correct horse battery",
+                          "csrf_token": token, "next": target},
+        follow_redirects=False,
+    )  # fmt: skip
+    location = answer.headers["location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert "\\" not in location and "\t" not in location and "\n" not in location
+    token = csrf_of(client.get("/dashboard").text)
+    switched = client.post(
+        "/language", data={"language": "en", "next": target, "csrf_token": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    moved = switched.headers["location"]
+    assert moved.startswith("/") and not moved.startswith("//") and "\t" not in moved
