@@ -497,3 +497,48 @@ def test_no_redirect_leaves_the_site(web_trial: WebTrial, target: str) -> None:
     )  # fmt: skip
     moved = switched.headers["location"]
     assert moved.startswith("/") and not moved.startswith("//") and "\t" not in moved
+
+
+INJECTION = "<script>alert('x')</script>\"'; DROP TABLE participants;-- 秘 \u202e"
+
+
+def _fields(web_trial: WebTrial, participant_id: int, entity: str) -> list[dict[str, Any]]:
+    trial = web_trial.trial
+    rows = participant_records(trial.study, trial.actor(COORDINATOR), participant_id)
+    return [{f.name: f.value for f in r.fields} for r in rows if r.entity == entity]
+
+
+def test_script_and_sql_in_every_text_field_are_stored_verbatim_and_shown_as_text(
+    coordinator: TestClient, web_trial: WebTrial
+) -> None:
+    cells = allocated(web_trial.trial, "SC-CELLS", "hbmsc")
+    radiologist = signed_in(client_of(web_trial.trial.study), RADIOLOGIST)
+    infused = _post(
+        radiologist, f"/participants/{cells}/procedure/hbmsc_infusion",
+        {**_infusion_form(cell_lot=INJECTION), "action": "record"},
+    )  # fmt: skip
+    assert infused.status_code == 303, infused.text[:300]
+    visited = _post(
+        coordinator, f"/participants/{cells}/record/post_procedure_visit",
+        {"visit_date": "2025-10-22", "attended": "on", "notes": INJECTION},
+    )  # fmt: skip
+    assert visited.status_code == 303, visited.text[:300]
+    left = _post(
+        coordinator, f"/participants/{cells}/withdrawal",
+        {"withdrawn_on": "2025-10-23", "initiated_by": "participant", "reason": INJECTION},
+    )  # fmt: skip
+    assert left.status_code == 303, left.text[:300]
+    stored = [
+        _fields(web_trial, cells, "procedures")[0]["cell_lot"],
+        _fields(web_trial, cells, "visits")[0]["notes"],
+        _fields(web_trial, cells, "withdrawals")[0]["reason"],
+    ]
+    assert stored == [INJECTION.strip()] * 3
+    page = coordinator.get(f"/participants/{cells}").text
+    assert "<script>alert('x')" not in page and "&lt;script&gt;alert(" in page
+    refused = _post(
+        coordinator, f"/participants/{cells}/deviation",
+        {"occurred_on": "9999-12-31", "category": INJECTION, "description": INJECTION},
+    )  # fmt: skip
+    assert refused.status_code in (409, 422)
+    assert "<script>alert('x')" not in refused.text and "&lt;script&gt;" in refused.text
