@@ -22,6 +22,7 @@ from pandas.api import types as ptypes
 from endotrial.analysis import adjusted, power, proportions, safety_monitoring, safety_tables
 from endotrial.analysis.adjusted import Comparison
 from endotrial.analysis.flow import Flow, participant_flow
+from endotrial.analysis.measures import MeasureSummary, summarise_measures
 from endotrial.analysis.results import AnalysisResult
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
@@ -85,6 +86,31 @@ class Analysis:
     #: last outcome is not complete (0: a final analysis).
     last_record_on: dt.date | None
     in_follow_up: int
+    #: The protocol's outcome measures by arm (none when it declares none).
+    measures: tuple[MeasureSummary, ...] = ()
+    #: Why the comparison of two arms is left out (a single arm, no analysis sets); None when
+    #: the report has it. The primary, secondary and monitoring sections are then empty.
+    comparison_omitted: str | None = None
+    #: Whether the safety tables are shown (they need the protocol's safety set).
+    has_safety_set: bool = True
+
+
+def comparison_omitted(protocol: Protocol) -> str | None:
+    """The reason (English, one sentence) the report cannot compare two arms, or None."""
+    if protocol.analysis_plan.analysis_sets is None:
+        return (
+            "The protocol declares no analysis sets: the comparison of the arms (primary "
+            "outcome, adjusted and sensitivity analyses, secondary outcomes, safety "
+            "monitoring) is left out."
+        )
+    experimental = [a for a in protocol.arms if a.type.upper() == "EXPERIMENTAL"]
+    if len(protocol.arms) != 2 or len(experimental) != 1:
+        return (
+            "The protocol does not have one experimental arm and one comparator arm: the "
+            "comparison of the arms (primary outcome, adjusted and sensitivity analyses, "
+            "secondary outcomes, safety monitoring) is left out."
+        )
+    return None
 
 
 def arms_compared(protocol: Protocol) -> tuple[str, str]:
@@ -103,8 +129,14 @@ def compute_analysis(
     dataset: AnalysisDataset, protocol: Protocol, settings: Settings | None = None
 ) -> Analysis:
     settings = settings or Settings()
-    treated, control = arms_compared(protocol)
     confidence = 1 - protocol.analysis_plan.alpha
+    measures = summarise_measures(
+        protocol, dataset.participants, dataset.measurements, confidence=confidence
+    )
+    omitted = comparison_omitted(protocol)
+    if omitted is not None:
+        return _descriptive(dataset, protocol, settings, measures, omitted)
+    treated, control = arms_compared(protocol)
     fas = _primary_frame(dataset.participants)
     criteria = {c.id: c.text for c in protocol.criteria}
     names = {arm.id: arm.label for arm in protocol.arms}
@@ -131,6 +163,52 @@ def compute_analysis(
         arm_labels={arm.id: arm.label for arm in protocol.arms},
         last_record_on=_last_record_on(dataset),
         in_follow_up=int((fas["live_birth"].isna() & ~fas["lost_to_follow_up"].astype(bool)).sum()),
+        measures=measures,
+    )
+
+
+def _descriptive(
+    dataset: AnalysisDataset,
+    protocol: Protocol,
+    settings: Settings,
+    measures: tuple[MeasureSummary, ...],
+    omitted: str,
+) -> Analysis:
+    """The report of a trial without two compared arms: flow, outcome measures and (with a
+    safety set) adverse events by arm; no comparison."""
+    arms = [arm.id for arm in protocol.arms]
+    has_safety_set = protocol.analysis_plan.analysis_sets is not None
+    safety = Section("Safety (safety set, by treatment received)")
+    if has_safety_set:
+        safety.tables = safety_tables.safety_tables(
+            dataset.participants, dataset.adverse_events, arms
+        )
+    return Analysis(
+        protocol=protocol,
+        dataset=dataset,
+        settings=settings,
+        treated=arms[0],
+        control=arms[1] if len(arms) > 1 else arms[0],
+        flow=participant_flow(
+            dataset.screenings,
+            dataset.participants,
+            arms=arms,
+            criteria={c.id: c.text for c in protocol.criteria},
+        ),
+        primary=Section("Primary outcome"),
+        secondary=Section("Secondary outcomes"),
+        safety=safety,
+        monitoring=Section("Interim safety monitoring: serious adverse events"),
+        baseline=pd.DataFrame(),
+        rates=pd.DataFrame(),
+        design=[],
+        forest=[],
+        arm_labels={arm.id: arm.label for arm in protocol.arms},
+        last_record_on=_last_record_on(dataset),
+        in_follow_up=0,
+        measures=measures,
+        comparison_omitted=omitted,
+        has_safety_set=has_safety_set,
     )
 
 

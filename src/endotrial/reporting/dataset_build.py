@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.analysis.dataset import ANALYSIS_TABLES, SCREENINGS, validate_frames
 from endotrial.analysis.measures import measure_column
-from endotrial.analysis.sets import apply_analysis_plan
+from endotrial.analysis.sets import SET_COLUMNS, apply_analysis_plan
 from endotrial.dosing.engine import procedure_dose_rule
 from endotrial.eligibility.engine import derived_values
 from endotrial.errors import InputError
@@ -97,7 +97,7 @@ def build_dataset(engine: Engine, protocol: Protocol) -> AnalysisDataset:
         embryos, adverse_events = build.embryos(), build.adverse_events()
         measurements, screenings = build.measurements(), build.screenings()
     dataset = AnalysisDataset(
-        participants=apply_analysis_plan(participants, protocol),
+        participants=_with_analysis_sets(participants, protocol),
         embryos=embryos,
         adverse_events=adverse_events,
         measurements=measurements,
@@ -108,6 +108,14 @@ def build_dataset(engine: Engine, protocol: Protocol) -> AnalysisDataset:
     validate_frames(dataset.frames())
     validate_frames({"screenings": dataset.screenings}, tables=(SCREENINGS,))
     return dataset
+
+
+def _with_analysis_sets(participants: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The plan's set flags and covariates; a protocol that declares no analysis sets (a
+    single-arm or descriptive trial) has every flag False: no one is in a set it lacks."""
+    if protocol.analysis_plan.analysis_sets is not None:
+        return apply_analysis_plan(participants, protocol)
+    return participants.assign(**{column: False for column in SET_COLUMNS.values()})
 
 
 def _check_protocol(recorded: RecordedProtocol | None, protocol: Protocol, digest: str) -> None:

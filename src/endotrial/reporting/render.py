@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from endotrial.analysis.dataset import column_dictionary
+from endotrial.analysis.measures import ArmMeasure, MeasureSummary, summary_frame
 from endotrial.analysis.results import AnalysisResult, format_p_value, results_frame
 from endotrial.errors import InputError
 from endotrial.reporting import figures
@@ -142,6 +143,8 @@ def write_csvs(analysis: Analysis, folder: Path) -> Path:
         "baseline": analysis.baseline,
         "rates": analysis.rates,
     }
+    if analysis.measures:
+        frames["outcome_measures"] = summary_frame(analysis.measures)
     for section in _sections(analysis):
         slug = _slug(section.title)
         if section.results:
@@ -189,14 +192,18 @@ def render_html(
     ]
     if banner:
         parts.append(f"<p class='banner'>{_e(t.text(banner))}</p>")
-    parts.append(_status(analysis, t))
-    parts += _key_results(analysis, t)
-    parts += _flow_part(analysis, t)
-    parts += _baseline_part(analysis, t)
-    parts += _primary_part(analysis, t)
-    parts += _secondary_part(analysis, t)
-    parts += _safety_part(analysis, t)
-    parts += _monitoring_part(analysis, t)
+    if analysis.comparison_omitted is not None:
+        parts += _descriptive_parts(analysis, analysis.comparison_omitted, t)
+    else:
+        parts.append(_status(analysis, t))
+        parts += _key_results(analysis, t)
+        parts += _flow_part(analysis, t)
+        parts += _baseline_part(analysis, t)
+        parts += _primary_part(analysis, t)
+        parts += _secondary_part(analysis, t)
+        parts += _measures_part(analysis, t)
+        parts += _safety_part(analysis, t)
+        parts += _monitoring_part(analysis, t)
     parts += _reproducibility_part(analysis, generated_on or dt.date.today(), t)
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -226,6 +233,130 @@ def _status(analysis: Analysis, t: Translator) -> str:
             )
         )
     )
+
+
+def _descriptive_parts(analysis: Analysis, omitted: str, t: Translator) -> list[str]:
+    """A trial without two compared arms: why there is no comparison, then what it has."""
+    last = analysis.last_record_on.isoformat() if analysis.last_record_on else t("no data")
+    parts = [
+        "<p>{}</p>".format(
+            _e(t("Descriptive report by arm. Data recorded up to {last}.", last=last))
+        ),
+        _note(t.text(omitted)),
+        *_flow_part(analysis, t),
+        *_measures_part(analysis, t),
+    ]
+    if analysis.has_safety_set:
+        parts += _safety_part(analysis, t)
+    else:
+        parts += [
+            _tag("h2", t("Safety")),
+            _note(
+                t(
+                    "The protocol declares no safety set: the adverse-event tables by arm are "
+                    "left out; the analysis dataset (csv/) lists every adverse event."
+                )
+            ),
+        ]
+    return parts
+
+
+def _measures_part(analysis: Analysis, t: Translator) -> list[str]:
+    """A table per outcome measure: by arm n, mean (SD) or n/N (%) with the Wilson interval,
+    or the count of each category; a change from baseline with its paired analysis."""
+    if not analysis.measures:
+        return []
+    level = f"{1 - analysis.protocol.analysis_plan.alpha:.0%}"
+    parts = [_tag("h2", t("Outcome measures"))]
+    for summary in analysis.measures:
+        parts += _measure_table(analysis, summary, level, t)
+    parts.append(
+        _note(
+            t(
+                "Participants with a value; missing values are left out and counted. Proportions "
+                "with the Wilson interval; a change from baseline also by the paired t test and "
+                "the Wilcoxon signed-rank test (Hodges-Lehmann estimate), within each arm."
+            )
+        )
+    )
+    return parts
+
+
+def _measure_table(
+    analysis: Analysis, summary: MeasureSummary, level: str, t: Translator
+) -> list[str]:
+    measure = next(m for m in analysis.protocol.outcome_measures if m.id == summary.measure_id)
+    item = _item_label(analysis, measure.item)
+    events = {e.id: e.label for e in analysis.protocol.schedule}
+    derivation = t.text(measure.derivation.value.replace("_", " "))
+    if measure.baseline_event is not None:
+        derivation += f" ({events.get(measure.baseline_event, measure.baseline_event)})"
+    description = t(
+        "{item}; at {event}; {derivation}",
+        item=item,
+        event=events.get(measure.event, measure.event),
+        derivation=derivation,
+    )
+    heads = [t("arm"), t("n"), t("missing"), _summary_head(summary, level, t)]
+    paired = any(arm.paired for arm in summary.arms)
+    if paired:
+        heads += [t("mean change, paired t ({level} CI); p", level=level)]
+        heads += [t("Hodges-Lehmann estimate, Wilcoxon ({level} CI); p", level=level)]
+    rows = []
+    for arm in summary.arms:
+        cells = [
+            analysis.arm_labels.get(arm.arm, arm.arm),
+            str(arm.n),
+            str(arm.missing),
+            _arm_summary(summary, arm, t),
+        ]
+        if paired:
+            cells += [_paired_cell(arm, index, t) for index in (0, 1)]
+        numbers = "".join(f"<td class='num'>{_e(c)}</td>" for c in cells[1:])
+        rows.append(f"<tr><td>{_e(cells[0])}</td>{numbers}</tr>")
+    head = "".join(f"<th>{_e(h)}</th>" for h in heads)
+    return [
+        f"<h3>{_e(summary.label)}</h3>",
+        f"<p>{_e(description)}</p>",
+        f"<table class='measure' id='measure-{_e(summary.measure_id)}'><thead><tr>{head}</tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>",
+        *_notes(summary.notes, t),
+    ]
+
+
+def _summary_head(summary: MeasureSummary, level: str, t: Translator) -> str:
+    unit = f" ({summary.unit})" if summary.unit else ""
+    if summary.summary == "number":
+        return t("mean (SD)") + unit
+    if summary.summary == "proportion":
+        return t("n/N (%) [{level} CI, Wilson]", level=level)
+    return t("count of each value")
+
+
+def _arm_summary(summary: MeasureSummary, arm: ArmMeasure, t: Translator) -> str:
+    if summary.summary == "number":
+        if arm.mean is None:
+            return "–"
+        sd = "–" if arm.sd is None else _number(arm.sd)
+        return f"{_number(arm.mean)} ({sd})"
+    if summary.summary == "proportion":
+        if arm.proportion is None:
+            return f"{arm.met or 0}/{arm.n}"
+        return (
+            f"{arm.met}/{arm.n} ({_percent(arm.proportion)}) "
+            f"[{t('{low} to {high}', low=_percent(arm.low), high=_percent(arm.high))}]"
+        )
+    return t("; ").join(f"{t.text(value)}: {count}" for value, count in arm.counts)
+
+
+def _paired_cell(arm: ArmMeasure, index: int, t: Translator) -> str:
+    if len(arm.paired) <= index:
+        return "–"
+    result = arm.paired[index]
+    estimate = "–" if result.estimate is None else _number(result.estimate)
+    interval = t("{low} to {high}", low=_number(result.low), high=_number(result.high))
+    p_value = "–" if result.p_value is None else format_p_value(result.p_value)
+    return f"{estimate} ({interval}); p = {p_value}; n = {result.n}"
 
 
 def _labelled(table: pd.DataFrame, labels: dict[str, str], t: Translator) -> pd.DataFrame:
