@@ -27,6 +27,7 @@ from endotrial.analysis.results import AnalysisResult
 from endotrial.errors import InputError
 from endotrial.protocol.models import Protocol
 from endotrial.reporting.dataset_build import AnalysisDataset
+from endotrial.reporting.i18n import N_
 
 PRIMARY = "clinical_pregnancy"
 RD_NEWCOMBE = "risk difference (Newcombe)"
@@ -98,14 +99,14 @@ class Analysis:
 def comparison_omitted(protocol: Protocol) -> str | None:
     """The reason (English, one sentence) the report cannot compare two arms, or None."""
     if protocol.analysis_plan.analysis_sets is None:
-        return (
+        return N_(
             "The protocol declares no analysis sets: the comparison of the arms (primary "
             "outcome, adjusted and sensitivity analyses, secondary outcomes, safety "
             "monitoring) is left out."
         )
     experimental = [a for a in protocol.arms if a.type.upper() == "EXPERIMENTAL"]
     if len(protocol.arms) != 2 or len(experimental) != 1:
-        return (
+        return N_(
             "The protocol does not have one experimental arm and one comparator arm: the "
             "comparison of the arms (primary outcome, adjusted and sensitivity analyses, "
             "secondary outcomes, safety monitoring) is left out."

@@ -34,6 +34,12 @@ from endotrial.reporting.i18n import ENGLISH, N_, Translator
 
 #: Relatedness as printed.
 _RELATEDNESS_SHOWN = {"not_related": "not related"}
+#: An outcome measure's derivation as printed.
+DERIVATIONS = {
+    "value": N_("value at the event"),
+    "change_from_baseline": N_("change from baseline"),
+    "meets_threshold": N_("meets the threshold"),
+}
 #: Libraries whose versions the report records.
 VERSIONED = ("endotrial", "numpy", "scipy", "statsmodels", "pandas", "matplotlib", "weasyprint")
 
@@ -288,7 +294,7 @@ def _measure_table(
     measure = next(m for m in analysis.protocol.outcome_measures if m.id == summary.measure_id)
     item = _item_label(analysis, measure.item)
     events = {e.id: e.label for e in analysis.protocol.schedule}
-    derivation = t.text(measure.derivation.value.replace("_", " "))
+    derivation = t.text(DERIVATIONS[measure.derivation.value])
     if measure.baseline_event is not None:
         derivation += f" ({events.get(measure.baseline_event, measure.baseline_event)})"
     description = t(
