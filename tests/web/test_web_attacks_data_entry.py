@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +31,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web_helpers import WebTrial, client_of, csrf_of, signed_in
 
-from endotrial.services import Operation, my_account, participant_records, screening_log
+from endotrial.services import (
+    Operation,
+    adverse_events,
+    my_account,
+    participant_records,
+    screening_log,
+)
 from endotrial.services.permissions import PERMISSIONS
 from endotrial.store import Procedure
 from endotrial.web import screening
@@ -542,3 +549,33 @@ def test_script_and_sql_in_every_text_field_are_stored_verbatim_and_shown_as_tex
     )  # fmt: skip
     assert refused.status_code in (409, 422)
     assert "<script>alert('x')" not in refused.text and "&lt;script&gt;" in refused.text
+
+
+def test_a_double_clicked_adverse_event_is_reported_once(
+    coordinator: TestClient, web_trial: WebTrial
+) -> None:
+    """A second report would count twice in the safety board's serious-AE numbers."""
+    home = web_trial.home_participant
+    trial = web_trial.trial
+    before = len(adverse_events(trial.study, trial.actor(COORDINATOR)))
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    form = {
+        "term": "Fever", "ctcae_grade": "3", "serious": "on", "onset_date": today,
+        "related_procedure": "possible", "related_cells": "unlikely", "related_hrt": "not_related",
+    }  # fmt: skip
+    path = f"/participants/{home}/adverse-events"
+    first, second = _post(coordinator, path, form), _post(coordinator, path, form)
+    assert first.status_code == second.status_code == 303, first.text[:300]
+    assert len(adverse_events(trial.study, trial.actor(COORDINATOR))) == before + 1
+
+
+def test_an_upload_checked_before_sign_out_is_not_imported_by_the_next_user(
+    coordinator: TestClient, web_trial: WebTrial
+) -> None:
+    before = _log(web_trial)
+    assert _upload(coordinator, CLEAN).status_code == 200
+    token = csrf_of(coordinator.get("/dashboard").text)
+    coordinator.post("/sign-out", data={"csrf_token": token}, follow_redirects=False)
+    signed_in(coordinator, "pi1")  # the same browser, another user
+    confirmed = _post(coordinator, "/screening/import/confirm", {})
+    assert confirmed.status_code == 409 and _log(web_trial) == before

@@ -55,7 +55,7 @@ async def report_adverse_event_form(
 
     return submit(
         report, language=language, typed=typed, refused=again,
-        done=f"/participants/{participant_id}#records",
+        done=f"/participants/{participant_id}#records", request=request,
     )  # fmt: skip
 
 
