@@ -170,6 +170,12 @@ def _asymptotic_interval(
         return float((centred - correction) / math.sqrt(variance)) - target
 
     def root(target: float) -> float:
+        # As R's wilcox.test: a level the few or tied differences cannot reach ends the
+        # interval at the smallest or largest difference (brentq would find no sign change).
+        if standardised(low_end, target) <= 0:
+            return low_end
+        if standardised(high_end, target) >= 0:
+            return high_end
         return float(optimize.brentq(standardised, low_end, high_end, args=(target,), xtol=1e-10))
 
     return root(z_quantile), root(-z_quantile)
