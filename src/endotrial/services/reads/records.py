@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
@@ -110,25 +110,32 @@ def participant_records(study: Study, actor: Actor, participant_id: int) -> tupl
 def _histories(
     session: Session, records: tuple[RecordView, ...]
 ) -> dict[tuple[str, str, str], tuple[FieldChangeView, ...]]:
-    """The trail's entries on her records' fields, read in one query per table."""
+    """The trail's entries on her records' fields, read in one statement whatever the number
+    of her records and tables (columns only: no ORM objects to build for each entry)."""
     found: dict[tuple[str, str, str], list[FieldChangeView]] = {}
     by_table: dict[str, list[str]] = {}
     for record in records:
         by_table.setdefault(record.entity, []).append(str(record.row_id))
-    for entity, row_ids in by_table.items():
-        query = (
-            select(AuditEntry)
-            .where(AuditEntry.entity == entity, AuditEntry.row_id.in_(row_ids))
-            .where(AuditEntry.field.is_not(None))
-            .order_by(AuditEntry.seq)
-        )
-        for entry in session.scalars(query):
-            change = FieldChangeView(
-                entry.occurred_at, entry.username, entry.action,
-                _trail_text(entry.old_value), _trail_text(entry.new_value), entry.reason,
-            )  # fmt: skip
-            found.setdefault((entity, entry.row_id, str(entry.field)), []).append(change)
+    if not by_table:
+        return {}
+    whose = or_(*(
+        and_(AuditEntry.entity == entity, AuditEntry.row_id.in_(row_ids))
+        for entity, row_ids in by_table.items()
+    ))  # fmt: skip
+    query = (
+        select(*_TRAIL_COLUMNS).where(AuditEntry.field.is_not(None), whose).order_by(AuditEntry.seq)
+    )
+    for entity, row_id, field, on, username, action, old, new, reason in session.execute(query):
+        change = FieldChangeView(on, username, action, _trail_text(old), _trail_text(new), reason)
+        found.setdefault((entity, row_id, str(field)), []).append(change)
     return {key: tuple(changes) for key, changes in found.items()}
+
+
+_TRAIL_COLUMNS = (
+    AuditEntry.entity, AuditEntry.row_id, AuditEntry.field, AuditEntry.occurred_at,
+    AuditEntry.username, AuditEntry.action, AuditEntry.old_value, AuditEntry.new_value,
+    AuditEntry.reason,
+)  # fmt: skip
 
 
 def _trail_text(encoded: str | None) -> str | None:
