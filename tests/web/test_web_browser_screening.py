@@ -7,6 +7,7 @@ an uploaded CSV and lists all its problems at once, storing nothing. No page bre
 Content-Security-Policy. Screenshots, wide and phone-sized, go to the test's folder, or to
 docs/web/ with ENDOTRIAL_SCREENSHOTS=docs/web."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,12 @@ from browser_steps import served, shots_folder, signed_in
 from services_helpers import COORDINATOR
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS, sync_api
 from web_helpers import WebTrial
+
+if not CHROMIUM.exists():
+    reason = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk (.ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
+    pytestmark = pytest.mark.skip(reason=reason)
 
 
 @pytest.fixture
