@@ -42,9 +42,11 @@ def report(
         ),
     ] = "en",
 ) -> None:
-    """Compute the protocol's analysis plan (primary, adjusted, sensitivity, secondary, safety,
-    participant flow, interim safety monitoring) and write the report. Reads the database
-    only; the same database and options give the same numbers."""
+    """Compute the protocol's analysis plan (primary, adjusted, sensitivity, secondary, outcome
+    measures, safety, participant flow, interim safety monitoring) and write the report; a
+    protocol without analysis sets or two compared arms gets a descriptive report (flow,
+    outcome measures by arm). Reads the database only; the same database and options give the
+    same numbers."""
     # Imported here: scipy, statsmodels, matplotlib and WeasyPrint load only for this command.
     from endotrial.demo.target import demo_file, is_demo_file
     from endotrial.protocol import load_protocol
