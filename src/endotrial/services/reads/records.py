@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
@@ -151,7 +152,8 @@ def _trail_text(encoded: str | None) -> str | None:
 def records_of(session: Session, participant_id: int) -> tuple[RecordView, ...]:
     views: list[RecordView] = []
     for model in RECORD_TABLES:
-        views += [_view(row) for row in session.scalars(_rows_of(model, participant_id))]
+        rows = session.scalars(_rows_of(model), {"participant_id": participant_id})
+        views += [_view(row) for row in rows]
     return tuple(views)
 
 
@@ -166,7 +168,11 @@ def records_digest(session: Session, participant_id: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _rows_of(model: type[Audited], participant_id: int) -> Select[Any]:
+@functools.cache
+def _rows_of(model: type[Audited]) -> Select[Any]:
+    """Her rows of `model` (built once per table: building a statement costs more than
+    running it on one participant), the participant's id bound as `participant_id`."""
+    participant_id = bindparam("participant_id", type_=Integer())
     if model is Participant:
         return select(Participant).where(Participant.id == participant_id)
     if model is TransferredEmbryo:
