@@ -42,8 +42,9 @@ def _free_port() -> int:
 
 
 def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    """Until the server accepts connections (or has died: then its output says why)."""
-    for _ in range(600):
+    """Until the server accepts connections (or has died: then its output says why). Up to
+    two minutes: on a loaded machine importing the application alone has taken over 30 s."""
+    for _ in range(2400):
         if server.poll() is not None:
             output = server.stdout.read().decode() if server.stdout else ""
             raise AssertionError(f"endotrial serve stopped: {output}")
