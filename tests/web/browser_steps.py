@@ -4,14 +4,16 @@ form, record her consent, enrol her and allocate her, each as a person would on 
 
 import datetime as dt
 import os
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from services_helpers import eligible_items
-from test_web_browser import ENDOTRIAL, SCREENSHOTS_ENV, _free_port, _wait_until_listening
 from web_helpers import PASSWORD
 
 #: Answers of an eligible candidate as she picks them (dates are set from the screening date).
@@ -25,6 +27,31 @@ TYPED = {
     for name, value in eligible_items().items()
     if isinstance(value, int | float) and not isinstance(value, bool) and name != "age_years"
 }
+
+
+SCREENSHOTS_ENV = "ENDOTRIAL_SCREENSHOTS"
+ENDOTRIAL = Path(sys.executable).parent / "endotrial"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    """Until the server accepts connections (or has died: then its output says why). Up to
+    two minutes: on a loaded machine importing the application alone has taken over 30 s."""
+    for _ in range(2400):
+        if server.poll() is not None:
+            output = server.stdout.read().decode() if server.stdout else ""
+            raise AssertionError(f"endotrial serve stopped: {output}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("endotrial serve did not start listening")
 
 
 @contextmanager

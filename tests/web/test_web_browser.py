@@ -6,14 +6,12 @@ docs/web/ with ENDOTRIAL_SCREENSHOTS=docs/web."""
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_steps import SCREENSHOTS_ENV, served
 from services_helpers import COORDINATOR, INVESTIGATOR, MONITOR, SAFETY_BOARD
 from web_helpers import PASSWORD, WebTrial
 
@@ -22,8 +20,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-SCREENSHOTS_ENV = "ENDOTRIAL_SCREENSHOTS"
-ENDOTRIAL = Path(sys.executable).parent / "endotrial"
 
 if not CHROMIUM.exists():
     reason = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk (.ci/run does)"
@@ -34,41 +30,11 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    """Until the server accepts connections (or has died: then its output says why). Up to
-    two minutes: on a loaded machine importing the application alone has taken over 30 s."""
-    for _ in range(2400):
-        if server.poll() is not None:
-            output = server.stdout.read().decode() if server.stdout else ""
-            raise AssertionError(f"endotrial serve stopped: {output}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError("endotrial serve did not start listening")
-
-
 @pytest.fixture
 def server(web_trial: WebTrial, database_url: str) -> Iterator[str]:
     """`endotrial serve` on the test's database, on a free port of the loopback."""
-    port = _free_port()
-    command = [str(ENDOTRIAL), "serve", "--db", database_url, "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout:
-            process.stdout.close()
+    with served(database_url) as address:
+        yield address
 
 
 @pytest.fixture
