@@ -19,6 +19,7 @@ from endotrial.analysis.results import format_p_value
 from endotrial.cli import app
 from endotrial.demo import build_demo
 from endotrial.protocol import Protocol, load_protocol
+from endotrial.reporting import render
 from endotrial.reporting.compute import Analysis, Settings, compute_analysis
 from endotrial.reporting.dataset_build import build_dataset
 from endotrial.reporting.render import render_html, write_report
@@ -172,3 +173,19 @@ def test_a_few_tied_changes_get_an_interval_not_a_crash() -> None:
     result = wilcoxon_signed_rank([4.0, 4.0, 4.0], [4.5, 4.5, 5.0])
     assert (result.low, result.high) == (0.5, 1.0)
     assert result.estimate == 0.625  # the median of the Walsh averages
+
+
+@pytest.mark.parametrize(
+    ("allocation", "arms", "said"),
+    [
+        ("NA", 1, "(a single arm)"),
+        ("RANDOMIZED", 2, "Allocation was random."),
+        ("NON_RANDOMIZED", 2, "not random"),
+    ],
+)
+def test_the_flow_figure_says_how_she_came_to_her_arm(
+    allocation: str, arms: int, said: str
+) -> None:
+    """A single-arm trial's figure used to say allocation was by the investigators."""
+    caption = render._flow_caption(allocation, arms, lambda message, **_: message)
+    assert said in caption

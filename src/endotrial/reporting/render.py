@@ -480,10 +480,19 @@ def _flow_part(analysis: Analysis, t: Translator) -> list[str]:
         _tag("h2", t("Participant flow (TREND)")),
         _figure(
             figures.flow_diagram(analysis.flow, labels=labels, t=t),
-            t("Figure 1. Flow of participants. Allocation was by the investigators, not random."),
+            _flow_caption(analysis.protocol.design.allocation.upper(), len(labels), t),
             "flow",
         ),
     ]
+
+
+def _flow_caption(allocation: str, arms: int, t: Translator) -> str:
+    """How she came to her arm, as the protocol's design says (one arm: no allocation)."""
+    if arms < 2:
+        return t("Figure 1. Flow of participants (a single arm).")
+    if allocation == "RANDOMIZED":
+        return t("Figure 1. Flow of participants. Allocation was random.")
+    return t("Figure 1. Flow of participants. Allocation was by the investigators, not random.")
 
 
 def _baseline_part(analysis: Analysis, t: Translator) -> list[str]:
