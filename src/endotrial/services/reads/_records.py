@@ -4,12 +4,13 @@ what each says was done: the facts a timeline matches to the scheduled events.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from endotrial.protocol.models import Protocol
@@ -85,16 +86,26 @@ def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, 
         (Measurement, "measurements", Measurement.measured_date),
     )
     for model, name, order in (*tables, (Withdrawal, "withdrawal", Withdrawal.id)):
-        # One participant (her page) by equality: an IN list costs a compilation per call.
-        whose = model.participant_id
-        match = whose == wanted[0] if len(wanted) == 1 else whose.in_(wanted)
-        for row in session.scalars(select(model).where(match).order_by(order, model.id)):
+        # One participant (her page) by a statement built once per table, bound to her id.
+        if len(wanted) == 1:
+            rows = session.scalars(_hers(model, order), {"participant_id": wanted[0]})
+        else:
+            match = model.participant_id.in_(wanted)
+            rows = session.scalars(select(model).where(match).order_by(order, model.id))
+        for row in rows:
             records = found[row.participant_id]
             if name == "withdrawal":
                 records.withdrawal = row
             else:
                 getattr(records, name).append(row)
     return {pid: found[pid] for pid in wanted}
+
+
+@functools.cache
+def _hers(model: Any, order: Any) -> Select[Any]:
+    """One participant's rows of `model` in `order`, her id bound as `participant_id`."""
+    whose = model.participant_id == bindparam("participant_id", type_=Integer())
+    return select(model).where(whose).order_by(order, model.id)
 
 
 def anchors(protocol: Protocol, participant: Participant, records: Records) -> dict[str, dt.date]:
