@@ -175,3 +175,48 @@ def test_same_seed_same_summary(first_run: tuple[str, DemoSummary], tmp_path: Pa
     _url, summary = first_run
     again = build_demo(f"sqlite:///{tmp_path / 'again.db'}", seed=SEED)
     assert again == summary
+
+
+def test_participant_page_read_is_the_separate_reads(first_run: tuple[str, DemoSummary]) -> None:
+    """The page's one-transaction read gives, for every participant (signed, locked, with
+    queries open and closed), exactly what her separate reads give."""
+    from endotrial.demo.run import COORDINATOR, DEMO_PASSWORDS, MONITOR
+    from endotrial.protocol import load_protocol
+    from endotrial.services import (
+        Study,
+        data_queries,
+        participant_page,
+        participant_records,
+        participant_summary,
+        participant_timeline,
+        participants,
+        permitted_operations,
+        pregnancy_outcome,
+        sign_in,
+    )
+
+    url, _summary = first_run
+    engine = make_engine(url)
+    study = Study(engine, load_protocol())
+    on = dt.date(2026, 6, 1)
+    try:
+        for username in (COORDINATOR, MONITOR):
+            actor = sign_in(study, username, DEMO_PASSWORDS[username])
+            everyone = participants(study, actor)
+            assert any(p.signature for p in everyone) and any(
+                p.counts.pending_queries for p in everyone
+            )
+            for summary in everyone:
+                pid = summary.participant_id
+                shown = participant_page(study, actor, pid, on=on)
+                assert shown.summary == participant_summary(study, actor, pid)
+                assert shown.timeline == participant_timeline(study, actor, pid, on=on)
+                assert shown.queries == data_queries(study, actor, participant_id=pid)
+                assert shown.records == participant_records(study, actor, pid)
+                assert shown.outcomes == {
+                    t.transfer_id: pregnancy_outcome(study, actor, t.transfer_id)
+                    for t in summary.transfers
+                }
+                assert shown.permitted == permitted_operations(study, actor)
+    finally:
+        engine.dispose()

@@ -92,6 +92,7 @@ from endotrial.services import (
     open_query,
     outcome_measures,
     participant_identity,
+    participant_page,
     participant_queries,
     participant_records,
     participant_summary,
@@ -419,6 +420,7 @@ def _read_participant(t: Trial, pid: int, actor: Actor) -> object:
         participant_timeline(t.study, actor, pid),
         participant_records(t.study, actor, pid),
         outcome_measures(t.study, actor, pid),
+        participant_page(t.study, actor, pid),
     )
 
 
@@ -564,6 +566,7 @@ CASES: dict[Operation, Case] = {
             participant_timeline,
             participant_records,
             outcome_measures,
+            participant_page,
         ),
     ),
     Operation.READ_SCREENING_LOG: Case(

@@ -62,6 +62,7 @@ from endotrial.services import (
     my_account,
     open_query,
     outcome_measures,
+    participant_page,
     participant_queries,
     participant_records,
     participant_summary,
@@ -92,6 +93,7 @@ READS: dict[Operation, tuple[Read, ...]] = {
         lambda t, a, pid: participants(t.study, a),
         lambda t, a, pid: participant_records(t.study, a, pid),
         lambda t, a, pid: outcome_measures(t.study, a, pid),
+        lambda t, a, pid: participant_page(t.study, a, pid),
     ),
     Operation.READ_SCREENING_LOG: (lambda t, a, pid: screening_log(t.study, a),),
     Operation.READ_ADVERSE_EVENTS: (lambda t, a, pid: adverse_events(t.study, a),),
@@ -236,7 +238,7 @@ def test_a_site_reads_only_its_own_participants(
     trial, site_b, pid_a, pid_b = two_sites
     for reader in (site_b.coordinator, site_b.monitor):
         assert [s.participant_id for s in participants(trial.study, reader)] == [pid_b]
-        for read in (participant_summary, participant_timeline, medication):
+        for read in (participant_summary, participant_timeline, participant_page, medication):
             with refused("record.not_found", kind=NotFoundError) as caught:
                 read(trial.study, reader, pid_a)
             assert "GZ6" not in str(caught.value)

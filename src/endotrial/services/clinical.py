@@ -306,12 +306,17 @@ def pregnancy_outcome(study: Study, actor: Actor, transfer_id: int) -> DerivedOu
     with reading(study, actor, Operation.READ_TRIAL_DATA) as tx:
         transfer = get_row(tx.session, EmbryoTransfer, transfer_id)
         readable_participant(tx, transfer.participant_id, via=("embryo_transfers", transfer_id))
-        row = tx.session.scalar(
-            select(PregnancyOutcome).where(PregnancyOutcome.transfer_id == transfer_id)
-        )
-        stored = OutcomeInput(transfer_id=transfer_id) if row is None else _stored_facts(row)
-        embryos = _embryos(tx.session, transfer.id)
-        return derive_outcome(_facts(transfer, embryos, stored), tx.protocol)
+        return outcome_of(tx, transfer)
+
+
+def outcome_of(tx: Tx, transfer: EmbryoTransfer) -> DerivedOutcome:
+    """The outcomes of a transfer the reader may see, derived from its stored facts."""
+    row = tx.session.scalar(
+        select(PregnancyOutcome).where(PregnancyOutcome.transfer_id == transfer.id)
+    )
+    stored = OutcomeInput(transfer_id=transfer.id) if row is None else _stored_facts(row)
+    embryos = _embryos(tx.session, transfer.id)
+    return derive_outcome(_facts(transfer, embryos, stored), tx.protocol)
 
 
 def _check_outcome_dates(

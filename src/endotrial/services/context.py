@@ -339,15 +339,17 @@ def writing(
 
 
 @contextmanager
-def reading(study: Study, actor: Actor, operation: Operation) -> Iterator[Tx]:
-    """A read-only transaction for a signed-in actor whose role may do `operation`."""
+def reading(study: Study, actor: Actor, operation: Operation, *also: Operation) -> Iterator[Tx]:
+    """A read-only transaction for a signed-in actor whose role may do `operation` (and each
+    of `also`: a read made of several, her sign-in checked once)."""
     _check_actor(actor)
     check_protocol(study.engine, study.protocol)
     with read_session(study.engine) as session:
         user = signed_in_user(session, actor.token)
         if user is None:
             raise NotSignedIn("auth.not_signed_in")
-        authorize(user, operation)
+        for wanted in (operation, *also):
+            authorize(user, wanted)
         yield Tx(session, context_of(session, user), study.protocol)
 
 

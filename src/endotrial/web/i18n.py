@@ -93,7 +93,9 @@ def translations(language: str) -> NullTranslations:
     return Translations(compiled, domain=DOMAIN)
 
 
+@functools.cache
 def locale_of(language: str) -> Locale:
+    """Parsed once per language: a page formats hundreds of dates and numbers."""
     return Locale.parse(language)
 
 

@@ -36,12 +36,9 @@ from endotrial.services import (
     lock_participant,
     my_account,
     open_query,
-    participant_records,
-    participant_summary,
     participant_timeline,
     participants,
     permitted_operations,
-    pregnancy_outcome,
     safety_monitoring,
     set_my_language,
     sign_in,
@@ -49,6 +46,7 @@ from endotrial.services import (
     unlock_participant,
     visits_due,
 )
+from endotrial.services import participant_page as read_participant_page
 from endotrial.store import QueryStatus, Relatedness
 from endotrial.web import i18n
 from endotrial.web.deps import (
@@ -205,8 +203,8 @@ def participant_page(
     participant_id: int,
     on: dt.date | None = None,
 ) -> Response:
-    timeline = participant_timeline(study, actor, participant_id, on=on)
     if request.headers.get("HX-Request"):
+        timeline = participant_timeline(study, actor, participant_id, on=on)
         return page(request, "timeline.html", timeline=timeline)
     return render_participant(request, study, actor, participant_id, on=on)
 
@@ -253,16 +251,12 @@ def render_participant(
     sign_off_refused: str | None = None,
     ae_refused: FormRefusal | None = None,
 ) -> Response:
-    summary = participant_summary(study, actor, participant_id)
-    timeline = participant_timeline(study, actor, participant_id, on=on)
-    queries = data_queries(study, actor, participant_id=participant_id)
-    pregnancy = {t.transfer_id: pregnancy_outcome(study, actor, t.transfer_id)
-                 for t in summary.transfers}  # fmt: skip
-    may = permitted_operations(study, actor)
+    shown = read_participant_page(study, actor, participant_id, on=on)
+    may = shown.permitted
     return page(
-        request, "participant.html", status_code, summary=summary, timeline=timeline,
-        queries=queries, refused=refused, new_query_refused=new_query_refused, pregnancy=pregnancy,
-        records=participant_records(study, actor, participant_id),
+        request, "participant.html", status_code, summary=shown.summary,
+        timeline=shown.timeline, queries=shown.queries, refused=refused,
+        new_query_refused=new_query_refused, pregnancy=shown.outcomes, records=shown.records,
         may_raise=Operation.OPEN_QUERY in may,
         may_sign=Operation.LOCK in may, sign_off_refused=sign_off_refused,
         may_report_ae=Operation.REPORT_ADVERSE_EVENT in may,

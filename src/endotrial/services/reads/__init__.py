@@ -15,6 +15,7 @@ from endotrial.services.reads.measures import (
     outcome_measures,
 )
 from endotrial.services.reads.medication import MedicationView, medication
+from endotrial.services.reads.participant_page import ParticipantPage, participant_page
 from endotrial.services.reads.participants import (
     ConsentView,
     CycleView,
@@ -73,6 +74,7 @@ __all__ = [
     "MeasuredAt",
     "MedicationView",
     "MemberView",
+    "ParticipantPage",
     "ParticipantSummary",
     "PosteriorExcess",
     "QueryView",
@@ -94,6 +96,7 @@ __all__ = [
     "may_read_safety_monitoring",
     "medication",
     "outcome_measures",
+    "participant_page",
     "participant_records",
     "participant_summary",
     "participant_timeline",

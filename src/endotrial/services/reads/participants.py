@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
@@ -125,13 +125,24 @@ def participant_summary(study: Study, actor: Actor, participant_id: int) -> Part
     """Her summary; another site's participant is not found."""
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
-        participant = readable_participant(tx, participant_id)
-        summary = summaries(tx.session, [participant])[0]
-        signed = summary.signature
-        if signed is None:
-            return summary
-        unchanged = records_digest(tx.session, participant_id) == signed.records_sha256
-        return replace(summary, signature=replace(signed, content_unchanged=unchanged))
+        return summary_of(tx.session, readable_participant(tx, participant_id))
+
+
+def summary_of(
+    session: Session,
+    participant: Participant,
+    digest: str | None = None,
+    pending_queries: int | None = None,
+) -> ParticipantSummary:
+    """Her summary, her signature checked against her records' digest. A caller that has read
+    her records and queries already gives their `digest` and her `pending_queries`."""
+    pending = None if pending_queries is None else {participant.id: pending_queries}
+    summary = summaries(session, [participant], pending)[0]
+    signed = summary.signature
+    if signed is None:
+        return summary
+    unchanged = (digest or records_digest(session, participant.id)) == signed.records_sha256
+    return replace(summary, signature=replace(signed, content_unchanged=unchanged))
 
 
 def participants(study: Study, actor: Actor) -> tuple[ParticipantSummary, ...]:
@@ -141,8 +152,11 @@ def participants(study: Study, actor: Actor) -> tuple[ParticipantSummary, ...]:
         return tuple(summaries(tx.session, rows))
 
 
-def summaries(session: Session, rows: Sequence[Participant]) -> list[ParticipantSummary]:
-    """The summaries of `rows`, read with one query per table whatever their number."""
+def summaries(
+    session: Session, rows: Sequence[Participant], pending: Mapping[int, int] | None = None
+) -> list[ParticipantSummary]:
+    """The summaries of `rows`, read with one query per table whatever their number (each
+    one's queries not yet closed counted here unless given as `pending`)."""
     ids = sorted({p.id for p in rows})
     if not ids:
         return []
@@ -154,7 +168,7 @@ def summaries(session: Session, rows: Sequence[Participant]) -> list[Participant
     consents = _consents(session, ids)
     cycles = _cycles(session, ids)
     transfers = _transfers(session, ids)
-    counts = _counts(session, ids)
+    counts = _counts(session, ids, pending)
     locks = {
         lock.participant_id: lock
         for lock in session.scalars(
@@ -239,7 +253,9 @@ def _transfers(session: Session, ids: list[int]) -> defaultdict[int, list[Embryo
     return grouped
 
 
-def _counts(session: Session, ids: list[int]) -> dict[int, RecordCounts]:
+def _counts(
+    session: Session, ids: list[int], pending: Mapping[int, int] | None
+) -> dict[int, RecordCounts]:
     tally: defaultdict[int, Counter[str]] = defaultdict(Counter)
     simple = (
         ("ultrasounds", Ultrasound),
@@ -271,6 +287,9 @@ def _counts(session: Session, ids: list[int]) -> dict[int, RecordCounts]:
     )
     for participant_id, cancelled, count in session.execute(transfers):
         tally[participant_id]["cancelled_transfers" if cancelled else "transfers"] = count
-    for participant_id, pending in pending_query_counts(session, ids).items():
-        tally[participant_id]["pending_queries"] = pending
+    if pending is None:
+        pending = pending_query_counts(session, ids)
+    for participant_id, count in pending.items():
+        if count:
+            tally[participant_id]["pending_queries"] = count
     return {pid: RecordCounts(**counts) for pid, counts in tally.items()}

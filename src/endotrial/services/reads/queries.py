@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
 from endotrial.services._input import as_id
-from endotrial.services.context import Actor, Context, Study, reading
+from endotrial.services.context import Actor, Context, Study, Tx, reading
 from endotrial.services.errors import InvalidInput
 from endotrial.services.permissions import Operation
 from endotrial.store import (
@@ -72,17 +72,28 @@ def data_queries(
     with reading(study, actor, Operation.READ_QUERIES) as tx:
         if participant_id is not None:
             readable_participant(tx, participant_id)
-        statement = select(DataQuery).order_by(DataQuery.id)
-        if wanted is not None:
-            statement = statement.where(DataQuery.status == wanted)
-        if entity is not None:
-            statement = statement.where(DataQuery.entity == entity[:64])
-        views = views_of(tx.session, list(tx.session.scalars(statement)))
-        return tuple(
-            v
-            for v in views
-            if visible(tx.ctx, v) and (participant_id is None or v.participant_id == participant_id)
-        )
+        return queries_of(tx, status=wanted, entity=entity, participant_id=participant_id)
+
+
+def queries_of(
+    tx: Tx,
+    *,
+    status: QueryStatus | None = None,
+    entity: str | None = None,
+    participant_id: int | None = None,
+) -> tuple[QueryView, ...]:
+    """The queries the reader may see, filtered as `data_queries` describes."""
+    statement = select(DataQuery).order_by(DataQuery.id)
+    if status is not None:
+        statement = statement.where(DataQuery.status == status)
+    if entity is not None:
+        statement = statement.where(DataQuery.entity == entity[:64])
+    views = views_of(tx.session, list(tx.session.scalars(statement)))
+    return tuple(
+        v
+        for v in views
+        if visible(tx.ctx, v) and (participant_id is None or v.participant_id == participant_id)
+    )
 
 
 def checked_status(status: object) -> QueryStatus | None:

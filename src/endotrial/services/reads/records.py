@@ -8,6 +8,7 @@ import enum
 import functools
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -97,15 +98,20 @@ def participant_records(study: Study, actor: Actor, participant_id: int) -> tupl
     participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         readable_participant(tx, participant_id)
-        records = records_of(tx.session, participant_id)
-        histories = _histories(tx.session, records)
-        return tuple(
-            replace(r, fields=tuple(
-                replace(f, history=histories.get((r.entity, str(r.row_id), f.name), ()))
-                for f in r.fields
-            ))
-            for r in records
-        )  # fmt: skip
+        return records_with_history(tx.session, participant_id)
+
+
+def records_with_history(session: Session, participant_id: int) -> tuple[RecordView, ...]:
+    """Her records, each field with its changes from the trail."""
+    records = records_of(session, participant_id)
+    histories = _histories(session, records)
+    return tuple(
+        replace(r, fields=tuple(
+            replace(f, history=histories.get((r.entity, str(r.row_id), f.name), ()))
+            for f in r.fields
+        ))
+        for r in records
+    )  # fmt: skip
 
 
 def _histories(
@@ -160,10 +166,12 @@ def records_of(session: Session, participant_id: int) -> tuple[RecordView, ...]:
 def records_digest(session: Session, participant_id: int) -> str:
     """SHA-256 of her records as shown (canonical JSON): what an electronic signature is bound
     to, so anyone can check that what was signed is what is there."""
-    canonical = [
-        [r.entity, r.row_id, [[f.name, f.value] for f in r.fields]]
-        for r in records_of(session, participant_id)
-    ]
+    return digest_of(records_of(session, participant_id))
+
+
+def digest_of(records: Sequence[RecordView]) -> str:
+    """SHA-256 of these records' values (their histories are not part of what is signed)."""
+    canonical = [[r.entity, r.row_id, [[f.name, f.value] for f in r.fields]] for r in records]
     text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -36,7 +36,7 @@ from endotrial.protocol.models import Protocol
 from endotrial.schedule import ScheduledEvent, build_schedule
 from endotrial.services._common import readable_participant
 from endotrial.services._input import as_id
-from endotrial.services.context import Actor, Study, reading
+from endotrial.services.context import Actor, Study, Tx, reading
 from endotrial.services.measurements import stored_value
 from endotrial.services.permissions import Operation
 from endotrial.services.reads._records import (
@@ -134,10 +134,14 @@ def participant_timeline(
     participant_id = as_id(participant_id, "participant_id")
     wanted = checked_date(on)
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
-        participant = readable_participant(tx, participant_id)
-        records = load_records(tx.session, [participant.id])[participant.id]
-        day = wanted or tx.site_today(participant.site_id)
-        return build_timeline(tx.protocol, participant, records, day)
+        return timeline_of(tx, readable_participant(tx, participant_id), wanted)
+
+
+def timeline_of(tx: Tx, participant: Participant, on: dt.date | None) -> Timeline:
+    """Her timeline as of `on` (None: today at her site)."""
+    records = load_records(tx.session, [participant.id])[participant.id]
+    day = on or tx.site_today(participant.site_id)
+    return build_timeline(tx.protocol, participant, records, day)
 
 
 def build_timeline(
