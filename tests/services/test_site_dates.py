@@ -149,3 +149,22 @@ def test_a_corrected_date_is_checked_against_the_day_at_the_records_site(
     )  # fmt: skip
     with refused("date.future", field="consent_date"):
         correct_record(trial.study, trial.actor(INVESTIGATOR), correction)
+
+
+def test_her_account_gives_the_day_at_her_home_site(trial: Trial, sites: tuple[int, int]) -> None:
+    """What a form offers as today's date (a consent, an enrolment): her site's day, not the
+    server's nor UTC's."""
+    from endotrial.services import my_account
+
+    pi = trial.actor(INVESTIGATOR)
+    days = {}
+    for username, site_id, zone in (("ki.coord", sites[0], EAST), ("as.coord", sites[1], WEST)):
+        member = TeamMember(
+            username=username, full_name=username, role=Role.COORDINATOR,
+            password=PASSWORD, site_id=site_id,
+        )  # fmt: skip
+        add_user(trial.study, pi, member)
+        before = _today_in(zone)
+        days[zone] = my_account(trial.study, sign_in(trial.study, username, PASSWORD)).today
+        assert days[zone] in {before, _today_in(zone)}
+    assert days[WEST] < days[EAST]

@@ -8,6 +8,7 @@ at every site (central staff) and new sites are a central investigator's to crea
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -261,12 +262,15 @@ class AccountView:
     role: Role
     language: str | None
     """The language of her pages she chose; None: not chosen (her browser's)."""
+    today: dt.date
+    """The calendar day now at her home site, in its time zone (the date a form offers)."""
 
 
 def my_account(study: Study, actor: Actor) -> AccountView:
     with reading(study, actor, Operation.READ_OWN_ACCOUNT) as tx:
         user = tx.session.get_one(User, tx.ctx.user_id)
-        return AccountView(user.username, user.full_name, user.role, user.language)
+        today = dt.datetime.now(ZoneInfo(tx.ctx.time_zone)).date()
+        return AccountView(user.username, user.full_name, user.role, user.language, today)
 
 
 def set_my_language(study: Study, actor: Actor, language: str) -> None:

@@ -5,22 +5,29 @@ API, a page or a redirect to sign in for the pages; never a traceback)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from html import escape
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from endotrial.errors import EndotrialError
 from endotrial.services import NotSignedIn, Study
 from endotrial.web import adverse_events, api, api_records, data_entry, i18n, pages, team
 from endotrial.web.deps import request_language
+from endotrial.web.idempotency import IdempotencyKeys
 from endotrial.web.problems import Problem, problem, problem_of, problem_response
 from endotrial.web.rendering import page
 from endotrial.web.screening import router as screening_router
@@ -43,12 +50,23 @@ SECURITY_HEADERS = {
 }
 
 log = logging.getLogger(__name__)
+#: Requests run at once, at most: more only take turns at the interpreter's lock.
+WEB_THREADS = 8
+
+
+def request_threads(engine: Engine) -> int:
+    """How many requests may run at once: WEB_THREADS, and no more than the engine's pool
+    keeps connections, so that a request never waits for a connection (a wait longer than
+    the pool's timeout fails the request); the others wait their turn for a thread."""
+    pool = engine.pool
+    return min(WEB_THREADS, pool.size()) if isinstance(pool, QueuePool) else WEB_THREADS
 
 
 def create_app(study: Study, settings: WebSettings) -> FastAPI:
     """The application serving `study`: pages at /, the REST API at /api/v1, its OpenAPI
     document at /api/v1/openapi.json."""
     app = FastAPI(
+        lifespan=_threads_for(study.engine),
         title="endotrial",
         summary="The study team's REST API over the trial's services",
         version="1",
@@ -58,6 +76,7 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     )
     app.state.study = study
     app.state.settings = settings
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -66,7 +85,7 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
         same_site="strict",
         https_only=settings.secure_cookies,
     )
-    app.middleware("http")(_security_headers)
+    app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(adverse_events.api_router)
@@ -80,15 +99,37 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     return app
 
 
-async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        if name == "Cache-Control" and request.url.path.startswith("/static/"):
-            continue
-        response.headers.setdefault(name, value)
-    return response
+def _threads_for(engine: Engine) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = request_threads(engine)
+        yield
+
+    return lifespan
+
+
+class _SecurityHeaders:
+    """Every answer's security headers (unless the answer set its own); static files may be
+    cached. Plain ASGI: a `BaseHTTPMiddleware` would cost every request a task and a queue."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers and not (static and name == "Cache-Control"):
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _is_api(request: Request) -> bool:

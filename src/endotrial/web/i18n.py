@@ -62,6 +62,18 @@ WEB_MESSAGES: dict[str, str] = {
         "again in a moment"
     ),
     "web.language": "unknown language '{language}': choose one of {languages}",
+    "web.idempotency_key": (
+        "the Idempotency-Key header must hold 1 to {limit} characters: send a new unique key "
+        "(a UUID) with each new request, and the same key only when sending it again"
+    ),
+    "web.idempotency_in_progress": (
+        "a request with this Idempotency-Key is still being done: wait for its answer, or send "
+        "again in a moment (it will then be answered as the first was)"
+    ),
+    "web.idempotency_reused": (
+        "this Idempotency-Key was used with a different request body: a key stands for one "
+        "request; send a new key for a new request"
+    ),
 }
 
 

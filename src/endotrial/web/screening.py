@@ -335,7 +335,7 @@ def _enrolment_page(
     entry = _entry(study, actor, screening_id)
     arms = {arm.id: arm.label for arm in study.protocol.arms}
     may = permitted_operations(study, actor)
-    today = dt.datetime.now(dt.UTC).date().isoformat()  # a default she may change
+    today = my_account(study, actor).today.isoformat()  # her site's day: a default to change
     return page(
         request, "enrol.html", status_code, entry=entry,
         participant=_participant(study, actor, entry.study_id),

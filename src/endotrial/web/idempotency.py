@@ -1,0 +1,189 @@
+"""`Idempotency-Key` on the API's POSTs: a client that did not hear the answer (a timeout, a
+dropped connection) sends the same request again with the same key, and the record is saved
+once. The first answer is given again, marked `Idempotent-Replayed: true`.
+
+As the IETF draft (draft-ietf-httpapi-idempotency-key-header) describes it:
+- the key is the client's (a UUID, say), scoped here to its bearer token and the path;
+- the same key with another body is refused (422), and one still being worked on is refused
+  (409): the client tries again later;
+- only a success is kept (for KEPT_SECONDS): a refusal saved nothing, so its retry runs again.
+
+The keys are kept in this server process's memory: a restart forgets them (`endotrial serve`
+runs one process). Requests without the header are not touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from endotrial.web import i18n
+from endotrial.web.deps import request_language
+from endotrial.web.problems import problem, problem_response
+
+HEADER = "idempotency-key"
+REPLAYED = "Idempotent-Replayed"
+#: How long a success is given again for a repeated key (the draft suggests a day).
+KEPT_SECONDS = 24 * 3600.0
+#: Successes kept at most (the oldest forgotten first): memory stays bounded.
+MAX_KEPT = 10_000
+MAX_KEY_CHARS = 255
+#: POSTs that start or end a session: never replayed (a token is not kept in memory).
+_NOT_KEYED = ("/api/v1/sign-in", "/api/v1/sign-out")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    at: float
+    body_sha256: str
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class _Keys:
+    """Keys being worked on, and the successes kept, by (token, path, key) digest."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._working: set[str] = set()
+        self._kept: OrderedDict[str, _Answer] = OrderedDict()
+
+    def claim(self, scoped: str) -> _Answer | bool | None:
+        """The kept answer; True when claimed for this request; False when in progress."""
+        with self._guard:
+            self._forget_old()
+            if scoped in self._kept:
+                return self._kept[scoped]
+            if scoped in self._working:
+                return False
+            self._working.add(scoped)
+            return True
+
+    def release(self, scoped: str, answer: _Answer | None) -> None:
+        with self._guard:
+            self._working.discard(scoped)
+            if answer is not None:
+                self._kept[scoped] = answer
+                while len(self._kept) > MAX_KEPT:
+                    self._kept.popitem(last=False)
+
+    def _forget_old(self) -> None:
+        now = time.monotonic()
+        while self._kept and now - next(iter(self._kept.values())).at > KEPT_SECONDS:
+            self._kept.popitem(last=False)
+
+
+class IdempotencyKeys:
+    """ASGI middleware: an API POST carrying `Idempotency-Key` is done at most once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.keys = _Keys()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        key = headers.get(HEADER) if headers is not None else None
+        if (
+            headers is None or key is None or scope["method"] != "POST"
+            or not scope["path"].startswith("/api/") or scope["path"] in _NOT_KEYED
+        ):  # fmt: skip
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key.strip()) <= MAX_KEY_CHARS:
+            await self._refuse(scope, receive, send, 400, "web.idempotency_key")
+            return
+        body, more = await _whole_body(receive)
+        scoped = _digest(headers.get("authorization", ""), scope["path"], key.strip())
+        claimed = self.keys.claim(scoped)
+        if claimed is False:
+            await self._refuse(scope, receive, send, 409, "web.idempotency_in_progress")
+        elif isinstance(claimed, _Answer):
+            if claimed.body_sha256 != _sha256(body):
+                await self._refuse(scope, receive, send, 422, "web.idempotency_reused")
+            else:
+                await _replay(claimed, send)
+        else:
+            await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
+
+    async def _run_once(
+        self, scope: Scope, receive: Receive, send: Send, scoped: str, body: bytes
+    ) -> None:
+        started: dict[str, object] = {}
+        chunks: list[bytes] = []
+
+        async def keeping(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        answer = None
+        try:
+            await self.app(scope, receive, keeping)
+            status = int(str(started.get("status", 500)))
+            if 200 <= status < 300:
+                headers = list(started.get("headers", []))  # type: ignore[call-overload]
+                answer = _Answer(time.monotonic(), _sha256(body), status, headers, b"".join(chunks))
+        finally:
+            self.keys.release(scoped, answer)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str
+    ) -> None:
+        language = request_language(Request(scope))
+        detail = i18n.web_message(code, language, limit=MAX_KEY_CHARS)
+        item = problem(status, code, detail, language, field="Idempotency-Key")
+        await problem_response(item)(scope, receive, send)
+
+
+async def _whole_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The request's body, and any message that came after it (a disconnect)."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(parts), [message]
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts), []
+
+
+def _replayed_body(body: bytes, after: list[Message], receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if after:
+            return after.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _replay(answer: _Answer, send: Send) -> None:
+    headers = [*answer.headers, (REPLAYED.lower().encode(), b"true")]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
