@@ -12,6 +12,7 @@ from web_helpers import WebTrial, bearer, client_of
 
 from endotrial.services import adverse_events
 from endotrial.web import idempotency
+from endotrial.web.app import MAX_BODY_BYTES
 
 SITE_TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # GZ6's day
 BODY = {"term": "Fever", "ctcae_grade": 1, "serious": False, "onset_date": str(SITE_TODAY)}
@@ -126,3 +127,21 @@ def test_the_same_request_sent_twice_at_once_is_saved_once(web_trial: WebTrial) 
             racer.join()
     assert sorted(set(answers)) in ([201], [201, 409]) and answers.count(201) >= 1
     assert _fevers(web_trial) == 1
+
+
+@pytest.mark.parametrize(("keyed", "streamed"), [(True, False), (False, False), (True, True)])
+def test_a_body_past_the_limit_is_refused_before_it_is_read_whole(
+    client: TestClient, web_trial: WebTrial, keyed: bool, streamed: bool
+) -> None:
+    """Declared too large (Content-Length), or found so as it streams in (chunked)."""
+    headers = {**bearer(client, COORDINATOR), "Content-Type": "application/json"}
+    if keyed:
+        headers["Idempotency-Key"] = "k-huge"
+    chunk = b"x" * (1024 * 1024)
+    parts = [b'{"term": "', *[chunk] * (MAX_BODY_BYTES // len(chunk) + 1), b'"}']
+    content = iter(parts) if streamed else b"".join(parts)
+    refused = client.post(_path(web_trial), content=content, headers=headers)
+    assert refused.status_code == 413
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "web.too_large" and "8 MB" in refused.json()["detail"]
+    assert _fevers(web_trial) == 0

@@ -28,6 +28,7 @@ from endotrial.services import NotSignedIn, Study
 from endotrial.web import adverse_events, api, api_records, data_entry, i18n, pages, team
 from endotrial.web.deps import request_language
 from endotrial.web.idempotency import IdempotencyKeys
+from endotrial.web.limits import BodyLimit
 from endotrial.web.problems import Problem, problem, problem_of, problem_response
 from endotrial.web.rendering import page
 from endotrial.web.screening import router as screening_router
@@ -50,6 +51,9 @@ SECURITY_HEADERS = {
 }
 
 log = logging.getLogger(__name__)
+#: The largest request body taken (a screening upload is at most 4 MB): larger is refused
+#: (413) before it is read whole (web.limits).
+MAX_BODY_BYTES = 8 * 1024 * 1024
 #: Requests run at once, at most: more only take turns at the interpreter's lock.
 WEB_THREADS = 8
 
@@ -85,6 +89,7 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
         same_site="strict",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)

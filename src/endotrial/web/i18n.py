@@ -62,6 +62,7 @@ WEB_MESSAGES: dict[str, str] = {
         "again in a moment"
     ),
     "web.language": "unknown language '{language}': choose one of {languages}",
+    "web.too_large": "the request is larger than {limit_mb} MB: send less at once",
     "web.idempotency_key": (
         "the Idempotency-Key header must hold 1 to {limit} characters: send a new unique key "
         "(a UUID) with each new request, and the same key only when sending it again"

@@ -98,16 +98,16 @@ class IdempotencyKeys:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key.strip()) <= MAX_KEY_CHARS:
-            await self._refuse(scope, receive, send, 400, "web.idempotency_key")
+            await _refuse(scope, receive, send, 400, "web.idempotency_key", limit=MAX_KEY_CHARS)
             return
-        body, more = await _whole_body(receive)
+        body, more = await _whole_body(receive)  # its size is bounded by web.limits
         scoped = _digest(headers.get("authorization", ""), scope["path"], key.strip())
         claimed = self.keys.claim(scoped)
         if claimed is False:
-            await self._refuse(scope, receive, send, 409, "web.idempotency_in_progress")
+            await _refuse(scope, receive, send, 409, "web.idempotency_in_progress")
         elif isinstance(claimed, _Answer):
             if claimed.body_sha256 != _sha256(body):
-                await self._refuse(scope, receive, send, 422, "web.idempotency_reused")
+                await _refuse(scope, receive, send, 422, "web.idempotency_reused")
             else:
                 await _replay(claimed, send)
         else:
@@ -136,13 +136,14 @@ class IdempotencyKeys:
         finally:
             self.keys.release(scoped, answer)
 
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, status: int, code: str
-    ) -> None:
-        language = request_language(Request(scope))
-        detail = i18n.web_message(code, language, limit=MAX_KEY_CHARS)
-        item = problem(status, code, detail, language, field="Idempotency-Key")
-        await problem_response(item)(scope, receive, send)
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, **params: object
+) -> None:
+    language = request_language(Request(scope))
+    detail = i18n.web_message(code, language, **params)
+    item = problem(status, code, detail, language, field="Idempotency-Key")
+    await problem_response(item)(scope, receive, send)
 
 
 async def _whole_body(receive: Receive) -> tuple[bytes, list[Message]]:

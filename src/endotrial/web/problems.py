@@ -49,6 +49,7 @@ TITLES = {
     404: i18n.N_("Not found"),
     405: i18n.N_("Method not allowed"),
     409: i18n.N_("Refused by a rule of the trial"),
+    413: i18n.N_("Request too large"),
     422: i18n.N_("A value is not valid"),
     429: i18n.N_("Too many attempts"),
     500: i18n.N_("Server error"),
