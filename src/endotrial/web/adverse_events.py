@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from endotrial.services import AdverseEventInput, report_adverse_event
 from endotrial.store import Relatedness
 from endotrial.web.deps import ApiActor, CsrfChecked, LanguageDep, PageActor, StudyDep
-from endotrial.web.forms import submit, typed_text
-from endotrial.web.pages import FormRefusal, render_participant
+from endotrial.web.forms import FormRefusal, submit, typed_text
+from endotrial.web.pages import render_participant
 from endotrial.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(include_in_schema=False)

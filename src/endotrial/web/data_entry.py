@@ -78,8 +78,7 @@ from endotrial.services import (
 from endotrial.services.dry_run import DOSE_PLAN_NOTE
 from endotrial.web import i18n
 from endotrial.web.deps import CsrfChecked, LanguageDep, PageActor, StudyDep
-from endotrial.web.forms import submit
-from endotrial.web.pages import FormRefusal, see_other
+from endotrial.web.forms import FormRefusal, see_other, submit
 from endotrial.web.problems import status_of
 from endotrial.web.rendering import page
 

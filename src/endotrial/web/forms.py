@@ -23,20 +23,37 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from endotrial.protocol.models import ItemType
 from endotrial.services import NotSignedIn, ServiceError
 from endotrial.web import i18n
 from endotrial.web.deps import CSRF_KEY
-from endotrial.web.pages import FormRefusal, see_other
 from endotrial.web.problems import status_of
 
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FormRefusal:
+    """A form the services refused: the message in the reader's language, the field it names,
+    and every value as typed, so nothing is lost."""
+
+    message: str
+    field: str | None
+    typed: dict[str, str]
+
+
+def see_other(path: str) -> RedirectResponse:
+    """Done: the browser goes on with a GET (303), so a reload does not post again."""
+    return RedirectResponse(path, status_code=303)
+
+
 #: The longest text a form field is read as (the services' own limits are lower).
 MAX_FIELD_CHARS = 4000
 

@@ -15,7 +15,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from endotrial.services import (
     Actor,
@@ -62,6 +62,7 @@ from endotrial.web.deps import (
     PageActor,
     StudyDep,
 )
+from endotrial.web.forms import FormRefusal, see_other, submit
 from endotrial.web.problems import status_of
 from endotrial.web.rendering import page
 
@@ -77,10 +78,6 @@ def local_path(target: str | None, default: str = "/dashboard") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
-
-
-def see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 @router.get("/")
@@ -220,16 +217,6 @@ class QueryRefusal:
 
 
 @dataclass(frozen=True)
-class FormRefusal:
-    """A form the services refused: the message in the reader's language, the field it names,
-    and every value as typed, so nothing is lost."""
-
-    message: str
-    field: str | None
-    typed: dict[str, str]
-
-
-@dataclass(frozen=True)
 class NewQueryRefusal:
     """A query the services refused to raise: shown above its form, what was chosen kept."""
 
@@ -282,18 +269,15 @@ class _QueryAct:
     query_id: int
 
     def run(self, action: str, typed: str, step: Callable[[], object]) -> Response:
-        try:
-            step()
-        except ServiceError as error:
-            if isinstance(error, NotSignedIn):
-                raise
-            message = i18n.error_message(error, self.language)
-            refusal = QueryRefusal(self.query_id, action, message, typed)
+        def refused(refusal: FormRefusal, status: int) -> Response:
+            shown = QueryRefusal(self.query_id, action, refusal.message, typed)
             return render_participant(
                 self.request, self.study, self.actor, self.participant_id,
-                status_code=status_of(error), refused=refusal,
+                status_code=status, refused=shown,
             )  # fmt: skip
-        return see_other(f"/participants/{self.participant_id}#query-{self.query_id}")
+
+        done = f"/participants/{self.participant_id}#query-{self.query_id}"
+        return submit(step, language=self.language, typed={}, refused=refused, done=done)
 
 
 @router.post("/participants/{participant_id}/queries", dependencies=[CsrfChecked])
@@ -311,18 +295,19 @@ def raise_query_form(
     entity, _, rest = target.partition(":")
     row, _, field = rest.partition(":")
     row_id = int(row) if row.isdecimal() and len(row) < 19 else 0  # 0: refused as not an id
-    try:
-        query_id = open_query(study, actor, QueryInput(
-            entity=entity, row_id=row_id, field=field, text=text))  # fmt: skip
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
-        message = i18n.error_message(error, language)
+
+    def refused(refusal: FormRefusal, status: int) -> Response:
         return render_participant(
-            request, study, actor, participant_id, status_code=status_of(error),
-            new_query_refused=NewQueryRefusal(message, target, text),
+            request, study, actor, participant_id, status_code=status,
+            new_query_refused=NewQueryRefusal(refusal.message, target, text),
         )  # fmt: skip
-    return see_other(f"/participants/{participant_id}#query-{query_id}")
+
+    return submit(
+        lambda: open_query(study, actor, QueryInput(
+            entity=entity, row_id=row_id, field=field, text=text)),
+        language=language, typed={}, refused=refused,
+        done=lambda query_id: f"/participants/{participant_id}#query-{query_id}",
+    )  # fmt: skip
 
 
 @router.post(QUERY_ACTION + "answer", dependencies=[CsrfChecked])
@@ -367,16 +352,15 @@ def _sign_off_step(
 ) -> Response:
     """Sign-off or unlock from her page: done, her page at the signature; refused, her page
     with the refusal beside the form (a password typed is never shown again)."""
-    try:
-        step()
-    except ServiceError as error:
-        if isinstance(error, NotSignedIn):
-            raise
+
+    def refused(refusal: FormRefusal, status: int) -> Response:
         return render_participant(
-            request, study, actor, participant_id, status_code=status_of(error),
-            sign_off_refused=i18n.error_message(error, language),
+            request, study, actor, participant_id, status_code=status,
+            sign_off_refused=refusal.message,
         )  # fmt: skip
-    return see_other(f"/participants/{participant_id}#sign-off")
+
+    done = f"/participants/{participant_id}#sign-off"
+    return submit(step, language=language, typed={}, refused=refused, done=done)
 
 
 @router.post("/participants/{participant_id}/sign-off", dependencies=[CsrfChecked])

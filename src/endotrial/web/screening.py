@@ -61,8 +61,7 @@ from endotrial.services import (
 from endotrial.services.permissions import who_may
 from endotrial.store import ScreeningDecision
 from endotrial.web.deps import LanguageDep, PageActor, StudyDep, check_csrf
-from endotrial.web.forms import refusal_of, submit, typed_text, typed_value
-from endotrial.web.pages import FormRefusal, see_other
+from endotrial.web.forms import FormRefusal, refusal_of, see_other, submit, typed_text, typed_value
 from endotrial.web.problems import status_of
 from endotrial.web.rendering import page
 

@@ -25,8 +25,7 @@ from endotrial.services import (
 from endotrial.services.context import Actor
 from endotrial.store import Role
 from endotrial.web.deps import CsrfChecked, LanguageDep, PageActor, StudyDep
-from endotrial.web.forms import submit
-from endotrial.web.pages import FormRefusal
+from endotrial.web.forms import FormRefusal, submit
 from endotrial.web.rendering import page
 
 router = APIRouter(include_in_schema=False)
