@@ -178,6 +178,8 @@ async def _load(
 
     async def client_loop(client: Client) -> None:
         nonlocal issued
+        if think_s:  # users come in at random moments, not all in the same millisecond
+            await asyncio.sleep(pause.uniform(0, 2 * think_s))
         while issued < requests:
             index = issued
             issued += 1

@@ -148,6 +148,7 @@ def web_message(code: str, language: str, **params: Any) -> str:
         return fill(WEB_MESSAGES[code], params)
 
 
+@functools.lru_cache(maxsize=4096)  # a page shows the same few days hundreds of times
 def date_text(day: dt.date | None, language: str, form: str = "medium") -> str:
     return "" if day is None else format_date(day, format=form, locale=locale_of(language))
 
