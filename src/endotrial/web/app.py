@@ -195,7 +195,9 @@ def _handle_errors(app: FastAPI) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         language = request_language(request)
         item = problem(500, "web.internal", i18n.web_message("web.internal", language), language)
-        return problem_response(item) if _is_api(request) else _plain_error_page(item)
+        if _is_api(request):  # answered outside _SecurityHeaders, as the plain page is
+            return problem_response(item, headers=SECURITY_HEADERS)
+        return _plain_error_page(item)
 
     app.add_exception_handler(EndotrialError, endotrial_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

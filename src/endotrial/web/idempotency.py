@@ -20,10 +20,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from endotrial.errors import EndotrialError
+from endotrial.services import Actor, my_account
 from endotrial.web import i18n
 from endotrial.web.deps import request_language
 from endotrial.web.problems import problem, problem_response
@@ -108,8 +112,10 @@ class IdempotencyKeys:
         elif isinstance(claimed, _Answer):
             if claimed.body_sha256 != _sha256(body):
                 await _refuse(scope, receive, send, 422, "web.idempotency_reused")
-            else:
+            elif await _still_signed_in(scope):
                 await _replay(claimed, send)
+            else:  # her session ended since: the app refuses it as it refuses any (401)
+                await self.app(scope, _replayed_body(body, more, receive), send)
         else:
             await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
 
@@ -135,6 +141,20 @@ class IdempotencyKeys:
                 answer = _Answer(time.monotonic(), _sha256(body), status, headers, b"".join(chunks))
         finally:
             self.keys.release(scoped, answer)
+
+
+async def _still_signed_in(scope: Scope) -> bool:
+    """The bearer token still works (not signed out, not expired, her account active): a
+    kept answer is given to a live session only, as every answer is."""
+    scheme, token = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        return False
+    study = Request(scope).app.state.study
+    try:
+        await run_in_threadpool(my_account, study, Actor("(bearer)", token))
+    except EndotrialError:
+        return False
+    return True
 
 
 async def _refuse(
