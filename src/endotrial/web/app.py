@@ -81,6 +81,7 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
     app.state.study = study
     app.state.settings = settings
     app.add_middleware(IdempotencyKeys)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # in the session: a page's 413
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -89,7 +90,6 @@ def create_app(study: Study, settings: WebSettings) -> FastAPI:
         same_site="strict",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)

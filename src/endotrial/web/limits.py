@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from endotrial.web import i18n
 from endotrial.web.deps import request_language
 from endotrial.web.problems import problem, problem_response
+from endotrial.web.rendering import page
 
 
 class _TooLarge(Exception):
@@ -68,8 +70,15 @@ class BodyLimit:
         return len(digits) > len(str(self.max_bytes)) or int(digits) > self.max_bytes
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        language = request_language(Request(scope))
+        """A problem detail to the API; to a page, the site's error page (inside the session:
+        her language, her menu), not JSON a browser would offer to download."""
+        request = Request(scope, receive)
+        language = request_language(request)
         limit_mb = self.max_bytes // (1024 * 1024)
         detail = i18n.web_message("web.too_large", language, limit_mb=limit_mb)
         item = problem(413, "web.too_large", detail, language)
-        await problem_response(item)(scope, receive, send)
+        if scope["path"].startswith("/api/") or "session" not in scope:
+            answer: Response = problem_response(item)
+        else:
+            answer = page(request, "error.html", 413, problem=item)
+        await answer(scope, receive, send)
