@@ -269,6 +269,11 @@ def test_a_site_sees_only_its_own_log_events_queries_and_visits(
     assert {v.participant_id for v in visits_due(trial.study, reader, on=on)} == {pid_b}
     site_a = trial.actor(COORDINATOR)
     assert len(screening_log(trial.study, site_a)) == 2
+    (own,) = screening_log(trial.study, reader)
+    assert screening_log(trial.study, reader, screening_id=own.screening_id) == (own,)
+    for other in screening_log(trial.study, site_a):  # one screening, asked by its id
+        assert screening_log(trial.study, site_a, screening_id=other.screening_id) == (other,)
+        assert screening_log(trial.study, reader, screening_id=other.screening_id) == ()
     assert [e.participant_id for e in adverse_events(trial.study, site_a)] == [pid_a]
     assert [q.participant_id for q in data_queries(trial.study, site_a)] == [pid_a]
     assert {v.participant_id for v in visits_due(trial.study, site_a, on=on)} == {pid_a}

@@ -309,9 +309,9 @@ async def screen_candidate_form(
 
 def _entry(study: Study, actor: Actor, screening_id: int) -> ScreeningLogEntry:
     """Her sites' screening `screening_id`; another site's is not found (as none would be)."""
-    for entry in screening_log(study, actor):
-        if entry.screening_id == screening_id:
-            return entry
+    found = screening_log(study, actor, screening_id=screening_id)
+    if found:
+        return found[0]
     raise NotFoundError("record.not_found", table="screenings", row_id=screening_id)
 
 

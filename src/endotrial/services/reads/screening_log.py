@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from endotrial.protocol.models import Protocol
+from endotrial.services._input import as_id
 from endotrial.services.context import Actor, Study, reading
 from endotrial.services.errors import InvalidInput
 from endotrial.services.permissions import Operation
@@ -51,10 +52,16 @@ class ScreeningLogEntry:
 
 
 def screening_log(
-    study: Study, actor: Actor, *, decision: ScreeningDecision | None = None
+    study: Study,
+    actor: Actor,
+    *,
+    decision: ScreeningDecision | None = None,
+    screening_id: int | None = None,
 ) -> tuple[ScreeningLogEntry, ...]:
-    """Every screening of the reader's sites, in the order done; optionally of one decision."""
+    """Every screening of the reader's sites, in the order done; optionally of one decision,
+    or only the one screening `screening_id` (none if it is not of her sites)."""
     wanted = _decision(decision)
+    one = None if screening_id is None else as_id(screening_id, "screening_id")
     with reading(study, actor, Operation.READ_SCREENING_LOG) as tx:
         codes = site_codes(tx.session, tx.ctx)
         query = (
@@ -67,6 +74,8 @@ def screening_log(
             query = query.where(Screening.site_id.is_not(None))
         if wanted is not None:
             query = query.where(Screening.decision == wanted)
+        if one is not None:
+            query = query.where(Screening.id == one)
         return tuple(
             _entry(tx.protocol, screening, study_id, codes)
             for screening, study_id in tx.session.execute(query)
