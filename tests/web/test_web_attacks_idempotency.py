@@ -9,6 +9,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 from services_helpers import COORDINATOR, INVESTIGATOR
+from sqlalchemy.exc import OperationalError
 from web_helpers import WebTrial, bearer, client_of, csrf_of, signed_in
 
 from endotrial.services import (
@@ -361,3 +362,26 @@ def test_a_deactivated_account_or_ended_session_reads_no_page(
     assert gone.status_code == 303 and "/sign-in" in gone.headers["location"]
     with pytest.raises(NotSignedIn):
         participant_page(trial.study, actor, web_trial.home_participant)
+
+
+def test_a_repeat_while_the_database_is_down_is_told_so_and_saves_nothing_twice(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found (with the check above): the database failing while her sign-in is checked for a
+    replay answered 500; it is 503 as for any request then, and the retry is replayed."""
+    headers = {**bearer(client, COORDINATOR), "Idempotency-Key": "k-db"}
+    first = client.post(_path(web_trial.home_participant), json=BODY, headers=headers)
+    assert first.status_code == 201
+
+    def database_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("SELECT secret", None, ConnectionError("refused"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(idempotency, "my_account", database_down)
+        down = client.post(_path(web_trial.home_participant), json=BODY, headers=headers)
+    assert (down.status_code, down.json()["code"]) == (503, "web.database"), down.text
+    assert "secret" not in down.text
+    _secured(down)
+    again = client.post(_path(web_trial.home_participant), json=BODY, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert _fevers(web_trial) == 1

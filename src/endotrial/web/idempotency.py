@@ -15,12 +15,14 @@ runs one process). Requests without the header are not touched.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -32,6 +34,7 @@ from endotrial.web import i18n
 from endotrial.web.deps import request_language
 from endotrial.web.problems import problem, problem_response
 
+log = logging.getLogger(__name__)
 HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 #: How long a success is given again for a repeated key (the draft suggests a day).
@@ -112,12 +115,28 @@ class IdempotencyKeys:
         elif isinstance(claimed, _Answer):
             if claimed.body_sha256 != _sha256(body):
                 await _refuse(scope, receive, send, 422, "web.idempotency_reused")
-            elif await _still_signed_in(scope):
-                await _replay(claimed, send)
-            else:  # her session ended since: the app refuses it as it refuses any (401)
-                await self.app(scope, _replayed_body(body, more, receive), send)
+            else:
+                await self._replay_if_signed_in(
+                    claimed, scope, _replayed_body(body, more, receive), send
+                )
         else:
             await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
+
+    async def _replay_if_signed_in(
+        self, answer: _Answer, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The kept answer to a live session only, as every answer is: a token signed out,
+        expired or of a deactivated account is refused by the app (401)."""
+        try:
+            live = await _still_signed_in(scope)
+        except DBAPIError as error:  # as the app answers it: 503, and nothing done twice
+            log.error("database failure: %s", type(error).__name__)
+            await _refuse(scope, receive, send, 503, "web.database", field=None)
+            return
+        if live:
+            await _replay(answer, send)
+        else:
+            await self.app(scope, receive, send)
 
     async def _run_once(
         self, scope: Scope, receive: Receive, send: Send, scoped: str, body: bytes
@@ -144,8 +163,7 @@ class IdempotencyKeys:
 
 
 async def _still_signed_in(scope: Scope) -> bool:
-    """The bearer token still works (not signed out, not expired, her account active): a
-    kept answer is given to a live session only, as every answer is."""
+    """The bearer token still works (not signed out, not expired, her account active)."""
     scheme, token = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return False
@@ -158,11 +176,12 @@ async def _still_signed_in(scope: Scope) -> bool:
 
 
 async def _refuse(
-    scope: Scope, receive: Receive, send: Send, status: int, code: str, **params: object
-) -> None:
+    scope: Scope, receive: Receive, send: Send, status: int, code: str,
+    field: str | None = "Idempotency-Key", **params: object,
+) -> None:  # fmt: skip
     language = request_language(Request(scope))
     detail = i18n.web_message(code, language, **params)
-    item = problem(status, code, detail, language, field="Idempotency-Key")
+    item = problem(status, code, detail, language, field=field)
     await problem_response(item)(scope, receive, send)
 
 
