@@ -385,3 +385,34 @@ def test_a_repeat_while_the_database_is_down_is_told_so_and_saves_nothing_twice(
     again = client.post(_path(web_trial.home_participant), json=BODY, headers=headers)
     assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
     assert _fevers(web_trial) == 1
+
+
+def test_a_kept_answer_is_forgotten_after_its_day(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {**bearer(client, COORDINATOR), "Idempotency-Key": "k-day"}
+    assert client.post(_path(web_trial.home_participant), json=BODY, headers=headers).is_success
+    monkeypatch.setattr(idempotency, "KEPT_SECONDS", -1.0)  # every kept answer is past its day
+    again = client.post(_path(web_trial.home_participant), json=BODY, headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert _fevers(web_trial) == 2
+
+
+def test_the_kept_answers_are_bounded_in_bytes_too(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 answers bound memory only if each is small: their bytes are bounded as well (here
+    room for one), the oldest forgotten first."""
+    monkeypatch.setattr(idempotency, "MAX_KEPT_BYTES", 100)  # one answer: 66 bytes
+    token = bearer(client, COORDINATOR)
+    for key in ("k-old", "k-new"):
+        made = client.post(_path(web_trial.home_participant), json=BODY,
+                           headers={**token, "Idempotency-Key": key})  # fmt: skip
+        assert made.status_code == 201
+    kept = client.post(_path(web_trial.home_participant), json=BODY,
+                       headers={**token, "Idempotency-Key": "k-new"})  # fmt: skip
+    assert kept.headers["Idempotent-Replayed"] == "true"
+    forgotten = client.post(_path(web_trial.home_participant), json=BODY,
+                            headers={**token, "Idempotency-Key": "k-old"})  # fmt: skip
+    assert "Idempotent-Replayed" not in forgotten.headers
+    assert _fevers(web_trial) == 3

@@ -41,6 +41,8 @@ REPLAYED = "Idempotent-Replayed"
 KEPT_SECONDS = 24 * 3600.0
 #: Successes kept at most (the oldest forgotten first): memory stays bounded.
 MAX_KEPT = 10_000
+#: And their bytes at most: the count bounds memory only if every answer is small.
+MAX_KEPT_BYTES = 64 * 1024 * 1024
 MAX_KEY_CHARS = 255
 #: POSTs that start or end a session: never replayed (a token is not kept in memory).
 _NOT_KEYED = ("/api/v1/sign-in", "/api/v1/sign-out")
@@ -54,6 +56,10 @@ class _Answer:
     headers: list[tuple[bytes, bytes]]
     body: bytes
 
+    @property
+    def size_bytes(self) -> int:
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
 
 class _Keys:
     """Keys being worked on, and the successes kept, by (token, path, key) digest."""
@@ -62,6 +68,7 @@ class _Keys:
         self._guard = threading.Lock()
         self._working: set[str] = set()
         self._kept: OrderedDict[str, _Answer] = OrderedDict()
+        self._kept_bytes = 0
 
     def claim(self, scoped: str) -> _Answer | bool | None:
         """The kept answer; True when claimed for this request; False when in progress."""
@@ -79,13 +86,18 @@ class _Keys:
             self._working.discard(scoped)
             if answer is not None:
                 self._kept[scoped] = answer
-                while len(self._kept) > MAX_KEPT:
-                    self._kept.popitem(last=False)
+                self._kept_bytes += answer.size_bytes
+                while len(self._kept) > MAX_KEPT or self._kept_bytes > MAX_KEPT_BYTES:
+                    self._forget_oldest()
 
     def _forget_old(self) -> None:
         now = time.monotonic()
         while self._kept and now - next(iter(self._kept.values())).at > KEPT_SECONDS:
-            self._kept.popitem(last=False)
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        _, answer = self._kept.popitem(last=False)
+        self._kept_bytes -= answer.size_bytes
 
 
 class IdempotencyKeys:
