@@ -454,3 +454,19 @@ def test_typed_text_becomes_a_value_only_where_it_plainly_is_one(
     kind: ItemType, text: str, value: object
 ) -> None:
     assert typed_value(kind, text) == value
+
+
+def test_an_uploads_problems_are_said_in_the_readers_language(
+    client: TestClient, web_trial: WebTrial
+) -> None:
+    """A file-wide problem with a code (a column no item has) is said in Chinese to a Chinese
+    reader, its column named as in the file."""
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/screening").text)
+    client.post("/language", data={"language": "zh_Hans", "csrf_token": token})
+    lines = _csv([("SC-U1", {})]).decode().splitlines()
+    content = "\n".join([lines[0] + ",shoe_size", lines[1] + ",38"]) + "\n"
+    checked = _upload(client, content.encode())
+    assert checked.status_code == 422
+    problems = checked.text.split('id="upload-problems"')[1]
+    assert "列 &#39;shoe_size&#39; 不是方案" in problems and "is not a data item" not in problems

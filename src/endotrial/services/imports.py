@@ -11,6 +11,7 @@ file is clean: the report then says whether the service would accept it (its sit
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class RowProblem:
     """The column concerned, when one is."""
     code: str
     message: str
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The error's parameters, to say the message in another language (none for a value
+    problem the eligibility engine words itself)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ def import_screenings(
         rehearsed = rehearse(screen_many, study, actor, candidates)
         refusal = rehearsed.refusal
         if refusal is not None:
-            whole = RowProblem(0, None, refusal.field, refusal.code, refusal.message)
+            whole = RowProblem(
+                0, None, refusal.field, refusal.code, refusal.message, dict(refusal.params)
+            )
             return ScreeningImport(str(file), len(rows), (whole,), True, ())
         return ScreeningImport(str(file), len(rows), (), True, ())
     records = screen_many(study, actor, candidates)
@@ -122,7 +128,7 @@ def _column_problems(study: Study, rows: list[tuple[int, dict[str, Any]]]) -> li
         error = InvalidInput(
             "import.unknown_column", field=column, column=column, protocol=protocol
         )
-        problems.append(RowProblem(0, None, column, error.code, error.message))
+        problems.append(RowProblem(0, None, column, error.code, error.message, error.params))
     return problems
 
 
@@ -160,4 +166,5 @@ def _candidate(
         if column is not None and column.startswith("items."):
             column = column.removeprefix("items.")
         shown = ref if isinstance(ref, str) else None
-        return None, RowProblem(number, shown, column, error.code, error.message)
+        problem = RowProblem(number, shown, column, error.code, error.message, error.params)
+        return None, problem

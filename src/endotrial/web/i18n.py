@@ -121,17 +121,24 @@ def error_message(error: EndotrialError, language: str) -> str:
     """The error's message in `language`: its code's translation with its parameters filled in
     as the English message fills them, or the English message when there is none (or when a
     translation names a parameter the error does not carry)."""
-    english = messages.MESSAGES.get(error.code) or WEB_MESSAGES.get(error.code)
+    return coded_message(
+        error.code, error.message, {"field": error.field, **error.params}, language
+    )
+
+
+def coded_message(code: str, message: str, params: Mapping[str, Any], language: str) -> str:
+    """`message` (English, as the services said it) in `language`, from its `code` and
+    `params` as `error_message` says it."""
+    english = messages.MESSAGES.get(code) or WEB_MESSAGES.get(code)
     if english is None:
-        return error.message
-    template = str(translations(language).pgettext(error.code, english))
-    if template == english and error.code in messages.MESSAGES:
-        return error.message
-    params: dict[str, Any] = {"field": error.field, **error.params}
+        return message
+    template = str(translations(language).pgettext(code, english))
+    if template == english and code in messages.MESSAGES:
+        return message
     try:
-        return fill(template, params)
+        return fill(template, {"field": None, **params})
     except (KeyError, IndexError, ValueError):
-        return error.message if error.code in messages.MESSAGES else fill(english, params)
+        return message if code in messages.MESSAGES else fill(english, params)
 
 
 def fill(template: str, params: Mapping[str, Any]) -> str:

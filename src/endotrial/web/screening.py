@@ -60,6 +60,7 @@ from endotrial.services import (
 )
 from endotrial.services.permissions import who_may
 from endotrial.store import ScreeningDecision
+from endotrial.web import i18n
 from endotrial.web.deps import LanguageDep, PageActor, StudyDep, check_csrf
 from endotrial.web.forms import FormRefusal, refusal_of, see_other, submit, typed_text, typed_value
 from endotrial.web.problems import status_of
@@ -562,7 +563,14 @@ def _shown_path(text: str, path: Path, name: str) -> str:
 
 
 def _import(
-    study: Study, actor: Actor, path: Path, name: str, site: object, *, dry_run: bool
+    study: Study,
+    actor: Actor,
+    path: Path,
+    name: str,
+    site: object,
+    *,
+    dry_run: bool,
+    language: str = i18n.DEFAULT_LANGUAGE,
 ) -> ScreeningImport:
     """The services' import of the saved upload; a file that cannot be read at all is refused
     as the services refuse a value, naming the file (never the server's temporary path)."""
@@ -578,8 +586,11 @@ def _import(
         problem = _shown_path(error.message, path, name)
         raise InvalidInput("input.invalid", field="file", what=name, problems=problem) from None
     problems = tuple(
-        replace(p, message=_shown_path(p.message, path, name)) for p in report.problems
-    )
+        replace(p, message=_shown_path(
+            i18n.coded_message(p.code, p.message, {"field": p.field, **p.params}, language),
+            path, name))
+        for p in report.problems
+    )  # fmt: skip
     return ScreeningImport(name, report.rows, problems, report.dry_run, report.screenings)
 
 
@@ -624,7 +635,7 @@ async def _checked_upload(study: Study, actor: Actor, language: str, form: FormD
     site = _record_id(typed["site_id"])
     try:
         report = await run_in_threadpool(
-            _import, study, actor, path, name, site, dry_run=True
+            _import, study, actor, path, name, site, dry_run=True, language=language
         )  # fmt: skip
     except ServiceError as error:
         path.unlink(missing_ok=True)
