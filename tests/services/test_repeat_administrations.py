@@ -12,42 +12,31 @@ Fixture: tests/fixtures/protocols/two_cycle_placement.yaml (and a variant of it)
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, Trial, queries, refused
+from services_helpers import COORDINATOR, RADIOLOGIST, Trial, queries, refused
 from services_helpers import set_up_trial as _set_up_trial
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from two_cycle_helpers import TWO_CYCLES, allocated_to_scaffold
 
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
-    AllocationInput,
-    CandidateInput,
-    ConsentInput,
     CycleStartInput,
-    EnrolmentInput,
     EventState,
     ProcedureInput,
     TimelineEvent,
     UltrasoundInput,
     VisitInput,
-    allocate,
-    enrol,
     participant_timeline,
-    record_consent,
     record_procedure,
     record_ultrasound,
     record_visit,
-    screen,
     start_cycle,
 )
 from endotrial.store import Cycle, Procedure
 
-TWO_CYCLES = Path(__file__).parents[1] / "fixtures" / "protocols" / "two_cycle_placement.yaml"
-SCREENED_ON = dt.date(2026, 3, 2)
 CYCLE_1 = dt.date(2026, 3, 9)
 CYCLE_2 = CYCLE_1 + dt.timedelta(days=28)
 FIRST, SECOND = "scaffold_placement", "scaffold_placement@placement_2"
@@ -81,24 +70,8 @@ def balloon(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
 def _in_second_cycle(trial: Trial, ref: str) -> int:
     """Screened, consented, enrolled, allocated; her first cycle started on CYCLE_1 and her
     second on CYCLE_2, no placement recorded yet."""
+    pid = allocated_to_scaffold(trial, ref)
     coordinator = trial.actor(COORDINATOR)
-    items: dict[str, Any] = {"screening_date": SCREENED_ON, "age_years": 31, "thickness_mm": 5.0}
-    record = screen(
-        trial.study, coordinator, CandidateInput(candidate_ref=ref, items=items, site_id=1)
-    )
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
-    )
-    pid = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=pid, arm="scaffold", basis="single arm", allocated_on=SCREENED_ON
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
     for cycle, on in (("placement_1", CYCLE_1), ("placement_2", CYCLE_2)):
         start = CycleStartInput(participant_id=pid, cycle=cycle, start_date=on)
         start_cycle(trial.study, coordinator, start)

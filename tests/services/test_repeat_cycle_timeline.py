@@ -5,34 +5,24 @@ cycle (before: the timeline had the first only, and the second record was 'unsch
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, Trial, set_up_trial
+from services_helpers import COORDINATOR, RADIOLOGIST, Trial, set_up_trial
 from sqlalchemy import Engine
+from two_cycle_helpers import TWO_CYCLES, allocated_to_scaffold
 
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
-    AllocationInput,
-    CandidateInput,
-    ConsentInput,
     CycleStartInput,
-    EnrolmentInput,
     EventState,
     ProcedureInput,
     Timeline,
     TimelineEvent,
-    allocate,
-    enrol,
     participant_timeline,
-    record_consent,
     record_procedure,
-    screen,
     start_cycle,
 )
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "protocols" / "two_cycle_placement.yaml"
-SCREENED_ON = dt.date(2026, 3, 2)
 CYCLE_1 = dt.date(2026, 3, 9)
 CYCLE_2 = CYCLE_1 + dt.timedelta(days=30)  # two days after its planned start
 SECOND = "scaffold_placement@placement_2"
@@ -40,31 +30,12 @@ SECOND = "scaffold_placement@placement_2"
 
 @pytest.fixture(scope="module")
 def two_cycles() -> Protocol:
-    return load_protocol(FIXTURE)
+    return load_protocol(TWO_CYCLES)
 
 
 def _enrolled(trial: Trial, ref: str) -> int:
     """Screened, consented, enrolled, allocated, her first cycle started on CYCLE_1."""
-    coordinator = trial.actor(COORDINATOR)
-    items: dict[str, str | bool | int | float | dt.date | None] = {
-        "screening_date": SCREENED_ON, "age_years": 31, "thickness_mm": 5.0,
-    }  # fmt: skip
-    record = screen(
-        trial.study, coordinator, CandidateInput(candidate_ref=ref, items=items, site_id=1)
-    )
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
-    )
-    pid = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=pid, arm="scaffold", basis="single arm", allocated_on=SCREENED_ON
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
+    pid = allocated_to_scaffold(trial, ref)
     _start(trial, pid, "placement_1", CYCLE_1)
     return pid
 
