@@ -416,3 +416,26 @@ def test_the_kept_answers_are_bounded_in_bytes_too(
                             headers={**token, "Idempotency-Key": "k-old"})  # fmt: skip
     assert "Idempotent-Replayed" not in forgotten.headers
     assert _fevers(web_trial) == 3
+
+
+def test_one_client_flooding_keys_does_not_push_out_anothers(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found: the 10,000 answers were shared by all: one token's many keys (dry runs cost
+    nothing) pushed out everyone else's, whose retries then saved twice. A token keeps its
+    own share (here two), its oldest forgotten first."""
+    monkeypatch.setattr(idempotency, "MAX_KEPT", 3)
+    monkeypatch.setattr(idempotency, "MAX_KEPT_PER_TOKEN", 2)
+    careful = {**bearer(client, INVESTIGATOR), "Idempotency-Key": "k-careful"}
+    assert client.post(_path(web_trial.home_participant), json=BODY, headers=careful).is_success
+    flooding = bearer(client, COORDINATOR)
+    for number in range(5):
+        made = client.post(_path(web_trial.home_participant), json=BODY,
+                           headers={**flooding, "Idempotency-Key": f"k-{number}"})  # fmt: skip
+        assert made.status_code == 201
+    again = client.post(_path(web_trial.home_participant), json=BODY, headers=careful)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    newest = client.post(_path(web_trial.home_participant), json=BODY,
+                         headers={**flooding, "Idempotency-Key": "k-4"})  # fmt: skip
+    assert newest.headers["Idempotent-Replayed"] == "true"
+    assert _fevers(web_trial) == 6

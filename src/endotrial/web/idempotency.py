@@ -41,6 +41,9 @@ REPLAYED = "Idempotent-Replayed"
 KEPT_SECONDS = 24 * 3600.0
 #: Successes kept at most (the oldest forgotten first): memory stays bounded.
 MAX_KEPT = 10_000
+#: Successes kept at most of one token: a client flooding keys forgets its own oldest, not
+#: everyone's (MAX_KEPT is shared by all).
+MAX_KEPT_PER_TOKEN = 1_000
 #: And their bytes at most: the count bounds memory only if every answer is small.
 MAX_KEPT_BYTES = 64 * 1024 * 1024
 MAX_KEY_CHARS = 255
@@ -50,6 +53,8 @@ _NOT_KEYED = ("/api/v1/sign-in", "/api/v1/sign-out")
 
 @dataclass(frozen=True)
 class _Answer:
+    owner: str
+    """The digest of the token it answered."""
     at: float
     body_sha256: str
     status: int
@@ -69,6 +74,8 @@ class _Keys:
         self._working: set[str] = set()
         self._kept: OrderedDict[str, _Answer] = OrderedDict()
         self._kept_bytes = 0
+        self._owned: dict[str, OrderedDict[str, None]] = {}
+        """Each token's kept answers, oldest first."""
 
     def claim(self, scoped: str) -> _Answer | bool | None:
         """The kept answer; True when claimed for this request; False when in progress."""
@@ -84,20 +91,29 @@ class _Keys:
     def release(self, scoped: str, answer: _Answer | None) -> None:
         with self._guard:
             self._working.discard(scoped)
-            if answer is not None:
-                self._kept[scoped] = answer
-                self._kept_bytes += answer.size_bytes
-                while len(self._kept) > MAX_KEPT or self._kept_bytes > MAX_KEPT_BYTES:
-                    self._forget_oldest()
+            if answer is None:
+                return
+            owned = self._owned.setdefault(answer.owner, OrderedDict())
+            if len(owned) >= MAX_KEPT_PER_TOKEN:
+                self._forget(next(iter(owned)))
+            self._kept[scoped] = answer
+            owned[scoped] = None
+            self._kept_bytes += answer.size_bytes
+            while len(self._kept) > MAX_KEPT or self._kept_bytes > MAX_KEPT_BYTES:
+                self._forget(next(iter(self._kept)))
 
     def _forget_old(self) -> None:
         now = time.monotonic()
         while self._kept and now - next(iter(self._kept.values())).at > KEPT_SECONDS:
-            self._forget_oldest()
+            self._forget(next(iter(self._kept)))
 
-    def _forget_oldest(self) -> None:
-        _, answer = self._kept.popitem(last=False)
+    def _forget(self, scoped: str) -> None:
+        answer = self._kept.pop(scoped)
         self._kept_bytes -= answer.size_bytes
+        owned = self._owned[answer.owner]
+        del owned[scoped]
+        if not owned:
+            del self._owned[answer.owner]
 
 
 class IdempotencyKeys:
@@ -120,7 +136,8 @@ class IdempotencyKeys:
             await _refuse(scope, receive, send, 400, "web.idempotency_key", limit=MAX_KEY_CHARS)
             return
         body, more = await _whole_body(receive)  # its size is bounded by web.limits
-        scoped = _digest(headers.get("authorization", ""), scope["path"], key.strip())
+        owner = _digest(headers.get("authorization", ""))
+        scoped = _digest(owner, scope["path"], key.strip())
         claimed = self.keys.claim(scoped)
         if claimed is False:
             await _refuse(scope, receive, send, 409, "web.idempotency_in_progress")
@@ -132,7 +149,9 @@ class IdempotencyKeys:
                     claimed, scope, _replayed_body(body, more, receive), send
                 )
         else:
-            await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
+            await self._run_once(
+                scope, _replayed_body(body, more, receive), send, (owner, scoped), body
+            )
 
     async def _replay_if_signed_in(
         self, answer: _Answer, scope: Scope, receive: Receive, send: Send
@@ -151,8 +170,10 @@ class IdempotencyKeys:
             await self.app(scope, receive, send)
 
     async def _run_once(
-        self, scope: Scope, receive: Receive, send: Send, scoped: str, body: bytes
+        self, scope: Scope, receive: Receive, send: Send, keyed: tuple[str, str], body: bytes
     ) -> None:
+        """Run the request; keep its answer if a success. `keyed`: (token digest, key digest)."""
+        owner, scoped = keyed
         started: dict[str, object] = {}
         chunks: list[bytes] = []
 
@@ -169,7 +190,9 @@ class IdempotencyKeys:
             status = int(str(started.get("status", 500)))
             if 200 <= status < 300:
                 headers = list(started.get("headers", []))  # type: ignore[call-overload]
-                answer = _Answer(time.monotonic(), _sha256(body), status, headers, b"".join(chunks))
+                answer = _Answer(
+                    owner, time.monotonic(), _sha256(body), status, headers, b"".join(chunks)
+                )
         finally:
             self.keys.release(scoped, answer)
 
