@@ -13,6 +13,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from endotrial.services import AdverseEventInput, report_adverse_event
 from endotrial.store import Relatedness
@@ -53,8 +54,8 @@ async def report_adverse_event_form(
             request, study, actor, participant_id, status_code=status_code, ae_refused=refusal
         )
 
-    return submit(
-        report, language=language, typed=typed, refused=again,
+    return await run_in_threadpool(
+        submit, report, language=language, typed=typed, refused=again,
         done=f"/participants/{participant_id}#records", request=request,
     )  # fmt: skip
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
@@ -636,16 +637,21 @@ async def record_form(
     participant_id: int,
     event_id: str,
 ) -> Response:
-    try:
-        spec, event, label, timeline = _record_page(
-            request, study, actor, participant_id, event_id, language
+    form = await request.form()
+
+    def work() -> Response:  # the database's work, in the threadpool: never on the event loop
+        try:
+            spec, event, label, timeline = _record_page(
+                request, study, actor, participant_id, event_id, language
+            )
+        except _Redirect as redirect:
+            return see_other(redirect.path)
+        typed = typed_values(spec.fields, form)
+        return _submit_form(
+            request, study, actor, language, spec, typed, timeline, request.url.path, event, label
         )
-    except _Redirect as redirect:
-        return see_other(redirect.path)
-    typed = typed_values(spec.fields, await request.form())
-    return _submit_form(
-        request, study, actor, language, spec, typed, timeline, request.url.path, event, label
-    )
+
+    return await run_in_threadpool(work)
 
 
 def _submit_form(
@@ -710,9 +716,15 @@ async def other_form(
     participant_id: int,
 ) -> Response:  # fmt: skip
     form_name = request.url.path.rstrip("/").rsplit("/", 1)[1]
-    spec, timeline = _other_form(study, actor, participant_id, form_name, language)
-    typed = typed_values(spec.fields, await request.form())
-    return _submit_form(request, study, actor, language, spec, typed, timeline, request.url.path)
+    form = await request.form()
+
+    def work() -> Response:
+        spec, timeline = _other_form(study, actor, participant_id, form_name, language)
+        typed = typed_values(spec.fields, form)
+        path = request.url.path
+        return _submit_form(request, study, actor, language, spec, typed, timeline, path)
+
+    return await run_in_threadpool(work)
 
 
 # --- the procedure page ------------------------------------------------------------------
@@ -911,9 +923,21 @@ async def procedure_submit(
 ) -> Response:  # fmt: skip
     """`action` check: the services' dry run (nothing saved) shows the dose and what would
     need an override; record: the procedure is recorded."""
+    posted = await request.form()
+    return await run_in_threadpool(
+        _procedure_step, request, study, actor, language, participant_id, procedure_id, action,
+        posted,
+    )  # fmt: skip
+
+
+def _procedure_step(
+    request: Request, study: Study, actor: Actor, language: str, participant_id: int,
+    procedure_id: str, action: str, posted: FormData,
+) -> Response:  # fmt: skip
+    """The procedure form's check or record (in the threadpool: it reads and writes)."""
     form, timeline = _procedure_context(study, actor, participant_id, procedure_id, language)
     every = (*form.fields, *form.checklist, *form.pre_checks, *form.release)
-    typed = typed_values(every, await request.form())
+    typed = typed_values(every, posted)
 
     def again(refused: FormRefusal, status: int) -> Response:
         return render_procedure(
@@ -1021,9 +1045,16 @@ async def measure_form(
     request: Request, study: StudyDep, actor: PageActor, language: LanguageDep,
     participant_id: int, event_id: str, item: str,
 ) -> Response:  # fmt: skip
-    spec, event, timeline = _measure_page(study, actor, participant_id, event_id, item, language)
-    typed = typed_values(spec.fields, await request.form())
-    return _submit_form(
-        request, study, actor, language, spec, typed, timeline, request.url.path, event,
-        event.label,
-    )  # fmt: skip
+    form = await request.form()
+
+    def work() -> Response:
+        spec, event, timeline = _measure_page(
+            study, actor, participant_id, event_id, item, language
+        )
+        typed = typed_values(spec.fields, form)
+        return _submit_form(
+            request, study, actor, language, spec, typed, timeline, request.url.path, event,
+            event.label,
+        )  # fmt: skip
+
+    return await run_in_threadpool(work)

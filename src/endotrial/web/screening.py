@@ -603,8 +603,10 @@ async def check_upload(
     size is checked before the body is read (the CSRF check reads it, so it comes second)."""
     refused = _too_large(request)
     if refused:
-        return _log_page(request, study, actor, upload=UploadView(refused=refused),
-                         status_code=413 if refused == "too_large" else 411)  # fmt: skip
+        return await run_in_threadpool(
+            _log_page, request, study, actor, upload=UploadView(refused=refused),
+            status_code=413 if refused == "too_large" else 411,
+        )  # fmt: skip
     form = await request.form()
     try:
         await check_csrf(request)
@@ -617,7 +619,9 @@ async def check_upload(
     if view.report is not None and view.report.accepted:
         request.session[UPLOAD_KEY] = view.pending
     status = 200 if view.report is not None and view.report.accepted else view.status
-    return _log_page(request, study, actor, upload=view, status_code=status)
+    return await run_in_threadpool(
+        _log_page, request, study, actor, upload=view, status_code=status
+    )  # fmt: skip
 
 
 async def _checked_upload(study: Study, actor: Actor, language: str, form: FormData) -> UploadView:
@@ -661,8 +665,10 @@ async def confirm_upload(
     path = _upload_path(pending.get("token")) if isinstance(pending, dict) else None
     claimed = _claimed(path)
     if pending is None or path is None or claimed is None:
-        return _log_page(request, study, actor, upload=UploadView(refused="expired"),
-                         status_code=409)  # fmt: skip
+        return await run_in_threadpool(
+            _log_page, request, study, actor, upload=UploadView(refused="expired"),
+            status_code=409,
+        )  # fmt: skip
     name, site = str(pending.get("name")), _record_id(str(pending.get("site_id") or ""))
 
     def step() -> int:
