@@ -185,6 +185,11 @@ def authorize(user: User, operation: Operation) -> None:
         )
 
 
+def operations_of(role: Role) -> frozenset[Operation]:
+    """Every operation `role` may do."""
+    return frozenset(op for op, roles in PERMISSIONS.items() if role in roles)
+
+
 def who_may(operation: Operation) -> str:
     roles = " or ".join(sorted(r.value for r in PERMISSIONS[operation]))
     return f"only an active {roles} may"

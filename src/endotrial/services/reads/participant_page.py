@@ -11,7 +11,7 @@ from endotrial.services._common import get_row, readable_participant
 from endotrial.services._input import as_id
 from endotrial.services.clinical import outcome_of
 from endotrial.services.context import Actor, Study, reading
-from endotrial.services.permissions import PERMISSIONS, Operation
+from endotrial.services.permissions import Operation, operations_of
 from endotrial.services.reads._scope import checked_date
 from endotrial.services.reads.participants import ParticipantSummary, summary_of
 from endotrial.services.reads.queries import QueryView, queries_of
@@ -59,5 +59,5 @@ def participant_page(
                 t.transfer_id: outcome_of(tx, get_row(tx.session, EmbryoTransfer, t.transfer_id))
                 for t in summary.transfers
             },
-            permitted=frozenset(op for op, roles in PERMISSIONS.items() if tx.ctx.role in roles),
+            permitted=operations_of(tx.ctx.role),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from endotrial.services.context import Actor, Study, reading
 from endotrial.services.errors import NotSignedIn, PermissionDenied
-from endotrial.services.permissions import PERMISSIONS, Operation
+from endotrial.services.permissions import Operation, operations_of
 
 
 def permitted(study: Study, actor: Actor, operation: Operation) -> bool:
@@ -30,4 +30,4 @@ def permitted_operations(study: Study, actor: Actor) -> frozenset[Operation]:
         raise
     except PermissionDenied:
         return frozenset()
-    return frozenset(op for op, roles in PERMISSIONS.items() if role in roles)
+    return operations_of(role)
