@@ -5,18 +5,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from services_helpers import COORDINATOR, INVESTIGATOR, Trial
+from services_helpers import COORDINATOR, Trial, allocated_from_screening
 
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.services import (
-    AllocationInput,
     CandidateInput,
-    ConsentInput,
     CycleStartInput,
-    EnrolmentInput,
-    allocate,
-    enrol,
-    record_consent,
     screen,
     start_cycle,
 )
@@ -41,19 +35,9 @@ def before_after_participant(trial: Trial, ref: str = "C-1", *, start: bool = Tr
     items: dict[str, Any] = {"screening_date": SCREENED_ON, "age_years": 31, "thickness_mm": 4.1}
     candidate = CandidateInput(candidate_ref=ref, items=items, site_id=trial.site_id)
     record = screen(trial.study, coordinator, candidate)
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
+    participant_id = allocated_from_screening(
+        trial, record.screening_id, "scaffold", on=SCREENED_ON, basis="single arm"
     )
-    participant_id = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=participant_id, arm="scaffold", basis="single arm", allocated_on=SCREENED_ON
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
     if start:
         cycle = CycleStartInput(participant_id=participant_id, cycle="placement", start_date=MENSES)
         start_cycle(trial.study, coordinator, cycle)

@@ -176,6 +176,31 @@ def consented(trial: Trial, screening_id: int) -> int:
     return record_consent(trial.study, trial.actor(COORDINATOR), consent)
 
 
+def allocated_from_screening(
+    trial: Trial,
+    screening_id: int,
+    arm: str,
+    *,
+    on: dt.date,
+    basis: str,
+    form_version: str = "v1",
+) -> int:
+    """Her consent, enrolment and allocation to `arm`, all on `on`, for any protocol (the
+    coordinator consents and enrols, the investigator allocates); her participant id."""
+    coordinator = trial.actor(COORDINATOR)
+    consent = ConsentInput(
+        screening_id=screening_id, form_version=form_version, consent_date=on,
+        taken_by=COORDINATOR,
+    )  # fmt: skip
+    participant_id = record_consent(trial.study, coordinator, consent)
+    enrol(trial.study, coordinator, EnrolmentInput(screening_id=screening_id, enrolled_on=on))
+    allocation = AllocationInput(
+        participant_id=participant_id, arm=arm, basis=basis, allocated_on=on
+    )
+    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
+    return participant_id
+
+
 def enrolled(trial: Trial, ref: str, **changes: object) -> int:
     screening_id = screened(trial, ref, **changes)
     consented(trial, screening_id)

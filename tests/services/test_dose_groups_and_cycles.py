@@ -9,7 +9,15 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, Trial, queries, refused
+from services_helpers import (
+    COORDINATOR,
+    INVESTIGATOR,
+    RADIOLOGIST,
+    Trial,
+    allocated_from_screening,
+    queries,
+    refused,
+)
 from services_helpers import set_up_trial as _set_up_trial
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -17,18 +25,12 @@ from sqlalchemy.orm import Session
 from endotrial.protocol import Protocol, load_protocol
 from endotrial.reporting.dataset_build import build_dataset
 from endotrial.services import (
-    AllocationInput,
     CandidateInput,
-    ConsentInput,
     CorrectionInput,
     CycleStartInput,
-    EnrolmentInput,
     ProcedureInput,
     ProcedureRecord,
-    allocate,
     correct_record,
-    enrol,
-    record_consent,
     record_procedure,
     screen,
     start_cycle,
@@ -61,19 +63,9 @@ def _participant(trial: Trial, ref: str, arm: str, first_cycle: str) -> int:
         trial.study, coordinator, CandidateInput(candidate_ref=ref, items=items, site_id=1)
     )
     assert arm in record.eligible_arms
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
+    participant_id = allocated_from_screening(
+        trial, record.screening_id, arm, on=SCREENED_ON, basis="randomised"
     )
-    participant_id = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=participant_id, arm=arm, basis="randomised", allocated_on=SCREENED_ON
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
     _start(trial, participant_id, first_cycle, CYCLE_1)
     return participant_id
 

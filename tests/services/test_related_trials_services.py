@@ -11,13 +11,19 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from services_helpers import COORDINATOR, INVESTIGATOR, RADIOLOGIST, Trial, queries, refused
+from services_helpers import (
+    COORDINATOR,
+    RADIOLOGIST,
+    Trial,
+    allocated_from_screening,
+    queries,
+    refused,
+)
 from services_helpers import set_up_trial as _set_up_trial
 from sqlalchemy import Engine
 
 from endotrial.protocol import load_protocol
 from endotrial.services import (
-    AllocationInput,
     CandidateInput,
     ConsentInput,
     CycleStartInput,
@@ -26,7 +32,6 @@ from endotrial.services import (
     MeasureView,
     ProcedureInput,
     ProcedureRecord,
-    allocate,
     enrol,
     outcome_measures,
     record_consent,
@@ -55,23 +60,8 @@ def _eligible_participant(
         CandidateInput(candidate_ref="R-001", items=items, site_id=trial.site_id),
     )
     assert (record.decision, arm in record.eligible_arms) == ("eligible", True)
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=screened_on,
-        taken_by=COORDINATOR,
-    )
-    participant_id = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=screened_on)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=participant_id,
-        arm=arm,
-        basis="the trial's one group" if len(trial.protocol.arms) == 1 else "randomised",
-        allocated_on=screened_on,
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
-    return participant_id
+    basis = "the trial's one group" if len(trial.protocol.arms) == 1 else "randomised"
+    return allocated_from_screening(trial, record.screening_id, arm, on=screened_on, basis=basis)
 
 
 def _start(trial: Trial, participant_id: int, cycle: str, on: dt.date) -> None:

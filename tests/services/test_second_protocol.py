@@ -5,9 +5,9 @@ import datetime as dt
 
 from services_helpers import (
     COORDINATOR,
-    INVESTIGATOR,
     RADIOLOGIST,
     Trial,
+    allocated_from_screening,
     queries,
     refused,
     set_up_trial,
@@ -16,17 +16,11 @@ from sqlalchemy import Engine
 
 from endotrial.protocol import Protocol
 from endotrial.services import (
-    AllocationInput,
     CandidateInput,
-    ConsentInput,
     CycleStartInput,
-    EnrolmentInput,
     MedicationInput,
     ProcedureInput,
     UltrasoundInput,
-    allocate,
-    enrol,
-    record_consent,
     record_medication,
     record_procedure,
     record_ultrasound,
@@ -56,23 +50,10 @@ def _allocated_to_the_scaffold(trial: Trial) -> int:
     candidate = CandidateInput(candidate_ref="t1", items=_candidate(), site_id=trial.site_id)
     record = screen(trial.study, coordinator, candidate)
     assert record.eligible_arms == ("hrt_only", "scaffold_msc")
-    consent = ConsentInput(
-        screening_id=record.screening_id,
+    return allocated_from_screening(
+        trial, record.screening_id, "scaffold_msc", on=SCREENED_ON, basis="randomised",
         form_version="v2",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
-    )
-    participant_id = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=participant_id,
-        arm="scaffold_msc",
-        basis="randomised",
-        allocated_on=SCREENED_ON,
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
-    return participant_id
+    )  # fmt: skip
 
 
 def _cycle_start(participant_id: int, cycle: str) -> CycleStartInput:

@@ -5,18 +5,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from services_helpers import COORDINATOR, INVESTIGATOR, Trial
+from services_helpers import COORDINATOR, Trial, allocated_from_screening
 
-from endotrial.services import (
-    AllocationInput,
-    CandidateInput,
-    ConsentInput,
-    EnrolmentInput,
-    allocate,
-    enrol,
-    record_consent,
-    screen,
-)
+from endotrial.services import CandidateInput, screen
 
 TWO_CYCLES = Path(__file__).parents[1] / "fixtures" / "protocols" / "two_cycle_placement.yaml"
 SCREENED_ON = dt.date(2026, 3, 2)
@@ -30,17 +21,6 @@ def allocated_to_scaffold(trial: Trial, ref: str) -> int:
     record = screen(
         trial.study, coordinator, CandidateInput(candidate_ref=ref, items=items, site_id=1)
     )
-    consent = ConsentInput(
-        screening_id=record.screening_id,
-        form_version="v1",
-        consent_date=SCREENED_ON,
-        taken_by=COORDINATOR,
+    return allocated_from_screening(
+        trial, record.screening_id, "scaffold", on=SCREENED_ON, basis="single arm"
     )
-    pid = record_consent(trial.study, coordinator, consent)
-    enrolment = EnrolmentInput(screening_id=record.screening_id, enrolled_on=SCREENED_ON)
-    enrol(trial.study, coordinator, enrolment)
-    allocation = AllocationInput(
-        participant_id=pid, arm="scaffold", basis="single arm", allocated_on=SCREENED_ON
-    )
-    allocate(trial.study, trial.actor(INVESTIGATOR), allocation)
-    return pid
