@@ -139,6 +139,7 @@ from endotrial.services.reads import (
     team,
     visits_due,
 )
+from endotrial.services.request_keys import KeptAnswer, claim_request_key, finish_request_key
 from endotrial.services.safety import (
     AdverseEventInput,
     DeviationInput,
@@ -196,6 +197,7 @@ __all__ = [
     "IdentityInput",
     "IdentityView",
     "InvalidInput",
+    "KeptAnswer",
     "LockedError",
     "MeasureAtEvent",
     "MeasureState",
@@ -254,6 +256,7 @@ __all__ = [
     "adverse_events",
     "allocate",
     "answer_query",
+    "claim_request_key",
     "close_query",
     "correct_measurement",
     "correct_record",
@@ -264,6 +267,7 @@ __all__ = [
     "eligible_arms",
     "enrol",
     "erase_identity",
+    "finish_request_key",
     "import_screenings",
     "is_locked",
     "list_queries",
