@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from endotrial.protocol.models import ItemType
-from endotrial.services import NotSignedIn, ServiceError
+from endotrial.services import (
+    KeptAnswer,
+    NotSignedIn,
+    ServiceError,
+    Study,
+    claim_request_key,
+    finish_request_key,
+)
 from endotrial.web import i18n
 from endotrial.web.deps import CSRF_KEY
 from endotrial.web.problems import status_of
@@ -71,90 +77,79 @@ def submit(
     refused by the services: `refused(refusal, status)`, the form again with what was typed.
     Given the `request`, the same form posted again by the same session within
     RESUBMIT_SECONDS of being saved (a double click, a browser resending) is answered with
-    the first one's redirect and not saved twice."""
-    key = _submission_key(request, typed) if request is not None else None
-    with _SUBMISSIONS.once(key) as earlier:
-        if earlier is not None:
-            return see_other(earlier)
-        try:
-            result = step()
-        except ServiceError as error:
-            if isinstance(error, NotSignedIn):
-                raise
-            return refused(refusal_of(error, language, typed), status_of(error))
-        location = done(result) if callable(done) else done
-        _SUBMISSIONS.saved(key, location)
-    return see_other(location)
+    the first one's redirect and not saved twice, whichever server process takes it."""
+    if request is None:
+        return _run(step, language, typed, refused, done)[0]
+    study: Study = request.app.state.study
+    key, owner = _submission_key(request, typed), _session_digest(request)
+    earlier = _claim_waiting(study, key, owner)
+    if isinstance(earlier, KeptAnswer):
+        return see_other(dict(earlier.headers).get("location", "/dashboard"))
+    if earlier is False:
+        message = i18n.web_message("web.still_saving", language)
+        return refused(FormRefusal(message, None, dict(typed)), 409)
+    answer: KeptAnswer | None = None
+    try:
+        shown, location = _run(step, language, typed, refused, done)
+        if location is not None:
+            answer = KeptAnswer("", 303, (("location", location),), b"")
+        return shown
+    finally:  # a refusal (or a failure) saved nothing: the key is freed for the retry
+        finish_request_key(study, key, answer, RESUBMIT, MAX_SUBMISSIONS_PER_SESSION)
+
+
+def _run(
+    step: Callable[[], R],
+    language: str,
+    typed: Mapping[str, str],
+    refused: Callable[[FormRefusal, int], Response],
+    done: Callable[[R], str] | str,
+) -> tuple[Response, str | None]:
+    """The answer, and where it sent the browser when the step was done (None: refused)."""
+    try:
+        result = step()
+    except ServiceError as error:
+        if isinstance(error, NotSignedIn):
+            raise
+        return refused(refusal_of(error, language, typed), status_of(error)), None
+    location = done(result) if callable(done) else done
+    return see_other(location), location
 
 
 #: How long an identical post of a saved form is taken for the same submission.
-RESUBMIT_SECONDS = 30.0
+RESUBMIT = dt.timedelta(seconds=30)
+#: How long a second identical post waits for the first to be saved (then: "still saving").
+WAIT_FOR_FIRST = dt.timedelta(seconds=15)
+#: A claim whose process was killed before it finished lapses after this long.
+WORKING_FOR = dt.timedelta(minutes=2)
+MAX_SUBMISSIONS_PER_SESSION = 100
+_POLL_SECONDS = 0.05
+
+
+def _claim_waiting(study: Study, key: str, owner: str) -> KeptAnswer | bool:
+    """Claim the submission's key; while another process or thread holds it, wait (up to
+    WAIT_FOR_FIRST) for its answer."""
+    deadline = time.monotonic() + WAIT_FOR_FIRST.total_seconds()
+    while True:
+        claimed = claim_request_key(study, key, owner, "", WORKING_FOR)
+        if claimed is not False or time.monotonic() >= deadline:
+            return claimed
+        time.sleep(_POLL_SECONDS)
+
+
+def _session_digest(request: Request) -> str:
+    session = request.session.get(CSRF_KEY, "") if "session" in request.scope else ""
+    return hashlib.sha256(b"form\0" + str(session).encode()).hexdigest()
 
 
 def _submission_key(request: Request, typed: Mapping[str, str]) -> str:
     """The session, the form's path and every value typed, as a digest (nothing typed is
-    kept in memory)."""
+    kept)."""
     session = request.session.get(CSRF_KEY, "") if "session" in request.scope else ""
     digest = hashlib.sha256()
     for part in (str(session), request.method, request.url.path, *sorted(typed.items())):
         digest.update(repr(part).encode() + b"\0")
     return digest.hexdigest()
-
-
-class _Submissions:
-    """The forms saved in the last RESUBMIT_SECONDS (by key: where they sent the browser),
-    and a lock per key so a second identical post waits for the first to finish."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._saved: dict[str, tuple[float, str]] = {}
-
-    def once(self, key: str | None) -> _Once:
-        if key is None:
-            return _Once(None, None)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        return _Once(lock, lambda: self._earlier(key))
-
-    def _earlier(self, key: str) -> str | None:
-        with self._guard:
-            found = self._saved.get(key)
-        if found is None or time.monotonic() - found[0] > RESUBMIT_SECONDS:
-            return None
-        return found[1]
-
-    def saved(self, key: str | None, location: str) -> None:
-        if key is None:
-            return
-        now = time.monotonic()
-        with self._guard:
-            for old in [k for k, (at, _) in self._saved.items() if now - at > RESUBMIT_SECONDS]:
-                del self._saved[old]
-            for idle in [k for k, lock in self._locks.items() if k not in self._saved]:
-                if idle != key and not self._locks[idle].locked():
-                    del self._locks[idle]
-            self._saved[key] = (now, location)
-
-
-class _Once:
-    """`with`: holds the key's lock and gives the earlier submission's redirect, if any."""
-
-    def __init__(self, lock: threading.Lock | None, earlier: Callable[[], str | None] | None):
-        self._lock, self._earlier = lock, earlier
-
-    def __enter__(self) -> str | None:
-        if self._lock is None or self._earlier is None:
-            return None
-        self._lock.acquire()
-        return self._earlier()
-
-    def __exit__(self, *_: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
-
-
-_SUBMISSIONS = _Submissions()
 
 
 def refusal_of(error: ServiceError, language: str, typed: Mapping[str, str]) -> FormRefusal:

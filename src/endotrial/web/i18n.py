@@ -71,6 +71,10 @@ WEB_MESSAGES: dict[str, str] = {
         "a request with this Idempotency-Key is still being done: wait for its answer, or send "
         "again in a moment (it will then be answered as the first was)"
     ),
+    "web.still_saving": (
+        "this form, posted a moment ago, is still being saved: wait a few seconds and open the "
+        "page again to see whether it was"
+    ),
     "web.idempotency_reused": (
         "this Idempotency-Key was used with a different request body: a key stands for one "
         "request; send a new key for a new request"

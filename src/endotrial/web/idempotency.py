@@ -8,18 +8,16 @@ As the IETF draft (draft-ietf-httpapi-idempotency-key-header) describes it:
   (409): the client tries again later;
 - only a success is kept (for KEPT_SECONDS): a refusal saved nothing, so its retry runs again.
 
-The keys are kept in this server process's memory: a restart forgets them (`endotrial serve`
-runs one process). Requests without the header are not touched.
+The keys are kept in the database (`request_keys`, digests only: no token and nothing sent is
+kept), so every server process of `endotrial serve --workers N` and a restart keep the promise.
+Requests without the header are not touched.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import DBAPIError
@@ -29,7 +27,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from endotrial.errors import EndotrialError
-from endotrial.services import Actor, my_account
+from endotrial.services import (
+    Actor,
+    KeptAnswer,
+    Study,
+    claim_request_key,
+    finish_request_key,
+    my_account,
+)
 from endotrial.web import i18n
 from endotrial.web.deps import request_language
 from endotrial.web.problems import problem, problem_response
@@ -38,82 +43,15 @@ log = logging.getLogger(__name__)
 HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 #: How long a success is given again for a repeated key (the draft suggests a day).
-KEPT_SECONDS = 24 * 3600.0
-#: Successes kept at most (the oldest forgotten first): memory stays bounded.
-MAX_KEPT = 10_000
-#: Successes kept at most of one token: a client flooding keys forgets its own oldest, not
-#: everyone's (MAX_KEPT is shared by all).
+KEPT_FOR = dt.timedelta(days=1)
+#: Successes kept at most of one token (its oldest forgotten first): a client flooding keys
+#: forgets its own, not anyone else's.
 MAX_KEPT_PER_TOKEN = 1_000
-#: And their bytes at most: the count bounds memory only if every answer is small.
-MAX_KEPT_BYTES = 64 * 1024 * 1024
+#: A key claimed by a process killed before it answered is free again after this long.
+WORKING_FOR = dt.timedelta(minutes=5)
 MAX_KEY_CHARS = 255
 #: POSTs that start or end a session: never replayed (a token is not kept in memory).
 _NOT_KEYED = ("/api/v1/sign-in", "/api/v1/sign-out")
-
-
-@dataclass(frozen=True)
-class _Answer:
-    owner: str
-    """The digest of the token it answered."""
-    at: float
-    body_sha256: str
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
-
-
-class _Keys:
-    """Keys being worked on, and the successes kept, by (token, path, key) digest."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._working: set[str] = set()
-        self._kept: OrderedDict[str, _Answer] = OrderedDict()
-        self._kept_bytes = 0
-        self._owned: dict[str, OrderedDict[str, None]] = {}
-        """Each token's kept answers, oldest first."""
-
-    def claim(self, scoped: str) -> _Answer | bool | None:
-        """The kept answer; True when claimed for this request; False when in progress."""
-        with self._guard:
-            self._forget_old()
-            if scoped in self._kept:
-                return self._kept[scoped]
-            if scoped in self._working:
-                return False
-            self._working.add(scoped)
-            return True
-
-    def release(self, scoped: str, answer: _Answer | None) -> None:
-        with self._guard:
-            self._working.discard(scoped)
-            if answer is None:
-                return
-            owned = self._owned.setdefault(answer.owner, OrderedDict())
-            if len(owned) >= MAX_KEPT_PER_TOKEN:
-                self._forget(next(iter(owned)))
-            self._kept[scoped] = answer
-            owned[scoped] = None
-            self._kept_bytes += answer.size_bytes
-            while len(self._kept) > MAX_KEPT or self._kept_bytes > MAX_KEPT_BYTES:
-                self._forget(next(iter(self._kept)))
-
-    def _forget_old(self) -> None:
-        now = time.monotonic()
-        while self._kept and now - next(iter(self._kept.values())).at > KEPT_SECONDS:
-            self._forget(next(iter(self._kept)))
-
-    def _forget(self, scoped: str) -> None:
-        answer = self._kept.pop(scoped)
-        self._kept_bytes -= answer.size_bytes
-        owned = self._owned[answer.owner]
-        del owned[scoped]
-        if not owned:
-            del self._owned[answer.owner]
 
 
 class IdempotencyKeys:
@@ -121,7 +59,6 @@ class IdempotencyKeys:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.keys = _Keys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope) if scope["type"] == "http" else None
@@ -138,10 +75,17 @@ class IdempotencyKeys:
         body, more = await _whole_body(receive)  # its size is bounded by web.limits
         owner = _digest(headers.get("authorization", ""))
         scoped = _digest(owner, scope["path"], key.strip())
-        claimed = self.keys.claim(scoped)
+        study = _study(scope)
+        try:
+            claimed = await run_in_threadpool(
+                claim_request_key, study, scoped, owner, _sha256(body), WORKING_FOR
+            )
+        except DBAPIError as error:  # as the app answers it: 503, and nothing done
+            await _database_down(error, scope, receive, send)
+            return
         if claimed is False:
             await _refuse(scope, receive, send, 409, "web.idempotency_in_progress")
-        elif isinstance(claimed, _Answer):
+        elif isinstance(claimed, KeptAnswer):
             if claimed.body_sha256 != _sha256(body):
                 await _refuse(scope, receive, send, 422, "web.idempotency_reused")
             else:
@@ -149,20 +93,17 @@ class IdempotencyKeys:
                     claimed, scope, _replayed_body(body, more, receive), send
                 )
         else:
-            await self._run_once(
-                scope, _replayed_body(body, more, receive), send, (owner, scoped), body
-            )
+            await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
 
     async def _replay_if_signed_in(
-        self, answer: _Answer, scope: Scope, receive: Receive, send: Send
+        self, answer: KeptAnswer, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """The kept answer to a live session only, as every answer is: a token signed out,
         expired or of a deactivated account is refused by the app (401)."""
         try:
             live = await _still_signed_in(scope)
         except DBAPIError as error:  # as the app answers it: 503, and nothing done twice
-            log.error("database failure: %s", type(error).__name__)
-            await _refuse(scope, receive, send, 503, "web.database", field=None)
+            await _database_down(error, scope, receive, send)
             return
         if live:
             await _replay(answer, send)
@@ -170,10 +111,9 @@ class IdempotencyKeys:
             await self.app(scope, receive, send)
 
     async def _run_once(
-        self, scope: Scope, receive: Receive, send: Send, keyed: tuple[str, str], body: bytes
+        self, scope: Scope, receive: Receive, send: Send, scoped: str, body: bytes
     ) -> None:
-        """Run the request; keep its answer if a success. `keyed`: (token digest, key digest)."""
-        owner, scoped = keyed
+        """Run the request; keep its answer if a success, else free its key."""
         started: dict[str, object] = {}
         chunks: list[bytes] = []
 
@@ -189,12 +129,33 @@ class IdempotencyKeys:
             await self.app(scope, receive, keeping)
             status = int(str(started.get("status", 500)))
             if 200 <= status < 300:
-                headers = list(started.get("headers", []))  # type: ignore[call-overload]
-                answer = _Answer(
-                    owner, time.monotonic(), _sha256(body), status, headers, b"".join(chunks)
-                )
+                raw = list(started.get("headers", []))  # type: ignore[call-overload]
+                headers = tuple((bytes(n).decode("latin-1"), bytes(v).decode("latin-1"))
+                                for n, v in raw)  # fmt: skip
+                answer = KeptAnswer(_sha256(body), status, headers, b"".join(chunks))
         finally:
-            self.keys.release(scoped, answer)
+            await _finish(_study(scope), scoped, answer)
+
+
+async def _finish(study: Study, scoped: str, answer: KeptAnswer | None) -> None:
+    """Keep the answer (or free the key). The client has its answer already: a database
+    failure now is logged; the key then lapses after WORKING_FOR."""
+    try:
+        await run_in_threadpool(
+            finish_request_key, study, scoped, answer, KEPT_FOR, MAX_KEPT_PER_TOKEN
+        )
+    except DBAPIError as error:
+        log.error("database failure keeping an idempotent answer: %s", type(error).__name__)
+
+
+async def _database_down(error: DBAPIError, scope: Scope, receive: Receive, send: Send) -> None:
+    log.error("database failure: %s", type(error).__name__)
+    await _refuse(scope, receive, send, 503, "web.database", field=None)
+
+
+def _study(scope: Scope) -> Study:
+    study: Study = scope["app"].state.study
+    return study
 
 
 async def _still_signed_in(scope: Scope) -> bool:
@@ -202,9 +163,8 @@ async def _still_signed_in(scope: Scope) -> bool:
     scheme, token = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return False
-    study = Request(scope).app.state.study
     try:
-        await run_in_threadpool(my_account, study, Actor("(bearer)", token))
+        await run_in_threadpool(my_account, _study(scope), Actor("(bearer)", token))
     except EndotrialError:
         return False
     return True
@@ -247,8 +207,9 @@ def _replayed_body(body: bytes, after: list[Message], receive: Receive) -> Recei
     return replay
 
 
-async def _replay(answer: _Answer, send: Send) -> None:
-    headers = [*answer.headers, (REPLAYED.lower().encode(), b"true")]
+async def _replay(answer: KeptAnswer, send: Send) -> None:
+    headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in answer.headers]
+    headers.append((REPLAYED.lower().encode(), b"true"))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
 
