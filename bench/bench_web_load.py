@@ -4,10 +4,11 @@ Run: .venv/bin/python bench/bench_web_load.py [--database URL] [--clients 50] [-
 (about 3-5 min: builds the demo on SQLite first, and on PostgreSQL too when
 ENDOTRIAL_TEST_POSTGRES_URL is set, each in a new schema dropped afterwards.)
 
-The server is `endotrial serve` itself, in its own process on 127.0.0.1 (one uvicorn worker, as
-`endotrial serve` runs). This process is the load generator: `--clients` clients at once (one
-asyncio task each, its own connection, its own signed-in page session and API token), each
-sending its next request as soon as its last one is answered, until `--requests` are done.
+The server is `endotrial serve` itself, in its own process on 127.0.0.1 (`--workers`: its
+worker processes, one by default as `endotrial serve` runs). This process is the load
+generator: `--clients` clients at once (one asyncio task each, its own connection, its own
+signed-in page session and API token), each sending its next request as soon as its last one
+is answered (or after a pause: `--think-ms`), until `--requests` are done.
 Cases, in turn on the same server:
 
 - static: GET /static/style.css, the floor of any answer (the HTTP stack, the middleware);
@@ -101,11 +102,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served(url: str, port: int) -> Iterator[str]:
-    """`endotrial serve` on 127.0.0.1:port over `url`, stopped (by its own pid) afterwards."""
+def served(url: str, port: int, workers: int = 1) -> Iterator[str]:
+    """`endotrial serve --workers N` on 127.0.0.1:port over `url`, stopped (by its own pid,
+    which stops its workers) afterwards."""
     env = {**os.environ, "ENDOTRIAL_WEB_SECRET": secrets.token_urlsafe(48)}
     command = [sys.executable, "-c", "from endotrial.cli import main; main()", "serve",
-               "--database", url, "--port", str(port)]  # fmt: skip
+               "--database", url, "--port", str(port), "--workers", str(workers)]  # fmt: skip
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -293,7 +295,7 @@ def _audit_verify(url: str) -> int:
 def run(engine_name: str, url: str, args: argparse.Namespace) -> bool:
     """Load the server over `url`; True when the writes and the trail check out."""
     writes = Writes()
-    with served(url, _free_port()) as base:
+    with served(url, _free_port(), args.workers) as base:
         cases = asyncio.run(_run_cases(base, args, writes))
     for case in cases:
         print(case.line(engine_name), flush=True)
@@ -347,12 +349,13 @@ def main() -> None:
         "--think-ms", type=float, default=0.0,
         help="mean pause of a client between answer and next request (0: none, saturation)",
     )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="server processes (1)")
     parser.add_argument("--username", default=COORDINATOR, help="who signs in (the demo's)")
     parser.add_argument("--password", default=DEMO_PASSWORDS[COORDINATOR])
     args = parser.parse_args()
     print(
         f"{args.clients} clients, {args.requests} requests per case, think time "
-        f"{args.think_ms:g} ms",
+        f"{args.think_ms:g} ms, {args.workers} server process(es)",
         flush=True,
     )
     if args.database is not None:

@@ -1,5 +1,6 @@
 """The load benchmark (bench/bench_web_load.py) runs: a tiny load against `endotrial serve` on
-the web trial's SQLite file, its writes all found and the audit trail verified afterwards. (The
+the web trial's SQLite file with two server processes, its writes all found and the audit
+trail verified afterwards. (The
 numbers are the benchmark's business, not this test's.)"""
 
 import shutil
@@ -28,7 +29,7 @@ def test_the_load_benchmark_runs_and_loses_no_write(
     engine.dispose()
     command = [
         sys.executable, str(BENCH), "--database", url, "--username", COORDINATOR,
-        "--password", PASSWORD, "--clients", "3", "--requests", "9",
+        "--password", PASSWORD, "--clients", "3", "--requests", "9", "--workers", "2",
     ]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
