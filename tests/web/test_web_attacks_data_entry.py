@@ -40,6 +40,8 @@ from endotrial.services import (
 )
 from endotrial.services.permissions import PERMISSIONS
 from endotrial.store import Procedure
+from endotrial.web import data_entry as web_data_entry
+from endotrial.web import forms as web_forms
 from endotrial.web import screening
 
 DAY_10 = TREATMENT_START + dt.timedelta(days=9)
@@ -109,6 +111,37 @@ def test_a_double_clicked_form_records_once(
     assert _count(web_trial, home, entity) == 1
     changed = _post(coordinator, path, {**form, next(iter(form)): form[next(iter(form))]})
     assert changed.status_code == 303 and _count(web_trial, home, entity) == 1
+
+
+def test_a_copy_sent_while_the_first_is_still_saving_is_told_so_and_keeps_what_was_typed(
+    coordinator: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second copy waits for the first (here not at all); still being saved, it is told
+    so (409, in place on the form, nothing typed lost) and saves nothing itself."""
+    monkeypatch.setattr(web_forms, "WAIT_FOR_FIRST", dt.timedelta(0))
+    saving, release = threading.Event(), threading.Event()
+    real = web_data_entry.record_deviation
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        saving.set()
+        release.wait(timeout=60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web_data_entry, "record_deviation", slow)
+    home = web_trial.home_participant
+    path = f"/participants/{home}/deviation"
+    form = {"occurred_on": "2025-10-16", "category": "visit window", "description": "slow"}
+    first: list[Response] = []
+    thread = threading.Thread(target=lambda: first.append(_post(coordinator, path, form)))
+    thread.start()
+    assert saving.wait(timeout=60)
+    second = _post(coordinator, path, form)
+    release.set()
+    thread.join(timeout=60)
+    assert second.status_code == 409 and "still being saved" in second.text
+    assert '>slow</textarea>' in second.text
+    assert first[0].status_code == 303
+    assert _count(web_trial, home, "protocol_deviations") == 1
 
 
 def test_a_second_different_record_is_still_recorded(
