@@ -1,6 +1,7 @@
 """Many requests at once: each waits its turn for a thread; none fails for want of a database
 connection (the load benchmark found a page answered 500 after 30 s waiting for one)."""
 
+import gc
 from concurrent.futures import ThreadPoolExecutor
 
 from services_helpers import COORDINATOR
@@ -12,6 +13,7 @@ from endotrial.services import Study
 from endotrial.store import make_engine
 from endotrial.web import WebSettings, create_app
 from endotrial.web.app import request_threads
+from endotrial.web.rendering import TEMPLATES
 
 AT_ONCE = 24
 
@@ -35,3 +37,20 @@ def test_requests_beyond_the_pool_wait_for_a_thread_not_a_connection(
     finally:
         small.dispose()
     assert answers == [200] * AT_ONCE
+
+
+def test_a_server_sets_what_every_request_uses_aside_from_the_garbage_collector(
+    web_trial: WebTrial,
+) -> None:
+    """At start-up: the catalogues, locale data and templates are loaded, then frozen
+    (`gc.freeze`), so a full collection during a page need not scan them (bench/README.md)."""
+    gc.unfreeze()
+    app = create_app(web_trial.trial.study, WebSettings(secret_key=SECRET))
+    templates = TEMPLATES.env.list_templates(extensions=["html"])
+    try:
+        with TestClient(app):
+            assert gc.get_freeze_count() > 100_000
+            cached = {template.name for template in TEMPLATES.env.cache.values()}  # type: ignore[union-attr]
+            assert set(templates) <= cached
+    finally:
+        gc.unfreeze()

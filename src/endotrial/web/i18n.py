@@ -164,6 +164,7 @@ def date_text(day: dt.date | None, language: str, form: str = "medium") -> str:
     return "" if day is None else format_date(day, format=form, locale=locale_of(language))
 
 
+@functools.lru_cache(maxsize=16384)  # a trail's moments do not change: each page shows them again
 def datetime_text(moment: dt.datetime | None, language: str, zone: str) -> str:
     if moment is None:
         return ""
