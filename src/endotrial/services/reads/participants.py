@@ -7,8 +7,9 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, CompoundSelect, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import WITHDRAWN, readable_participant
@@ -210,6 +211,31 @@ def summaries(
     ]
 
 
+def _count_query(ids: list[int]) -> CompoundSelect[Any]:
+    """Each kind of record counted by participant, in one statement: (kind, participant id,
+    count) rows, a kind she has none of absent."""
+    transfer = EmbryoTransfer
+    kinds: tuple[tuple[str, type[Any], ColumnElement[bool] | None], ...] = (
+        ("ultrasounds", Ultrasound, None),
+        ("medication_records", MedicationRecord, None),
+        ("procedures", Procedure, None),
+        ("adverse_events", AdverseEvent, None),
+        ("serious_adverse_events", AdverseEvent, AdverseEvent.serious.is_(True)),
+        ("deviations", ProtocolDeviation, None),
+        ("transfers", transfer, or_(transfer.cancelled.is_(False), transfer.cancelled.is_(None))),
+        ("cancelled_transfers", transfer, transfer.cancelled.is_(True)),
+    )
+    counted = []
+    for name, model, only in kinds:
+        query = select(literal(name), model.participant_id, func.count()).where(
+            model.participant_id.in_(ids)
+        )
+        if only is not None:
+            query = query.where(only)
+        counted.append(query.group_by(model.participant_id))
+    return union_all(*counted)
+
+
 def _signature(lock: ParticipantLock | None) -> SignatureView | None:
     if lock is None or lock.signed_at is None:
         return None  # never signed (or locked before signatures were kept: revision 0007)
@@ -257,36 +283,9 @@ def _counts(
     session: Session, ids: list[int], pending: Mapping[int, int] | None
 ) -> dict[int, RecordCounts]:
     tally: defaultdict[int, Counter[str]] = defaultdict(Counter)
-    simple = (
-        ("ultrasounds", Ultrasound),
-        ("medication_records", MedicationRecord),
-        ("procedures", Procedure),
-        ("adverse_events", AdverseEvent),
-        ("deviations", ProtocolDeviation),
-    )
-    for name, model in simple:
-        query = (
-            select(model.participant_id, func.count())
-            .where(model.participant_id.in_(ids))
-            .group_by(model.participant_id)
-        )
-        for participant_id, count in session.execute(query):
-            if participant_id is not None:
-                tally[participant_id][name] = count
-    serious = (
-        select(AdverseEvent.participant_id, func.count())
-        .where(AdverseEvent.participant_id.in_(ids), AdverseEvent.serious.is_(True))
-        .group_by(AdverseEvent.participant_id)
-    )
-    for participant_id, count in session.execute(serious):
-        tally[participant_id]["serious_adverse_events"] = count
-    transfers = (
-        select(EmbryoTransfer.participant_id, EmbryoTransfer.cancelled, func.count())
-        .where(EmbryoTransfer.participant_id.in_(ids))
-        .group_by(EmbryoTransfer.participant_id, EmbryoTransfer.cancelled)
-    )
-    for participant_id, cancelled, count in session.execute(transfers):
-        tally[participant_id]["cancelled_transfers" if cancelled else "transfers"] = count
+    for name, participant_id, count in session.execute(_count_query(ids)):
+        if participant_id is not None:
+            tally[participant_id][name] = count
     if pending is None:
         pending = pending_query_counts(session, ids)
     for participant_id, count in pending.items():
