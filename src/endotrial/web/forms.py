@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -43,6 +45,7 @@ from endotrial.web.deps import CSRF_KEY
 from endotrial.web.problems import status_of
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,24 @@ def submit(
     if earlier is False:
         message = i18n.web_message("web.still_saving", language)
         return refused(FormRefusal(message, None, dict(typed)), 409)
-    answer: KeptAnswer | None = None
     try:
         shown, location = _run(step, language, typed, refused, done)
-        if location is not None:
-            answer = KeptAnswer("", 303, (("location", location),), b"")
-        return shown
-    finally:  # a refusal (or a failure) saved nothing: the key is freed for the retry
+    except BaseException:  # a failure saved nothing: the key is freed for the retry
+        _finish(study, key, None)
+        raise
+    saved = None if location is None else KeptAnswer("", 303, (("location", location),), b"")
+    _finish(study, key, saved)  # a refusal (None) saved nothing either: its key is freed too
+    return shown
+
+
+def _finish(study: Study, key: str, answer: KeptAnswer | None) -> None:
+    """Keep the submission's answer (or free its key). The form is saved (or refused)
+    already: a database failure now is logged, not answered 503, which would have her send
+    it again; the key then lapses after WORKING_FOR."""
+    try:
         finish_request_key(study, key, answer, RESUBMIT, MAX_SUBMISSIONS_PER_SESSION)
+    except DBAPIError as error:
+        log.error("database failure keeping a form's submission: %s", type(error).__name__)
 
 
 def _run(

@@ -6,10 +6,13 @@ As the IETF draft (draft-ietf-httpapi-idempotency-key-header) describes it:
 - the key is the client's (a UUID, say), scoped here to its bearer token and the path;
 - the same key with another body is refused (422), and one still being worked on is refused
   (409): the client tries again later;
-- only a success is kept (for KEPT_SECONDS): a refusal saved nothing, so its retry runs again.
+- only a success is kept (for KEPT_FOR): a refusal saved nothing, so its retry runs again.
 
 The keys are kept in the database (`request_keys`, digests only: no token and nothing sent is
 kept), so every server process of `endotrial serve --workers N` and a restart keep the promise.
+The answer kept is sealed (AES-GCM) under a key made from the token, the path and the client's
+key, none of which is stored: only the same request opens it, and a copy of the database shows
+nothing of it (an answer may name a candidate by the id her hospital gave, sealed elsewhere).
 Requests without the header are not touched.
 """
 
@@ -18,7 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import secrets
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -73,8 +79,10 @@ class IdempotencyKeys:
             await _refuse(scope, receive, send, 400, "web.idempotency_key", limit=MAX_KEY_CHARS)
             return
         body, more = await _whole_body(receive)  # its size is bounded by web.limits
-        owner = _digest(headers.get("authorization", ""))
+        authorization = headers.get("authorization", "")
+        owner = _digest(authorization)
         scoped = _digest(owner, scope["path"], key.strip())
+        seal = _seal_key(authorization, scope["path"], key.strip())
         study = _study(scope)
         try:
             claimed = await run_in_threadpool(
@@ -86,14 +94,16 @@ class IdempotencyKeys:
         if claimed is False:
             await _refuse(scope, receive, send, 409, "web.idempotency_in_progress")
         elif isinstance(claimed, KeptAnswer):
-            if claimed.body_sha256 != _sha256(body):
+            opened = _opened(claimed, seal)
+            if opened is None or claimed.body_sha256 != _sha256(body):
                 await _refuse(scope, receive, send, 422, "web.idempotency_reused")
             else:
                 await self._replay_if_signed_in(
-                    claimed, scope, _replayed_body(body, more, receive), send
+                    opened, scope, _replayed_body(body, more, receive), send
                 )
         else:
-            await self._run_once(scope, _replayed_body(body, more, receive), send, scoped, body)
+            replayed = _replayed_body(body, more, receive)
+            await self._run_once(scope, replayed, send, (scoped, seal), body)
 
     async def _replay_if_signed_in(
         self, answer: KeptAnswer, scope: Scope, receive: Receive, send: Send
@@ -111,9 +121,11 @@ class IdempotencyKeys:
             await self.app(scope, receive, send)
 
     async def _run_once(
-        self, scope: Scope, receive: Receive, send: Send, scoped: str, body: bytes
+        self, scope: Scope, receive: Receive, send: Send, keyed: tuple[str, bytes], body: bytes
     ) -> None:
-        """Run the request; keep its answer if a success, else free its key."""
+        """Run the request; keep its answer (sealed) if a success, else free its key.
+        `keyed`: (the key's digest, the key its answer is sealed with)."""
+        scoped, seal = keyed
         started: dict[str, object] = {}
         chunks: list[bytes] = []
 
@@ -132,7 +144,8 @@ class IdempotencyKeys:
                 raw = list(started.get("headers", []))  # type: ignore[call-overload]
                 headers = tuple((bytes(n).decode("latin-1"), bytes(v).decode("latin-1"))
                                 for n, v in raw)  # fmt: skip
-                answer = KeptAnswer(_sha256(body), status, headers, b"".join(chunks))
+                sealed = _sealed(seal, b"".join(chunks))
+                answer = KeptAnswer(_sha256(body), status, headers, sealed)
         finally:
             await _finish(_study(scope), scoped, answer)
 
@@ -212,6 +225,29 @@ async def _replay(answer: KeptAnswer, send: Send) -> None:
     headers.append((REPLAYED.lower().encode(), b"true"))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def _seal_key(authorization: str, path: str, key: str) -> bytes:
+    """The key a kept answer is sealed with: from the token, the path and the client's key
+    (none stored; the stored digest is of the token's digest, so it does not give this)."""
+    return hashlib.sha256(b"answer\0" + _digest(authorization, path, key).encode()).digest()
+
+
+def _sealed(seal: bytes, body: bytes) -> bytes:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return nonce + AESGCM(seal).encrypt(nonce, body, None)
+
+
+def _opened(answer: KeptAnswer, seal: bytes) -> KeptAnswer | None:
+    """The kept answer with its body opened; None if it does not open (not this request's)."""
+    try:
+        body = AESGCM(seal).decrypt(answer.body[:_NONCE_BYTES], answer.body[_NONCE_BYTES:], None)
+    except (InvalidTag, ValueError):
+        return None
+    return KeptAnswer(answer.body_sha256, answer.status, answer.headers, body)
+
+
+_NONCE_BYTES = 12
 
 
 def _digest(*parts: str) -> str:
