@@ -5,6 +5,7 @@ command itself: each hole found has its test here, and so has each attack that h
 import datetime as dt
 import os
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -18,11 +19,13 @@ from web_helpers import WebTrial, bearer, client_of, csrf_of, signed_in
 from endotrial.cli import app as cli
 from endotrial.services import participant_records
 from endotrial.store import read_session
-from endotrial.store.request_keys import RequestKey
+from endotrial.store.request_keys import RequestKey, claim_request
 from endotrial.web import forms, served
 from endotrial.web.settings import SECRET_ENV
 
 DEVIATION = {"occurred_on": "2025-10-16", "category": "visit window", "description": "late scan"}
+AE = {"term": "Fever", "ctcae_grade": 1, "serious": False,
+      "onset_date": str(dt.datetime.now(ZoneInfo("Asia/Shanghai")).date())}  # fmt: skip
 MRN = "MRN-4471-XQ"  # a candidate id her hospital gave: sealed in the tables
 
 
@@ -41,6 +44,10 @@ def _post_deviation(client: TestClient, web_trial: WebTrial) -> Any:
     form = {**DEVIATION, "csrf_token": csrf_of(client.get("/dashboard").text)}
     path = f"/participants/{web_trial.home_participant}/deviation"
     return client.post(path, data=form, follow_redirects=False)
+
+
+def _ae_path(web_trial: WebTrial) -> str:
+    return f"/api/v1/participants/{web_trial.home_participant}/adverse-events"
 
 
 def _database_down(*args: object, **kwargs: object) -> None:
@@ -139,18 +146,23 @@ def test_a_form_whose_save_fails_frees_its_key_for_the_retry(
 # --- odd keys ------------------------------------------------------------------------------------
 
 
-def test_a_key_of_255_latin1_characters_is_one_key_and_replayed(
-    client: TestClient, web_trial: WebTrial
+@pytest.mark.parametrize(
+    "key", [('!~"\\; ,=' * 40)[:255].encode(), "重试-一次".encode()], ids=["255", "utf-8"]
+)
+def test_an_odd_key_at_the_limit_is_one_key_and_replayed(
+    client: TestClient, web_trial: WebTrial, key: bytes
 ) -> None:
-    key = ("é\u00ff" * 128)[:255].encode("latin-1")
     headers: dict[str, Any] = {**bearer(client, COORDINATOR), "Idempotency-Key": key}
-    body = {"question": "Scan\x00date?\u202e", "field": "occurred_on"}
-    path = f"/api/v1/participants/{web_trial.home_participant}/queries"
-    first = client.post(path, json=body, headers=headers)
-    again = client.post(path, json=body, headers=headers)
-    assert again.status_code == first.status_code
-    if first.is_success:
-        assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    path = _ae_path(web_trial)
+    first = client.post(path, json={**AE, "term": "Fièvre 发热"}, headers=headers)
+    assert first.status_code == 201, first.text
+    again = client.post(path, json={**AE, "term": "Fièvre 发热"}, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    odd_headers = {**headers, "Idempotency-Key": "nul"}
+    odd = client.post(path, json={**AE, "term": "Fever\x00\u202e"}, headers=odd_headers)
+    assert odd.status_code < 500 and "Traceback" not in odd.text
+    retried = client.post(path, json={**AE, "term": "Fever\x00\u202e"}, headers=odd_headers)
+    assert retried.status_code == odd.status_code
 
 
 # --- endotrial serve --workers --------------------------------------------------------------------
@@ -208,3 +220,24 @@ def test_workers_without_a_secret_share_the_one_made_so_a_session_works_at_each(
     finally:
         for each in (first, second):
             each.state.study.engine.dispose()
+
+
+def test_the_trail_status_and_a_backup_hold_with_request_keys_kept(
+    client: TestClient, web_trial: WebTrial, database_url: str, tmp_path: Any
+) -> None:
+    """The rows are technical (not in the trail): a verify of the trail, the status and, on
+    SQLite, a verified backup are not upset by keys claimed, kept and left half-done."""
+    headers = {**bearer(client, COORDINATOR), "Idempotency-Key": "kept"}
+    assert client.post(_ae_path(web_trial), json=AE, headers=headers).status_code == 201
+    signed_in(client, COORDINATOR)
+    assert _post_deviation(client, web_trial).status_code == 303
+    engine = web_trial.trial.study.engine
+    assert claim_request(engine, "a" * 64, "b" * 64, "", dt.timedelta(minutes=5)) is True
+    assert len(_kept_rows(web_trial)) >= 3 * 5
+    for command in (["audit", "verify"], ["db", "status"]):
+        answer = runner.invoke(cli, [*command, "--database", database_url])
+        assert answer.exit_code == 0, (command, answer.output)
+    if engine.dialect.name == "sqlite":
+        dest = tmp_path / "backup.db"
+        made = runner.invoke(cli, ["db", "backup", str(dest), "--database", database_url])
+        assert made.exit_code == 0, made.output
