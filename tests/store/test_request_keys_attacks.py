@@ -75,3 +75,19 @@ def test_odd_digests_and_a_huge_answer_are_kept_as_given(engine: Engine) -> None
     assert claim_request(engine, "f" * 64, "0" * 64, "b" * 64, MINUTE) is True
     finish_request(engine, "f" * 64, answer, MINUTE, max_per_owner=1)
     assert claim_request(engine, "f" * 64, "0" * 64, "b" * 64, MINUTE) == answer
+
+
+def test_an_owner_flooding_keys_does_not_forget_her_own_request_still_being_done(
+    engine: Engine,
+) -> None:
+    """Found: an owner's share counted her claims still being done, and the oldest was
+    forgotten with her old answers: a retry of that slow request was then claimed and done a
+    second time alongside it. Only kept answers are forgotten."""
+    assert claim_request(engine, "slow", "o1", "b" * 64, MINUTE) is True
+    answer = KeptAnswer("b" * 64, 201, (), b"{}")
+    for digest in ("k1", "k2", "k3"):
+        assert claim_request(engine, digest, "o1", "b" * 64, MINUTE) is True
+        finish_request(engine, digest, answer, MINUTE, max_per_owner=2)
+    assert claim_request(engine, "slow", "o1", "b" * 64, MINUTE) is False  # still being done
+    assert claim_request(engine, "k1", "o1", "b" * 64, MINUTE) is True  # the oldest answer gone
+    assert claim_request(engine, "k3", "o1", "b" * 64, MINUTE) == answer

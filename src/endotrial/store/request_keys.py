@@ -108,11 +108,12 @@ def finish_request(
 
 
 def _forget_oldest(session: Session, owner: str, max_per_owner: int) -> None:
-    owned = select(RequestKey.digest).where(RequestKey.owner == owner)
+    """The owner's kept answers beyond her share, oldest first; never a claim still being
+    done (forgotten, its retry would be done a second time alongside it)."""
+    done = (RequestKey.owner == owner, RequestKey.status.is_not(None))
+    owned = select(RequestKey.digest).where(*done)
     kept = owned.order_by(RequestKey.claimed_at.desc(), RequestKey.digest).limit(max_per_owner)
-    session.execute(
-        delete(RequestKey).where(RequestKey.owner == owner, RequestKey.digest.not_in(kept))
-    )
+    session.execute(delete(RequestKey).where(*done, RequestKey.digest.not_in(kept)))
 
 
 def _kept(row: RequestKey) -> KeptAnswer:
