@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from web_helpers import WebTrial, bearer, client_of, csrf_of, signed_in
 
 from endotrial.cli import app as cli
-from endotrial.services import participant_records
+from endotrial.services import adverse_events, participant_records
 from endotrial.store import read_session
 from endotrial.store.request_keys import RequestKey, claim_request
-from endotrial.web import forms, served
+from endotrial.web import forms, idempotency, served
 from endotrial.web.settings import SECRET_ENV
 
 DEVIATION = {"occurred_on": "2025-10-16", "category": "visit window", "description": "late scan"}
@@ -241,3 +241,42 @@ def test_the_trail_status_and_a_backup_hold_with_request_keys_kept(
         dest = tmp_path / "backup.db"
         made = runner.invoke(cli, ["db", "backup", str(dest), "--database", database_url])
         assert made.exit_code == 0, made.output
+
+
+# --- the database failing around a keyed API POST ------------------------------------------------
+
+
+def _fevers(web_trial: WebTrial) -> int:
+    trial = web_trial.trial
+    events = adverse_events(trial.study, trial.actor(COORDINATOR))
+    return sum(e.term == "Fever" for e in events if e.participant_id == web_trial.home_participant)
+
+
+def test_a_keyed_post_whose_key_cannot_be_claimed_is_a_503_problem_and_saves_nothing(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {**bearer(client, COORDINATOR), "Idempotency-Key": "claim-down"}
+    with monkeypatch.context() as patched:
+        patched.setattr(idempotency, "claim_request_key", _database_down)
+        down = client.post(_ae_path(web_trial), json=AE, headers=headers)
+    assert (down.status_code, down.json()["code"]) == (503, "web.database"), down.text
+    assert "request_keys" not in down.text and _fevers(web_trial) == 0
+    made = client.post(_ae_path(web_trial), json=AE, headers=headers)
+    again = client.post(_ae_path(web_trial), json=AE, headers=headers)
+    assert made.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert _fevers(web_trial) == 1
+
+
+def test_a_keyed_post_saved_while_its_answer_cannot_be_kept_is_not_saved_again_at_once(
+    client: TestClient, web_trial: WebTrial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client has its 201; the key stays claimed (until WORKING_FOR lapses), so a retry
+    now is told to wait (409), never saved a second time."""
+    headers = {**bearer(client, COORDINATOR), "Idempotency-Key": "finish-down"}
+    with monkeypatch.context() as patched:
+        patched.setattr(idempotency, "finish_request_key", _database_down)
+        made = client.post(_ae_path(web_trial), json=AE, headers=headers)
+    assert made.status_code == 201, made.text
+    again = client.post(_ae_path(web_trial), json=AE, headers=headers)
+    assert (again.status_code, again.json()["code"]) == (409, "web.idempotency_in_progress")
+    assert _fevers(web_trial) == 1
