@@ -139,7 +139,7 @@ def test_a_copy_sent_while_the_first_is_still_saving_is_told_so_and_keeps_what_w
     release.set()
     thread.join(timeout=60)
     assert second.status_code == 409 and "still being saved" in second.text
-    assert '>slow</textarea>' in second.text
+    assert ">slow</textarea>" in second.text
     assert first[0].status_code == 303
     assert _count(web_trial, home, "protocol_deviations") == 1
 

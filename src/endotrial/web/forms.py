@@ -79,7 +79,7 @@ def submit(
     """Run `step`; done: a redirect to `done` (a path, or made from the step's result);
     refused by the services: `refused(refusal, status)`, the form again with what was typed.
     Given the `request`, the same form posted again by the same session within
-    RESUBMIT_SECONDS of being saved (a double click, a browser resending) is answered with
+    RESUBMIT of being saved (a double click, a browser resending) is answered with
     the first one's redirect and not saved twice, whichever server process takes it."""
     if request is None:
         return _run(step, language, typed, refused, done)[0]

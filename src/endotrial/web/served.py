@@ -27,4 +27,5 @@ def app_from_environment() -> FastAPI:
         open_existing(os.environ[SERVED_DATABASE_ENV]),
         load_protocol(os.environ.get(SERVED_PROTOCOL_ENV) or None),
     )
-    return create_app(study, settings_from_environment(os.environ.get(SERVED_HOST_ENV, "127.0.0.1")))
+    host = os.environ.get(SERVED_HOST_ENV, "127.0.0.1")
+    return create_app(study, settings_from_environment(host))
