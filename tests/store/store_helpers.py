@@ -1,13 +1,15 @@
 """Small builders shared by the store tests."""
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
-from endotrial.store import AuditEntry, Participant, Role, Site, User
+from endotrial.store import AuditEntry, Participant, Role, Site, User, make_engine
 from endotrial.store.auth import open_auth_session
 from endotrial.store.unit_of_work import unit_of_work
 
@@ -90,3 +92,32 @@ def drop_append_only_guard(engine: Engine) -> None:
             connection.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
         else:
             connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+
+
+def new_role(engine: Engine) -> str:
+    """PostgreSQL: a fresh role with no rights yet, which the suite's user may act as (it has
+    CREATEROLE, see .ci/postgres.sh); `drop_role` afterwards."""
+    role = f"app_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
+        user = connection.execute(text("SELECT current_user")).scalar_one()
+        connection.execute(text(f'GRANT "{role}" TO "{user}"'))
+    return role
+
+
+def acting_as(database_url: str, role: str) -> Engine:
+    """An engine whose every connection acts as `role`."""
+    app = make_engine(database_url)
+
+    def act_as_role(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute(f'SET ROLE "{role}"')
+        dbapi_connection.commit()  # SET is transactional in PostgreSQL
+
+    event.listen(app, "connect", act_as_role)
+    return app
+
+
+def drop_role(engine: Engine, role: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP OWNED BY "{role}"'))
+        connection.execute(text(f'DROP ROLE "{role}"'))

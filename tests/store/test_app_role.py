@@ -1,15 +1,13 @@
 """PostgreSQL: the application's role adds to the audit trail and cannot change it."""
 
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
-from store_helpers import enrol_participant
+from store_helpers import acting_as, drop_role, enrol_participant, new_role
 
-from endotrial.store import make_engine, verify_audit_chain
+from endotrial.store import verify_audit_chain
 from endotrial.store.roles import grant_app_role
 
 
@@ -19,24 +17,12 @@ def app_engine(engine: Engine, database_url: str) -> Iterator[Engine]:
     grants (the suite's user makes it: CREATEROLE, see .ci/postgres.sh)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("roles are PostgreSQL's")
-    role = f"app_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
-        user = connection.execute(text("SELECT current_user")).scalar_one()
-        connection.execute(text(f'GRANT "{role}" TO "{user}"'))
+    role = new_role(engine)
     grant_app_role(engine, role)
-    app = make_engine(database_url)
-
-    def act_as_role(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.cursor().execute(f'SET ROLE "{role}"')
-        dbapi_connection.commit()  # SET is transactional in PostgreSQL
-
-    event.listen(app, "connect", act_as_role)
+    app = acting_as(database_url, role)
     yield app
     app.dispose()
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP OWNED BY "{role}"'))
-        connection.execute(text(f'DROP ROLE "{role}"'))
+    drop_role(engine, role)
 
 
 def test_the_application_role_writes_but_cannot_change_the_trail(

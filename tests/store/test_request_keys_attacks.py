@@ -1,16 +1,14 @@
 """Request keys (store revision 0010) against a careless upgrade and a copy of the database:
 each hole found has its test here, and so has each attack that held."""
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine
+from store_helpers import acting_as, drop_role, new_role
 
-from endotrial.store import make_engine
 from endotrial.store.migrate import alembic_config, upgrade_database
 from endotrial.store.request_keys import KeptAnswer, claim_request, finish_request
 from endotrial.store.roles import grant_app_role
@@ -26,28 +24,11 @@ def role_granted_before_0010(engine: Engine) -> Iterator[str]:
         pytest.skip("roles are PostgreSQL's")
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0009")
-    role = f"app_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
-        user = connection.execute(text("SELECT current_user")).scalar_one()
-        connection.execute(text(f'GRANT "{role}" TO "{user}"'))
+    role = new_role(engine)
     grant_app_role(engine, role)
     upgrade_database(engine)
     yield role
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP OWNED BY "{role}"'))
-        connection.execute(text(f'DROP ROLE "{role}"'))
-
-
-def _acting_as(database_url: str, role: str) -> Engine:
-    app = make_engine(database_url)
-
-    def act_as_role(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.cursor().execute(f'SET ROLE "{role}"')
-        dbapi_connection.commit()  # SET is transactional in PostgreSQL
-
-    event.listen(app, "connect", act_as_role)
-    return app
+    drop_role(engine, role)
 
 
 def test_the_app_role_granted_before_the_upgrade_may_keep_request_keys(
@@ -57,7 +38,7 @@ def test_the_app_role_granted_before_the_upgrade_may_keep_request_keys(
     request_keys without a grant, so after `db upgrade` every form and keyed API POST of the
     application's role was refused by PostgreSQL (permission denied: 503) until the grant was
     run again, which the upgrade notes never said. The upgrade grants it as the sessions."""
-    app = _acting_as(database_url, role_granted_before_0010)
+    app = acting_as(database_url, role_granted_before_0010)
     try:
         assert claim_request(app, "k1", "o1", "b" * 64, MINUTE) is True
         answer = KeptAnswer("b" * 64, 201, (), b"{}")
