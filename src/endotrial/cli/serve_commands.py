@@ -58,9 +58,8 @@ def serve(
 
     kept_secret = bool(os.environ.get(SECRET_ENV))
     settings = settings_from_environment(host)  # refuses a short secret before anything starts
-    open_study(
-        open_existing(database), load_protocol(protocol_id)
-    )  # refused here, not in each worker
+    # A missing database or another protocol is refused here, not once in each worker.
+    open_study(open_existing(database), load_protocol(protocol_id))
     os.environ.update({
         SECRET_ENV: settings.secret_key,  # one secret for every worker: a session works in all
         served.SERVED_DATABASE_ENV: database or database_url(),
