@@ -99,3 +99,13 @@ def test_no_server_error_and_every_error_is_a_problem_detail(case: Any, fuzzed: 
         assert content_type == PROBLEM_MEDIA_TYPE, where
         body = response.json()
         assert body["status"] == response.status_code and body["code"], where
+
+
+def test_every_operation_is_fuzzed_under_its_own_id(request: pytest.FixtureRequest) -> None:
+    """pytest-xdist runs one test per id: operations sharing one were fuzzed once between them
+    (tests/web/conftest.py gives each its own)."""
+    name = test_no_server_error_and_every_error_is_a_problem_detail.__name__
+    fuzzed = [i.nodeid.split("::")[-1] for i in request.session.items if f"::{name}[" in i.nodeid]
+    operations = [r.ok().label for r in schema.get_all_operations()]
+    assert len(operations) > 30
+    assert sorted(fuzzed) == sorted(f"{name}[{o}]" for o in operations)
