@@ -211,7 +211,11 @@ def test_participant_page_read_is_the_separate_reads(first_run: tuple[str, DemoS
                 shown = participant_page(study, actor, pid, on=on)
                 assert shown.summary == participant_summary(study, actor, pid)
                 assert shown.timeline == participant_timeline(study, actor, pid, on=on)
+                # Hers picked out by the database, and by whose each query is of them all.
                 assert shown.queries == data_queries(study, actor, participant_id=pid)
+                assert shown.queries == tuple(
+                    q for q in data_queries(study, actor) if q.participant_id == pid
+                )
                 assert shown.records == participant_records(study, actor, pid)
                 assert shown.outcomes == {
                     t.transfer_id: pregnancy_outcome(study, actor, t.transfer_id)

@@ -1,6 +1,7 @@
 """Issue 10: her page's records are read in a number of SQL statements that does not grow with
 her records: one query per record table and one for the audit history of all her fields (not
-one per table, nor per record or field)."""
+one per table, nor per record or field). Her whole page reads each of her tables once: its
+summary, timeline and outcomes are made from the rows her records show."""
 
 import datetime as dt
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from endotrial.services import (
     AdverseEventInput,
     MedicationInput,
     UltrasoundInput,
+    participant_page,
     participant_records,
     record_medication,
     record_ultrasound,
@@ -89,3 +91,25 @@ def test_her_records_take_as_many_statements_however_many_she_has(
     thickness = next(f for f in scan.fields if f.name == "thickness_mm")
     assert [(h.action, h.new_value) for h in thickness.history] == [("insert", thickness.value)]
     assert for_many == for_few
+
+
+#: Her page: sign-in (3), she may be read (1), her site (1), her tables (14: her participant
+#: row is the one just read), her fields' history (1), her queries (1), her lock (1). Was 46
+#: when each part read her tables again.
+PAGE_STATEMENTS = 22
+
+
+def test_her_page_reads_each_table_once_however_many_records_she_has(
+    engine: Engine, seed_protocol: Protocol
+) -> None:
+    trial = set_up_trial(engine, seed_protocol)
+    quiet, busy = allocated(trial, "c1", "control"), _busy(trial)
+    coordinator = trial.actor(COORDINATOR)
+    participant_page(trial.study, coordinator, quiet)  # the protocol check, once per engine
+    sent_for = {}
+    for pid in (quiet, busy):
+        with _counting(engine) as sent:
+            shown = participant_page(trial.study, coordinator, pid)
+            sent_for[pid] = sent()
+    assert shown.summary.counts.ultrasounds == SCANS and shown.summary.counts.adverse_events == 1
+    assert sent_for[quiet] == sent_for[busy] == PAGE_STATEMENTS

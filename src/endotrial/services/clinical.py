@@ -314,9 +314,19 @@ def outcome_of(tx: Tx, transfer: EmbryoTransfer) -> DerivedOutcome:
     row = tx.session.scalar(
         select(PregnancyOutcome).where(PregnancyOutcome.transfer_id == transfer.id)
     )
-    stored = OutcomeInput(transfer_id=transfer.id) if row is None else _stored_facts(row)
-    embryos = _embryos(tx.session, transfer.id)
-    return derive_outcome(_facts(transfer, embryos, stored), tx.protocol)
+    return outcome_from(tx.protocol, transfer, row, _embryos(tx.session, transfer.id))
+
+
+def outcome_from(
+    protocol: Protocol,
+    transfer: EmbryoTransfer,
+    stored: PregnancyOutcome | None,
+    embryos: list[TransferredEmbryo],
+) -> DerivedOutcome:
+    """The outcomes of a transfer from its rows already read: its outcome row (None: none
+    recorded yet) and its embryos."""
+    facts = OutcomeInput(transfer_id=transfer.id) if stored is None else _stored_facts(stored)
+    return derive_outcome(_facts(transfer, embryos, facts), protocol)
 
 
 def _check_outcome_dates(

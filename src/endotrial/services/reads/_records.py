@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,23 +69,28 @@ class Records:
     withdrawal: Withdrawal | None = None
 
 
+#: The tables a timeline reads, the `Records` list each fills and the column it is ordered by
+#: (then by id); a withdrawal is one row at most.
+_DATED: tuple[tuple[Any, str, Any], ...] = (
+    (Cycle, "cycles", Cycle.start_date),
+    (Procedure, "procedures", Procedure.procedure_date),
+    (EmbryoTransfer, "transfers", EmbryoTransfer.transfer_date),
+    (MedicationRecord, "medication", MedicationRecord.last_day),
+    (Ultrasound, "ultrasounds", Ultrasound.scan_date),
+    (PregnancyOutcome, "outcomes", PregnancyOutcome.id),
+    (Visit, "visits", Visit.visit_date),
+    (Measurement, "measurements", Measurement.measured_date),
+    (Withdrawal, "withdrawal", Withdrawal.id),
+)
+
+
 def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, Records]:
     """Every participant's records, by participant id (one query per table)."""
     found: defaultdict[int, Records] = defaultdict(Records)
     if not participant_ids:
         return {}
     wanted = sorted(set(participant_ids))
-    tables: Iterable[tuple[Any, str, Any]] = (
-        (Cycle, "cycles", Cycle.start_date),
-        (Procedure, "procedures", Procedure.procedure_date),
-        (EmbryoTransfer, "transfers", EmbryoTransfer.transfer_date),
-        (MedicationRecord, "medication", MedicationRecord.last_day),
-        (Ultrasound, "ultrasounds", Ultrasound.scan_date),
-        (PregnancyOutcome, "outcomes", PregnancyOutcome.id),
-        (Visit, "visits", Visit.visit_date),
-        (Measurement, "measurements", Measurement.measured_date),
-    )
-    for model, name, order in (*tables, (Withdrawal, "withdrawal", Withdrawal.id)):
+    for model, name, order in _DATED:
         # One participant (her page) by a statement built once per table, bound to her id.
         if len(wanted) == 1:
             rows = session.scalars(_hers(model, order), {"participant_id": wanted[0]})
@@ -93,12 +98,26 @@ def load_records(session: Session, participant_ids: Sequence[int]) -> dict[int, 
             match = model.participant_id.in_(wanted)
             rows = session.scalars(select(model).where(match).order_by(order, model.id))
         for row in rows:
-            records = found[row.participant_id]
-            if name == "withdrawal":
-                records.withdrawal = row
-            else:
-                getattr(records, name).append(row)
+            _file(found[row.participant_id], name, row)
     return {pid: found[pid] for pid in wanted}
+
+
+def records_from(rows: Sequence[Any]) -> Records:
+    """One participant's records from her rows already read (any order, other tables' rows
+    ignored), ordered as `load_records` orders them."""
+    records = Records()
+    for model, name, order in _DATED:
+        mine = [row for row in rows if type(row) is model]
+        for row in sorted(mine, key=lambda r: (getattr(r, order.key), r.id)):
+            _file(records, name, row)
+    return records
+
+
+def _file(records: Records, name: str, row: Any) -> None:
+    if name == "withdrawal":
+        records.withdrawal = row
+    else:
+        getattr(records, name).append(row)
 
 
 @functools.cache

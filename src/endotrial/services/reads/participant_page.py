@@ -4,20 +4,36 @@ and every part is of the same moment (a record saved meanwhile is in all parts o
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 
 from endotrial.outcomes.pregnancy import PregnancyOutcome as DerivedOutcome
-from endotrial.services._common import get_row, readable_participant
+from endotrial.protocol.models import Protocol
+from endotrial.services._common import readable_participant
 from endotrial.services._input import as_id
-from endotrial.services.clinical import outcome_of
+from endotrial.services.clinical import outcome_from
 from endotrial.services.context import Actor, Study, reading
 from endotrial.services.permissions import Operation, operations_of
+from endotrial.services.reads._records import records_from
 from endotrial.services.reads._scope import checked_date
-from endotrial.services.reads.participants import ParticipantSummary, summary_of
-from endotrial.services.reads.queries import QueryView, queries_of
-from endotrial.services.reads.records import RecordView, digest_of, records_with_history
-from endotrial.services.reads.timeline import Timeline, timeline_of
-from endotrial.store import EmbryoTransfer, QueryStatus
+from endotrial.services.reads.participants import ParticipantSummary, summary_from_rows
+from endotrial.services.reads.queries import QueryView, her_queries
+from endotrial.services.reads.records import (
+    RecordView,
+    digest_of,
+    her_rows,
+    views_of_rows,
+    with_history,
+)
+from endotrial.services.reads.timeline import Timeline, build_timeline
+from endotrial.store import (
+    Audited,
+    EmbryoTransfer,
+    PregnancyOutcome,
+    QueryStatus,
+    Site,
+    TransferredEmbryo,
+)
 
 
 @dataclass(frozen=True)
@@ -46,18 +62,33 @@ def participant_page(
         study, actor, Operation.READ_PARTICIPANTS, Operation.READ_QUERIES, Operation.READ_TRIAL_DATA
     ) as tx:
         participant = readable_participant(tx, participant_id)
-        records = records_with_history(tx.session, participant_id)
-        queries = queries_of(tx, participant_id=participant_id)
+        site = tx.session.get_one(Site, participant.site_id)  # her day is read from it too
+        rows = her_rows(tx.session, participant_id)  # read once, shown by every part
+        records = with_history(tx.session, views_of_rows(rows))
+        queries = her_queries(tx.session, participant)
         pending = sum(q.status != QueryStatus.CLOSED for q in queries)
-        summary = summary_of(tx.session, participant, digest_of(records), pending)
+        digest = digest_of(records)
+        summary = summary_from_rows(tx.session, participant, site, rows, digest, pending)
+        day = wanted or tx.site_today(participant.site_id)
         return ParticipantPage(
             summary=summary,
-            timeline=timeline_of(tx, participant, wanted),
+            timeline=build_timeline(tx.protocol, participant, records_from(rows), day),
             queries=queries,
             records=records,
-            outcomes={
-                t.transfer_id: outcome_of(tx, get_row(tx.session, EmbryoTransfer, t.transfer_id))
-                for t in summary.transfers
-            },
+            outcomes=_outcomes(tx.protocol, rows),
             permitted=operations_of(tx.ctx.role),
         )
+
+
+def _outcomes(protocol: Protocol, rows: tuple[Audited, ...]) -> dict[int, DerivedOutcome]:
+    """Each transfer's outcomes, derived from her rows (as `clinical.outcome_of` does)."""
+    stored = {r.transfer_id: r for r in rows if isinstance(r, PregnancyOutcome)}
+    embryos: defaultdict[int, list[TransferredEmbryo]] = defaultdict(list)
+    for row in rows:
+        if isinstance(row, TransferredEmbryo):
+            embryos[row.transfer_id].append(row)
+    return {
+        t.id: outcome_from(protocol, t, stored.get(t.id), embryos[t.id])
+        for t in rows
+        if isinstance(t, EmbryoTransfer)
+    }

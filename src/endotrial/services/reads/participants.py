@@ -21,6 +21,7 @@ from endotrial.services.reads.queries import pending_query_counts
 from endotrial.services.reads.records import records_digest
 from endotrial.store import (
     AdverseEvent,
+    Audited,
     Consent,
     Cycle,
     EmbryoTransfer,
@@ -139,10 +140,43 @@ def summary_of(
     her records and queries already gives their `digest` and her `pending_queries`."""
     pending = None if pending_queries is None else {participant.id: pending_queries}
     summary = summaries(session, [participant], pending)[0]
+    return _signature_checked(session, summary, digest)
+
+
+def summary_from_rows(
+    session: Session,
+    participant: Participant,
+    site: Site,
+    rows: Sequence[Audited],
+    digest: str,
+    pending_queries: int,
+) -> ParticipantSummary:
+    """Her summary from her site and her rows already read (`records.her_rows`), as
+    `summary_of` reads it: only her lock is read here."""
+    lock = session.scalar(
+        select(ParticipantLock).where(ParticipantLock.participant_id == participant.id)
+    )
+    withdrawal = next((r for r in rows if isinstance(r, Withdrawal)), None)
+    parts = _Parts(
+        consents=_sorted(rows, Consent, "consent_date"),
+        cycles=_sorted(rows, Cycle, "start_date"),
+        transfers=_sorted(rows, EmbryoTransfer, "transfer_date"),
+        counts=_counted(rows, pending_queries),
+        lock=lock,
+        withdrawn=withdrawal is not None,
+        withdrawn_on=None if withdrawal is None else withdrawal.withdrawn_on,
+    )
+    summary = _summary(participant, site.code, parts)
+    return _signature_checked(session, summary, digest)
+
+
+def _signature_checked(
+    session: Session, summary: ParticipantSummary, digest: str | None
+) -> ParticipantSummary:
     signed = summary.signature
     if signed is None:
         return summary
-    unchanged = (digest or records_digest(session, participant.id)) == signed.records_sha256
+    unchanged = (digest or records_digest(session, summary.participant_id)) == signed.records_sha256
     return replace(summary, signature=replace(signed, content_unchanged=unchanged))
 
 
@@ -151,6 +185,20 @@ def participants(study: Study, actor: Actor) -> tuple[ParticipantSummary, ...]:
     with reading(study, actor, Operation.READ_PARTICIPANTS) as tx:
         rows = list(tx.session.scalars(her_participants(tx.ctx)))
         return tuple(summaries(tx.session, rows))
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What one participant's summary is made of, however it was read."""
+
+    consents: Sequence[Consent] = ()
+    cycles: Sequence[Cycle] = ()
+    transfers: Sequence[EmbryoTransfer] = ()
+    counts: RecordCounts = RecordCounts()
+    lock: ParticipantLock | None = None
+    withdrawn: bool = False
+    """A withdrawal is recorded."""
+    withdrawn_on: dt.date | None = None
 
 
 def summaries(
@@ -184,31 +232,60 @@ def summaries(
         ).all()
     )
     return [
-        ParticipantSummary(
-            participant_id=p.id,
-            study_id=p.study_id,
-            site_id=p.site_id,
-            site_code=codes.get(p.site_id, str(p.site_id)),
-            status=p.status,
-            arm=p.arm,
-            enrolled_on=p.enrolled_on,
-            enrolment_number=p.enrolment_number,
-            consents=tuple(
-                ConsentView(c.form_version, c.consent_date, c.taken_by) for c in consents[p.id]
-            ),
-            cycles=tuple(CycleView(c.kind, c.start_date) for c in cycles[p.id]),
-            transfers=tuple(
-                TransferView(t.id, t.transfer_date, t.cancelled, t.cancel_reason)
-                for t in transfers[p.id]
-            ),
-            counts=counts.get(p.id, RecordCounts()),
-            locked=p.id in locks and locks[p.id].locked,
-            signature=_signature(locks.get(p.id)),
-            withdrawn=p.status == WITHDRAWN or p.id in withdrawn,
-            withdrawn_on=withdrawn.get(p.id),
-        )
+        _summary(p, codes.get(p.site_id, str(p.site_id)), _Parts(
+            consents=consents[p.id], cycles=cycles[p.id], transfers=transfers[p.id],
+            counts=counts.get(p.id, RecordCounts()), lock=locks.get(p.id),
+            withdrawn=p.id in withdrawn, withdrawn_on=withdrawn.get(p.id),
+        ))
         for p in rows
-    ]
+    ]  # fmt: skip
+
+
+def _summary(p: Participant, site_code: str, parts: _Parts) -> ParticipantSummary:
+    return ParticipantSummary(
+        participant_id=p.id,
+        study_id=p.study_id,
+        site_id=p.site_id,
+        site_code=site_code,
+        status=p.status,
+        arm=p.arm,
+        enrolled_on=p.enrolled_on,
+        enrolment_number=p.enrolment_number,
+        consents=tuple(
+            ConsentView(c.form_version, c.consent_date, c.taken_by) for c in parts.consents
+        ),
+        cycles=tuple(CycleView(c.kind, c.start_date) for c in parts.cycles),
+        transfers=tuple(
+            TransferView(t.id, t.transfer_date, t.cancelled, t.cancel_reason)
+            for t in parts.transfers
+        ),
+        counts=parts.counts,
+        locked=parts.lock is not None and parts.lock.locked,
+        signature=_signature(parts.lock),
+        withdrawn=p.status == WITHDRAWN or parts.withdrawn,
+        withdrawn_on=parts.withdrawn_on,
+    )
+
+
+def _sorted(rows: Sequence[Audited], model: type[Any], date: str) -> list[Any]:
+    """Her rows of `model` by `date`, then id (as the summaries' queries order them)."""
+    return sorted((r for r in rows if isinstance(r, model)), key=lambda r: (getattr(r, date), r.id))
+
+
+def _counted(rows: Sequence[Audited], pending_queries: int) -> RecordCounts:
+    """Her records counted as `_count_query` counts them."""
+    kinds: Counter[str] = Counter()
+    for row in rows:
+        if isinstance(row, AdverseEvent):
+            kinds["adverse_events"] += 1
+            kinds["serious_adverse_events"] += row.serious is True
+        elif isinstance(row, EmbryoTransfer):
+            kinds["cancelled_transfers" if row.cancelled is True else "transfers"] += 1
+        elif isinstance(row, ProtocolDeviation):
+            kinds["deviations"] += 1
+        elif isinstance(row, Ultrasound | MedicationRecord | Procedure):
+            kinds[row.__tablename__] += 1
+    return RecordCounts(**kinds, pending_queries=pending_queries)
 
 
 def _count_query(ids: list[int]) -> CompoundSelect[Any]:

@@ -7,12 +7,24 @@ table at once, so a site's list costs a few queries whatever its length.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
@@ -70,30 +82,78 @@ def data_queries(
     if participant_id is not None:
         participant_id = as_id(participant_id, "participant_id")
     with reading(study, actor, Operation.READ_QUERIES) as tx:
-        if participant_id is not None:
-            readable_participant(tx, participant_id)
-        return queries_of(tx, status=wanted, entity=entity, participant_id=participant_id)
+        if participant_id is None:
+            return queries_of(tx, status=wanted, entity=entity)
+        participant = readable_participant(tx, participant_id)
+        return her_queries(tx.session, participant, status=wanted, entity=entity)
 
 
 def queries_of(
-    tx: Tx,
+    tx: Tx, *, status: QueryStatus | None = None, entity: str | None = None
+) -> tuple[QueryView, ...]:
+    """The queries the reader may see, filtered as `data_queries` describes."""
+    views = views_of(tx.session, list(tx.session.scalars(_filtered(status, entity))))
+    return tuple(v for v in views if visible(tx.ctx, v))
+
+
+def her_queries(
+    session: Session,
+    participant: Participant,
     *,
     status: QueryStatus | None = None,
     entity: str | None = None,
-    participant_id: int | None = None,
 ) -> tuple[QueryView, ...]:
-    """The queries the reader may see, filtered as `data_queries` describes."""
+    """The queries on her records (a participant the reader may read), in one statement: the
+    database picks them out, not this process from every query of the trial."""
+    statement = (
+        _all_hers()
+        if status is None and entity is None
+        else _filtered(status, entity).where(_on_records_of_hers())
+    )
+    owner = (participant.id, participant.site_id)
+    found = session.scalars(statement, {"participant_id": participant.id})
+    return tuple(view(q, owner) for q in found)
+
+
+def _filtered(status: QueryStatus | None, entity: str | None) -> Select[DataQuery]:
     statement = select(DataQuery).order_by(DataQuery.id)
     if status is not None:
         statement = statement.where(DataQuery.status == status)
     if entity is not None:
         statement = statement.where(DataQuery.entity == entity[:64])
-    views = views_of(tx.session, list(tx.session.scalars(statement)))
-    return tuple(
-        v
-        for v in views
-        if visible(tx.ctx, v) and (participant_id is None or v.participant_id == participant_id)
-    )
+    return statement
+
+
+@functools.cache
+def _all_hers() -> Select[DataQuery]:
+    """Every query on her records (her page's): one statement object, so its cache key is
+    made once."""
+    return _filtered(None, None).where(_on_records_of_hers())
+
+
+@functools.cache
+def _on_records_of_hers() -> ColumnElement[bool]:
+    """A query is on a record of hers (her id bound as `participant_id`): the record's table
+    holds her id, as `owners_of` reads whose a record is; built once, as it names every
+    table."""
+    hers = bindparam("participant_id", type_=Integer())
+    tables: list[ColumnElement[bool]] = [
+        and_(DataQuery.entity == Participant.__tablename__, DataQuery.row_id == cast(hers, String))
+    ]
+    for name, model in audited_models().items():
+        table = model.__table__
+        if model is TransferredEmbryo:
+            ids = (
+                select(cast(table.c.id, String))
+                .join(EmbryoTransfer, EmbryoTransfer.id == TransferredEmbryo.transfer_id)
+                .where(EmbryoTransfer.participant_id == hers)
+            )
+        elif "participant_id" in table.c:
+            ids = select(cast(table.c.id, String)).where(table.c.participant_id == hers)
+        else:
+            continue
+        tables.append(and_(DataQuery.entity == name, DataQuery.row_id.in_(ids)))
+    return or_(*tables)
 
 
 def checked_status(status: object) -> QueryStatus | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, Executable, Integer, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from endotrial.services._common import readable_participant
@@ -103,7 +103,11 @@ def participant_records(study: Study, actor: Actor, participant_id: int) -> tupl
 
 def records_with_history(session: Session, participant_id: int) -> tuple[RecordView, ...]:
     """Her records, each field with its changes from the trail."""
-    records = records_of(session, participant_id)
+    return with_history(session, records_of(session, participant_id))
+
+
+def with_history(session: Session, records: tuple[RecordView, ...]) -> tuple[RecordView, ...]:
+    """These records, each field with its changes from the trail."""
     histories = _histories(session, records)
     return tuple(
         replace(r, fields=tuple(
@@ -125,17 +129,32 @@ def _histories(
         by_table.setdefault(record.entity, []).append(str(record.row_id))
     if not by_table:
         return {}
-    whose = or_(*(
-        and_(AuditEntry.entity == entity, AuditEntry.row_id.in_(row_ids))
-        for entity, row_ids in by_table.items()
-    ))  # fmt: skip
-    query = (
-        select(*_TRAIL_COLUMNS).where(AuditEntry.field.is_not(None), whose).order_by(AuditEntry.seq)
-    )
-    for entity, row_id, field, on, username, action, old, new, reason in session.execute(query):
+    query = _trail_of(tuple(by_table))
+    ids = {f"ids_{n}": row_ids for n, row_ids in enumerate(by_table.values())}
+    for entity, row_id, field, on, username, action, old, new, reason in session.execute(
+        query, ids
+    ):
         change = FieldChangeView(on, username, action, _trail_text(old), _trail_text(new), reason)
         found.setdefault((entity, row_id, str(field)), []).append(change)
     return {key: tuple(changes) for key, changes in found.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _trail_of(tables: tuple[str, ...]) -> Executable:
+    """The trail's field entries on rows of `tables`, each table's row ids bound as
+    `ids_<its place>`: built once per set of tables, as building it costs more than running
+    it (a participant's tables are one of a few sets)."""
+    whose = or_(*(
+        and_(AuditEntry.entity == entity, AuditEntry.row_id.in_(_ids(f"ids_{n}")))
+        for n, entity in enumerate(tables)
+    ))  # fmt: skip
+    return (
+        select(*_TRAIL_COLUMNS).where(AuditEntry.field.is_not(None), whose).order_by(AuditEntry.seq)
+    )
+
+
+def _ids(name: str) -> BindParameter[Any]:
+    return bindparam(name, expanding=True)
 
 
 _TRAIL_COLUMNS = (
@@ -156,11 +175,23 @@ def _trail_text(encoded: str | None) -> str | None:
 
 
 def records_of(session: Session, participant_id: int) -> tuple[RecordView, ...]:
-    views: list[RecordView] = []
+    return views_of_rows(her_rows(session, participant_id))
+
+
+def her_rows(session: Session, participant_id: int) -> tuple[Audited, ...]:
+    """Her rows of every table of RECORD_TABLES, in its order, oldest first within a table:
+    what her page reads once and shows as records, counts, timeline and outcomes."""
+    rows: list[Audited] = []
     for model in RECORD_TABLES:
-        rows = session.scalars(_rows_of(model), {"participant_id": participant_id})
-        views += [_view(row) for row in rows]
-    return tuple(views)
+        if model is Participant:  # read already by whoever checked she may be read
+            rows += [session.get_one(Participant, participant_id)]
+        else:
+            rows += session.scalars(_rows_of(model), {"participant_id": participant_id})
+    return tuple(rows)
+
+
+def views_of_rows(rows: Sequence[Audited]) -> tuple[RecordView, ...]:
+    return tuple(_view(row) for row in rows)
 
 
 def records_digest(session: Session, participant_id: int) -> str:
@@ -181,8 +212,6 @@ def _rows_of(model: type[Audited]) -> Select[Any]:
     """Her rows of `model` (built once per table: building a statement costs more than
     running it on one participant), the participant's id bound as `participant_id`."""
     participant_id = bindparam("participant_id", type_=Integer())
-    if model is Participant:
-        return select(Participant).where(Participant.id == participant_id)
     if model is TransferredEmbryo:
         transfers = select(EmbryoTransfer.id).where(EmbryoTransfer.participant_id == participant_id)
         return (
