@@ -1,12 +1,12 @@
 """Builders shared by the service tests: a site, a team and candidates at each step."""
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from endotrial.errors import EndotrialError
@@ -297,3 +297,18 @@ def queries(
 def sign_off(participant_id: int) -> SignOffInput:
     """An investigator's sign-off of her data, signed with the team's password."""
     return SignOffInput(participant_id=participant_id, password=PASSWORD)
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Iterator[Callable[[], int]]:
+    """The number of SQL statements sent to the database inside the block, so far."""
+    sent: list[str] = []
+
+    def count(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield lambda: len(sent)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -4,8 +4,6 @@ one per table, nor per record or field). Her whole page reads each of her tables
 summary, timeline and outcomes are made from the rows her records show."""
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from services_helpers import (
     COORDINATOR,
@@ -14,9 +12,10 @@ from services_helpers import (
     TREATMENT_START,
     Trial,
     allocated,
+    counting_statements,
     set_up_trial,
 )
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from endotrial.protocol import Protocol
 from endotrial.services import (
@@ -29,24 +28,10 @@ from endotrial.services import (
     record_ultrasound,
     report_adverse_event,
 )
+from endotrial.services.reads.participant_page import RECENT_PAGES
 
 DAY = dt.timedelta(days=1)
 SCANS = 12
-
-
-@contextmanager
-def _counting(engine: Engine) -> Iterator[Callable[[], int]]:
-    """The number of statements sent to the database inside the block."""
-    sent: list[str] = []
-
-    def count(*args: object) -> None:
-        sent.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield lambda: len(sent)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _busy(trial: Trial) -> int:
@@ -78,10 +63,10 @@ def test_her_records_take_as_many_statements_however_many_she_has(
     quiet, busy = allocated(trial, "c1", "control"), _busy(trial)
     monitor = trial.actor(MONITOR)
     participant_records(trial.study, monitor, quiet)  # the protocol check, once per engine
-    with _counting(engine) as sent:
+    with counting_statements(engine) as sent:
         few = participant_records(trial.study, monitor, quiet)
         for_few = sent()
-    with _counting(engine) as sent:
+    with counting_statements(engine) as sent:
         many = participant_records(trial.study, monitor, busy)
         for_many = sent()
     tables = {r.entity for r in many}
@@ -93,10 +78,11 @@ def test_her_records_take_as_many_statements_however_many_she_has(
     assert for_many == for_few
 
 
-#: Her page: sign-in (3), she may be read (1), her site (1), her tables (14: her participant
-#: row is the one just read), her fields' history (1), her queries (1), her lock (1). Was 46
-#: when each part read her tables again.
-PAGE_STATEMENTS = 22
+#: Her page read (not kept: test_page_cache): sign-in (3), the trail's tip (1), she may be
+#: read (1), her site (1), her tables (14: her participant row is the one just read), her
+#: fields' history (1), her queries (1), her lock (1). Was 46 when each part read her tables
+#: again.
+PAGE_STATEMENTS = 23
 
 
 def test_her_page_reads_each_table_once_however_many_records_she_has(
@@ -108,7 +94,8 @@ def test_her_page_reads_each_table_once_however_many_records_she_has(
     participant_page(trial.study, coordinator, quiet)  # the protocol check, once per engine
     sent_for = {}
     for pid in (quiet, busy):
-        with _counting(engine) as sent:
+        RECENT_PAGES.clear()
+        with counting_statements(engine) as sent:
             shown = participant_page(trial.study, coordinator, pid)
             sent_for[pid] = sent()
     assert shown.summary.counts.ultrasounds == SCANS and shown.summary.counts.adverse_events == 1

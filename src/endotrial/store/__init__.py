@@ -10,6 +10,7 @@ from endotrial.store.audit import (
     ChainVerification,
     FieldChange,
     field_history,
+    trail_tip,
     verify_audit_chain,
 )
 from endotrial.store.base import Audited, Base
@@ -116,6 +117,7 @@ __all__ = [
     "read_session",
     "reconcile_with_trail",
     "schema_drift",
+    "trail_tip",
     "upgrade_database",
     "verify_audit_chain",
     "verify_password",

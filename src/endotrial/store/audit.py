@@ -125,6 +125,17 @@ _MOVE_HEAD = (
     .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 )
 
+_READ_HEAD = select(_CHAIN_HEAD.c.last_seq, _CHAIN_HEAD.c.last_hash).where(_CHAIN_HEAD.c.id == 1)
+
+
+def trail_tip(session: Session) -> tuple[int, str] | None:
+    """The chain's tip as committed (read, not locked): its last entry's number and hash, a
+    digest of every audited change so far (None before the first). Every audited write moves
+    it in its own transaction, under the lock all writers queue for."""
+    row = session.execute(_READ_HEAD).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 # --------------------------------------------------------------------------- canonical values
 
 
