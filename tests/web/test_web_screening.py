@@ -203,7 +203,26 @@ def test_a_refusal_is_said_in_the_readers_language(client: TestClient) -> None:
     refused = client.post("/screening/new", data=typed)
     assert refused.status_code == 422
     assert "候选人 SC-ZH" in refused.text and "请更正这些项目后重新筛选" in refused.text
+    assert "good_blastocysts：&#39;three&#39; 不是数字" in refused.text  # the engine's words too
+    assert "is not a number" not in refused.text
     assert 'value="three"' in refused.text
+
+
+def test_the_live_criteria_say_a_bad_value_in_the_readers_language(client: TestClient) -> None:
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/screening/new").text)
+    client.post("/language", data={"language": "zh_Hans", "csrf_token": token})
+    typed = {
+        "as_of": SCREENED_ON.isoformat(), "items.screening_date": SCREENED_ON.isoformat(),
+        "items.afc": "lots", "items.weight_kg": "20", "items.hiv_ab": "<b>neg</b>",
+    }  # fmt: skip
+    live = client.post("/screening/evaluate", data=typed, headers={"X-CSRF-Token": token})
+    assert live.status_code == 200
+    assert _field_error(live.text, "afc") == "afc：&#39;lots&#39; 不是数字：请更正；如不知道请留空"
+    assert "低于最小值 25 kg" in _field_error(live.text, "weight_kg")
+    assert "&#39;&lt;b&gt;neg&lt;/b&gt;&#39; 不是 negative, positive 之一" in _field_error(
+        live.text, "hiv_ab"
+    )  # what was typed, shown as text
 
 
 def test_consent_and_enrolment_refusals_name_the_field_and_keep_what_was_typed(
@@ -470,3 +489,16 @@ def test_an_uploads_problems_are_said_in_the_readers_language(
     assert checked.status_code == 422
     problems = checked.text.split('id="upload-problems"')[1]
     assert "列 &#39;shoe_size&#39; 不是方案" in problems and "is not a data item" not in problems
+
+
+def test_an_uploads_row_problems_are_said_in_the_readers_language(client: TestClient) -> None:
+    """A row's bad value (worded by the eligibility engine, not by a code) in Chinese too."""
+    signed_in(client, COORDINATOR)
+    token = csrf_of(client.get("/screening").text)
+    client.post("/language", data={"language": "zh_Hans", "csrf_token": token})
+    checked = _upload(client, _csv([("SC-U1", {"afc": "many"}), ("SC-U2", {"sex": "X"})]))
+    assert checked.status_code == 422
+    problems = checked.text.split('id="upload-problems"')[1]
+    assert "第 1 行，列 afc：&#39;many&#39; 不是数字" in problems
+    assert "第 2 行，列 sex：&#39;X&#39; 不是 F, M 之一" in problems
+    assert "is not" not in problems

@@ -45,8 +45,8 @@ class RowProblem:
     code: str
     message: str
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """The error's parameters, to say the message in another language (none for a value
-    problem the eligibility engine words itself)."""
+    """The error's parameters, to say the message in another language (for a value problem
+    the eligibility engine words itself, its words: `message`)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,9 @@ def _value_problems(study: Study, file: Path) -> Iterator[RowProblem]:
                 match = _ROW_MESSAGE.match(message)
                 column = match.group("column") if match else None
                 yield RowProblem(
-                    int(result["row"]), result["candidate_id"], column, "import.value", message
-                )
+                    int(result["row"]), result["candidate_id"], column, "import.value", message,
+                    {"message": message},
+                )  # fmt: skip
 
 
 def _candidate(

@@ -28,6 +28,7 @@ from babel.support import NullTranslations, Translations
 
 from endotrial.errors import EndotrialError
 from endotrial.services import messages
+from endotrial.web import engine_messages
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -79,7 +80,11 @@ WEB_MESSAGES: dict[str, str] = {
         "this Idempotency-Key was used with a different request body: a key stands for one "
         "request; send a new key for a new request"
     ),
+    **engine_messages.ENGINE_MESSAGES,
 }
+#: Codes whose parameter holds the eligibility engine's own words (one message, or several
+#: joined with "; "), said again in the reader's language where they can be read back.
+_ENGINE_WORDED = {"import.value": "message", "input.candidate_values": "problems"}
 
 
 def language_of(tag: str | None) -> str | None:
@@ -136,8 +141,11 @@ def coded_message(code: str, message: str, params: Mapping[str, Any], language: 
     english = messages.MESSAGES.get(code) or WEB_MESSAGES.get(code)
     if english is None:
         return message
+    worded = _ENGINE_WORDED.get(code)
+    if worded and isinstance(params.get(worded), str) and language != DEFAULT_LANGUAGE:
+        params = {**params, worded: engine_message(params[worded], language)}
     template = str(translations(language).pgettext(code, english))
-    if template == english and code in messages.MESSAGES:
+    if template == english and code in messages.MESSAGES and not worded:
         return message
     try:
         return fill(template, {"field": None, **params})
@@ -157,6 +165,25 @@ def web_message(code: str, language: str, **params: Any) -> str:
         return fill(template, params)
     except (KeyError, IndexError, ValueError):
         return fill(WEB_MESSAGES[code], params)
+
+
+def engine_message(message: str, language: str) -> str:
+    """The eligibility engine's problem message(s) (joined with "; ") in `language`; as
+    written where one is not the engine's."""
+    if language == DEFAULT_LANGUAGE:
+        return message
+    found = engine_messages.read_joined(message)
+    if found is None:
+        return message
+    return "; ".join(_engine_said(coded, language) for coded in found)
+
+
+def _engine_said(coded: engine_messages.Coded, language: str) -> str:
+    problem = web_message(coded.code, language, **coded.params)
+    where = coded.where
+    if coded.where_code is not None and isinstance(where, dict):
+        where = web_message(coded.where_code, language, **where)
+    return web_message("engine.problem_at", language, where=where, problem=problem)
 
 
 @functools.lru_cache(maxsize=4096)  # a page shows the same few days hundreds of times

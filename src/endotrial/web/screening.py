@@ -61,7 +61,7 @@ from endotrial.services import (
 from endotrial.services.permissions import who_may
 from endotrial.store import ScreeningDecision
 from endotrial.web import i18n
-from endotrial.web.deps import LanguageDep, PageActor, StudyDep, check_csrf
+from endotrial.web.deps import LanguageDep, PageActor, StudyDep, check_csrf, request_language
 from endotrial.web.forms import FormRefusal, refusal_of, see_other, submit, typed_text, typed_value
 from endotrial.web.problems import status_of
 from endotrial.web.rendering import page
@@ -144,11 +144,16 @@ def _record_id(text: str) -> object:
     return int(text) if text.isdecimal() and len(text) < 16 else text
 
 
-def evaluate(protocol: Protocol, typed: Mapping[str, str], today: dt.date | None) -> Evaluation:
+def evaluate(
+    protocol: Protocol,
+    typed: Mapping[str, str],
+    today: dt.date | None,
+    language: str = i18n.DEFAULT_LANGUAGE,
+) -> Evaluation:
     """Each criterion met, not met or unknown on the typed values: the eligibility engine's
     three-valued result, nothing stored. Every item goes to the engine as text (blank: not
     recorded), as a CSV row would, so each keystroke runs the one query prepared for that
-    layout."""
+    layout. The engine's value problems are said in `language`."""
     values = {i.name: typed.get(_item_field(i), "").strip() for i in protocol.data_items}
     try:
         result = screen_candidate(protocol, values, today=today)
@@ -158,6 +163,8 @@ def evaluate(protocol: Protocol, typed: Mapping[str, str], today: dt.date | None
     except EndotrialError as error:
         return Evaluation("incomplete", (), {}, (error.message,), ())
     errors, other = _split_errors(protocol, result.errors)
+    errors = {name: i18n.engine_message(text, language) for name, text in errors.items()}
+    other = tuple(i18n.engine_message(text, language) for text in other)
     states = tuple(_state(c, result, alone) for c in protocol.criteria)
     return Evaluation(result.decision, states, errors, other, result.eligible_arms)
 
@@ -245,7 +252,7 @@ def _screening_form(
     board = dashboard(study, actor)
     today = board.on.isoformat()  # her day: the screening date she most often means
     given = dict(typed or {"as_of": today, ITEM_PREFIX + REFERENCE_DATE_ITEM: today})
-    evaluation = evaluate(study.protocol, given, _today(given))
+    evaluation = evaluate(study.protocol, given, _today(given), request_language(request))
     refused_item = (refusal.field or "").removeprefix(ITEM_PREFIX) if refusal else ""
     return page(
         request, "screening_form.html", status_code, protocol=study.protocol, typed=given,
@@ -267,12 +274,14 @@ def new_screening_page(request: Request, study: StudyDep, actor: PageActor) -> R
 
 
 @router.post("/screening/evaluate")
-async def evaluate_screening(request: Request, study: StudyDep, actor: PageActor) -> Response:
+async def evaluate_screening(
+    request: Request, study: StudyDep, actor: PageActor, language: LanguageDep
+) -> Response:
     """The criteria on the form's values so far (htmx, as she types): nothing is written."""
     await check_csrf(request)
     await run_in_threadpool(_require, study, actor, Operation.SCREEN)
     typed = typed_text(await request.form(), _form_fields(study.protocol))
-    evaluation = await run_in_threadpool(evaluate, study.protocol, typed, _today(typed))
+    evaluation = await run_in_threadpool(evaluate, study.protocol, typed, _today(typed), language)
     return page(
         request, "screening_criteria.html", protocol=study.protocol, evaluation=evaluation,
         oob=True,
