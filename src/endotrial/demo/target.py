@@ -18,9 +18,10 @@ from endotrial.errors import InputError
 from endotrial.store import Participant
 from endotrial.store.engine import open_database, parse_database_url, shown_url
 
-#: A demo database's files: the database, its write-ahead log and shared memory, and its key
-#: file and checkpoint log (made with it, useless without it: see store.keys).
-_SQLITE_SUFFIXES = ("", "-wal", "-shm", ".key", ".key.checkpoints")
+#: A demo database's files: the database, its write-ahead log and shared memory, its writers'
+#: lock file (store.write_queue), and its key file and checkpoint log (made with it, useless
+#: without it: see store.keys).
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-writers", ".key", ".key.checkpoints")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: "EDMO" in ASCII: the demo's mark in the SQLite header (offset 68).
 DEMO_APPLICATION_ID = 0x45444D4F

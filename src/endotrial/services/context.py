@@ -40,6 +40,7 @@ from endotrial.store.trial_protocol import RecordedProtocol, recorded_protocol
 from endotrial.store.trial_protocol import protocol_sha256 as content_sha256
 from endotrial.store.types import utc_now
 from endotrial.store.unit_of_work import read_session, session_factory, unit_of_work
+from endotrial.store.write_queue import write_turn
 
 #: How long a sign-in lasts (a working day); the web shortens it with an idle timeout.
 SESSION_LIFETIME = dt.timedelta(hours=12)
@@ -210,7 +211,7 @@ def sign_in(study: Study, username: str, password: str) -> Actor:
     if not isinstance(password, str) or not _encodable(password) or len(password) > 1000:
         raise NotSignedIn("auth.bad_credentials")
     factory = session_factory(study.engine)
-    with factory.begin() as session:
+    with write_turn(study.engine), factory.begin() as session:
         take_write_lock(session)
         _count_failure_first(session, key)
     with factory() as session:
@@ -240,7 +241,7 @@ def count_password_attempt(study: Study, actor: Actor) -> None:
     """Before a password is asked again (an electronic signature): throttled and counted with
     her sign-ins, so a session left open cannot be used to guess her password."""
     _check_actor(actor)
-    with session_factory(study.engine).begin() as session:
+    with write_turn(study.engine), session_factory(study.engine).begin() as session:
         take_write_lock(session)
         user = signed_in_user(session, actor.token)
         if user is not None:  # else the operation refuses her, saying why

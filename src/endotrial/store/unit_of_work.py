@@ -40,6 +40,7 @@ from endotrial.store.checkpoints import append_checkpoint
 from endotrial.store.errors import AuthenticationError, ConflictError, StoreError
 from endotrial.store.keys import TrialKeys, engine_keys
 from endotrial.store.models import User
+from endotrial.store.write_queue import write_turn
 
 _SESSION_FACTORIES: dict[Engine, sessionmaker[Session]] = {}
 
@@ -93,33 +94,35 @@ def unit_of_work(
     change is flushed (so the trail's entries are computed), then all is rolled back: nothing
     is committed and no checkpoint signed; `dry_run.changes` lists the entries.
     """
-    session = session_factory(engine)()
+    appended: tuple[int, str] | None = None
     keys: TrialKeys | None = None
-    first_seq: int | None = None
-    try:
-        with translated_database_errors(session):
-            keys = engine_keys(engine)  # no write without the key file: no trail without it
-            take_write_lock(session)
-            if dry_run is not None:
-                first_seq = _tip_seq(session) + 1
-            username, user_id = _acting_user(session, token, setup_user)
-            session.info.update(
-                {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, KEYS_KEY: keys}
-            )
-            grant_write(session, username)
-            yield session
-            if dry_run is not None and first_seq is not None:
-                session.flush()
-                dry_run.changes[:] = _planned(session, first_seq)
-                session.rollback()
-            else:
-                session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        appended = session.info.pop(APPENDED_KEY, None)
-        session.close()
+    with write_turn(engine):  # this process's writers queue here, not in SQLite's busy sleeps
+        session = session_factory(engine)()
+        first_seq: int | None = None
+        try:
+            with translated_database_errors(session):
+                keys = engine_keys(engine)  # no write without the key file: no trail without it
+                take_write_lock(session)
+                if dry_run is not None:
+                    first_seq = _tip_seq(session) + 1
+                username, user_id = _acting_user(session, token, setup_user)
+                session.info.update(
+                    {USER_KEY: username, USER_ID_KEY: user_id, REASON_KEY: reason, KEYS_KEY: keys}
+                )
+                grant_write(session, username)
+                yield session
+                if dry_run is not None and first_seq is not None:
+                    session.flush()
+                    dry_run.changes[:] = _planned(session, first_seq)
+                    session.rollback()
+                else:
+                    session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            appended = session.info.pop(APPENDED_KEY, None)
+            session.close()
     if appended is not None and keys is not None and dry_run is None:
         _sign_tip(keys, *appended)
 
