@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, create_engine
 from store_helpers import audit_count, enrol_participant, writes
 
 from endotrial.store import Participant, make_engine, verify_audit_chain, write_queue
+from endotrial.store.request_keys import claim_request
 from endotrial.store.write_queue import LOCK_FILE_SUFFIX, write_turn
 
 #: A process that takes the writers' lock of the file given, says so, and keeps it until killed.
@@ -161,3 +163,57 @@ def test_no_lock_file_where_there_is_no_file_or_no_sqlite(tmp_path: Path) -> Non
     with write_turn(unwritable):  # its writers meet at SQLite's lock only
         pass
     assert os.listdir(tmp_path) == []
+
+
+class _StartInterrupted(threading.Event):
+    """Ctrl-C while the helper thread starts (Thread.start waits on an event, untimed)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise KeyboardInterrupt
+
+
+class _WaitInterrupted(threading.Event):
+    """Ctrl-C while the writer waits for its turn (a timed wait)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return super().wait()
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("interrupted", [_StartInterrupted, _WaitInterrupted])
+def test_a_wait_interrupted_gives_the_turn_straight_back_when_it_comes(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, interrupted: type[threading.Event]
+) -> None:
+    lock_file = _lock_file(sqlite_engine)
+    holder = _held_elsewhere(lock_file)
+    try:
+        monkeypatch.setattr(write_queue.threading, "Event", interrupted)
+        with pytest.raises(KeyboardInterrupt), write_turn(sqlite_engine):
+            pass
+        monkeypatch.undo()
+    finally:
+        _kill(holder)
+    deadline = time.monotonic() + 10
+    while not _free(lock_file) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _free(lock_file)  # not kept by the helper that got it after the interruption
+
+
+def test_a_request_key_is_claimed_in_turn_too(sqlite_engine: Engine) -> None:
+    """The web's double-submit guard writes outside the unit of work: it queues as well."""
+    holder = _held_elsewhere(_lock_file(sqlite_engine))
+    claimed: list[object] = []
+    try:
+        thread = threading.Thread(
+            target=lambda: claimed.append(
+                claim_request(sqlite_engine, "d" * 64, "owner", "b" * 64, timedelta(minutes=1))
+            )
+        )
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and claimed == []
+    finally:
+        _kill(holder)
+    thread.join(timeout=30)
+    assert claimed == [True]

@@ -10,7 +10,13 @@ import pytest
 from endotrial.eligibility import screen_candidate, stream_file
 from endotrial.protocol import load_protocol
 from endotrial.web import i18n
-from endotrial.web.engine_messages import PROBLEM_MESSAGES, read_joined, read_message
+from endotrial.web.engine_messages import (
+    MAX_READ_CHARS,
+    MAX_READ_PARTS,
+    PROBLEM_MESSAGES,
+    read_joined,
+    read_message,
+)
 
 TODAY = dt.date(2026, 3, 2)
 #: One bad value of each kind on the screening form (values as typed: text).
@@ -36,14 +42,15 @@ def _form_messages() -> tuple[str, ...]:
 
 def _file_messages(tmp_path: Path) -> list[str]:
     """Rows of a CSV: a date after screening, a blank id, a repeated id, a ragged row, a
-    screening in the future."""
+    screening in the future, an age computed from her birth date that cannot be."""
     lines = [
-        "candidate_id,screening_date,last_other_trial_date,weight_kg",
-        "C1,2026-03-01,2026-03-02,60",
-        ",2026-03-01,,60",
-        "C1,2026-03-01,,60",
-        "C4,2026-03-01,,60,extra",
-        "C5,2026-03-09,,60",
+        "candidate_id,screening_date,last_other_trial_date,weight_kg,birth_date",
+        "C1,2026-03-01,2026-03-02,60,",
+        ",2026-03-01,,60,",
+        "C1,2026-03-01,,60,",
+        "C4,2026-03-01,,60,,extra",
+        "C5,2026-03-09,,60,",
+        "C6,2026-03-01,,60,1901-01-01",
     ]
     path = tmp_path / "candidates.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -63,6 +70,42 @@ def test_every_kind_of_value_message_the_engine_writes_is_read_back(tmp_path: Pa
         assert coded is not None, f"not read back: {message!r}"
         codes.add(coded.code)
     assert codes == set(PROBLEM_MESSAGES), f"never written: {set(PROBLEM_MESSAGES) - codes}"
+
+
+#: Bad values tried in every item's column: whatever the engine says of them must be read back.
+BAD_VALUES = ("abc", "3.5", "-1e9", "1e9", "maybe", "1800-01-01", "2999-01-01", "2026-02-30",
+              "nan", "inf", "'; x: '", "")  # fmt: skip
+
+
+def test_whatever_the_engine_says_of_a_bad_value_in_any_column_is_read_back(
+    tmp_path: Path,
+) -> None:
+    """Every item's column given each bad value in turn (a row each, the screening date set):
+    a phrasing of the engine without a template here fails, not only the kinds listed above.
+    Birth dates far back and ahead make the age computed from them impossible."""
+    protocol = load_protocol(None)
+    names = [i.name for i in protocol.data_items if i.name != "screening_date"]
+    lines = [",".join(["candidate_id", "screening_date", *names])]
+    for column in range(len(names)):
+        for number, bad in enumerate(BAD_VALUES):
+            cells = [""] * len(names)
+            cells[column] = '"' + bad.replace('"', '""') + '"'
+            lines.append(",".join([f"C{column}-{number}", "2026-03-01", *cells]))
+    for birth in ("1901-01-01", "2026-02-01", "2030-01-01"):
+        cells = [birth if n == "birth_date" else "" for n in names]
+        lines.append(",".join([f"B{birth}", "2026-03-01", *cells]))
+    path = tmp_path / "every.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written = [
+        message
+        for batch in stream_file(protocol, path, today=TODAY)
+        for row in batch.to_pylist()
+        for message in row["errors"] or []
+    ]
+    assert len(written) > 100
+    unread = [m for m in written if read_message(m) is None]
+    assert unread == []
+    assert "engine.impossible" in {read_message(m).code for m in written}  # type: ignore[union-attr]
 
 
 def test_a_value_message_is_said_in_chinese_with_the_value_as_typed(tmp_path: Path) -> None:
@@ -122,3 +165,29 @@ def test_joined_messages_are_read_one_by_one_and_the_value_may_hold_the_separato
 def test_english_readers_get_the_engines_words_unchanged(tmp_path: Path) -> None:
     for message in [*_form_messages(), *_file_messages(tmp_path)]:
         assert i18n.engine_message(message, "en") == message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "; " * 1990,  # many separators in one value
+        "; afc: " * 600,  # many seeming starts of another message
+        ("' disagrees with  computed from ; correct one of them, or leave " * 60)[:3900],
+        "': " * 1300,
+    ],
+)
+def test_a_hostile_value_is_read_back_or_shown_as_written(value: str) -> None:
+    """What a user types is at most 4,000 characters a field: whatever it holds, its message
+    is said in Chinese or shown as written, and the reading stays linear in its length (each
+    template's values but the typed one cannot stretch over "; " or a quote)."""
+    message = f"afc: '{value}' is not a number; correct it, or leave it blank if not known"
+    said = i18n.engine_message(message, "zh_Hans")
+    assert said == message or said.startswith("afc：'")
+
+
+def test_too_long_or_too_many_messages_are_shown_as_written() -> None:
+    one = "afc: 'x' is not a number; correct it, or leave it blank if not known"
+    assert read_joined("; ".join([one] * (MAX_READ_PARTS + 1))) is None
+    long_value = "y" * MAX_READ_CHARS
+    assert read_joined(f"afc: '{long_value}' is not a whole number; correct it") is None
+    assert read_joined("; ".join([one] * MAX_READ_PARTS)) is not None

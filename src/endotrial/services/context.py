@@ -221,7 +221,7 @@ def sign_in(study: Study, username: str, password: str) -> Actor:
         ok = verify_password(stored, password) and known
     if not ok or user is None:
         raise NotSignedIn("auth.bad_credentials")
-    with factory.begin() as session:
+    with write_turn(study.engine), factory.begin() as session:
         record_attempt(session, key, succeeded=True)
         token = open_auth_session(session, user.id, SESSION_LIFETIME)
     return Actor(user.username, token)
@@ -250,7 +250,7 @@ def count_password_attempt(study: Study, actor: Actor) -> None:
 
 def clear_password_attempts(study: Study, username: str) -> None:
     """Her password was right: the failed attempts before it no longer count."""
-    with session_factory(study.engine).begin() as session:
+    with write_turn(study.engine), session_factory(study.engine).begin() as session:
         record_attempt(session, username, succeeded=True)
 
 
@@ -284,7 +284,7 @@ def _dummy_hash() -> str:
 def sign_out(study: Study, actor: Actor) -> None:
     """End the actor's session; its token no longer works anywhere."""
     _check_actor(actor)
-    with session_factory(study.engine).begin() as session:
+    with write_turn(study.engine), session_factory(study.engine).begin() as session:
         revoke_auth_session(session, actor.token)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from endotrial.store.base import Base
 from endotrial.store.types import utc_now
 from endotrial.store.unit_of_work import session_factory
+from endotrial.store.write_queue import write_turn
 
 
 class RequestKey(Base):
@@ -67,7 +68,7 @@ def claim_request(
 def _claim(
     engine: Engine, digest: str, owner: str, body_sha256: str, working_for: timedelta
 ) -> KeptAnswer | bool:
-    with session_factory(engine).begin() as session:
+    with write_turn(engine), session_factory(engine).begin() as session:
         now = utc_now()
         session.execute(delete(RequestKey).where(RequestKey.expires_at <= now))
         row = session.get(RequestKey, digest)
@@ -93,7 +94,7 @@ def finish_request(
     """The claimed request is done: keep its answer for `kept_for` (its owner's oldest
     forgotten beyond `max_per_owner`), or free the key (None: nothing was saved, so its
     retry is done again)."""
-    with session_factory(engine).begin() as session:
+    with write_turn(engine), session_factory(engine).begin() as session:
         row = session.get(RequestKey, digest)
         if row is None:
             return

@@ -6,11 +6,12 @@ then waits several times longer than the writes ahead of it took, and a newcomer
 lock before one that has waited (with two server processes, one process's writes starved the
 other's for seconds). So the threads of one process that write the same SQLite file queue on
 a lock, and the processes (`endotrial serve --workers N`, a command run meanwhile) on an
-advisory lock of an empty file beside the database (`<database>-writers`): a writer is woken
-the moment the one ahead of it is done. The operating system drops a killed process's lock;
-a turn not had within `QUEUE_TIMEOUT_S` (a stopped process holding it) is given up, and the
-writer waits at SQLite's lock as before, which answers "busy" in the end rather than hanging.
-PostgreSQL queues writers on the audit chain's row lock and wakes them itself: no queue here.
+advisory lock of an empty file beside the database (`<database>-writers`, with the database's
+permission bits): a writer is woken the moment the one ahead of it is done. The operating
+system drops a killed process's lock; a turn not had within `QUEUE_TIMEOUT_S` (a stopped
+process holding it) is given up, and the writer waits at SQLite's lock as before, which
+answers "busy" in the end rather than hanging. PostgreSQL queues writers on the audit chain's
+row lock and wakes them itself: no queue here.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _file_turn(path: str, timeout_s: float) -> int | None:
     the file cannot be opened (a folder that cannot be written) or within `timeout_s` the turn
     did not come. A lock had too late is given straight back."""
     try:
-        lock_file = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)  # flock needs no more
+        lock_file = os.open(path, os.O_RDONLY | os.O_CREAT, _mode_beside(path))
     except OSError:
         return None
     try:
@@ -116,11 +117,38 @@ def _waited_turn(lock_file: int, timeout_s: float) -> int | None:
             else:
                 had.set()
 
-    threading.Thread(target=wait, name="sqlite-write-turn", daemon=True).start()
-    if had.wait(timeout_s):
-        return lock_file
+    def give_up() -> None:
+        nonlocal given_up
+        with decided:
+            given_up = True
+            if had.is_set():  # it came meanwhile: give it straight back
+                os.close(lock_file)
+
+    try:
+        threading.Thread(target=wait, name="sqlite-write-turn", daemon=True).start()
+    except RuntimeError:  # no thread to be had: SQLite's own wait decides
+        os.close(lock_file)
+        return None
+    except BaseException:  # interrupted (Ctrl-C in a shell) once the helper was started
+        give_up()
+        raise
+    try:
+        if had.wait(timeout_s):
+            return lock_file
+    except BaseException:
+        give_up()
+        raise
     with decided:
         if had.is_set():
             return lock_file
         given_up = True
     return None
+
+
+def _mode_beside(path: str) -> int:
+    """The lock file may be opened (read-only: flock needs no more) by whoever may read and
+    write the database: its permission bits, else the owner's alone."""
+    try:
+        return os.stat(path.removesuffix(LOCK_FILE_SUFFIX)).st_mode & 0o666
+    except OSError:
+        return 0o600

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 WHERE_MESSAGES: dict[str, str] = {
     "engine.where_row_column": "row {row}, column {column}",
     "engine.where_row_line": "row {row} (line {line})",
+    "engine.where_a_row": "a row",
 }
 #: What is wrong with the value, after the first ": ".
 PROBLEM_MESSAGES: dict[str, str] = {
@@ -36,6 +37,10 @@ PROBLEM_MESSAGES: dict[str, str] = {
         "'{value}' disagrees with {computed} computed from {inputs}; correct one of them, or "
         "leave {item} blank"
     ),
+    "engine.impossible": (
+        "{computed} computed from {inputs} lies outside {range}, which is impossible; correct "
+        "{inputs_again}"
+    ),
     "engine.blank_id": "blank; give every candidate a unique id",
     "engine.repeated_id": "'{value}' repeats the id of row {first_row}; give each candidate a "
     "unique id",
@@ -51,8 +56,19 @@ JOINED_MESSAGE = {"engine.problem_at": "{where}: {problem}"}
 ENGINE_MESSAGES: dict[str, str] = {**WHERE_MESSAGES, **PROBLEM_MESSAGES, **JOINED_MESSAGE}
 
 _PLACEHOLDER = re.compile(r"\\\{(\w+)\\\}")
-#: Values that are counts or row numbers: digits only.
+#: Values that are counts or row numbers: digits only. The others but the typed value are
+#: the protocol's words and numbers, never holding ";" or "'": so only the value can stretch,
+#: and a message is matched in time linear in its length.
 _COUNTS = {"row", "line", "first_row", "fields", "columns"}
+_TYPED = {"value", "column"}
+#: Longer messages, or more of them at once, are shown as written (a refusal lists a few short
+#: ones): reading them back stays quick whatever was typed.
+MAX_READ_CHARS = 10_000
+MAX_READ_PARTS = 100
+#: Where the next of messages joined with "; " may begin: "; " before a place and ": ".
+_NEXT_MESSAGE = re.compile(
+    r"; (?=(?:row [0-9]+(?: \(line [0-9]+\))?(?:, column [^:;]*)?|a row|[A-Za-z_]\w*): )"
+)
 #: An item's name, when the message is about a field of a form ("afc: ...").
 _ITEM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -63,7 +79,9 @@ def _pattern(template: str) -> re.Pattern[str]:
 
     def group(found: re.Match[str]) -> str:
         name = found.group(1)
-        return f"(?P<{name}>{'[0-9]+' if name in _COUNTS else '.*?'})"
+        if name in _COUNTS:
+            return f"(?P<{name}>[0-9]+)"
+        return f"(?P<{name}>.*?)" if name in _TYPED else f"(?P<{name}>[^;']*?)"
 
     return re.compile(_PLACEHOLDER.sub(group, escaped) + r"\Z", re.DOTALL)
 
@@ -107,9 +125,13 @@ def _place(where_text: str) -> tuple[str | None, str | dict[str, str]] | None:
 
 def read_joined(problems: str) -> list[Coded] | None:
     """Messages joined with "; " (as a refusal lists them) read back one by one; None unless
-    every part is one of the engine's (a message holds "; " itself, so parts are grown until
-    they match)."""
-    parts = problems.split("; ")
+    every part is one of the engine's. A part begins where "; " is followed by a place and
+    ": "; a typed value may hold that too, so parts are joined again until they match."""
+    if len(problems) > MAX_READ_CHARS:
+        return None
+    parts = _NEXT_MESSAGE.split(problems)
+    if len(parts) > MAX_READ_PARTS:
+        return None
     found: list[Coded] = []
     start = 0
     while start < len(parts):
