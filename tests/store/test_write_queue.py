@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from store_helpers import audit_count, enrol_participant, writes
 
-from endotrial.store import Participant, make_engine, verify_audit_chain, write_queue
+from endotrial.store import Participant, verify_audit_chain, write_queue
 from endotrial.store.request_keys import claim_request
 from endotrial.store.write_queue import LOCK_FILE_SUFFIX, write_turn
 
@@ -31,14 +30,8 @@ _HOLDER = (
 )
 
 
-@pytest.fixture
-def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "trial.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    Path(f"{path}.key").write_bytes(Path(f"{sqlite_template}.key").read_bytes())
-    engine = make_engine(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
+#: The `engine` fixture on SQLite only: PostgreSQL keeps no queue.
+ON_SQLITE = pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
 
 
 def _lock_file(engine: Engine) -> str:
@@ -82,54 +75,57 @@ def _write_in_thread(engine: Engine, participant_id: int) -> threading.Thread:
     return thread
 
 
-def test_a_write_holds_the_turn_of_every_process_until_it_is_done(sqlite_engine: Engine) -> None:
-    participant_id = enrol_participant(sqlite_engine)
-    lock_file = _lock_file(sqlite_engine)
+@ON_SQLITE
+def test_a_write_holds_the_turn_of_every_process_until_it_is_done(engine: Engine) -> None:
+    participant_id = enrol_participant(engine)
+    lock_file = _lock_file(engine)
     assert _free(lock_file)
-    with writes(sqlite_engine, "coord1", reason="consented") as session:
+    with writes(engine, "coord1", reason="consented") as session:
         assert not _free(lock_file)  # another process's writer would wait here
-        with write_turn(sqlite_engine):  # the same thread again: goes on (re-entrant)
+        with write_turn(engine):  # the same thread again: goes on (re-entrant)
             pass
         session.get_one(Participant, participant_id).status = "consented"
     assert _free(lock_file)
 
 
+@ON_SQLITE
 def test_another_process_holding_the_turn_makes_a_write_wait_until_it_is_killed(
-    sqlite_engine: Engine,
+    engine: Engine,
 ) -> None:
     """The holder takes no SQLite lock: only the queue can make the writer wait. Killed, its
     lock is dropped by the operating system and the write goes through."""
-    participant_id = enrol_participant(sqlite_engine)
-    before = audit_count(sqlite_engine)
-    holder = _held_elsewhere(_lock_file(sqlite_engine))
+    participant_id = enrol_participant(engine)
+    before = audit_count(engine)
+    holder = _held_elsewhere(_lock_file(engine))
     try:
-        thread = _write_in_thread(sqlite_engine, participant_id)
+        thread = _write_in_thread(engine, participant_id)
         thread.join(timeout=0.5)
         assert thread.is_alive()  # waiting for its turn
     finally:
         _kill(holder)
     thread.join(timeout=30)
     assert not thread.is_alive()
-    assert audit_count(sqlite_engine) == before + 1
-    assert verify_audit_chain(sqlite_engine).ok
+    assert audit_count(engine) == before + 1
+    assert verify_audit_chain(engine).ok
 
 
+@ON_SQLITE
 def test_a_turn_not_had_in_time_is_given_up_and_its_late_lock_given_back(
-    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stopped process holding the turn cannot stop writes for good: after the queue's
     timeout the writer goes on to SQLite's lock (free here) and saves. The lock its helper
     gets later is given straight back: the next writer is not kept waiting by it."""
     monkeypatch.setattr(write_queue, "QUEUE_TIMEOUT_S", 0.3)
-    participant_id = enrol_participant(sqlite_engine)
-    before = audit_count(sqlite_engine)
-    lock_file = _lock_file(sqlite_engine)
+    participant_id = enrol_participant(engine)
+    before = audit_count(engine)
+    lock_file = _lock_file(engine)
     holder = _held_elsewhere(lock_file)
     try:
-        thread = _write_in_thread(sqlite_engine, participant_id)
+        thread = _write_in_thread(engine, participant_id)
         thread.join(timeout=30)
         assert not thread.is_alive()
-        assert audit_count(sqlite_engine) == before + 1
+        assert audit_count(engine) == before + 1
     finally:
         _kill(holder)
     deadline = time.monotonic() + 10
@@ -138,18 +134,19 @@ def test_a_turn_not_had_in_time_is_given_up_and_its_late_lock_given_back(
     assert _free(lock_file)
 
 
+@ON_SQLITE
 def test_threads_writing_at_once_each_save_once_in_one_unbroken_trail(
-    sqlite_engine: Engine,
+    engine: Engine,
 ) -> None:
-    participant_id = enrol_participant(sqlite_engine)
-    before = audit_count(sqlite_engine)
-    threads = [_write_in_thread(sqlite_engine, participant_id) for _ in range(8)]
+    participant_id = enrol_participant(engine)
+    before = audit_count(engine)
+    threads = [_write_in_thread(engine, participant_id) for _ in range(8)]
     for thread in threads:
         thread.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
-    assert audit_count(sqlite_engine) == before + 1  # the status changed once; 7 saved nothing
-    assert verify_audit_chain(sqlite_engine).ok
-    assert _free(_lock_file(sqlite_engine))
+    assert audit_count(engine) == before + 1  # the status changed once; 7 saved nothing
+    assert verify_audit_chain(engine).ok
+    assert _free(_lock_file(engine))
 
 
 def test_no_lock_file_where_there_is_no_file_or_no_sqlite(tmp_path: Path) -> None:
@@ -181,15 +178,16 @@ class _WaitInterrupted(threading.Event):
         raise KeyboardInterrupt
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("interrupted", [_StartInterrupted, _WaitInterrupted])
 def test_a_wait_interrupted_gives_the_turn_straight_back_when_it_comes(
-    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, interrupted: type[threading.Event]
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, interrupted: type[threading.Event]
 ) -> None:
-    lock_file = _lock_file(sqlite_engine)
+    lock_file = _lock_file(engine)
     holder = _held_elsewhere(lock_file)
     try:
         monkeypatch.setattr(write_queue.threading, "Event", interrupted)
-        with pytest.raises(KeyboardInterrupt), write_turn(sqlite_engine):
+        with pytest.raises(KeyboardInterrupt), write_turn(engine):
             pass
         monkeypatch.undo()
     finally:
@@ -200,14 +198,15 @@ def test_a_wait_interrupted_gives_the_turn_straight_back_when_it_comes(
     assert _free(lock_file)  # not kept by the helper that got it after the interruption
 
 
-def test_a_request_key_is_claimed_in_turn_too(sqlite_engine: Engine) -> None:
+@ON_SQLITE
+def test_a_request_key_is_claimed_in_turn_too(engine: Engine) -> None:
     """The web's double-submit guard writes outside the unit of work: it queues as well."""
-    holder = _held_elsewhere(_lock_file(sqlite_engine))
+    holder = _held_elsewhere(_lock_file(engine))
     claimed: list[object] = []
     try:
         thread = threading.Thread(
             target=lambda: claimed.append(
-                claim_request(sqlite_engine, "d" * 64, "owner", "b" * 64, timedelta(minutes=1))
+                claim_request(engine, "d" * 64, "owner", "b" * 64, timedelta(minutes=1))
             )
         )
         thread.start()
