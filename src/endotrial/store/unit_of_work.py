@@ -96,7 +96,7 @@ def unit_of_work(
     """
     appended: tuple[int, str] | None = None
     keys: TrialKeys | None = None
-    with write_turn(engine):  # this process's writers queue here, not in SQLite's busy sleeps
+    with write_turn(engine):  # SQLite's writers queue here, not in its busy handler's sleeps
         session = session_factory(engine)()
         first_seq: int | None = None
         try:
